@@ -1,0 +1,704 @@
+"""Check a validated scenario as a whole and compile it into runtime tables.
+
+:mod:`negosim.schema` checks each value on its own; this module checks what
+needs the whole file (references to actors, states, facts, parameters,
+windows and preconditions; expressions; calendar arithmetic; reachability of
+outcomes) and, in the same pass, builds the flat structures the engine runs
+on: a slot list for the world state, compiled expressions, inverse-CDF
+samplers, and one `transitions` machine for the protocol. It runs once per
+scenario (and per sweep point), never per replication.
+
+All problems are collected, not just the first; each is a (loc, message) pair
+that the loader turns into a located ``FILE:LINE:COL`` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from . import dists, schema
+from .errors import ExpressionError
+from .expr import Compiled, Name, compile_expr
+from .units import hours_between, is_duration, parse_datetime, parse_duration, zone
+
+Loc = tuple[str | int, ...]
+Value = Callable[[list[Any]], Any]
+
+
+def _const(value: Any) -> Value:
+    return lambda s: value
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Set fact slot ``slot`` to ``value(s)``, clamped to ``[low, high]`` for numbers."""
+
+    slot: int
+    fact: str
+    value: Value
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One option of an action: its weight and its effects."""
+
+    id: str
+    weight: Value | float
+    sets: tuple[Assign, ...]
+    trigger: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A timed thing that fires when enabled long enough: an action or a random event.
+
+    ``states[i]`` says whether the protocol state with index ``i`` allows it;
+    ``actor_windows`` lists the window slots in which its actor can act (None:
+    always); ``requires`` pairs precondition indexes with their compiled
+    expressions.
+    """
+
+    index: int
+    id: str
+    kind: str  # "action" | "event"
+    actor: str | None
+    states: tuple[bool, ...]
+    actor_windows: tuple[int, ...] | None
+    guard: Value | None
+    requires: tuple[tuple[int, Value], ...]
+    delay: dists.Sampler
+    options: tuple[Outcome, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A scheduled event: a fixed time (hours), optional jitter, effects."""
+
+    id: str
+    at: float
+    jitter: dists.Sampler | None
+    sets: tuple[Assign, ...]
+    trigger: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Stay:
+    """An actor's presence at the venue: slot, period, optional arrival/departure delays."""
+
+    actor: str
+    slot: int
+    start: float
+    end: float
+    arrival: dists.Sampler | None
+    departure: dists.Sampler | None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A window opening (value True) or closing (False) at a fixed time."""
+
+    at: float
+    slot: int
+    window: str
+    value: bool
+
+
+@dataclass
+class CompiledScenario:
+    """Everything the engine needs, resolved to indexes, floats and functions."""
+
+    model: schema.Scenario
+    tz: ZoneInfo
+    start: datetime
+    horizon: float  # hours after start
+    slot_names: list[str]
+    initial: list[Any]  # the slot list at time 0
+    states: list[str]
+    initial_state: int
+    success: frozenset[int]
+    failure: frozenset[int]
+    machine: Machine
+    clocks: tuple[Clock, ...]
+    scheduled: tuple[Scheduled, ...]
+    stays: tuple[Stay, ...]
+    edges: tuple[Edge, ...]
+    preconditions: list[str]
+    max_events: int
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def outcome_states(self) -> frozenset[int]:
+        return self.success | self.failure
+
+
+class _Protocol:
+    """The model object the shared `transitions` machine moves between states."""
+
+    state: str
+
+
+class _Compiler:
+    def __init__(self, sc: schema.Scenario):
+        self.sc = sc
+        self.problems: list[tuple[Loc, str]] = []
+        self.names: dict[str, Name] = {}
+        self.slot_names: list[str] = []
+        self.initial: list[Any] = []
+        self.params: dict[str, float] = {}
+        self.param_kind: dict[str, str] = {}
+
+    def bad(self, loc: Loc, message: str) -> None:
+        self.problems.append((loc, message))
+
+    # --- slots -------------------------------------------------------------
+
+    def _slot(self, key: str, typ: str, value: Any, values: tuple[str, ...] | None = None) -> int:
+        index = len(self.initial)
+        self.names[key] = Name(index, typ, values)
+        self.slot_names.append(key)
+        self.initial.append(value)
+        return index
+
+    # --- quantities ----------------------------------------------------------
+
+    def quantity(self, loc: Loc, value: float | str, *, duration: bool) -> float | None:
+        """Resolve a number, duration or parameter name; None (and a problem) if bad."""
+        if isinstance(value, float | int):
+            if duration and value != 0:
+                self.bad(loc, f"a duration needs a unit: write {value:g}h or {value:g}d")
+                return None
+            return float(value)
+        if is_duration(value):
+            if not duration:
+                self.bad(loc, f"expected a number here, found the duration {value!r}")
+                return None
+            return parse_duration(value)
+        if value in self.params:
+            kind = self.param_kind[value]
+            if duration and kind != "duration":
+                self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
+                return None
+            return self.params[value]
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        self.bad(loc, f"unknown parameter {value!r}; declared: {_listing(self.params)}")
+        return None
+
+    def sampler(self, loc: Loc, spec: Any, *, duration: bool = True,
+                nonnegative: bool = True) -> dists.Sampler | None:
+        if isinstance(spec, schema.Empirical):
+            vals = [self.quantity((*loc, "values", i), v, duration=duration)
+                    for i, v in enumerate(spec.values)]
+            if any(v is None for v in vals):
+                return None
+            values = [float(v) for v in vals if v is not None]
+            if nonnegative and min(values) < 0:
+                self.bad((*loc, "values"), "a delay cannot be negative")
+                return None
+            return dists.build("empirical", {}, values, spec.weights)
+        resolved: dict[str, float] = {}
+        for f in dists.FIELDS[spec.dist]:
+            q = self.quantity((*loc, f), getattr(spec, f), duration=duration)
+            if q is None:
+                return None
+            if nonnegative and q < 0:
+                self.bad((*loc, f), f"a delay cannot be negative, found {getattr(spec, f)}")
+                return None
+            resolved[f] = q
+        issues = dists.check(spec.dist, resolved)
+        for f, msg in issues:
+            self.bad((*loc, f), msg)
+        return None if issues else dists.build(spec.dist, resolved)
+
+    # --- expressions ---------------------------------------------------------
+
+    def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
+        try:
+            return compile_expr(text, self.names, expect)
+        except ExpressionError as exc:
+            self.bad(loc, f"{exc.message} (in {text!r})")
+            return None
+
+    def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
+        out = []
+        for fact_id, value in sets.items():
+            here = (*loc, "set", fact_id)
+            fact = self.sc.facts.get(fact_id)
+            if fact is None:
+                self.bad(here, f"unknown fact {fact_id!r}; declared: {_listing(self.sc.facts)}")
+                continue
+            slot = self.names[fact_id].index
+            fn = self._assign_value(here, fact_id, fact, value)
+            if fn is not None:
+                out.append(Assign(slot, fact_id, fn, fact.low, fact.high))
+        return tuple(out)
+
+    def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:
+        if fact.type == "bool":
+            if isinstance(value, bool):
+                return _const(value)
+            if isinstance(value, str):
+                c = self.expr(loc, value, "bool")
+                return c.fn if c else None
+        elif fact.type == "number":
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                return _const(float(value))
+            if isinstance(value, str):
+                c = self.expr(loc, value, "number")
+                return c.fn if c else None
+        else:  # enum
+            if isinstance(value, str) and fact.values and value in fact.values:
+                return _const(value)
+            if isinstance(value, str):
+                c = self.expr(loc, value, "str")
+                return c.fn if c else None
+        self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
+        return None
+
+    # --- sections --------------------------------------------------------------
+
+    def calendar(self) -> tuple[ZoneInfo, datetime, float] | None:
+        cal = self.sc.calendar
+        try:
+            tz = zone(cal.timezone)
+        except ValueError as exc:
+            self.bad(("calendar", "timezone"), str(exc))
+            return None
+        try:
+            start = parse_datetime(cal.start, tz)
+        except ValueError as exc:
+            self.bad(("calendar", "start"), str(exc))
+            return None
+        horizon = self.time_or_offset(("calendar", "horizon"), cal.horizon, tz, start)
+        if horizon is None:
+            return None
+        if horizon <= 0:
+            self.bad(("calendar", "horizon"), "the horizon must come after the start")
+            return None
+        return tz, start, horizon
+
+    def time_or_offset(self, loc: Loc, text: str, tz: ZoneInfo, start: datetime) -> float | None:
+        """Hours after start of a datetime, or of a duration counted from start."""
+        if is_duration(text):
+            return parse_duration(text)
+        try:
+            return hours_between(start, parse_datetime(text, tz))
+        except ValueError as exc:
+            self.bad(loc, str(exc))
+            return None
+
+    def windows(self, tz: ZoneInfo, start: datetime) -> dict[str, tuple[float, float]]:
+        spans: dict[str, tuple[float, float]] = {}
+        for wid, w in self.sc.calendar.windows.items():
+            loc: Loc = ("calendar", "windows", wid)
+            a = self.time_or_offset((*loc, "start"), w.start, tz, start)
+            if a is None:
+                continue
+            if w.end is not None:
+                b = self.time_or_offset((*loc, "end"), w.end, tz, start)
+            else:
+                try:
+                    b = a + parse_duration(w.duration or "")
+                except ValueError as exc:
+                    self.bad((*loc, "duration"), str(exc))
+                    continue
+            if b is None:
+                continue
+            if b <= a:
+                self.bad((*loc, "end" if w.end else "duration"), "the window ends before it starts")
+                continue
+            spans[wid] = (a, b)
+        return spans
+
+    def param_values(self) -> None:
+        for pid, p in self.sc.params.items():
+            loc: Loc = ("params", pid)
+            kind = p.kind
+            if isinstance(p.default, str) and is_duration(p.default) and kind == "number":
+                kind = "duration"
+            self.param_kind[pid] = kind
+
+            def num(x: float | str, where: str, kind: str = kind) -> float | None:
+                if isinstance(x, float | int):
+                    return float(x)
+                if kind == "duration" and is_duration(x):
+                    return parse_duration(x)
+                try:
+                    return float(x)
+                except ValueError:
+                    unit = "a duration such as 12h" if kind == "duration" else "a number"
+                    self.bad((*loc, where), f"expected {unit}, found {x!r}")
+                    return None
+
+            value = num(p.default, "default")
+            low = num(p.low, "low") if p.low is not None else (0.0 if kind in (
+                "probability", "rate", "duration") else None)
+            high = num(p.high, "high") if p.high is not None else (
+                1.0 if kind == "probability" else None)
+            if value is None:
+                continue
+            if low is not None and high is not None and low > high:
+                self.bad((*loc, "high"), f"high ({high:g}) is below low ({low:g})")
+            if low is not None and value < low:
+                what = "a probability" if kind == "probability" else f"at least {low:g}"
+                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            if high is not None and value > high:
+                what = "a probability (0 to 1)" if kind == "probability" else f"at most {high:g}"
+                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            if p.actor is not None and p.actor not in self.sc.actors:
+                self.bad((*loc, "actor"), f"unknown actor {p.actor!r}; declared: "
+                         f"{_listing(self.sc.actors)}")
+            self.params[pid] = value
+        # Uncertainty distributions may only refer to parameters resolved above.
+        for pid, p in self.sc.params.items():
+            if p.uncertainty is not None and pid in self.params:
+                self.sampler(("params", pid, "uncertainty"), p.uncertainty,
+                             duration=self.param_kind[pid] == "duration", nonnegative=False)
+
+    def facts(self) -> None:
+        for fid, f in self.sc.facts.items():
+            loc: Loc = ("facts", fid)
+            init = f.initial
+            if f.type == "bool":
+                if not isinstance(init, bool):
+                    self.bad((*loc, "initial"), f"expected true or false, found {init!r}")
+                self._slot(fid, "bool", bool(init))
+            elif f.type == "number":
+                if isinstance(init, bool) or not isinstance(init, float | int):
+                    self.bad((*loc, "initial"), f"expected a number, found {init!r}")
+                    init = 0.0
+                if f.low is not None and f.high is not None and f.low > f.high:
+                    self.bad((*loc, "high"), f"high ({f.high:g}) is below low ({f.low:g})")
+                elif (f.low is not None and init < f.low) or (f.high is not None
+                                                              and init > f.high):
+                    self.bad((*loc, "initial"), f"{init:g} is outside [{f.low}, {f.high}]")
+                self._slot(fid, "number", float(init))
+            else:
+                if not f.values:
+                    self.bad((*loc, "values"), "an enum fact needs a list of values")
+                    values: tuple[str, ...] = ()
+                else:
+                    values = tuple(f.values)
+                if values and init not in values:
+                    self.bad((*loc, "initial"), f"{init!r} is not one of {', '.join(values)}")
+                self._slot(fid, "str", str(init), values)
+            if f.type != "enum" and f.values is not None:
+                self.bad((*loc, "values"), "only enum facts have values")
+
+    def protocol(self) -> tuple[list[str], Machine] | None:
+        p = self.sc.protocol
+        states = p.state_names()
+        known = set(states)
+        ok = True
+        if len(known) != len(states):
+            self.bad(("protocol", "states"), "a state is listed twice")
+            ok = False
+        if p.initial not in known:
+            self.bad(("protocol", "initial"), f"unknown state {p.initial!r}; states: "
+                     f"{_listing(states)}")
+            ok = False
+        reached = {p.initial}
+        for i, t in enumerate(p.transitions):
+            sources = [t.source] if isinstance(t.source, str) else t.source
+            for j, src in enumerate(sources):
+                if src not in known:
+                    where: Loc = ("protocol", "transitions", i, "source")
+                    if isinstance(t.source, list):
+                        where = (*where, j)
+                    self.bad(where, f"unknown state {src!r}; states: {_listing(states)}")
+                    ok = False
+            if t.dest not in known:
+                self.bad(("protocol", "transitions", i, "dest"),
+                         f"unknown state {t.dest!r}; states: {_listing(states)}")
+                ok = False
+        for kind in ("success", "failure"):
+            for j, s in enumerate(getattr(p.outcomes, kind)):
+                if s not in known:
+                    self.bad(("protocol", "outcomes", kind, j), f"unknown state {s!r}; states: "
+                             f"{_listing(states)}")
+                    ok = False
+        if not ok:
+            return None
+        # Reachability from the initial state along the transition table.
+        frontier = [p.initial]
+        while frontier:
+            here = frontier.pop()
+            for t in p.transitions:
+                sources = [t.source] if isinstance(t.source, str) else t.source
+                if here in sources and t.dest not in reached:
+                    reached.add(t.dest)
+                    frontier.append(t.dest)
+        for kind in ("success", "failure"):
+            for j, s in enumerate(getattr(p.outcomes, kind)):
+                if s not in reached:
+                    self.bad(("protocol", "outcomes", kind, j),
+                             f"no transition reaches the outcome state {s!r} from "
+                             f"{p.initial!r}")
+        overlap = set(p.outcomes.success) & set(p.outcomes.failure)
+        if overlap:
+            self.bad(("protocol", "outcomes"), f"{sorted(overlap)} are both success and failure")
+        machine = Machine(
+            model=None, states=states, initial=p.initial, auto_transitions=False,
+            ignore_invalid_triggers=True,
+            transitions=[t.model_dump() for t in p.transitions],
+        )
+        return states, machine
+
+    def trigger_ok(self, loc: Loc, trigger: str | None, machine: Machine | None,
+                   from_states: list[str]) -> None:
+        if trigger is None or machine is None:
+            return
+        event = machine.events.get(trigger)
+        if event is None:
+            self.bad((*loc, "trigger"), f"unknown trigger {trigger!r}; protocol triggers: "
+                     f"{_listing(machine.events)}")
+            return
+        missing = [s for s in from_states if s not in event.transitions]
+        if missing:
+            self.bad((*loc, "trigger"),
+                     f"trigger {trigger!r} is not defined from state(s) {', '.join(missing)}; "
+                     "limit the action with 'from:' or add the transition")
+
+
+def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
+    """A random event is enabled while its window is open and its guard holds."""
+    window: int | None = None
+    if ev.window is not None:
+        key = f"window:{ev.window}"
+        if key in c.names:
+            window = c.names[key].index
+        else:
+            c.bad((*loc, "window"), f"unknown window {ev.window!r}; windows: "
+                  f"{_listing(c.sc.calendar.windows)}")
+    compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
+    g = compiled.fn if compiled else None
+    if window is not None and g is not None:
+        return lambda s: s[window] and g(s)
+    if window is not None:
+        return lambda s: s[window]
+    return g
+
+
+def _listing(names: Any) -> str:
+    items = sorted(names)
+    if not items:
+        return "(none)"
+    shown = ", ".join(items[:12])
+    return shown + (f", … ({len(items)} in all)" if len(items) > 12 else "")
+
+
+def _as_list(x: str | list[str] | None) -> list[str] | None:
+    return [x] if isinstance(x, str) else x
+
+
+def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list[tuple[Loc, str]]]:
+    """Check ``sc`` as a whole and build its runtime tables.
+
+    Returns ``(compiled, [])`` or ``(None, problems)``; never raises for bad input.
+    """
+    c = _Compiler(sc)
+    cal = c.calendar()
+    c.param_values()
+    c.facts()
+    for pid in sc.params:
+        if pid in c.names:
+            c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
+        elif pid in c.params:
+            c._slot(pid, "number", c.params[pid])
+    spans: dict[str, tuple[float, float]] = {}
+    if cal is not None:
+        tz, start, horizon = cal
+        spans = c.windows(tz, start)
+    for wid in sc.calendar.windows:
+        a, b = spans.get(wid, (1.0, 0.0))
+        c._slot(f"window:{wid}", "bool", a <= 0 < b)
+    for aid in sc.actors:
+        c._slot(f"present:{aid}", "bool", False)
+
+    proto = c.protocol()
+    states, machine = proto if proto else (sc.protocol.state_names(), None)
+    outcome_names = set(sc.protocol.outcomes.success) | set(sc.protocol.outcomes.failure)
+    live_states = [s for s in states if s not in outcome_names]
+
+    # Actors: availability windows and stays at the venue.
+    actor_windows: dict[str, tuple[int, ...] | None] = {}
+    stays: list[Stay] = []
+    for aid, actor in sc.actors.items():
+        loc: Loc = ("actors", aid)
+        if actor.available is None:
+            actor_windows[aid] = None
+        else:
+            for j, w in enumerate(actor.available):
+                if w not in sc.calendar.windows:
+                    c.bad((*loc, "available", j), f"unknown window {w!r}; windows: "
+                          f"{_listing(sc.calendar.windows)}")
+            actor_windows[aid] = tuple(c.names[f"window:{w}"].index for w in actor.available
+                                       if f"window:{w}" in c.names)
+        for j, stay in enumerate(actor.present):
+            here: Loc = (*loc, "present", j)
+            span: tuple[float, float] | None = None
+            if stay.window is not None:
+                if stay.window not in sc.calendar.windows:
+                    c.bad((*here, "window"), f"unknown window {stay.window!r}; windows: "
+                          f"{_listing(sc.calendar.windows)}")
+                span = spans.get(stay.window)
+            elif cal is not None:
+                a = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
+                b = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
+                if a is not None and b is not None:
+                    if b <= a:
+                        c.bad((*here, "until"), "the stay ends before it starts")
+                    else:
+                        span = (a, b)
+            arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
+            departure = (c.sampler((*here, "departure"), stay.departure)
+                         if stay.departure else None)
+            if span is not None:
+                stays.append(Stay(aid, c.names[f"present:{aid}"].index, span[0], span[1],
+                                  arrival, departure))
+
+    # Preconditions.
+    prec_ids = list(sc.preconditions)
+    prec_fns: dict[str, Value] = {}
+    for pid, pre in sc.preconditions.items():
+        if pre.insisted_by not in sc.actors:
+            c.bad(("preconditions", pid, "insisted_by"), f"unknown actor {pre.insisted_by!r}; "
+                  f"declared: {_listing(sc.actors)}")
+        e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
+        if e is not None:
+            prec_fns[pid] = e.fn
+
+    def state_mask(loc: Loc, from_: list[str] | None) -> tuple[tuple[bool, ...], list[str]]:
+        allowed = live_states if from_ is None else from_
+        for j, s in enumerate(allowed):
+            if s not in states:
+                c.bad(loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
+                      f"unknown state {s!r}; states: {_listing(states)}")
+            elif s in outcome_names:
+                c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
+        return tuple(s in allowed for s in states), [s for s in allowed if s in states]
+
+    clocks: list[Clock] = []
+    for aid, act in sc.actions.items():
+        loc = ("actions", aid)
+        if act.actor not in sc.actors:
+            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: "
+                  f"{_listing(sc.actors)}")
+        mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
+        guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
+        requires = []
+        for j, pid in enumerate(act.requires):
+            if pid not in sc.preconditions:
+                c.bad((*loc, "requires", j), f"unknown precondition {pid!r}; declared: "
+                      f"{_listing(sc.preconditions)}")
+            elif pid in prec_fns:
+                requires.append((prec_ids.index(pid), prec_fns[pid]))
+        delay = c.sampler((*loc, "delay"), act.delay)
+        options: list[Outcome] = []
+        if act.options:
+            for oid, opt in act.options.items():
+                oloc: Loc = (*loc, "options", oid)
+                weight: Value | float
+                if isinstance(opt.weight, float | int):
+                    if opt.weight < 0:
+                        c.bad((*oloc, "weight"), f"a weight cannot be negative, found "
+                              f"{opt.weight:g}")
+                    weight = float(opt.weight)
+                else:
+                    we = c.expr((*oloc, "weight"), opt.weight, "number")
+                    weight = we.fn if we else 0.0
+                c.trigger_ok(oloc, opt.trigger, machine, from_states)
+                options.append(Outcome(oid, weight, c.assigns(oloc, opt.set), opt.trigger,
+                                       opt.text or oid))
+        else:
+            c.trigger_ok(loc, act.trigger, machine, from_states)
+            options.append(Outcome(aid, 1.0, c.assigns(loc, act.set), act.trigger,
+                                   act.text or aid))
+        if delay is not None:
+            clocks.append(Clock(len(clocks), aid, "action", act.actor, mask,
+                                actor_windows.get(act.actor),
+                                guard.fn if guard else None, tuple(requires), delay,
+                                tuple(options), act.text or aid))
+
+    scheduled: list[Scheduled] = []
+    for eid, ev in sc.events.items():
+        loc = ("events", eid)
+        sets = c.assigns(loc, ev.set)
+        if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
+            c.bad((*loc, "trigger"), f"unknown trigger {ev.trigger!r}; protocol triggers: "
+                  f"{_listing(machine.events)}")
+        if ev.at is not None:
+            if cal is None:
+                continue
+            at = c.time_or_offset((*loc, "at"), ev.at, cal[0], cal[1])
+            jitter = (c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False)
+                      if ev.jitter else None)
+            if at is not None:
+                scheduled.append(Scheduled(eid, at, jitter, sets, ev.trigger, ev.text or eid))
+            continue
+        assert ev.rate is not None
+        rate = c.quantity((*loc, "rate"), ev.rate, duration=False)
+        if rate is not None and rate < 0:
+            c.bad((*loc, "rate"), f"a rate cannot be negative, found {rate:g}")
+            rate = None
+        guard_fn = _event_guard(c, loc, ev)
+        if rate:  # a zero rate never fires: leave it out of the clock table
+            mean_h = 24.0 / rate
+            clocks.append(Clock(
+                len(clocks), eid, "event", None, tuple(s not in outcome_names for s in states),
+                None, guard_fn, (), dists.build("exponential", {"mean": mean_h}),
+                (Outcome(eid, 1.0, sets, ev.trigger, ev.text or eid),), ev.text or eid))
+
+    if cal is None or machine is None or c.problems:
+        return None, c.problems
+    tz, start, horizon = cal
+    edges = sorted(
+        [Edge(a, c.names[f"window:{w}"].index, w, True) for w, (a, _) in spans.items() if a > 0]
+        + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items()
+           if b > 0],
+        key=lambda e: e.at,
+    )
+    success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
+    failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
+    return CompiledScenario(
+        model=sc, tz=tz, start=start, horizon=horizon, slot_names=c.slot_names,
+        initial=c.initial, states=states, initial_state=states.index(sc.protocol.initial),
+        success=success, failure=failure, machine=machine, clocks=tuple(clocks),
+        scheduled=tuple(scheduled), stays=tuple(stays), edges=tuple(edges),
+        preconditions=prec_ids, max_events=sc.settings.max_events, params=c.params,
+    ), []
+
+
+def day_parts(cs: CompiledScenario) -> Iterator[tuple[float, datetime]]:
+    """Venue-local 6-hour marks (00, 06, 12, 18) from the start's day to the horizon.
+
+    Yields (hours after start, local datetime); used to bucket meeting times by
+    day and part of day in local time, DST included.
+    """
+    local = cs.start.astimezone(cs.tz)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    while True:
+        for h in (0, 6, 12, 18):
+            mark = (day + timedelta(hours=h)).replace(tzinfo=cs.tz)
+            at = hours_between(cs.start, mark)
+            if at >= cs.horizon:
+                return
+            yield at, mark
+        day += timedelta(days=1)

@@ -1,0 +1,84 @@
+"""From a file name to a compiled scenario: read, override, validate, compile.
+
+This is the one place input is checked. Problems from every stage are
+reported together where possible: YAML problems stop early (there is no data
+to check), schema problems are all reported at once, and whole-file problems
+(references, expressions, calendar) are all reported once the structure is
+valid.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pydantic
+
+from .compile import CompiledScenario, compile_scenario
+from .errors import Problem, ScenarioError
+from .overrides import apply_overrides
+from .schema import Scenario
+from .yamlsource import YamlDocument, dotted, load_yaml_file, problems_from_validation_error
+
+
+def load_model(path: str | os.PathLike[str],
+               sets: list[tuple[str, Any]] | None = None) -> tuple[Scenario, YamlDocument]:
+    """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
+    doc = load_yaml_file(path)
+    if sets:
+        doc.data = apply_overrides(doc.data, sets)
+    try:
+        model = Scenario.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        raise ScenarioError(_annotate(problems_from_validation_error(exc, doc), sets)) from None
+    return model, doc
+
+
+def load(path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None,
+         ) -> CompiledScenario:
+    """Load, validate and compile a scenario file, ready to simulate.
+
+    >>> from negosim import load
+    >>> scenario = load("scenarios/tutorial.yaml")
+    """
+    model, doc = load_model(path, sets)
+    return compile_model(model, doc, sets)
+
+
+def compile_model(model: Scenario, doc: YamlDocument | None = None,
+                  sets: list[tuple[str, Any]] | None = None) -> CompiledScenario:
+    """Compile an already validated model; ScenarioError (located if ``doc``) if inconsistent."""
+    compiled, problems = compile_scenario(model)
+    if compiled is None:
+        if doc is None:
+            located = [Problem("<scenario>", 0, 0, dotted(loc), msg) for loc, msg in problems]
+        else:
+            located = [doc.problem(loc, msg) for loc, msg in problems]
+        located.sort(key=lambda p: (p.line, p.col))
+        raise ScenarioError(_annotate(located, sets))
+    return compiled
+
+
+def validate(path: str | os.PathLike[str]) -> list[Problem]:
+    """Every problem in ``path`` (empty if the file is valid)."""
+    try:
+        load(path)
+    except ScenarioError as exc:
+        return exc.problems
+    return []
+
+
+def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> list[Problem]:
+    """Say which problems concern a value given with --set rather than in the file."""
+    if not sets:
+        return problems
+    paths = {(p if "." in p else f"params.{p}.default"): p for p, _ in sets}
+    out = []
+    for prob in problems:
+        for full, given in paths.items():
+            if prob.path == full or prob.path.startswith(full + "."):
+                prob = Problem(prob.file, prob.line, prob.col, prob.path,
+                               f"{prob.message} (value from --set {given})")
+                break
+        out.append(prob)
+    return out

@@ -1,0 +1,376 @@
+"""The scenario file format, as pydantic v2 models.
+
+This module only says what a well-formed file looks like: keys, types and
+ranges that can be checked one value at a time. Everything that needs the
+whole file (references between sections, expressions, calendar arithmetic)
+is checked once, right after, by :mod:`negosim.compile`, which also turns the
+model into the engine's runtime tables. ``negosim schema`` prints the JSON
+Schema generated from these models, for editors.
+
+Named things (actors, parameters, facts, actions, events, preconditions,
+options, windows) are mappings keyed by their id, so every value in a file
+has a readable dotted path such as ``actions.china_responds.delay.median``,
+used in error messages and by ``--set``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from .units import is_duration
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
+]
+"""A name usable in expressions: letters, digits and underscores."""
+
+
+def _quantity_text(value: Any) -> Any:
+    if isinstance(value, str) and not (
+        is_duration(value) or value.isidentifier() or _is_number(value)
+    ):
+        raise ValueError(
+            f"expected a number, a duration (36h, 2d, 90min) or a parameter name, found {value!r}"
+        )
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+Quantity = Annotated[float | str, AfterValidator(_quantity_text)]
+"""A number, a duration such as ``36h`` (in hours), or the name of a parameter."""
+
+Expr = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+"""An expression in negosim's restricted language (see docs/expressions.md)."""
+
+SetValue = bool | float | str
+"""A fact assignment: a literal, an enum value, or an expression."""
+
+
+class Strict(BaseModel):
+    """Base of every model: unknown keys are errors, ids are exact."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- distributions ---------------------------------------------------------
+
+
+class Fixed(Strict):
+    """Always the same value."""
+
+    dist: Literal["fixed"]
+    value: Quantity
+
+
+class Uniform(Strict):
+    """Uniform between ``low`` and ``high``."""
+
+    dist: Literal["uniform"]
+    low: Quantity
+    high: Quantity
+
+
+class Triangular(Strict):
+    """Triangular with minimum, most likely value and maximum."""
+
+    dist: Literal["triangular"]
+    min: Quantity
+    mode: Quantity
+    max: Quantity
+
+
+class Exponential(Strict):
+    """Exponential (memoryless) with the given mean."""
+
+    dist: Literal["exponential"]
+    mean: Quantity
+
+
+class LogNormal(Strict):
+    """Lognormal elicited as analysts do: the median and the 90th percentile."""
+
+    dist: Literal["lognormal"]
+    median: Quantity
+    p90: Quantity
+
+
+class Empirical(Strict):
+    """One of ``values``, with optional relative ``weights`` (default: equal)."""
+
+    dist: Literal["empirical"]
+    values: Annotated[list[Quantity], Field(min_length=1)]
+    weights: list[Annotated[float, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> Empirical:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError(
+                    f"weights has {len(self.weights)} entries but values has {len(self.values)}"
+                )
+            if sum(self.weights) <= 0:
+                raise ValueError("weights must not all be zero")
+        return self
+
+
+Dist = Annotated[
+    Fixed | Uniform | Triangular | Exponential | LogNormal | Empirical,
+    Field(discriminator="dist"),
+]
+
+
+# --- calendar and actors -----------------------------------------------------
+
+
+class Window(Strict):
+    """A named period: ``start`` and either ``end`` or ``duration``."""
+
+    start: str
+    end: str | None = None
+    duration: str | None = None
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _end_or_duration(self) -> Window:
+        if (self.end is None) == (self.duration is None):
+            raise ValueError("give exactly one of 'end' and 'duration'")
+        return self
+
+
+class Calendar(Strict):
+    """Where and when: the venue's time zone, the simulated period, windows."""
+
+    timezone: str = Field(description="IANA time zone of the venue, e.g. Europe/Berlin")
+    start: str = Field(description="Start of the simulated period (venue-local)")
+    horizon: str = Field(
+        description="When the question closes: a datetime, or a duration after start"
+    )
+    windows: dict[Identifier, Window] = {}
+
+
+class Presence(Strict):
+    """One stay at the venue: a window (or from/until), with uncertain arrival."""
+
+    window: Identifier | None = None
+    from_: str | None = Field(default=None, alias="from")
+    until: str | None = None
+    arrival: Dist | None = Field(
+        default=None, description="Delay after the start of the stay before the actor is there"
+    )
+    departure: Dist | None = Field(
+        default=None, description="How long before the end of the stay the actor leaves"
+    )
+
+    @model_validator(mode="after")
+    def _window_or_times(self) -> Presence:
+        if self.window is None and (self.from_ is None or self.until is None):
+            raise ValueError("give 'window', or both 'from' and 'until'")
+        if self.window is not None and (self.from_ is not None or self.until is not None):
+            raise ValueError("give 'window' or 'from'/'until', not both")
+        return self
+
+
+class Actor(Strict):
+    """A party to the negotiation."""
+
+    name: str
+    text: str | None = None
+    present: list[Presence] = Field(
+        default_factory=list, description="When the actor is at the venue"
+    )
+    available: list[Identifier] | None = Field(
+        default=None,
+        description="Windows in which the actor can act; absent means always",
+    )
+
+
+# --- parameters and facts -----------------------------------------------------
+
+
+class Param(Strict):
+    """A named number with its provenance; overridable with --set NAME=VALUE."""
+
+    default: float | str
+    kind: Literal["number", "probability", "duration", "rate"] = "number"
+    low: float | str | None = None
+    high: float | str | None = None
+    uncertainty: Dist | None = None
+    actor: Identifier | None = None
+    text: str | None = None
+    source: str | None = Field(default=None, description="The sentence this number comes from")
+    assumption: str | None = Field(default=None, description="Why this number, if not sourced")
+
+    @model_validator(mode="after")
+    def _provenance(self) -> Param:
+        if not (self.source or self.assumption):
+            raise ValueError("give a 'source' (the sentence it comes from) or an 'assumption' note")
+        return self
+
+
+class Fact(Strict):
+    """A piece of shared world state."""
+
+    type: Literal["bool", "number", "enum"]
+    initial: bool | float | str
+    values: list[Identifier] | None = None
+    low: float | None = None
+    high: float | None = None
+    text: str | None = None
+    source: str | None = None
+    assumption: str | None = None
+
+
+# --- protocol, preconditions, actions, events ------------------------------------
+
+
+class Transition(Strict):
+    """A named protocol transition (a `transitions` trigger)."""
+
+    trigger: Identifier
+    source: Identifier | list[Identifier]
+    dest: Identifier
+
+
+class Outcomes(Strict):
+    success: Annotated[list[Identifier], Field(min_length=1)] = Field(
+        description="States in which the meeting has been held"
+    )
+    failure: list[Identifier] = Field(
+        default_factory=list, description="States in which it definitively failed"
+    )
+
+
+class Protocol(Strict):
+    """The meeting's state machine: states, the initial one, transitions, outcomes."""
+
+    states: dict[Identifier, str | None] | list[Identifier]
+    initial: Identifier
+    transitions: Annotated[list[Transition], Field(min_length=1)]
+    outcomes: Outcomes
+
+    def state_names(self) -> list[str]:
+        return list(self.states)
+
+
+class Precondition(Strict):
+    """A condition one actor insists on, in plain language and as an expression."""
+
+    text: str
+    insisted_by: Identifier
+    holds: Expr
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Effects(Strict):
+    """What happens when something fires: facts set, a protocol trigger."""
+
+    set: dict[Identifier, SetValue] = Field(default_factory=dict)
+    trigger: Identifier | None = None
+
+
+class Option(Effects):
+    """One choice of an action, picked with probability proportional to its weight."""
+
+    weight: float | Expr = 1.0
+    text: str | None = None
+    source: str | None = None
+    assumption: str | None = None
+
+
+class Action(Effects):
+    """Something an actor can do; when enabled, it fires after a random delay."""
+
+    actor: Identifier
+    text: str | None = None
+    from_: Identifier | list[Identifier] | None = Field(
+        default=None, alias="from", description="Protocol states in which it is possible"
+    )
+    guard: Expr | None = None
+    requires: list[Identifier] = Field(default_factory=list)
+    delay: Dist
+    options: dict[Identifier, Option] = Field(default_factory=dict)
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _options_or_effects(self) -> Action:
+        if self.options and (self.set or self.trigger):
+            raise ValueError("put 'set'/'trigger' inside each option when 'options' are given")
+        return self
+
+
+class Event(Effects):
+    """An outside shock: scheduled (``at``, optional ``jitter``) or random (``rate`` per day)."""
+
+    text: str | None = None
+    at: str | None = None
+    jitter: Dist | None = None
+    rate: float | str | None = Field(default=None, description="Expected occurrences per day")
+    window: Identifier | None = None
+    guard: Expr | None = None
+    source: str | None = None
+    assumption: str | None = None
+
+    @model_validator(mode="after")
+    def _at_or_rate(self) -> Event:
+        if (self.at is None) == (self.rate is None):
+            raise ValueError("give exactly one of 'at' (scheduled) and 'rate' (random)")
+        if self.at is not None and (self.window is not None or self.guard is not None):
+            raise ValueError("'window' and 'guard' apply to random events (with 'rate') only")
+        if self.rate is not None and self.jitter is not None:
+            raise ValueError("'jitter' applies to scheduled events (with 'at') only")
+        return self
+
+
+class Settings(Strict):
+    max_events: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        default=10_000,
+        description="Events one replication may process before it is stopped as a loop",
+    )
+
+
+class SourceRef(Strict):
+    """A document the scenario is built from."""
+
+    title: str
+    outlet: str | None = None
+    date: str | None = None
+    url: str | None = None
+    file: str | None = None
+
+
+class Scenario(Strict):
+    """A negotiation scenario: one YAML file."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+    title: str
+    description: str = ""
+    sources: dict[Identifier, SourceRef] = Field(default_factory=dict)
+    calendar: Calendar
+    params: dict[Identifier, Param] = Field(default_factory=dict)
+    facts: dict[Identifier, Fact] = Field(default_factory=dict)
+    actors: Annotated[dict[Identifier, Actor], Field(min_length=1)]
+    protocol: Protocol
+    preconditions: dict[Identifier, Precondition] = Field(default_factory=dict)
+    actions: Annotated[dict[Identifier, Action], Field(min_length=1)]
+    events: dict[Identifier, Event] = Field(default_factory=dict)
+    settings: Settings = Field(default_factory=Settings)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format (``negosim schema``)."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "negosim scenario"
+    return schema

@@ -1,0 +1,117 @@
+"""Durations and calendar times as scenario authors write them.
+
+Durations read like ``36h``, ``2d``, ``90min``, ``1d 6h`` or ``-2h`` and are
+converted to hours, the engine's unit of time. Datetimes are written in the
+venue's local time (``2023-02-17 14:00``) unless they carry an explicit
+offset; either way they become time-zone-aware :class:`datetime` objects.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_UNIT_HOURS = {
+    "w": 168.0,
+    "week": 168.0,
+    "weeks": 168.0,
+    "d": 24.0,
+    "day": 24.0,
+    "days": 24.0,
+    "h": 1.0,
+    "hr": 1.0,
+    "hour": 1.0,
+    "hours": 1.0,
+    "min": 1 / 60,
+    "m": 1 / 60,
+    "minute": 1 / 60,
+    "minutes": 1 / 60,
+    "s": 1 / 3600,
+    "sec": 1 / 3600,
+}
+_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Return the duration ``text`` in hours; raise ValueError if it is not one.
+
+    >>> parse_duration("1d 6h")
+    30.0
+    >>> parse_duration("90min")
+    1.5
+    """
+    s = text.strip()
+    sign = 1.0
+    if s.startswith("-"):
+        sign, s = -1.0, s[1:]
+    elif s.startswith("+"):
+        s = s[1:]
+    if not s:
+        raise ValueError(f"{text!r} is not a duration (write e.g. 36h, 2d, 90min)")
+    total, pos = 0.0, 0
+    for m in _PART.finditer(s):
+        if m.start() != pos:
+            break
+        unit = m.group(2).lower()
+        if unit not in _UNIT_HOURS:
+            raise ValueError(f"unknown time unit {m.group(2)!r} in {text!r} (use min, h, d or w)")
+        total += float(m.group(1)) * _UNIT_HOURS[unit]
+        pos = m.end()
+    if pos != len(s.rstrip()) or pos == 0:
+        raise ValueError(f"{text!r} is not a duration (write e.g. 36h, 2d, 90min)")
+    return sign * total
+
+
+def is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_duration(hours: float) -> str:
+    """A short human form of ``hours``: ``1d 6h``, ``45min``."""
+    sign = "-" if hours < 0 else ""
+    minutes = round(abs(hours) * 60)
+    d, rem = divmod(minutes, 24 * 60)
+    h, m = divmod(rem, 60)
+    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}min"] * bool(m)
+    return sign + (" ".join(parts) or "0min")
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; ValueError with a hint if unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from exc
+
+
+def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
+    """Parse an ISO-like datetime; naive times are venue-local (``tz``)."""
+    s = text.strip().replace("T", " ", 1) if isinstance(text, str) else text
+    try:
+        dt = datetime.fromisoformat(s)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{text!r} is not a date and time (write e.g. 2023-02-17 14:00)"
+        ) from exc
+    return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+
+
+def hours_between(a: datetime, b: datetime) -> float:
+    """Hours from ``a`` to ``b`` in physical time (correct across DST changes)."""
+    # Subtracting two datetimes that share a tzinfo compares wall clocks, so
+    # go through UTC to count the hour a DST change adds or removes.
+    utc = ZoneInfo("UTC")
+    return (b.astimezone(utc) - a.astimezone(utc)).total_seconds() / 3600.0
+
+
+def at_hours(start: datetime, hours: float, tz: ZoneInfo) -> datetime:
+    """The venue-local datetime ``hours`` after ``start`` (physical time)."""
+    utc = start.astimezone(ZoneInfo("UTC")) + timedelta(hours=hours)
+    return utc.astimezone(tz)

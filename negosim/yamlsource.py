@@ -1,0 +1,444 @@
+"""Read scenario YAML safely and remember where every value came from.
+
+The scenario schema (pydantic) only sees plain Python data; this module keeps a
+parallel tree of source positions so any problem, whether found while reading
+the YAML or later by pydantic or the loader, can be reported to the user as
+``FILE:LINE:COL: dotted.path: message`` (see :class:`negosim.errors.Problem`).
+
+Reading is deliberately narrow: PyYAML composes the node graph with its safe
+machinery and we convert it ourselves. Only mappings with scalar keys (kept as
+the text written, as ``str``), sequences and YAML 1.1 safe scalars (null, bool,
+int, float, str) are produced. Timestamps, dates and sexagesimal numbers such
+as ``12:30`` stay strings exactly as written: the schema interprets them.
+Any other tag (``!!python/...``, ``!!binary``, ``!local``...) is refused, as are
+duplicate keys, alias bombs and documents nested absurdly deep. ``<<`` merge
+keys are supported. Every problem is collected and raised at once as one
+:class:`~negosim.errors.ScenarioError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from negosim.errors import Problem, ScenarioError
+
+__all__ = [
+    "Loc", "YamlDocument", "dotted", "format_problems", "load_yaml_file", "load_yaml_text",
+    "problems_from_validation_error",
+]  # fmt: skip
+
+Loc = tuple[str | int, ...]
+
+MAX_NODES = 100_000  # values in the document once aliases are expanded
+MAX_ALIASES = 1_000  # alias uses (``*name``) in one document
+MAX_DEPTH = 100  # nesting levels (scenarios need about ten)
+_TOO_DEEP = f"document nested too deeply (more than {MAX_DEPTH} levels)"
+_TOO_LARGE = f"document too large: more than {MAX_NODES} values here, counting alias expansions"
+
+_T = "tag:yaml.org,2002:"
+_MAP, _SEQ, _STR, _NULL = _T + "map", _T + "seq", _T + "str", _T + "null"
+_BOOL, _INT, _FLOAT = _T + "bool", _T + "int", _T + "float"
+_AS_TEXT = {_STR, _T + "timestamp", _T + "merge", _T + "value"}  # kept as the text written
+_TYPED = {_NULL, _BOOL, _INT, _FLOAT}
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what PyYAML counts as a new line
+_FOUND_TYPES = {
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+    "finite_number", "int_from_float", "literal_error", "enum", "too_short", "too_long",
+    "string_too_short", "string_too_long", "string_pattern_mismatch", "bool_parsing",
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Pos:
+    """Where one value starts (1-based), and where its children and its key start."""
+
+    line: int
+    col: int
+    key: tuple[int, int] | None = None  # the mapping key naming this value, if any
+    children: dict[str, _Pos] | list[_Pos] | None = None
+
+
+class _Abort(Exception):
+    """Stop reading at once: the problem makes going on pointless or dangerous."""
+
+    def __init__(self, mark: yaml.Mark | None, message: str):
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+def dotted(loc: Loc) -> str:
+    """``("actions", 2, "guard")`` -> ``"actions.2.guard"``; ``()`` -> ``""``."""
+    return ".".join(str(part) for part in loc)
+
+
+def format_problems(problems: list[Problem]) -> str:
+    """One ``FILE:LINE:COL: path: message`` line per problem."""
+    return "\n".join(str(p) for p in problems)
+
+
+@dataclass
+class YamlDocument:
+    """Plain data read from one YAML file, with the source position of every value."""
+
+    file: str  # display name: the path as the user gave it
+    data: Any  # dict (str keys) / list / str / int / float / bool / None
+    _root: _Pos | None = field(default=None, repr=False, compare=False)
+
+    def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
+        """Follow ``loc`` through the data, skipping parts that name no key/index.
+
+        Returns the data path actually followed and the position of the deepest
+        value reached (None for the root).
+        """
+        data, pos, path = self.data, self._root, []
+        found: _Pos | None = None
+        for part in loc:
+            step: str | int
+            if isinstance(data, dict) and not isinstance(part, bool) and str(part) in data:
+                step = str(part)
+            elif isinstance(data, list) and type(part) is int and 0 <= part < len(data):
+                step = part
+            else:
+                continue  # a pydantic union/discriminator tag, '[key]', or a missing key
+            data = data[step]
+            path.append(step)
+            kids = pos.children if pos is not None else None
+            if isinstance(kids, dict) and isinstance(step, str):
+                pos = kids.get(step)
+            elif isinstance(kids, list) and isinstance(step, int) and step < len(kids):
+                pos = kids[step]
+            else:
+                pos = None  # data changed after loading: keep the last known position
+            found = pos or found
+        return path, found
+
+    def locate(self, loc: Loc) -> tuple[int, int]:
+        """1-based (line, col) of the deepest value on ``loc`` that exists.
+
+        For a missing key that is the enclosing mapping; for the root, (1, 1).
+        Parts of ``loc`` that are not keys/indexes of the data are skipped.
+        """
+        pos = self._walk(loc)[1]
+        return (pos.line, pos.col) if pos is not None else (1, 1)
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``."""
+        line, col = self.locate(loc)
+        return Problem(self.file, line, col, dotted(loc), message)
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, counting alias uses and nesting as it goes."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.alias_uses = 0
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_uses += 1
+            if self.alias_uses > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _Abort(mark, f"too many aliases (more than {MAX_ALIASES})")
+        elif self.depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise _Abort(mark, _TOO_DEEP)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _mark(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _fail(file: str, line: int, col: int, message: str) -> ScenarioError:
+    return ScenarioError([Problem(file, line, col, "", message)])
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
+
+
+def _kind(node: Node) -> str:
+    if not isinstance(node, ScalarNode):
+        return "a list" if isinstance(node, SequenceNode) else "a mapping"
+    kinds = {_NULL: "null", _BOOL: "a boolean", _INT: "a number", _FLOAT: "a number"}
+    return kinds.get(node.tag, "a string")
+
+
+def _compose(loader: _Loader) -> Node | None:
+    """The single document's node graph (None if there is none)."""
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        return None
+    root = loader.compose_document()
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise _Abort(loader.get_event().start_mark, "expected one YAML document, found another")
+    return root
+
+
+def _check_size(root: Node) -> None:
+    """Refuse alias bombs and recursion before expanding anything."""
+    memo: dict[int, tuple[int, int]] = {}  # id(node) -> (values once expanded, depth)
+    active: set[int] = set()
+
+    def visit(node: Node) -> tuple[int, int]:
+        ident = id(node)
+        if ident in memo:
+            return memo[ident]
+        if ident in active:
+            raise _Abort(node.start_mark, "recursive alias: this value contains itself")
+        size, depth = 1, 1
+        if not isinstance(node, ScalarNode):
+            active.add(ident)
+            children = node.value
+            if isinstance(node, MappingNode):
+                children = [child for pair in node.value for child in pair]
+            for child in children:
+                child_size, child_depth = visit(child)
+                size, depth = size + child_size, max(depth, child_depth + 1)
+            active.discard(ident)
+            if size > MAX_NODES:
+                raise _Abort(node.start_mark, _TOO_LARGE)
+            if depth > MAX_DEPTH:
+                raise _Abort(node.start_mark, _TOO_DEEP)
+        memo[ident] = (size, depth)
+        return size, depth
+
+    visit(root)
+
+
+class _Converter:
+    """Node graph -> plain data + positions, collecting every problem."""
+
+    def __init__(self, loader: _Loader, file: str):
+        self.loader = loader
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, node: Node, path: Loc, message: str) -> None:
+        line, col = _mark(node.start_mark)
+        self.problems.append(Problem(self.file, line, col, dotted(path), message))
+
+    def convert(self, node: Node, path: Loc) -> tuple[Any, _Pos]:
+        pos = _Pos(*_mark(node.start_mark))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path), pos
+        if isinstance(node, SequenceNode) and node.tag == _SEQ:
+            pairs = [self.convert(child, (*path, i)) for i, child in enumerate(node.value)]
+            pos.children = [p for _, p in pairs]
+            return [v for v, _ in pairs], pos
+        if isinstance(node, MappingNode) and node.tag == _MAP:
+            return self.mapping(node, path, pos)
+        self.problem(node, path, f"unsupported tag {_tag_name(node.tag)}")
+        return None, pos
+
+    def mapping(self, node: MappingNode, path: Loc, pos: _Pos) -> tuple[Any, _Pos]:
+        data: dict[str, Any] = {}
+        kids: dict[str, _Pos] = {}
+        merged: dict[str, Any] = {}
+        merged_kids: dict[str, _Pos] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.tag == _T + "merge":
+                self.merge(value_node, path, merged, merged_kids)
+                continue
+            key = self.key(key_node, path)
+            if key is None:
+                continue
+            if key in data:
+                first = kids[key].key or (0, 0)
+                msg = f"duplicate key '{key}' (first at line {first[0]})"
+                self.problem(key_node, (*path, key), msg)
+                continue
+            data[key], kids[key] = self.convert(value_node, (*path, key))
+            kids[key].key = _mark(key_node.start_mark)
+        if merged:  # explicit keys win; merged ones come first, as in PyYAML
+            data, kids = merged | data, merged_kids | kids
+        pos.children = kids
+        return data, pos
+
+    def merge(self, node: Node, path: Loc, into: dict[str, Any], kids: dict[str, _Pos]) -> None:
+        sources = node.value if isinstance(node, SequenceNode) and node.tag == _SEQ else [node]
+        for source in sources:
+            if not (isinstance(source, MappingNode) and source.tag == _MAP):
+                self.problem(source, path, "a '<<' merge takes a mapping or a list of mappings")
+                continue
+            data, pos = self.convert(source, path)
+            assert isinstance(pos.children, dict)
+            for key, value in data.items():
+                if key not in into:  # the first source naming a key wins
+                    into[key], kids[key] = value, pos.children[key]
+
+    def key(self, node: Node, path: Loc) -> str | None:
+        if not isinstance(node, ScalarNode):
+            self.problem(node, path, f"a mapping key must be a plain scalar, not {_kind(node)}")
+            return None
+        if node.tag not in _AS_TEXT | _TYPED:
+            self.problem(node, path, f"unsupported tag {_tag_name(node.tag)}")
+            return None
+        return str(node.value)
+
+    def scalar(self, node: ScalarNode, path: Loc) -> Any:
+        tag, text = node.tag, node.value
+        if tag in _AS_TEXT or (tag in (_INT, _FLOAT) and ":" in text):
+            return text  # timestamps and sexagesimal numbers stay as written
+        if tag not in _TYPED:
+            self.problem(node, path, f"unsupported tag {_tag_name(tag)}")
+            return None
+        construct = {
+            _NULL: self.loader.construct_yaml_null,
+            _BOOL: self.loader.construct_yaml_bool,
+            _INT: self.loader.construct_yaml_int,
+            _FLOAT: self.loader.construct_yaml_float,
+        }[tag]
+        try:
+            return construct(node)
+        except (ValueError, KeyError):  # e.g. '._' (a PyYAML float), 5000-digit ints
+            if self.loader.resolve(ScalarNode, text, (True, False)) == tag:
+                return text  # the tag was implicit: keep the text
+            self.problem(node, path, f"invalid {_tag_name(tag)} value {text!r}")
+            return None
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
+    """Parse one YAML document whose top level is a mapping; raise ScenarioError."""
+    loader: _Loader | None = None
+    try:
+        loader = _Loader(text)
+        root = _compose(loader)
+        if root is not None and isinstance(root, MappingNode):
+            _check_size(root)
+    except _Abort as exc:
+        line, col = _mark(exc.mark) if exc.mark is not None else (0, 0)
+        raise _fail(file, line, col, exc.message) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = _mark(mark) if mark is not None else (0, 0)
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise _fail(file, line, col, message) from None
+    except yaml.reader.ReaderError as exc:
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        line, col = _line_col(text, exc.position)
+        message = f"invalid YAML: character #x{char:04x}: {exc.reason}"
+        raise _fail(file, line, col, message) from None
+    except yaml.YAMLError as exc:
+        raise _fail(file, 0, 0, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _fail(file, 0, 0, _TOO_DEEP) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+    if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL and not root.value):
+        raise _fail(file, 1, 1, "empty file: expected a scenario mapping")
+    if not isinstance(root, MappingNode):
+        line, col = _mark(root.start_mark)
+        raise _fail(file, line, col, f"expected a mapping at the top level, found {_kind(root)}")
+    converter = _Converter(loader, file)
+    data, pos = converter.convert(root, ())
+    if converter.problems:
+        raise ScenarioError(_tidy(converter.problems))
+    return YamlDocument(file, data, pos)
+
+
+def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
+    """Read a UTF-8 YAML file (see :func:`load_yaml_text`); raise ScenarioError."""
+    file = os.fspath(path)
+    target = Path(file)
+    if target.is_dir():
+        raise _fail(file, 0, 0, "is a directory, expected a YAML file")
+    try:
+        raw = target.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise _fail(file, 0, 0, "no such file") from None
+    except PermissionError:
+        raise _fail(file, 0, 0, "cannot read file: permission denied") from None
+    except OSError as exc:
+        raise _fail(file, 0, 0, f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+    return load_yaml_text(text.removeprefix("\ufeff"), file)
+
+
+# ---------------------------------------------------------------- pydantic errors
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tidy(problems: list[Problem]) -> list[Problem]:
+    """Drop repeats (an aliased value is checked once per use) and sort by position."""
+    seen: set[tuple[int, int, str]] = set()
+    unique = []
+    for p in problems:
+        if (p.line, p.col, p.message) not in seen:
+            seen.add((p.line, p.col, p.message))
+            unique.append(p)
+    return sorted(unique, key=lambda p: (p.line, p.col))
+
+
+def problems_from_validation_error(
+    exc: pydantic.ValidationError, doc: YamlDocument
+) -> list[Problem]:
+    """One located Problem per pydantic error, sorted by position.
+
+    The path is the real data path: pydantic's union/discriminator tags and
+    ``[key]`` are dropped. A missing key is reported at (and with the path of)
+    the enclosing mapping; an unknown key at the key itself.
+    """
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc: Loc = tuple(err["loc"])
+        kind, msg = err["type"], err["msg"]
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        disc = str(err.get("ctx", {}).get("discriminator", ""))
+        if kind == "missing" and loc:
+            what = f"key '{loc[-1]}'" if isinstance(loc[-1], str) else f"item {loc[-1]}"
+            msg = f"missing required {what}"
+        elif kind == "extra_forbidden" and loc:
+            msg = f"unknown key '{loc[-1]}'"
+        elif kind == "union_tag_invalid" and disc.startswith("'"):
+            loc = (*loc, disc.strip("'"))  # point at the tag's value
+        elif kind == "union_tag_not_found" and disc.startswith("'"):
+            msg = f"missing required key {disc}"
+        elif kind.endswith(("_type", "_parsing")) or kind in _FOUND_TYPES:
+            msg += f" (found: {_short(err.get('input'))})"
+        path, pos = doc._walk(loc)
+        line, col = (pos.line, pos.col) if pos is not None else (1, 1)
+        if (kind == "extra_forbidden" or "[key]" in loc) and pos is not None and pos.key:
+            line, col = pos.key
+        problems.append(Problem(doc.file, line, col, dotted(tuple(path)), msg))
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col))  # stable; no repeats
