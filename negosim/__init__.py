@@ -33,7 +33,23 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "CompiledScenario", "Engine", "Estimate", "ExpressionError", "InputError", "NegosimError",
-    "Problem", "Row", "ScenarioError", "SimulationError", "Tally", "UsageError", "load",
-    "rows", "simulate", "trace", "validate", "wilson", "__version__",
+    "CompiledScenario",
+    "Engine",
+    "Estimate",
+    "ExpressionError",
+    "InputError",
+    "NegosimError",
+    "Problem",
+    "Row",
+    "ScenarioError",
+    "SimulationError",
+    "Tally",
+    "UsageError",
+    "load",
+    "rows",
+    "simulate",
+    "trace",
+    "validate",
+    "wilson",
+    "__version__",
 ]

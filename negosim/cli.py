@@ -46,7 +46,8 @@ EPILOGS = {
   negosim params scenarios/munich.yaml --format json""",
     "schema": """example:
   negosim schema > negosim-scenario.schema.json
-  # then, in VS Code's YAML extension: "yaml.schemas": {"negosim-scenario.schema.json": "scenarios/*.yaml"}""",
+  # then point your editor's YAML extension at it, e.g. in VS Code settings:
+  # "yaml.schemas": {"negosim-scenario.schema.json": "scenarios/*.yaml"}""",
     "graph": """example:
   negosim graph scenarios/munich.yaml              # Mermaid, paste into any Markdown viewer
   negosim graph scenarios/munich.yaml --format dot | dot -Tpng -o protocol.png""",
@@ -77,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as exit code 2 without a traceback (as usual)
     but through our one error path, so the message format matches the rest."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
@@ -94,37 +95,61 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text,
-                              epilog=EPILOGS[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOGS[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     def sets(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--set", dest="sets", action="append", default=[],
-                       metavar="PATH=VALUE",
-                       help="override a parameter by name (p_accept=0.4) or any value by its "
-                       "dotted path (actors.us.present.0.window=conference); repeatable")
+        p.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help="override a parameter by name (p_accept=0.4) or any value by its "
+            "dotted path (actors.us.present.0.window=conference); repeatable",
+        )
 
     def fmt(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
-        p.add_argument("--format", choices=choices, default=choices[0],
-                       help=f"output format (default: {choices[0]})")
+        p.add_argument(
+            "--format",
+            choices=choices,
+            default=choices[0],
+            help=f"output format (default: {choices[0]})",
+        )
 
     run = command("run", "Estimate P(meeting) and its timing by Monte Carlo.")
     run.add_argument("file", help="scenario YAML file")
-    run.add_argument("--runs", type=_positive, default=10_000,
-                     help="replications (default: 10000)")
+    run.add_argument("--runs", type=_positive, default=10_000, help="replications (default: 10000)")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    run.add_argument("--workers", type=_positive, default=1,
-                     help="worker processes (default: 1); results do not depend on it")
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes (default: 1); results do not depend on it",
+    )
     sets(run)
     fmt(run)
 
     tr = command("trace", "Show one replication as a timeline in venue-local time.")
     tr.add_argument("file", help="scenario YAML file")
     tr.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    tr.add_argument("--run", type=int, default=0, metavar="I",
-                    help="which replication of that seed (default: 0, as in 'run')")
-    tr.add_argument("--verbose", action="store_true",
-                    help="also show when each action becomes possible or is cancelled")
+    tr.add_argument(
+        "--run",
+        type=int,
+        default=0,
+        metavar="I",
+        help="which replication of that seed (default: 0, as in 'run')",
+    )
+    tr.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show when each action becomes possible or is cancelled",
+    )
     sets(tr)
     fmt(tr)
 
@@ -160,14 +185,26 @@ def _load(args: argparse.Namespace) -> tuple[CompiledScenario, list[tuple[str, A
 def cmd_run(args: argparse.Namespace) -> int:
     cs, _ = _load(args)
     err = _stderr()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
         task = bar.add_task(f"{cs.id}: simulating", total=args.runs)
-        est = simulate(cs, runs=args.runs, seed=args.seed, workers=args.workers,
-                       progress=lambda n: bar.advance(task, n), overrides=args.sets)
+        est = simulate(
+            cs,
+            runs=args.runs,
+            seed=args.seed,
+            workers=args.workers,
+            progress=lambda n: bar.advance(task, n),
+            overrides=args.sets,
+        )
     if args.format == "json":
-        print(json.dumps(est.to_json(), indent=2))
+        print(json.dumps(est.to_json(), indent=2, ensure_ascii=False))
     else:
         render_estimate(est, _stdout())
     return 0
@@ -177,11 +214,20 @@ def cmd_trace(args: argparse.Namespace) -> int:
     cs, _ = _load(args)
     row, lines = trace(cs, args.seed, args.run)
     if args.format == "json":
-        print(json.dumps({
-            "scenario": cs.id, "seed": args.seed, "run": args.run, "outcome": row.outcome,
-            "held": row.held, "events": trace_rows(cs, lines, args.verbose),
-            "blocking": [cs.preconditions[i] for i in row.blocking],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "scenario": cs.id,
+                    "seed": args.seed,
+                    "run": args.run,
+                    "outcome": row.outcome,
+                    "held": row.held,
+                    "events": trace_rows(cs, lines, args.verbose),
+                    "blocking": [cs.preconditions[i] for i in row.blocking],
+                },
+                indent=2,
+            )
+        )
     else:
         render_trace(cs, row, lines, args.seed, _stdout(), args.verbose)
     return 0
@@ -206,14 +252,14 @@ def cmd_params(args: argparse.Namespace) -> int:
     cs, _ = _load(args)
     rows = parameter_rows(cs)
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
         render_params(rows, cs.model.title, _stdout())
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -223,8 +269,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "trace": cmd_trace, "validate": cmd_validate,
-            "params": cmd_params, "schema": cmd_schema, "graph": cmd_graph}
+COMMANDS = {
+    "run": cmd_run,
+    "trace": cmd_trace,
+    "validate": cmd_validate,
+    "params": cmd_params,
+    "schema": cmd_schema,
+    "graph": cmd_graph,
+}
 
 
 def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
@@ -250,12 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except InputError as exc:
         for p in exc.problems:
-            err.print(str(p) if p.line or p.file != "<input>" else p.message, markup=False,
-                      soft_wrap=True)
+            err.print(
+                str(p) if p.line or p.file != "<input>" else p.message, markup=False, soft_wrap=True
+            )
         return 2
     except SimulationError as exc:
-        err.print(_simulation_problem(exc, args or argparse.Namespace()), markup=False,
-                  soft_wrap=True)
+        err.print(
+            _simulation_problem(exc, args or argparse.Namespace()), markup=False, soft_wrap=True
+        )
         return 2
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
@@ -268,9 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("NEGOSIM_DEBUG"):
             traceback.print_exc()
-        err.print(f"negosim: internal error: {type(exc).__name__}: {exc}\n"
-                  "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
-                  "and please report it.", markup=False)
+        err.print(
+            f"negosim: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
+            "and please report it.",
+            markup=False,
+        )
         return 1
 
 

@@ -201,11 +201,14 @@ class _Compiler:
         self.bad(loc, f"unknown parameter {value!r}; declared: {_listing(self.params)}")
         return None
 
-    def sampler(self, loc: Loc, spec: Any, *, duration: bool = True,
-                nonnegative: bool = True) -> dists.Sampler | None:
+    def sampler(
+        self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
+    ) -> dists.Sampler | None:
         if isinstance(spec, schema.Empirical):
-            vals = [self.quantity((*loc, "values", i), v, duration=duration)
-                    for i, v in enumerate(spec.values)]
+            vals = [
+                self.quantity((*loc, "values", i), v, duration=duration)
+                for i, v in enumerate(spec.values)
+            ]
             if any(v is None for v in vals):
                 return None
             values = [float(v) for v in vals if v is not None]
@@ -327,6 +330,19 @@ class _Compiler:
             spans[wid] = (a, b)
         return spans
 
+    def param_number(self, loc: Loc, x: float | str, kind: str) -> float | None:
+        """A parameter's default or bound: a number, or a duration for duration parameters."""
+        if isinstance(x, float | int):
+            return float(x)
+        if kind == "duration" and is_duration(x):
+            return parse_duration(x)
+        try:
+            return float(x)
+        except ValueError:
+            unit = "a duration such as 12h" if kind == "duration" else "a number"
+            self.bad(loc, f"expected {unit}, found {x!r}")
+            return None
+
     def param_values(self) -> None:
         for pid, p in self.sc.params.items():
             loc: Loc = ("params", pid)
@@ -335,23 +351,17 @@ class _Compiler:
                 kind = "duration"
             self.param_kind[pid] = kind
 
-            def num(x: float | str, where: str, kind: str = kind) -> float | None:
-                if isinstance(x, float | int):
-                    return float(x)
-                if kind == "duration" and is_duration(x):
-                    return parse_duration(x)
-                try:
-                    return float(x)
-                except ValueError:
-                    unit = "a duration such as 12h" if kind == "duration" else "a number"
-                    self.bad((*loc, where), f"expected {unit}, found {x!r}")
-                    return None
-
-            value = num(p.default, "default")
-            low = num(p.low, "low") if p.low is not None else (0.0 if kind in (
-                "probability", "rate", "duration") else None)
-            high = num(p.high, "high") if p.high is not None else (
-                1.0 if kind == "probability" else None)
+            value = self.param_number((*loc, "default"), p.default, kind)
+            low = (
+                self.param_number((*loc, "low"), p.low, kind)
+                if p.low is not None
+                else (0.0 if kind in ("probability", "rate", "duration") else None)
+            )
+            high = (
+                self.param_number((*loc, "high"), p.high, kind)
+                if p.high is not None
+                else (1.0 if kind == "probability" else None)
+            )
             if value is None:
                 continue
             if low is not None and high is not None and low > high:
@@ -363,14 +373,20 @@ class _Compiler:
                 what = "a probability (0 to 1)" if kind == "probability" else f"at most {high:g}"
                 self.bad((*loc, "default"), f"must be {what}, found {value:g}")
             if p.actor is not None and p.actor not in self.sc.actors:
-                self.bad((*loc, "actor"), f"unknown actor {p.actor!r}; declared: "
-                         f"{_listing(self.sc.actors)}")
+                self.bad(
+                    (*loc, "actor"),
+                    f"unknown actor {p.actor!r}; declared: {_listing(self.sc.actors)}",
+                )
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
         for pid, p in self.sc.params.items():
             if p.uncertainty is not None and pid in self.params:
-                self.sampler(("params", pid, "uncertainty"), p.uncertainty,
-                             duration=self.param_kind[pid] == "duration", nonnegative=False)
+                self.sampler(
+                    ("params", pid, "uncertainty"),
+                    p.uncertainty,
+                    duration=self.param_kind[pid] == "duration",
+                    nonnegative=False,
+                )
 
     def facts(self) -> None:
         for fid, f in self.sc.facts.items():
@@ -386,8 +402,7 @@ class _Compiler:
                     init = 0.0
                 if f.low is not None and f.high is not None and f.low > f.high:
                     self.bad((*loc, "high"), f"high ({f.high:g}) is below low ({f.low:g})")
-                elif (f.low is not None and init < f.low) or (f.high is not None
-                                                              and init > f.high):
+                elif (f.low is not None and init < f.low) or (f.high is not None and init > f.high):
                     self.bad((*loc, "initial"), f"{init:g} is outside [{f.low}, {f.high}]")
                 self._slot(fid, "number", float(init))
             else:
@@ -411,8 +426,9 @@ class _Compiler:
             self.bad(("protocol", "states"), "a state is listed twice")
             ok = False
         if p.initial not in known:
-            self.bad(("protocol", "initial"), f"unknown state {p.initial!r}; states: "
-                     f"{_listing(states)}")
+            self.bad(
+                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {_listing(states)}"
+            )
             ok = False
         reached = {p.initial}
         for i, t in enumerate(p.transitions):
@@ -425,14 +441,18 @@ class _Compiler:
                     self.bad(where, f"unknown state {src!r}; states: {_listing(states)}")
                     ok = False
             if t.dest not in known:
-                self.bad(("protocol", "transitions", i, "dest"),
-                         f"unknown state {t.dest!r}; states: {_listing(states)}")
+                self.bad(
+                    ("protocol", "transitions", i, "dest"),
+                    f"unknown state {t.dest!r}; states: {_listing(states)}",
+                )
                 ok = False
         for kind in ("success", "failure"):
             for j, s in enumerate(getattr(p.outcomes, kind)):
                 if s not in known:
-                    self.bad(("protocol", "outcomes", kind, j), f"unknown state {s!r}; states: "
-                             f"{_listing(states)}")
+                    self.bad(
+                        ("protocol", "outcomes", kind, j),
+                        f"unknown state {s!r}; states: {_listing(states)}",
+                    )
                     ok = False
         if not ok:
             return None
@@ -448,33 +468,42 @@ class _Compiler:
         for kind in ("success", "failure"):
             for j, s in enumerate(getattr(p.outcomes, kind)):
                 if s not in reached:
-                    self.bad(("protocol", "outcomes", kind, j),
-                             f"no transition reaches the outcome state {s!r} from "
-                             f"{p.initial!r}")
+                    self.bad(
+                        ("protocol", "outcomes", kind, j),
+                        f"no transition reaches the outcome state {s!r} from {p.initial!r}",
+                    )
         overlap = set(p.outcomes.success) & set(p.outcomes.failure)
         if overlap:
             self.bad(("protocol", "outcomes"), f"{sorted(overlap)} are both success and failure")
         machine = Machine(
-            model=None, states=states, initial=p.initial, auto_transitions=False,
+            model=None,
+            states=states,
+            initial=p.initial,
+            auto_transitions=False,
             ignore_invalid_triggers=True,
             transitions=[t.model_dump() for t in p.transitions],
         )
         return states, machine
 
-    def trigger_ok(self, loc: Loc, trigger: str | None, machine: Machine | None,
-                   from_states: list[str]) -> None:
+    def trigger_ok(
+        self, loc: Loc, trigger: str | None, machine: Machine | None, from_states: list[str]
+    ) -> None:
         if trigger is None or machine is None:
             return
         event = machine.events.get(trigger)
         if event is None:
-            self.bad((*loc, "trigger"), f"unknown trigger {trigger!r}; protocol triggers: "
-                     f"{_listing(machine.events)}")
+            self.bad(
+                (*loc, "trigger"),
+                f"unknown trigger {trigger!r}; protocol triggers: {_listing(machine.events)}",
+            )
             return
         missing = [s for s in from_states if s not in event.transitions]
         if missing:
-            self.bad((*loc, "trigger"),
-                     f"trigger {trigger!r} is not defined from state(s) {', '.join(missing)}; "
-                     "limit the action with 'from:' or add the transition")
+            self.bad(
+                (*loc, "trigger"),
+                f"trigger {trigger!r} is not defined from state(s) {', '.join(missing)}; "
+                "limit the action with 'from:' or add the transition",
+            )
 
 
 def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
@@ -485,8 +514,10 @@ def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
         if key in c.names:
             window = c.names[key].index
         else:
-            c.bad((*loc, "window"), f"unknown window {ev.window!r}; windows: "
-                  f"{_listing(c.sc.calendar.windows)}")
+            c.bad(
+                (*loc, "window"),
+                f"unknown window {ev.window!r}; windows: {_listing(c.sc.calendar.windows)}",
+            )
     compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
     g = compiled.fn if compiled else None
     if window is not None and g is not None:
@@ -524,8 +555,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c._slot(pid, "number", c.params[pid])
     spans: dict[str, tuple[float, float]] = {}
     if cal is not None:
-        tz, start, horizon = cal
-        spans = c.windows(tz, start)
+        spans = c.windows(cal[0], cal[1])
     for wid in sc.calendar.windows:
         a, b = spans.get(wid, (1.0, 0.0))
         c._slot(f"window:{wid}", "bool", a <= 0 < b)
@@ -547,40 +577,47 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         else:
             for j, w in enumerate(actor.available):
                 if w not in sc.calendar.windows:
-                    c.bad((*loc, "available", j), f"unknown window {w!r}; windows: "
-                          f"{_listing(sc.calendar.windows)}")
-            actor_windows[aid] = tuple(c.names[f"window:{w}"].index for w in actor.available
-                                       if f"window:{w}" in c.names)
+                    c.bad(
+                        (*loc, "available", j),
+                        f"unknown window {w!r}; windows: {_listing(sc.calendar.windows)}",
+                    )
+            actor_windows[aid] = tuple(
+                c.names[f"window:{w}"].index for w in actor.available if f"window:{w}" in c.names
+            )
         for j, stay in enumerate(actor.present):
             here: Loc = (*loc, "present", j)
             span: tuple[float, float] | None = None
             if stay.window is not None:
                 if stay.window not in sc.calendar.windows:
-                    c.bad((*here, "window"), f"unknown window {stay.window!r}; windows: "
-                          f"{_listing(sc.calendar.windows)}")
+                    c.bad(
+                        (*here, "window"),
+                        f"unknown window {stay.window!r}; windows: {_listing(sc.calendar.windows)}",
+                    )
                 span = spans.get(stay.window)
             elif cal is not None:
-                a = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
-                b = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
-                if a is not None and b is not None:
-                    if b <= a:
+                begin = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
+                until = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
+                if begin is not None and until is not None:
+                    if until <= begin:
                         c.bad((*here, "until"), "the stay ends before it starts")
                     else:
-                        span = (a, b)
+                        span = (begin, until)
             arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
-            departure = (c.sampler((*here, "departure"), stay.departure)
-                         if stay.departure else None)
+            departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
             if span is not None:
-                stays.append(Stay(aid, c.names[f"present:{aid}"].index, span[0], span[1],
-                                  arrival, departure))
+                stays.append(
+                    Stay(aid, c.names[f"present:{aid}"].index, span[0], span[1], arrival, departure)
+                )
 
     # Preconditions.
     prec_ids = list(sc.preconditions)
     prec_fns: dict[str, Value] = {}
     for pid, pre in sc.preconditions.items():
         if pre.insisted_by not in sc.actors:
-            c.bad(("preconditions", pid, "insisted_by"), f"unknown actor {pre.insisted_by!r}; "
-                  f"declared: {_listing(sc.actors)}")
+            c.bad(
+                ("preconditions", pid, "insisted_by"),
+                f"unknown actor {pre.insisted_by!r}; declared: {_listing(sc.actors)}",
+            )
         e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
         if e is not None:
             prec_fns[pid] = e.fn
@@ -589,8 +626,10 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         allowed = live_states if from_ is None else from_
         for j, s in enumerate(allowed):
             if s not in states:
-                c.bad(loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
-                      f"unknown state {s!r}; states: {_listing(states)}")
+                c.bad(
+                    loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
+                    f"unknown state {s!r}; states: {_listing(states)}",
+                )
             elif s in outcome_names:
                 c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
         return tuple(s in allowed for s in states), [s for s in allowed if s in states]
@@ -599,15 +638,16 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     for aid, act in sc.actions.items():
         loc = ("actions", aid)
         if act.actor not in sc.actors:
-            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: "
-                  f"{_listing(sc.actors)}")
+            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {_listing(sc.actors)}")
         mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
         guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
         requires = []
         for j, pid in enumerate(act.requires):
             if pid not in sc.preconditions:
-                c.bad((*loc, "requires", j), f"unknown precondition {pid!r}; declared: "
-                      f"{_listing(sc.preconditions)}")
+                c.bad(
+                    (*loc, "requires", j),
+                    f"unknown precondition {pid!r}; declared: {_listing(sc.preconditions)}",
+                )
             elif pid in prec_fns:
                 requires.append((prec_ids.index(pid), prec_fns[pid]))
         delay = c.sampler((*loc, "delay"), act.delay)
@@ -618,38 +658,53 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 weight: Value | float
                 if isinstance(opt.weight, float | int):
                     if opt.weight < 0:
-                        c.bad((*oloc, "weight"), f"a weight cannot be negative, found "
-                              f"{opt.weight:g}")
+                        c.bad(
+                            (*oloc, "weight"), f"a weight cannot be negative, found {opt.weight:g}"
+                        )
                     weight = float(opt.weight)
                 else:
                     we = c.expr((*oloc, "weight"), opt.weight, "number")
                     weight = we.fn if we else 0.0
                 c.trigger_ok(oloc, opt.trigger, machine, from_states)
-                options.append(Outcome(oid, weight, c.assigns(oloc, opt.set), opt.trigger,
-                                       opt.text or oid))
+                options.append(
+                    Outcome(oid, weight, c.assigns(oloc, opt.set), opt.trigger, opt.text or oid)
+                )
         else:
             c.trigger_ok(loc, act.trigger, machine, from_states)
-            options.append(Outcome(aid, 1.0, c.assigns(loc, act.set), act.trigger,
-                                   act.text or aid))
+            options.append(Outcome(aid, 1.0, c.assigns(loc, act.set), act.trigger, act.text or aid))
         if delay is not None:
-            clocks.append(Clock(len(clocks), aid, "action", act.actor, mask,
-                                actor_windows.get(act.actor),
-                                guard.fn if guard else None, tuple(requires), delay,
-                                tuple(options), act.text or aid))
+            clocks.append(
+                Clock(
+                    len(clocks),
+                    aid,
+                    "action",
+                    act.actor,
+                    mask,
+                    actor_windows.get(act.actor),
+                    guard.fn if guard else None,
+                    tuple(requires),
+                    delay,
+                    tuple(options),
+                    act.text or aid,
+                )
+            )
 
     scheduled: list[Scheduled] = []
     for eid, ev in sc.events.items():
         loc = ("events", eid)
         sets = c.assigns(loc, ev.set)
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
-            c.bad((*loc, "trigger"), f"unknown trigger {ev.trigger!r}; protocol triggers: "
-                  f"{_listing(machine.events)}")
+            c.bad(
+                (*loc, "trigger"),
+                f"unknown trigger {ev.trigger!r}; protocol triggers: {_listing(machine.events)}",
+            )
         if ev.at is not None:
             if cal is None:
                 continue
             at = c.time_or_offset((*loc, "at"), ev.at, cal[0], cal[1])
-            jitter = (c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False)
-                      if ev.jitter else None)
+            jitter = (
+                c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False) if ev.jitter else None
+            )
             if at is not None:
                 scheduled.append(Scheduled(eid, at, jitter, sets, ev.trigger, ev.text or eid))
             continue
@@ -661,28 +716,51 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         guard_fn = _event_guard(c, loc, ev)
         if rate:  # a zero rate never fires: leave it out of the clock table
             mean_h = 24.0 / rate
-            clocks.append(Clock(
-                len(clocks), eid, "event", None, tuple(s not in outcome_names for s in states),
-                None, guard_fn, (), dists.build("exponential", {"mean": mean_h}),
-                (Outcome(eid, 1.0, sets, ev.trigger, ev.text or eid),), ev.text or eid))
+            clocks.append(
+                Clock(
+                    len(clocks),
+                    eid,
+                    "event",
+                    None,
+                    tuple(s not in outcome_names for s in states),
+                    None,
+                    guard_fn,
+                    (),
+                    dists.build("exponential", {"mean": mean_h}),
+                    (Outcome(eid, 1.0, sets, ev.trigger, ev.text or eid),),
+                    ev.text or eid,
+                )
+            )
 
     if cal is None or machine is None or c.problems:
         return None, c.problems
     tz, start, horizon = cal
     edges = sorted(
         [Edge(a, c.names[f"window:{w}"].index, w, True) for w, (a, _) in spans.items() if a > 0]
-        + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items()
-           if b > 0],
+        + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items() if b > 0],
         key=lambda e: e.at,
     )
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
-        model=sc, tz=tz, start=start, horizon=horizon, slot_names=c.slot_names,
-        initial=c.initial, states=states, initial_state=states.index(sc.protocol.initial),
-        success=success, failure=failure, machine=machine, clocks=tuple(clocks),
-        scheduled=tuple(scheduled), stays=tuple(stays), edges=tuple(edges),
-        preconditions=prec_ids, max_events=sc.settings.max_events, params=c.params,
+        model=sc,
+        tz=tz,
+        start=start,
+        horizon=horizon,
+        slot_names=c.slot_names,
+        initial=c.initial,
+        states=states,
+        initial_state=states.index(sc.protocol.initial),
+        success=success,
+        failure=failure,
+        machine=machine,
+        clocks=tuple(clocks),
+        scheduled=tuple(scheduled),
+        stays=tuple(stays),
+        edges=tuple(edges),
+        preconditions=prec_ids,
+        max_events=sc.settings.max_events,
+        params=c.params,
     ), []
 
 

@@ -30,30 +30,37 @@ def parameter_rows(cs: CompiledScenario) -> list[dict[str, Any]]:
         uncertainty = None
         if p.uncertainty is not None:
             uncertainty = dists.describe(p.uncertainty)
-            if low is None and high is None and not isinstance(p.uncertainty,
-                                                               dists.schema.Empirical):
-                resolved = {f: _num(getattr(p.uncertainty, f), kind) or 0.0
-                            for f in dists.FIELDS[p.uncertainty.dist]}
+            if (
+                low is None
+                and high is None
+                and not isinstance(p.uncertainty, dists.schema.Empirical)
+            ):
+                resolved = {
+                    f: _num(getattr(p.uncertainty, f), kind) or 0.0
+                    for f in dists.FIELDS[p.uncertainty.dist]
+                }
                 low, high = dists.bounds(p.uncertainty.dist, resolved)
         if kind == "probability":
             low = 0.0 if low is None else low
             high = 1.0 if high is None else high
         elif kind in ("rate", "duration") and low is None:
             low = 0.0
-        out.append({
-            "name": name,
-            "default": value,
-            "display": format_duration(value) if kind == "duration" else f"{value:g}",
-            "kind": kind,
-            "unit": "hours" if kind == "duration" else ("per day" if kind == "rate" else None),
-            "low": low,
-            "high": high,
-            "uncertainty": uncertainty,
-            "actor": p.actor,
-            "text": p.text,
-            "source": p.source,
-            "assumption": p.assumption,
-        })
+        out.append(
+            {
+                "name": name,
+                "default": value,
+                "display": format_duration(value) if kind == "duration" else f"{value:g}",
+                "kind": kind,
+                "unit": "hours" if kind == "duration" else ("per day" if kind == "rate" else None),
+                "low": low,
+                "high": high,
+                "uncertainty": uncertainty,
+                "actor": p.actor,
+                "text": p.text,
+                "source": p.source,
+                "assumption": p.assumption,
+            }
+        )
     return out
 
 
@@ -74,17 +81,27 @@ def graph(cs: CompiledScenario, fmt: str = "mermaid") -> str:
     proto = cs.model.protocol
     model = _Model()
     machine = GraphMachine(
-        model=model, states=cs.states, initial=proto.initial, auto_transitions=False,
-        transitions=[t.model_dump() for t in proto.transitions], title=cs.model.title,
-        graph_engine="mermaid" if fmt == "mermaid" else "graphviz", show_state_attributes=False,
+        model=model,
+        states=cs.states,
+        initial=proto.initial,
+        auto_transitions=False,
+        transitions=[t.model_dump() for t in proto.transitions],
+        title=cs.model.title,
+        graph_engine="mermaid" if fmt == "mermaid" else "graphviz",
+        show_state_attributes=False,
     )
     g = model.get_graph()  # type: ignore[attr-defined]
     if fmt == "mermaid":
         text = str(g.draw(None))
-        lines = [text.rstrip(), "  classDef success fill:#c8f7c5,color:black",
-                 "  classDef failure fill:#f7c5c5,color:black"]
+        lines = [
+            text.rstrip(),
+            "  classDef success fill:#c8f7c5,color:black",
+            "  classDef failure fill:#f7c5c5,color:black",
+        ]
         lines += [f"  class {s} success" for s in proto.outcomes.success]
         lines += [f"  class {s} failure" for s in proto.outcomes.failure]
+        # Outcome states end a replication: draw them as final states.
+        lines += [f"  {s} --> [*]" for s in [*proto.outcomes.success, *proto.outcomes.failure]]
         return "\n".join(lines) + "\n"
     for s in proto.outcomes.success:
         g.node(s, fillcolor="#c8f7c5", peripheries="2")

@@ -56,8 +56,12 @@ def check(kind: str, v: dict[str, float]) -> list[tuple[str, str]]:
     return out
 
 
-def build(kind: str, v: dict[str, float], values: list[float] | None = None,
-          weights: list[float] | None = None) -> Sampler:
+def build(
+    kind: str,
+    v: dict[str, float],
+    values: list[float] | None = None,
+    weights: list[float] | None = None,
+) -> Sampler:
     """The inverse-CDF sampler of a ``kind`` distribution with resolved values."""
     if kind == "fixed":
         c = v["value"]
@@ -89,8 +93,12 @@ def build(kind: str, v: dict[str, float], values: list[float] | None = None,
     raise ValueError(f"unknown distribution {kind!r}")
 
 
-def mean(kind: str, v: dict[str, float], values: list[float] | None = None,
-         weights: list[float] | None = None) -> float:
+def mean(
+    kind: str,
+    v: dict[str, float],
+    values: list[float] | None = None,
+    weights: list[float] | None = None,
+) -> float:
     """The distribution's mean (used by `params` and the docs)."""
     if kind == "fixed":
         return v["value"]
@@ -108,8 +116,9 @@ def mean(kind: str, v: dict[str, float], values: list[float] | None = None,
     return sum(a * b for a, b in zip(values, w, strict=True)) / sum(w)
 
 
-def bounds(kind: str, v: dict[str, float], values: list[float] | None = None) -> tuple[
-        float | None, float | None]:
+def bounds(
+    kind: str, v: dict[str, float], values: list[float] | None = None
+) -> tuple[float | None, float | None]:
     """The support's (low, high); None where unbounded."""
     if kind == "fixed":
         return v["value"], v["value"]
@@ -125,13 +134,23 @@ def bounds(kind: str, v: dict[str, float], values: list[float] | None = None) ->
     return min(values), max(values)
 
 
-def describe(spec: schema.Fixed | schema.Uniform | schema.Triangular | schema.Exponential
-             | schema.LogNormal | schema.Empirical) -> str:
+def describe(
+    spec: schema.Fixed
+    | schema.Uniform
+    | schema.Triangular
+    | schema.Exponential
+    | schema.LogNormal
+    | schema.Empirical,
+) -> str:
     """A short human description, as written in the file: ``lognormal(median=12h, p90=2d)``."""
     if isinstance(spec, schema.Empirical):
         inner = ", ".join(str(x) for x in spec.values)
         return f"empirical({inner})"
     fields = FIELDS[spec.dist]
-    inner = ", ".join(f"{f}={getattr(spec, f):g}" if isinstance(getattr(spec, f), float)
-                      else f"{f}={getattr(spec, f)}" for f in fields)
+    inner = ", ".join(
+        f"{f}={getattr(spec, f):g}"
+        if isinstance(getattr(spec, f), float)
+        else f"{f}={getattr(spec, f)}"
+        for f in fields
+    )
     return f"{spec.dist}({inner})"

@@ -27,6 +27,7 @@ the compiler has done that.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,15 +99,22 @@ class _At(Event):
     breakpoints to run before clocks due at the same instant.
     """
 
-    def __init__(self, env: simpy.Environment, delay: float, priority: int, callback: Any,
-                 data: Any = None, token: int = 0):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay: float,
+        priority: int,
+        callback: Any,
+        data: Any = None,
+        token: int = 0,
+    ):
         self.env = env
         self.callbacks = [callback]
         self._value = None
         self._ok = True
         self.data = data
         self.token = token
-        env.schedule(self, priority, delay)
+        env.schedule(self, priority, delay)  # type: ignore[arg-type]
 
 
 class Engine:
@@ -137,6 +145,7 @@ class Engine:
         self._tokens = [0] * n
         self._enabled = [False] * n
         self._blocking: set[int] = set()
+        self._held_back: set[tuple[int, int]] = set()
         self._done: str | None = None
         self._end_time: float | None = None
         self._recent: deque[tuple[float, str]] = deque(maxlen=64)
@@ -166,7 +175,8 @@ class Engine:
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise SimulationError(
                 f"replication {index} failed at {self._when(env.now)} after "
-                f"{self._last_fired()}: {type(exc).__name__}: {exc}", self._culprit()
+                f"{self._last_fired()}: {type(exc).__name__}: {exc}",
+                self._culprit(),
             ) from exc
         held = self._state in cs.success and self._done != "censored"
         blocking = () if held else tuple(sorted(self._blocking))
@@ -182,8 +192,9 @@ class Engine:
         if arrive <= 0:
             self._s[stay.slot] = True
             if self.trace is not None:
-                self._note(0.0, "arrive", stay.actor,
-                           f"{self._actor_name(stay.actor)} is at the venue")
+                self._note(
+                    0.0, "arrive", stay.actor, f"{self._actor_name(stay.actor)} is at the venue"
+                )
         else:
             _At(self._env, arrive, _BREAKPOINT, self._on_stay, (stay, True))
         if leave < self.cs.horizon:
@@ -200,8 +211,12 @@ class Engine:
         edge = ev.data
         self._s[edge.slot] = edge.value
         if self.trace is not None:
-            self._note(self._env.now, "window", None,
-                       f"window {edge.window} {'opens' if edge.value else 'closes'}")
+            self._note(
+                self._env.now,
+                "window",
+                None,
+                f"window {edge.window} {'opens' if edge.value else 'closes'}",
+            )
         self._reevaluate()
 
     def _on_stay(self, ev: _At) -> None:
@@ -211,8 +226,12 @@ class Engine:
         self._s[stay.slot] = present
         if self.trace is not None:
             name = self._actor_name(stay.actor)
-            self._note(self._env.now, "arrive" if present else "leave", stay.actor,
-                       f"{name} {'arrives at' if present else 'leaves'} the venue")
+            self._note(
+                self._env.now,
+                "arrive" if present else "leave",
+                stay.actor,
+                f"{name} {'arrives at' if present else 'leaves'} the venue",
+            )
         self._reevaluate()
 
     def _on_scheduled(self, ev: _At) -> None:
@@ -234,6 +253,7 @@ class Engine:
         enabled = self._enabled
         tokens = self._tokens
         blocking: set[int] = set()
+        held_back: set[tuple[int, int]] | None = set() if self.trace is not None else None
         for c in self._clocks:
             ok = c.states[st]
             if ok and c.actor_windows is not None:
@@ -245,6 +265,8 @@ class Engine:
                     if not holds(s):
                         ok = False
                         blocking.add(pi)
+                        if held_back is not None:
+                            held_back.add((c.index, pi))
             i = c.index
             if ok != enabled[i]:
                 enabled[i] = ok
@@ -253,16 +275,35 @@ class Engine:
                     delay = c.delay(self._u())
                     _At(self._env, delay, _CLOCK + i, self._on_fire, c, tokens[i])
                     if self.trace is not None:
-                        self._note(self._env.now, "enable", c.actor,
-                                   f"{c.text}: possible now, due in {format_duration(delay)}")
+                        self._note(
+                            self._env.now,
+                            "enable",
+                            c.actor,
+                            f"{c.text}: possible now, due in {format_duration(delay)}",
+                        )
                 elif self.trace is not None:
                     self._note(self._env.now, "cancel", c.actor, f"{c.text}: no longer possible")
-        if self.trace is not None and blocking != self._blocking:
-            for pi in sorted(blocking - self._blocking):
-                pre = self.cs.model.preconditions[self.cs.preconditions[pi]]
-                self._note(self._env.now, "block", pre.insisted_by,
-                           f"held back by a precondition: {pre.text}")
+        if held_back is not None:
+            self._note_held_back(held_back)
         self._blocking = blocking
+
+    def _note_held_back(self, held_back: set[tuple[int, int]]) -> None:
+        """Trace which precondition starts or stops holding back which action."""
+        model, now = self.cs.model, self._env.now
+        for i, pi in sorted(held_back - self._held_back):
+            pre = model.preconditions[self.cs.preconditions[pi]]
+            who = self._actor_name(pre.insisted_by)
+            self._note(
+                now,
+                "block",
+                pre.insisted_by,
+                f"{self._clocks[i].text}: held back, {who} insists: {pre.text}",
+            )
+        for i, pi in sorted(self._held_back - held_back):
+            pre = model.preconditions[self.cs.preconditions[pi]]
+            if self._state not in self._outcomes:
+                self._note(now, "unblock", pre.insisted_by, f"precondition met: {pre.text}")
+        self._held_back = held_back
 
     def _on_fire(self, ev: _At) -> None:
         c: Clock = ev.data
@@ -282,14 +323,16 @@ class Engine:
 
     def _choose(self, c: Clock) -> Outcome:
         s = self._s
-        weights = [o.weight if isinstance(o.weight, float) else float(o.weight(s))
-                   for o in c.options]
+        weights = [
+            o.weight if isinstance(o.weight, float) else float(o.weight(s)) for o in c.options
+        ]
         total = 0.0
         for o, w in zip(c.options, weights, strict=True):
             if w < 0:
                 raise SimulationError(
                     f"option {o.id!r} of {c.id!r} has a negative weight ({w:g}) at "
-                    f"{self._when(self._env.now)}", (f"{c.kind}s", c.id, "options", o.id, "weight")
+                    f"{self._when(self._env.now)}",
+                    (f"{c.kind}s", c.id, "options", o.id, "weight"),
                 )
             total += w
         if total <= 0:
@@ -316,7 +359,9 @@ class Engine:
                 elif a.high is not None and v > a.high:
                     v = a.high
                 if self.trace is not None and s[a.slot] != v:
-                    self._note(self._env.now, "fact", None, f"{a.fact}: {s[a.slot]!r} → {v!r}")
+                    self._note(
+                        self._env.now, "fact", None, f"{a.fact}: {_show(s[a.slot])} → {_show(v)}"
+                    )
                 s[a.slot] = v
         if trigger is not None:
             model = self._model
@@ -340,7 +385,7 @@ class Engine:
             self.trace.append(TraceLine(t, kind, actor, text))
 
     def _actor_name(self, actor: str) -> str:
-        return self.cs.model.actors[actor].name
+        return self.cs.model.actors[actor].short or actor
 
     def _when(self, t: float) -> str:
         return at_hours(self.cs.start, t, self.cs.tz).strftime("%a %d %b %Y %H:%M %Z")
@@ -377,16 +422,26 @@ class Engine:
 
 
 class _ProtocolModel:
-    """The object the shared `transitions` machine moves between protocol states."""
+    """The object the shared `transitions` machine moves between protocol states.
+
+    `transitions` adds ``trigger`` (and ``state``) to it when it is added to the machine.
+    """
 
     state: str
+    trigger: Callable[[str], bool]
+
+
+def _show(value: Any) -> str:
+    """A fact value as a scenario file would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _cycle(names: list[str]) -> list[str]:
     """The shortest repeating unit at the end of ``names`` (for loop messages)."""
     for size in range(1, len(names) // 2 + 1):
         unit = names[-size:]
-        if names[-2 * size:-size] == unit:
+        if names[-2 * size : -size] == unit:
             return unit
     return names[-4:]
-

@@ -21,8 +21,9 @@ from .schema import Scenario
 from .yamlsource import YamlDocument, dotted, load_yaml_file, problems_from_validation_error
 
 
-def load_model(path: str | os.PathLike[str],
-               sets: list[tuple[str, Any]] | None = None) -> tuple[Scenario, YamlDocument]:
+def load_model(
+    path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
+) -> tuple[Scenario, YamlDocument]:
     """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
     doc = load_yaml_file(path)
     if sets:
@@ -34,8 +35,10 @@ def load_model(path: str | os.PathLike[str],
     return model, doc
 
 
-def load(path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None,
-         ) -> CompiledScenario:
+def load(
+    path: str | os.PathLike[str],
+    sets: list[tuple[str, Any]] | None = None,
+) -> CompiledScenario:
     """Load, validate and compile a scenario file, ready to simulate.
 
     >>> from negosim import load
@@ -45,8 +48,9 @@ def load(path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
     return compile_model(model, doc, sets)
 
 
-def compile_model(model: Scenario, doc: YamlDocument | None = None,
-                  sets: list[tuple[str, Any]] | None = None) -> CompiledScenario:
+def compile_model(
+    model: Scenario, doc: YamlDocument | None = None, sets: list[tuple[str, Any]] | None = None
+) -> CompiledScenario:
     """Compile an already validated model; ScenarioError (located if ``doc``) if inconsistent."""
     compiled, problems = compile_scenario(model)
     if compiled is None:
@@ -77,8 +81,13 @@ def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> li
     for prob in problems:
         for full, given in paths.items():
             if prob.path == full or prob.path.startswith(full + "."):
-                prob = Problem(prob.file, prob.line, prob.col, prob.path,
-                               f"{prob.message} (value from --set {given})")
+                prob = Problem(
+                    prob.file,
+                    prob.line,
+                    prob.col,
+                    prob.path,
+                    f"{prob.message} (value from --set {given})",
+                )
                 break
         out.append(prob)
     return out

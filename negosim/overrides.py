@@ -27,8 +27,9 @@ def parse_set(arg: str) -> tuple[str, Any]:
     try:
         value = load_yaml_text(f"v: {text}" if text.strip() else "v: ''", "--set").data["v"]
     except ScenarioError as exc:
-        raise UsageError(f"--set {arg}: cannot read the value {text!r} "
-                         f"({exc.problems[0].message})") from None
+        raise UsageError(
+            f"--set {arg}: cannot read the value {text!r} ({exc.problems[0].message})"
+        ) from None
     return path, value
 
 
@@ -65,16 +66,18 @@ def _apply_one(data: Any, path: str, value: Any) -> None:
         last = depth == len(parts) - 1
         if isinstance(node, dict):
             if part not in node:
-                raise UsageError(f"--set {path}: no key {part!r} at {here}"
-                                 f"{_hint(part, [str(k) for k in node])}")
+                raise UsageError(
+                    f"--set {path}: no key {part!r} at {here}{_hint(part, [str(k) for k in node])}"
+                )
             if last:
                 node[part] = value
             else:
                 node = node[part]
         elif isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise UsageError(f"--set {path}: {here} is a list of {len(node)}; "
-                                 f"{part!r} is not an index in it")
+                raise UsageError(
+                    f"--set {path}: {here} is a list of {len(node)}; {part!r} is not an index in it"
+                )
             if last:
                 node[int(part)] = value
             else:

@@ -65,8 +65,10 @@ def render_estimate(est: Estimate, console: Console) -> None:
     if est.median_time:
         console.print(f"Median time of meeting: {est.median_time} (venue-local)")
     else:
-        console.print("Median time of meeting: not reached (held in half the runs or fewer "
-                      "within the horizon)")
+        console.print(
+            "Median time of meeting: not reached (held in half the runs or fewer "
+            "within the horizon)"
+        )
 
     outcomes = Table(title="Outcomes", title_justify="left")
     outcomes.add_column("outcome")
@@ -81,15 +83,18 @@ def render_estimate(est: Estimate, console: Console) -> None:
 
     failed = est.runs - est.held
     if est.blocking:
-        block = Table(title=f"Preconditions standing when the {failed:,} runs without a "
-                      "meeting ended", title_justify="left")
+        block = Table(
+            title=f"Preconditions standing when the {failed:,} runs without a meeting ended",
+            title_justify="left",
+        )
         block.add_column("precondition")
         block.add_column("who insists, and what")
         block.add_column("runs", justify="right")
         block.add_column("of failed", justify="right")
         for pid, count in sorted(est.blocking.items(), key=lambda kv: -kv[1]):
-            block.add_row(pid, est.blocking_text[pid], f"{count:,}",
-                          _pct(count / failed) if failed else "–")
+            block.add_row(
+                pid, est.blocking_text[pid], f"{count:,}", _pct(count / failed) if failed else "–"
+            )
         console.print(block)
 
     paths = Table(title="Most common paths through the protocol", title_justify="left")
@@ -106,31 +111,55 @@ def render_estimate(est: Estimate, console: Console) -> None:
 
 
 _KIND_STYLE = {
-    "window": "cyan", "arrive": "cyan", "leave": "cyan", "event": "magenta",
-    "fact": "magenta", "enable": "dim", "cancel": "dim", "fire": "bold", "state": "green",
-    "block": "yellow", "end": "bold green",
+    "window": "cyan",
+    "arrive": "cyan",
+    "leave": "cyan",
+    "event": "magenta",
+    "fact": "magenta",
+    "enable": "dim",
+    "cancel": "dim",
+    "fire": "bold",
+    "state": "green",
+    "block": "yellow",
+    "unblock": "yellow",
+    "end": "bold green",
 }
 
 
-def trace_rows(cs: CompiledScenario, lines: list[TraceLine],
-               verbose: bool = False) -> list[dict[str, Any]]:
+def trace_rows(
+    cs: CompiledScenario, lines: list[TraceLine], verbose: bool = False
+) -> list[dict[str, Any]]:
     """Trace lines as plain dicts with venue-local times (for JSON and tables)."""
     out = []
     for line in lines:
         if not verbose and line.kind in ("enable", "cancel"):
             continue
         local = at_hours(cs.start, line.time, cs.tz)
-        actor = cs.model.actors[line.actor].name if line.actor else None
-        out.append({"time": local.isoformat(timespec="minutes"), "hours": round(line.time, 4),
-                    "kind": line.kind, "actor": actor, "text": line.text})
+        actor = (cs.model.actors[line.actor].short or line.actor) if line.actor else None
+        out.append(
+            {
+                "time": local.isoformat(timespec="minutes"),
+                "hours": round(line.time, 4),
+                "kind": line.kind,
+                "actor": actor,
+                "text": line.text,
+            }
+        )
     return out
 
 
-def render_trace(cs: CompiledScenario, row: Row, lines: list[TraceLine], seed: int,
-                 console: Console, verbose: bool = False) -> None:
+def render_trace(
+    cs: CompiledScenario,
+    row: Row,
+    lines: list[TraceLine],
+    seed: int,
+    console: Console,
+    verbose: bool = False,
+) -> None:
     tzname = cs.start.astimezone(cs.tz).strftime("%Z")
-    table = Table(title=f"{cs.model.title}: replication {row.index} of seed {seed}",
-                  title_justify="left")
+    table = Table(
+        title=f"{cs.model.title}: replication {row.index} of seed {seed}", title_justify="left"
+    )
     table.add_column(f"time ({tzname})", no_wrap=True)
     table.add_column("who")
     table.add_column("what")
@@ -163,10 +192,16 @@ def render_params(rows: list[dict[str, Any]], title: str, console: Console) -> N
     table.add_column("uncertainty")
     table.add_column("source or assumption")
     for r in rows:
-        rng = f"{_num(r['low'])} – {_num(r['high'])}" if (
-            r["low"] is not None or r["high"] is not None) else ""
-        note = (Text("“" + r["source"] + "”") if r["source"]
-                else Text("assumption: " + (r["assumption"] or ""), style="yellow"))
+        rng = (
+            f"{_num(r['low'])} – {_num(r['high'])}"
+            if (r["low"] is not None or r["high"] is not None)
+            else ""
+        )
+        note = (
+            Text("“" + r["source"] + "”")
+            if r["source"]
+            else Text("assumption: " + (r["assumption"] or ""), style="yellow")
+        )
         table.add_row(r["name"], r["display"], rng, r["uncertainty"] or "", note)
     console.print(table)
 

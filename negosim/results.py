@@ -42,7 +42,10 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # Exact ends at k = 0 and k = n: rounding must not leave p outside its interval.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return (low, high)
 
 
 @dataclass
@@ -133,8 +136,14 @@ def _local(cs: CompiledScenario, hours: float) -> datetime:
     return at_hours(cs.start, hours, cs.tz)
 
 
-def estimate(cs: CompiledScenario, tally: Tally, seed: int, elapsed_s: float,
-             overrides: list[str] | None = None, top_paths: int = 5) -> Estimate:
+def estimate(
+    cs: CompiledScenario,
+    tally: Tally,
+    seed: int,
+    elapsed_s: float,
+    overrides: list[str] | None = None,
+    top_paths: int = 5,
+) -> Estimate:
     """Summarise ``tally`` for scenario ``cs``."""
     n = tally.runs
     held = tally.held
@@ -175,22 +184,39 @@ def estimate(cs: CompiledScenario, tally: Tally, seed: int, elapsed_s: float,
                 median = _local(cs, minute / 60).isoformat(timespec="minutes")
                 break
 
-    outcome_names = list(dict.fromkeys(
-        [cs.states[i] for i in sorted(cs.success | cs.failure)] + ["censored"]))
+    outcome_names = list(
+        dict.fromkeys([cs.states[i] for i in sorted(cs.success | cs.failure)] + ["censored"])
+    )
     outcomes = {name: tally.outcomes.get(name, 0) for name in outcome_names}
     model = cs.model
     blocking = {pid: tally.blocking.get(i, 0) for i, pid in enumerate(cs.preconditions)}
-    blocking_text = {pid: f"{model.actors[p.insisted_by].name}: {p.text}"
-                     for pid, p in model.preconditions.items()}
-    paths = [([cs.states[i] for i in path], count)
-             for path, count in sorted(tally.paths.items(), key=lambda kv: (-kv[1], kv[0]))
-             [:top_paths]]
+    blocking_text = {
+        pid: f"{model.actors[p.insisted_by].name}: {p.text}"
+        for pid, p in model.preconditions.items()
+    }
+    paths = [
+        ([cs.states[i] for i in path], count)
+        for path, count in sorted(tally.paths.items(), key=lambda kv: (-kv[1], kv[0]))[:top_paths]
+    ]
     return Estimate(
-        scenario=model.id, title=model.title, runs=n, seed=seed, held=held,
-        p_meeting=held / n if n else 0.0, ci95=wilson(held, n), by_day=by_day,
-        by_part=by_part, held_by_end_of_day=cumulative, median_time=median,
-        outcomes=outcomes, blocking=blocking, blocking_text=blocking_text, paths=paths,
-        mean_events_per_run=tally.events / n if n else 0.0, elapsed_s=elapsed_s,
+        scenario=model.id,
+        title=model.title,
+        runs=n,
+        seed=seed,
+        held=held,
+        p_meeting=held / n if n else 0.0,
+        ci95=wilson(held, n),
+        by_day=by_day,
+        by_part=by_part,
+        held_by_end_of_day=cumulative,
+        median_time=median,
+        outcomes=outcomes,
+        blocking=blocking,
+        blocking_text=blocking_text,
+        paths=paths,
+        mean_events_per_run=tally.events / n if n else 0.0,
+        elapsed_s=elapsed_s,
         horizon=_local(cs, cs.horizon).isoformat(timespec="minutes"),
-        params=dict(cs.params), overrides=list(overrides or []),
+        params=dict(cs.params),
+        overrides=list(overrides or []),
     )

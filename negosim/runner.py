@@ -68,8 +68,14 @@ def _work(args: tuple[int, int, int]) -> Tally:
     return run_chunk(_worker_engine, seed, range(a, b))
 
 
-def simulate(cs: CompiledScenario, runs: int = 10_000, seed: int = 0, workers: int = 1,
-             progress: Progress | None = None, overrides: list[str] | None = None) -> Estimate:
+def simulate(
+    cs: CompiledScenario,
+    runs: int = 10_000,
+    seed: int = 0,
+    workers: int = 1,
+    progress: Progress | None = None,
+    overrides: list[str] | None = None,
+) -> Estimate:
     """Run ``runs`` replications of ``cs`` and summarise them.
 
     >>> from negosim import load, simulate

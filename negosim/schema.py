@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from .units import is_duration
 
@@ -184,6 +191,9 @@ class Actor(Strict):
     """A party to the negotiation."""
 
     name: str
+    short: str | None = Field(
+        default=None, description="Short label for timelines and tables (default: the id)"
+    )
     text: str | None = None
     present: list[Presence] = Field(
         default_factory=list, description="When the actor is at the venue"

@@ -97,9 +97,7 @@ def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
     try:
         dt = datetime.fromisoformat(s)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{text!r} is not a date and time (write e.g. 2023-02-17 14:00)"
-        ) from exc
+        raise ValueError(f"{text!r} is not a date and time (write e.g. 2023-02-17 14:00)") from exc
     return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
 
 
