@@ -31,8 +31,51 @@ def load_model(
     try:
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        raise ScenarioError(_annotate(problems_from_validation_error(exc, doc), sets)) from None
+        problems = problems_from_validation_error(exc, doc) + _whole_file_problems(exc, doc)
+        problems.sort(key=lambda p: (p.line, p.col))
+        raise ScenarioError(_annotate(problems, sets)) from None
     return model, doc
+
+
+# Sections that are mappings of named items: an invalid item can be left out
+# and the rest of the file still checked as a whole.
+_ITEM_SECTIONS = ("sources", "params", "facts", "actors", "preconditions", "actions", "events")
+
+
+def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> list[Problem]:
+    """Reference and expression problems in the parts of the file the schema accepted.
+
+    So that one run reports everything: leave out each named item the schema
+    rejected, validate the rest, and compile it. Problems that only mention a
+    left-out item (e.g. "unknown precondition 'x'" when 'x' itself was
+    invalid) are dropped, as they would be noise. If the schema's problems lie
+    outside named items (calendar, protocol...), there is nothing sound to
+    check and this returns nothing.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+    pruned: dict[str, set[str]] = {}
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
+            return []
+        pruned.setdefault(str(loc[0]), set()).add(loc[1])
+    rest = {k: v for k, v in data.items()}
+    for section, names in pruned.items():
+        items = rest.get(section)
+        if not isinstance(items, dict):
+            return []
+        rest[section] = {k: v for k, v in items.items() if k not in names}
+    try:
+        model = Scenario.model_validate(rest)
+    except pydantic.ValidationError:
+        return []  # e.g. a section left empty that must not be: nothing sound to add
+    _, problems = compile_scenario(model)
+    gone = {f"'{name}'" for names in pruned.values() for name in names}
+    return [
+        doc.problem(loc, msg) for loc, msg in problems if not any(g in msg for g in gone)
+    ]
 
 
 def load(
