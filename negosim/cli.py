@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     tr.add_argument(
         "--run",
-        type=int,
+        type=_seed,
         default=0,
         metavar="I",
         help="which replication of that seed (default: 0, as in 'run')",

@@ -14,6 +14,7 @@ that the loader turns into a located ``FILE:LINE:COL`` line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,9 +26,10 @@ from transitions import Machine
 from . import dists, schema
 from .errors import ExpressionError
 from .expr import Compiled, Name, compile_expr
-from .units import hours_between, is_duration, parse_datetime, parse_duration, zone
+from .units import at_hours, hours_between, is_duration, parse_datetime, parse_duration, zone
 
 Loc = tuple[str | int, ...]
+MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 Value = Callable[[list[Any]], Any]
 
 
@@ -129,6 +131,7 @@ class CompiledScenario:
     success: frozenset[int]
     failure: frozenset[int]
     machine: Machine
+    protocol_model: ProtocolModel
     clocks: tuple[Clock, ...]
     scheduled: tuple[Scheduled, ...]
     stays: tuple[Stay, ...]
@@ -146,10 +149,16 @@ class CompiledScenario:
         return self.success | self.failure
 
 
-class _Protocol:
-    """The model object the shared `transitions` machine moves between states."""
+class ProtocolModel:
+    """The object the scenario's `transitions` machine moves between protocol states.
+
+    One per compiled scenario, added to the machine once: an engine resets it
+    at the start of each replication (replications in a process run one at a
+    time). `transitions` gives it ``state`` and ``trigger``.
+    """
 
     state: str
+    trigger: Callable[[str], bool]
 
 
 class _Compiler:
@@ -177,29 +186,38 @@ class _Compiler:
     # --- quantities ----------------------------------------------------------
 
     def quantity(self, loc: Loc, value: float | str, *, duration: bool) -> float | None:
-        """Resolve a number, duration or parameter name; None (and a problem) if bad."""
-        if isinstance(value, float | int):
-            if duration and value != 0:
-                self.bad(loc, f"a duration needs a unit: write {value:g}h or {value:g}d")
-                return None
-            return float(value)
-        if is_duration(value):
+        """Resolve a number, duration or parameter name; None (and a problem) if bad.
+
+        Where a duration is expected, plain numbers (written bare or quoted)
+        need a unit, except 0; where a number is expected, durations and
+        duration parameters are refused.
+        """
+        if isinstance(value, str) and is_duration(value):
             if not duration:
                 self.bad(loc, f"expected a number here, found the duration {value!r}")
                 return None
             return parse_duration(value)
-        if value in self.params:
-            kind = self.param_kind[value]
-            if duration and kind != "duration":
+        if isinstance(value, str) and value in self.params:
+            is_dur = self.param_kind[value] == "duration"
+            if duration and not is_dur:
                 self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
+                return None
+            if not duration and is_dur:
+                self.bad(loc, f"parameter {value!r} is a duration; a number is expected here")
                 return None
             return self.params[value]
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            pass
-        self.bad(loc, f"unknown parameter {value!r}; declared: {_listing(self.params)}")
-        return None
+            self.bad(loc, f"unknown parameter {value!r}; declared: {_listing(self.params)}")
+            return None
+        if not math.isfinite(number):
+            self.bad(loc, f"expected a finite number, found {value!r}")
+            return None
+        if duration and number != 0:
+            self.bad(loc, f"a duration needs a unit: write {number:g}h or {number:g}d")
+            return None
+        return number
 
     def sampler(
         self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
@@ -271,7 +289,7 @@ class _Compiler:
                 return _const(value)
             if isinstance(value, str):
                 c = self.expr(loc, value, "str")
-                return c.fn if c else None
+                return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
         self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
         return None
 
@@ -295,6 +313,19 @@ class _Compiler:
         if horizon <= 0:
             self.bad(("calendar", "horizon"), "the horizon must come after the start")
             return None
+        if horizon > MAX_HORIZON_DAYS * 24:
+            self.bad(
+                ("calendar", "horizon"),
+                f"the horizon is {horizon / 24:.0f} days after the start; "
+                f"at most {MAX_HORIZON_DAYS} days (10 years) are supported",
+            )
+            return None
+        try:  # reports walk the local calendar from the day before to the day after
+            at_hours(start, -48.0, tz)
+            at_hours(start, horizon + 48.0, tz)
+        except OverflowError:
+            self.bad(("calendar", "start"), "the simulated period is too close to year 1 or 9999")
+            return None
         return tz, start, horizon
 
     def time_or_offset(self, loc: Loc, text: str, tz: ZoneInfo, start: datetime) -> float | None:
@@ -305,6 +336,9 @@ class _Compiler:
             return hours_between(start, parse_datetime(text, tz))
         except ValueError as exc:
             self.bad(loc, str(exc))
+            return None
+        except OverflowError:  # e.g. 0001-01-01 00:00 in a zone east of UTC
+            self.bad(loc, f"{text!r} is too close to year 1 or 9999")
             return None
 
     def windows(self, tz: ZoneInfo, start: datetime) -> dict[str, tuple[float, float]]:
@@ -333,15 +367,20 @@ class _Compiler:
     def param_number(self, loc: Loc, x: float | str, kind: str) -> float | None:
         """A parameter's default or bound: a number, or a duration for duration parameters."""
         if isinstance(x, float | int):
-            return float(x)
-        if kind == "duration" and is_duration(x):
+            number = float(x)
+        elif kind == "duration" and is_duration(x):
             return parse_duration(x)
-        try:
-            return float(x)
-        except ValueError:
-            unit = "a duration such as 12h" if kind == "duration" else "a number"
-            self.bad(loc, f"expected {unit}, found {x!r}")
+        else:
+            try:
+                number = float(x)
+            except ValueError:
+                unit = "a duration such as 12h" if kind == "duration" else "a number"
+                self.bad(loc, f"expected {unit}, found {x!r}")
+                return None
+        if not math.isfinite(number):  # nan would pass every range check
+            self.bad(loc, f"expected a finite number, found {x!r}")
             return None
+        return number
 
     def param_values(self) -> None:
         for pid, p in self.sc.params.items():
@@ -506,6 +545,18 @@ class _Compiler:
             )
 
 
+def _enum_checked(fn: Value, fact: str, values: tuple[str, ...]) -> Value:
+    """An enum assignment computed at run time must still give a declared value."""
+
+    def checked(s: list[Any]) -> Any:
+        v = fn(s)
+        if v not in values:
+            raise ValueError(f"{fact} cannot be set to {v!r}: not one of {', '.join(values)}")
+        return v
+
+    return checked
+
+
 def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
     """A random event is enabled while its window is open and its guard holds."""
     window: int | None = None
@@ -657,7 +708,9 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 oloc: Loc = (*loc, "options", oid)
                 weight: Value | float
                 if isinstance(opt.weight, float | int):
-                    if opt.weight < 0:
+                    if not math.isfinite(opt.weight):
+                        c.bad((*oloc, "weight"), f"expected a finite number, found {opt.weight}")
+                    elif opt.weight < 0:
                         c.bad(
                             (*oloc, "weight"), f"a weight cannot be negative, found {opt.weight:g}"
                         )
@@ -741,6 +794,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         key=lambda e: e.at,
     )
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
+    model = ProtocolModel()
+    machine.add_model(model)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
         model=sc,
@@ -754,6 +809,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         success=success,
         failure=failure,
         machine=machine,
+        protocol_model=model,
         clocks=tuple(clocks),
         scheduled=tuple(scheduled),
         stays=tuple(stays),

@@ -14,7 +14,7 @@ from transitions.extensions import GraphMachine
 
 from . import dists
 from .compile import CompiledScenario
-from .units import format_duration, parse_duration
+from .units import format_duration, is_duration, parse_duration
 
 
 def parameter_rows(cs: CompiledScenario) -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ def parameter_rows(cs: CompiledScenario) -> list[dict[str, Any]]:
                 and not isinstance(p.uncertainty, dists.schema.Empirical)
             ):
                 resolved = {
-                    f: _num(getattr(p.uncertainty, f), kind) or 0.0
+                    f: _num(getattr(p.uncertainty, f), kind, cs.params) or 0.0
                     for f in dists.FIELDS[p.uncertainty.dist]
                 }
                 low, high = dists.bounds(p.uncertainty.dist, resolved)
@@ -64,11 +64,14 @@ def parameter_rows(cs: CompiledScenario) -> list[dict[str, Any]]:
     return out
 
 
-def _num(x: float | str | None, kind: str) -> float | None:
+def _num(x: float | str | None, kind: str, params: dict[str, float] | None = None) -> float | None:
+    """A value as the compiler resolved it: a parameter name, a duration or a number."""
     if x is None:
         return None
     if isinstance(x, str):
-        return parse_duration(x) if kind == "duration" else float(x)
+        if params is not None and x in params:
+            return params[x]
+        return parse_duration(x) if kind == "duration" and is_duration(x) else float(x)
     return float(x)
 
 
@@ -92,7 +95,13 @@ def graph(cs: CompiledScenario, fmt: str = "mermaid") -> str:
     )
     g = model.get_graph()  # type: ignore[attr-defined]
     if fmt == "mermaid":
-        text = str(g.draw(None))
+        # transitions styles the model's current (= initial) state as "active";
+        # in a protocol diagram that reads as a highlight, so leave its classes out.
+        text = "\n".join(
+            line
+            for line in str(g.draw(None)).splitlines()
+            if not line.lstrip().startswith(("Class ", "classDef s_"))
+        )
         lines = [
             text.rstrip(),
             "  classDef success fill:#c8f7c5,color:black",
@@ -103,6 +112,7 @@ def graph(cs: CompiledScenario, fmt: str = "mermaid") -> str:
         # Outcome states end a replication: draw them as final states.
         lines += [f"  {s} --> [*]" for s in [*proto.outcomes.success, *proto.outcomes.failure]]
         return "\n".join(lines) + "\n"
+    g.node(proto.initial, color="black", fillcolor="white", peripheries="1")
     for s in proto.outcomes.success:
         g.node(s, fillcolor="#c8f7c5", peripheries="2")
     for s in proto.outcomes.failure:

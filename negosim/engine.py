@@ -26,8 +26,8 @@ the compiler has done that.
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
-from .compile import Assign, Clock, CompiledScenario, Outcome
+from .compile import Assign, Clock, CompiledScenario, Outcome, Stay
 from .errors import SimulationError
 from .units import at_hours, format_duration
 
@@ -124,8 +124,7 @@ class Engine:
         self.cs = cs
         self._clocks = cs.clocks
         self._state_index = {name: i for i, name in enumerate(cs.states)}
-        self._model = _ProtocolModel()
-        cs.machine.add_model(self._model)
+        self._model = cs.protocol_model
         self._outcomes = cs.outcome_states
         self.trace: list[TraceLine] | None = None
 
@@ -155,8 +154,14 @@ class Engine:
         for edge in cs.edges:
             if edge.at < cs.horizon:
                 _At(env, edge.at, _BREAKPOINT, self._on_edge, edge)
-        for stay in cs.stays:
-            self._schedule_stay(stay)
+        # Stays overlap or touch: presence is a count, and every arrival is
+        # scheduled before any departure so that at a shared instant the actor
+        # arrives for one stay before leaving the other (no zero-length absence).
+        self._present: dict[int, int] = {}
+        leaving = [self._schedule_stay(stay) for stay in cs.stays]
+        for stay, leave in zip(cs.stays, leaving, strict=True):
+            if leave is not None:
+                _At(env, leave, _BREAKPOINT, self._on_stay, (stay, False))
         for ev in cs.scheduled:
             at = ev.at + (ev.jitter(self._u()) if ev.jitter else 0.0)
             if at < cs.horizon:
@@ -184,12 +189,14 @@ class Engine:
 
     # --- breakpoints -------------------------------------------------------------
 
-    def _schedule_stay(self, stay: Any) -> None:
+    def _schedule_stay(self, stay: Stay) -> float | None:
+        """Sample a stay, schedule its arrival; return when to schedule its departure."""
         arrive = stay.start + (stay.arrival(self._u()) if stay.arrival else 0.0)
         leave = stay.end - (stay.departure(self._u()) if stay.departure else 0.0)
         if arrive >= leave:
-            return
+            return None
         if arrive <= 0:
+            self._present[stay.slot] = self._present.get(stay.slot, 0) + 1
             self._s[stay.slot] = True
             if self.trace is not None:
                 self._note(
@@ -197,8 +204,7 @@ class Engine:
                 )
         else:
             _At(self._env, arrive, _BREAKPOINT, self._on_stay, (stay, True))
-        if leave < self.cs.horizon:
-            _At(self._env, max(leave, 0.0), _BREAKPOINT, self._on_stay, (stay, False))
+        return max(leave, 0.0) if leave < self.cs.horizon else None
 
     def _on_horizon(self, ev: _At) -> None:
         if self._done is None:
@@ -222,7 +228,12 @@ class Engine:
     def _on_stay(self, ev: _At) -> None:
         if self._done is not None:
             return
-        stay, present = ev.data
+        stay, arriving = ev.data
+        count = self._present.get(stay.slot, 0) + (1 if arriving else -1)
+        self._present[stay.slot] = count
+        present = count > 0
+        if present == self._s[stay.slot]:
+            return  # another stay of the same actor covers this instant
         self._s[stay.slot] = present
         if self.trace is not None:
             name = self._actor_name(stay.actor)
@@ -256,10 +267,9 @@ class Engine:
         held_back: set[tuple[int, int]] | None = set() if self.trace is not None else None
         for c in self._clocks:
             ok = c.states[st]
-            if ok and c.actor_windows is not None:
-                ok = any(s[k] for k in c.actor_windows)
-            if ok and c.guard is not None:
-                ok = c.guard(s)
+            # Required preconditions are checked whenever the protocol state
+            # allows the action, so "blocking" does not depend on whether its
+            # actor happens to be available or its guard true at that moment.
             if ok and c.requires:
                 for pi, holds in c.requires:
                     if not holds(s):
@@ -267,6 +277,10 @@ class Engine:
                         blocking.add(pi)
                         if held_back is not None:
                             held_back.add((c.index, pi))
+            if ok and c.actor_windows is not None:
+                ok = any(s[k] for k in c.actor_windows)
+            if ok and c.guard is not None:
+                ok = c.guard(s)
             i = c.index
             if ok != enabled[i]:
                 enabled[i] = ok
@@ -299,7 +313,7 @@ class Engine:
                 pre.insisted_by,
                 f"{self._clocks[i].text}: held back, {who} insists: {pre.text}",
             )
-        for i, pi in sorted(self._held_back - held_back):
+        for _, pi in sorted(self._held_back - held_back):
             pre = model.preconditions[self.cs.preconditions[pi]]
             if self._state not in self._outcomes:
                 self._note(now, "unblock", pre.insisted_by, f"precondition met: {pre.text}")
@@ -332,6 +346,12 @@ class Engine:
                 raise SimulationError(
                     f"option {o.id!r} of {c.id!r} has a negative weight ({w:g}) at "
                     f"{self._when(self._env.now)}",
+                    (f"{c.kind}s", c.id, "options", o.id, "weight"),
+                )
+            if not math.isfinite(w):  # nan/inf would silently pick the last option
+                raise SimulationError(
+                    f"option {o.id!r} of {c.id!r} has weight {w} at "
+                    f"{self._when(self._env.now)}; weights must be finite numbers",
                     (f"{c.kind}s", c.id, "options", o.id, "weight"),
                 )
             total += w
@@ -421,16 +441,6 @@ class Engine:
         )
 
 
-class _ProtocolModel:
-    """The object the shared `transitions` machine moves between protocol states.
-
-    `transitions` adds ``trigger`` (and ``state``) to it when it is added to the machine.
-    """
-
-    state: str
-    trigger: Callable[[str], bool]
-
-
 def _show(value: Any) -> str:
     """A fact value as a scenario file would write it."""
     if isinstance(value, bool):
@@ -439,9 +449,13 @@ def _show(value: Any) -> str:
 
 
 def _cycle(names: list[str]) -> list[str]:
-    """The shortest repeating unit at the end of ``names`` (for loop messages)."""
-    for size in range(1, len(names) // 2 + 1):
-        unit = names[-size:]
-        if names[-2 * size : -size] == unit:
-            return unit
+    """The shortest period of the whole of ``names`` (for loop messages).
+
+    ``ping ping pong ping ping pong`` has period 3, not 1: a unit must repeat
+    across all the recent history, not just at its end.
+    """
+    n = len(names)
+    for size in range(1, n // 2 + 1):
+        if all(names[i] == names[i + size] for i in range(n - size)):
+            return names[-size:]
     return names[-4:]

@@ -56,12 +56,16 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
     if not isinstance(data, dict):
         return []
     pruned: dict[str, set[str]] = {}
+    unknown_top: set[str] = set()
     for err in exc.errors():
         loc = err["loc"]
+        if len(loc) == 1 and err["type"] == "extra_forbidden":
+            unknown_top.add(str(loc[0]))  # an unknown top-level key: just leave it out
+            continue
         if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
             return []
         pruned.setdefault(str(loc[0]), set()).add(loc[1])
-    rest = {k: v for k, v in data.items()}
+    rest = {k: v for k, v in data.items() if k not in unknown_top}
     for section, names in pruned.items():
         items = rest.get(section)
         if not isinstance(items, dict):
@@ -73,9 +77,7 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         return []  # e.g. a section left empty that must not be: nothing sound to add
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
-    return [
-        doc.problem(loc, msg) for loc, msg in problems if not any(g in msg for g in gone)
-    ]
+    return [doc.problem(loc, msg) for loc, msg in problems if not any(g in msg for g in gone)]
 
 
 def load(

@@ -14,7 +14,8 @@ import copy
 import difflib
 from typing import Any
 
-from .errors import ScenarioError, UsageError
+from .errors import Problem, ScenarioError, UsageError
+from .units import is_duration
 from .yamlsource import load_yaml_text
 
 
@@ -38,14 +39,14 @@ def apply_overrides(data: Any, sets: list[tuple[str, Any]]) -> Any:
     if not sets:
         return data
     data = copy.deepcopy(data)
-    problems: list[str] = []
+    problems: list[Problem] = []
     for path, value in sets:
         try:
             _apply_one(data, path, value)
         except UsageError as exc:
-            problems.append(str(exc))
+            problems.extend(exc.problems)  # not str(exc): that adds a "<input>:0:0:" prefix
     if problems:
-        raise UsageError("\n".join(problems))
+        raise UsageError(problems)
     return data
 
 
@@ -56,6 +57,17 @@ def _apply_one(data: Any, path: str, value: Any) -> None:
             known = sorted(params) if isinstance(params, dict) else []
             raise UsageError(f"--set {path}: no parameter named {path!r}{_hint(path, known)}")
         if isinstance(params[path], dict):
+            old = params[path].get("default")
+            if (
+                isinstance(old, str)
+                and is_duration(old)
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            ):
+                raise UsageError(
+                    f"--set {path}={value}: {path} is a duration; "
+                    f"write it with a unit, e.g. {path}={value}h"
+                )
             params[path]["default"] = value
             return
         raise UsageError(f"--set {path}: the parameter is not a mapping with a default")

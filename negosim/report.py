@@ -134,7 +134,8 @@ def trace_rows(
     for line in lines:
         if not verbose and line.kind in ("enable", "cancel"):
             continue
-        local = at_hours(cs.start, line.time, cs.tz)
+        # Round to the minute (as durations are) rather than truncate.
+        local = at_hours(cs.start, line.time + 1 / 120, cs.tz).replace(second=0, microsecond=0)
         actor = (cs.model.actors[line.actor].short or line.actor) if line.actor else None
         out.append(
             {

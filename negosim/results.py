@@ -165,7 +165,10 @@ def estimate(
         held_part[(mark.date().isoformat(), PARTS[mark.hour // 6])] += count
     by_day = {d: held_day[d] / n if n else 0.0 for d in days}
     by_part: dict[str, dict[str, float]] = {}
-    for _, mark in marks:
+    for i, (_, mark) in enumerate(marks):
+        ends = marks[i + 1][0] if i + 1 < len(marks) else cs.horizon
+        if ends <= 0:
+            continue  # this part of the day was over before the simulated period began
         d, part = mark.date().isoformat(), PARTS[mark.hour // 6]
         by_part.setdefault(d, {})[part] = held_part[(d, part)] / n if n else 0.0
     cumulative: dict[str, dict[str, Any]] = {}

@@ -8,6 +8,7 @@ offset; either way they become time-zone-aware :class:`datetime` objects.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,6 +75,8 @@ def is_duration(text: str) -> bool:
 def format_duration(hours: float) -> str:
     """A short human form of ``hours``: ``1d 6h``, ``45min``."""
     sign = "-" if hours < 0 else ""
+    if not math.isfinite(hours):  # e.g. the delay of a clock with a vanishing rate
+        return sign + "∞"
     minutes = round(abs(hours) * 60)
     d, rem = divmod(minutes, 24 * 60)
     h, m = divmod(rem, 60)
