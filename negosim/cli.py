@@ -169,8 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Out(Console):
+    """stdout console: a reader that leaves early (``| head``) is not an error.
+
+    rich's default turns a broken pipe into exit code 1; we hand it to
+    :func:`main`, which treats it like the plain-text commands do.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def _stdout() -> Console:
-    return Console(highlight=False)
+    return _Out(highlight=False)
 
 
 def _stderr() -> Console:
