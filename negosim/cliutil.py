@@ -1,0 +1,134 @@
+"""Shared pieces of the command line: argument types, common options, consoles.
+
+Each group of commands lives in its own module under :mod:`negosim.commands`
+and exposes ``register(subparsers)``, which adds its parsers with
+``set_defaults(func=...)``; :mod:`negosim.cli` only dispatches. Results go to
+stdout, progress and diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .compile import CompiledScenario
+from .errors import UsageError
+from .loader import load
+from .overrides import parse_set
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, found {value}")
+    return value
+
+
+def nonnegative(text: str) -> int:
+    """argparse type: a whole number >= 0 (seeds, replication indexes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors go through negosim's one error path (exit 2)."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def add_command(
+    sub: Any, name: str, help_text: str, example: str, func: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with ``example`` (every command has one)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog="example:\n" + example,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=func)
+    return p
+
+
+def add_sets(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a parameter by name (p_accept=0.4) or any value by its "
+        "dotted path (actors.us.present.0.window=conference); repeatable",
+    )
+
+
+def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
+    p.add_argument(
+        "--format",
+        choices=choices,
+        default=choices[0],
+        help=f"output format (default: {choices[0]})",
+    )
+
+
+class _Out(Console):
+    """stdout console: a reader that leaves early (``| head``) is not an error.
+
+    rich's default turns a broken pipe into exit code 1; we hand it to
+    :func:`negosim.cli.main`, which treats it like the plain-text commands do.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+def stdout() -> Console:
+    return _Out(highlight=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScenario:
+    """Load ``args.file`` (or ``path``) with the ``--set`` overrides in ``args.sets``."""
+    parsed = [parse_set(s) for s in getattr(args, "sets", [])]
+    return load(path or args.file, parsed)
+
+
+@contextmanager
+def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+    err = stderr()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,1 @@
+"""The subcommands of ``negosim``, one module per group; each has ``register(sub)``."""

@@ -1,0 +1,188 @@
+"""Core commands: run, trace, validate, params, schema, graph."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..cliutil import (
+    add_command,
+    add_format,
+    add_sets,
+    load_args,
+    nonnegative,
+    positive,
+    print_json,
+    progress_bar,
+    stdout,
+)
+from ..describe import graph, parameter_rows
+from ..errors import InputError, Problem
+from ..loader import load
+from ..report import render_estimate, render_params, render_trace, trace_rows
+from ..runner import simulate, trace
+from ..schema import json_schema
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
+        est = simulate(
+            cs,
+            runs=args.runs,
+            seed=args.seed,
+            workers=args.workers,
+            progress=advance,
+            overrides=args.sets,
+        )
+    if args.format == "json":
+        print_json(est.to_json())
+    else:
+        render_estimate(est, stdout())
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    row, lines = trace(cs, args.seed, args.run)
+    if args.format == "json":
+        print_json(
+            {
+                "scenario": cs.id,
+                "seed": args.seed,
+                "run": args.run,
+                "outcome": row.outcome,
+                "held": row.held,
+                "events": trace_rows(cs, lines, args.verbose),
+                "blocking": [cs.preconditions[i] for i in row.blocking],
+            }
+        )
+    else:
+        render_trace(cs, row, lines, args.seed, stdout(), args.verbose)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems: list[Problem] = []
+    out = stdout()
+    for path in args.files:
+        try:
+            load(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+        else:
+            out.print(f"{path}: ok")
+    if problems:
+        raise InputError(problems)
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    rows = parameter_rows(cs)
+    if args.format == "json":
+        print_json(rows)
+    else:
+        render_params(rows, cs.model.title, stdout())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print_json(json_schema())
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    sys.stdout.write(graph(load(args.file), args.format))
+    return 0
+
+
+def register(sub: Any) -> None:
+    run = add_command(
+        sub,
+        "run",
+        "Estimate P(meeting) and its timing by Monte Carlo.",
+        """  negosim run scenarios/munich.yaml
+  negosim run scenarios/munich.yaml --runs 50000 --seed 7 --workers 2
+  negosim run scenarios/munich.yaml --set p_us_formal_request=0.5 --format json""",
+        cmd_run,
+    )
+    run.add_argument("file", help="scenario YAML file")
+    run.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
+    run.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    run.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        help="worker processes (default: 1); results do not depend on it",
+    )
+    add_sets(run)
+    add_format(run)
+
+    tr = add_command(
+        sub,
+        "trace",
+        "Show one replication as a timeline in venue-local time.",
+        """  negosim trace scenarios/munich.yaml --seed 3
+  negosim trace scenarios/munich.yaml --seed 3 --verbose   # also clocks started/cancelled""",
+        cmd_trace,
+    )
+    tr.add_argument("file", help="scenario YAML file")
+    tr.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    tr.add_argument(
+        "--run",
+        type=nonnegative,
+        default=0,
+        metavar="I",
+        help="which replication of that seed (default: 0, as in 'run')",
+    )
+    tr.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show when each action becomes possible or is cancelled",
+    )
+    add_sets(tr)
+    add_format(tr)
+
+    va = add_command(
+        sub,
+        "validate",
+        "Check scenario files; report every problem found.",
+        "  negosim validate scenarios/*.yaml",
+        cmd_validate,
+    )
+    va.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+
+    pa = add_command(
+        sub,
+        "params",
+        "List every parameter with its default, range and source.",
+        """  negosim params scenarios/munich.yaml
+  negosim params scenarios/munich.yaml --format json""",
+        cmd_params,
+    )
+    pa.add_argument("file", help="scenario YAML file")
+    add_sets(pa)
+    add_format(pa)
+
+    add_command(
+        sub,
+        "schema",
+        "Print the JSON Schema of the scenario format (for editors).",
+        """  negosim schema > negosim-scenario.schema.json
+  # then point your editor's YAML extension at it, e.g. in VS Code settings:
+  # "yaml.schemas": {"negosim-scenario.schema.json": "scenarios/*.yaml"}""",
+        cmd_schema,
+    )
+
+    gr = add_command(
+        sub,
+        "graph",
+        "Print the meeting protocol as a Mermaid or DOT diagram.",
+        """  negosim graph scenarios/munich.yaml              # Mermaid, paste into any Markdown viewer
+  negosim graph scenarios/munich.yaml --format dot | dot -Tpng -o protocol.png""",  # noqa: E501
+        cmd_graph,
+    )
+    gr.add_argument("file", help="scenario YAML file")
+    add_format(gr, ("mermaid", "dot"))
