@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import glob
 import json
@@ -41,6 +42,7 @@ from typing import Any
 import pytest
 
 import negosim
+from negosim.cli import build_parser
 from negosim.describe import parameter_rows
 from negosim.expr import FUNCTIONS
 from negosim.schema import json_schema
@@ -424,7 +426,14 @@ def test_function_list_matches_code() -> None:
     assert listed[0].body.splitlines() == [desc for _, desc in FUNCTIONS.values()]
 
 
-@pytest.mark.parametrize("command", ["", "run", "trace", "validate", "params", "schema", "graph"])
+def _commands() -> list[str]:
+    """Every subcommand the parser knows, so a new command cannot go undocumented."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+@pytest.mark.parametrize("command", ["", *_commands()])
 def test_cli_help_matches_doc(command: str) -> None:
     argv = [command, "--help"] if command else ["--help"]
     r = _run(argv, REPO, {"COLUMNS": "80"})
