@@ -23,26 +23,24 @@ from .loader import load
 from .overrides import parse_set
 
 
-def positive(text: str) -> int:
-    """argparse type: a whole number >= 1."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, found {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, found {value}")
     return value
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number >= 1 (runs, workers)."""
+    return _whole_number(text, 1)
 
 
 def nonnegative(text: str) -> int:
     """argparse type: a whole number >= 0 (seeds, replication indexes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
-    return value
+    return _whole_number(text, 0)
 
 
 class Parser(argparse.ArgumentParser):
