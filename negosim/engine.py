@@ -154,7 +154,7 @@ class Engine:
         for edge in cs.edges:
             if edge.at < cs.horizon:
                 _At(env, edge.at, _BREAKPOINT, self._on_edge, edge)
-        # Stays overlap or touch: presence is a count, and every arrival is
+        # Stays may overlap or touch: presence is a count, and every arrival is
         # scheduled before any departure so that at a shared instant the actor
         # arrives for one stay before leaving the other (no zero-length absence).
         self._present: dict[int, int] = {}

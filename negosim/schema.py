@@ -146,6 +146,8 @@ class Window(Strict):
     end: str | None = None
     duration: str | None = None
     text: str | None = None
+    source: str | None = None
+    assumption: str | None = None
 
     @model_validator(mode="after")
     def _end_or_duration(self) -> Window:
