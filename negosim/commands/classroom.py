@@ -97,7 +97,7 @@ def register(sub: Any) -> None:
     pl = add_command(
         sub,
         "play",
-        "Play one actor against the simulated others; compare with the odds.",
+        "Play one actor at its decisions against the simulated others.",
         """  negosim play scenarios/munich.yaml --as us
   negosim play scenarios/munich.yaml --as us --seed 4 --script choices.txt""",
         cmd_play,
@@ -132,7 +132,7 @@ def register(sub: Any) -> None:
     ex = add_command(
         sub,
         "explain",
-        "Describe a scenario in plain language: who, where, when, what, conditions.",
+        "Describe a scenario in plain language: who, where, when, what.",
         "  negosim explain scenarios/munich.yaml",
         cmd_explain,
     )
