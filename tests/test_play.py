@@ -8,6 +8,8 @@ from pathlib import Path
 import pexpect
 import pytest
 from conftest import SCENARIOS, negosim_cmd
+from hypothesis import given
+from hypothesis import strategies as st
 
 import negosim
 from negosim.compile import Clock, Outcome
@@ -54,6 +56,16 @@ def test_parse_choice_by_number_or_id():
     assert parse_choice("FORMALIZE", options) is options[0]
     for bad in ("0", "3", "", "-1", "formal", "1.0"):
         assert parse_choice(bad, options) is None
+
+
+OPTIONS = negosim.load(MUNICH).clocks[0].options
+
+
+@given(st.text())
+def test_parse_choice_never_raises(text):
+    options = OPTIONS
+    chosen = parse_choice(text, options)
+    assert chosen is None or chosen in options
 
 
 # --- through a pseudo-terminal -----------------------------------------------------------

@@ -15,7 +15,10 @@ from ..runner import simulate
 
 
 def _read_line(prompt: str) -> str:
-    return input(prompt)
+    try:
+        return input(prompt)
+    except UnicodeDecodeError:
+        return ""  # undecodable bytes are bad input like any other: ask again
 
 
 def cmd_play(args: argparse.Namespace) -> int:
