@@ -11,6 +11,7 @@ text shown to the student and the choice sources; the command itself is in
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,13 +66,14 @@ def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) ->
         "",
         f"=== Your decision, {model.actors[actor].name}: {local_time(cs, engine.now())} ===",
         f"Where things stand: {state}" + (f" ({state_text.strip()})" if state_text else ""),
-        "Facts: " + ", ".join(f"{k} = {_show(v)}" for k, v in engine.facts().items()),
-        "At the venue: "
-        + ", ".join(
-            f"{a.short or aid} {'yes' if engine.present(aid) else 'no'}"
-            for aid, a in model.actors.items()
-        ),
     ]
+    facts = ", ".join(f"{k} = {_show(v)}" for k, v in engine.facts().items())
+    lines += textwrap.wrap("Facts: " + facts, 78, subsequent_indent="  ") if facts else []
+    here = ", ".join(
+        f"{a.short or aid} {'yes' if engine.present(aid) else 'no'}"
+        for aid, a in model.actors.items()
+    )
+    lines.append(f"At the venue: {here}")
     pre = engine.preconditions()
     if pre:
         lines.append("Preconditions:")

@@ -172,3 +172,12 @@ def test_an_actor_without_decisions_is_refused(cli, actor, message, tmp_path):
     proc = cli("play", path, "--as", actor)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_a_game_without_a_decision_says_so(cli, script):
+    # Seed 1 of Munich: Beijing closes the door before its condition is ever met.
+    proc = cli("play", MUNICH, "--as", "china", "--seed", "1", "--runs", "100",
+               "--script", script("accept\n"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "You chose" not in proc.stdout
+    assert "You had no decision to make in this game" in proc.stdout

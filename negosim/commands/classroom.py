@@ -64,7 +64,12 @@ def cmd_play(args: argparse.Namespace) -> int:
         f"{100 * high:.1f}%).\n"
     )
     policy = {action: option for _, action, option in player.choices}
-    if policy:
+    if not policy:
+        out.write(
+            "You had no decision to make in this game: the others and the clock decided "
+            "it before your turn came. Try another --seed.\n"
+        )
+    else:
         p, (plow, phigh) = policy_odds(cs, args.actor, policy, args.runs, args.seed)
         rule = ", ".join(f"{a} -> {o}" for a, o in policy.items())
         out.write(
