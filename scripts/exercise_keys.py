@@ -11,6 +11,7 @@ Every number is a fixed-seed simulation, hence reproducible.
 from __future__ import annotations
 
 import sys
+from functools import cache
 from pathlib import Path
 
 import negosim
@@ -59,6 +60,7 @@ def _ends(spec: object) -> tuple[float, float]:
     return float(spec.low), float(spec.high)  # type: ignore[attr-defined]
 
 
+@cache
 def swings() -> list[tuple[str, float, float, float]]:
     """(what, value at low end, value at high end, swing) for each uncertain parameter,
     and for dropping the condition, largest swing first."""
@@ -144,6 +146,7 @@ def key_4() -> list[str]:
     ]
 
 
+@cache
 def sweep() -> list[tuple[float, float, tuple[float, float]]]:
     out = []
     for value in (0.0, 0.25, 0.5, 0.75, 1.0):
