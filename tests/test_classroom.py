@@ -83,3 +83,23 @@ def test_explain_every_shipped_scenario(path: Path):
     for pre in cs.model.preconditions.values():
         assert " ".join(pre.text.split()) in " ".join(text.split())
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+LIBRARY = ["bali-2022", "shangri-la-2023", "dmz-2019", "antalya-2022", "singapore-2018"]
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_library_case_is_documented_and_its_numbers_have_provenance(name: str):
+    """Each library case has sources, a docs page that says what then happened, and
+    every literal number in an action's delay comes with a source or an assumption."""
+    cs = negosim.load(SCENARIOS / f"{name}.yaml")
+    assert cs.model.sources, "a library case cites its sources"
+    page = SCENARIOS.parent / "docs" / "cases" / f"{name}.md"
+    text = page.read_text(encoding="utf-8")
+    assert "## What was known" in text and "## What then happened" in text
+    assert f"scenarios/{name}.yaml" in text
+    for aid, act in cs.model.actions.items():
+        fields = [v for k, v in act.delay.model_dump().items() if k != "dist"]
+        literal = any(not (isinstance(v, str) and v in cs.model.params) for v in fields)
+        if literal:
+            assert act.source or act.assumption, f"{name}: actions.{aid}.delay needs a note"
