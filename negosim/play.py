@@ -99,7 +99,8 @@ def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) ->
 def parse_choice(text: str, options: tuple[Outcome, ...]) -> Outcome | None:
     """An option by number (1-based) or by id; None if ``text`` names neither."""
     text = text.strip()
-    if text.isdigit() and 1 <= int(text) <= len(options):
+    # isascii: str.isdigit() accepts digits such as '²' that int() refuses.
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(options):
         return options[int(text) - 1]
     for o in options:
         if o.id.lower() == text.lower():
