@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,12 @@ class TraceLine:
     text: str
 
 
+Chooser = Callable[[Clock, "Engine", Outcome], Outcome]
+"""Picks the option of a played actor's action when its clock fires; gets the
+clock, the engine (for :meth:`Engine.facts` and friends) and the option the
+weights drew."""
+
+
 class _At(Event):
     """A pre-triggered event due after ``delay``, with a given simpy priority.
 
@@ -120,13 +127,20 @@ class _At(Event):
 class Engine:
     """Runs replications of one compiled scenario. Build once, call :meth:`run` many times."""
 
-    def __init__(self, cs: CompiledScenario):
+    def __init__(self, cs: CompiledScenario, chooser: Chooser | None = None, actor: str = ""):
         self.cs = cs
         self._clocks = cs.clocks
         self._state_index = {name: i for i, name in enumerate(cs.states)}
         self._model = cs.protocol_model
         self._outcomes = cs.outcome_states
         self.trace: list[TraceLine] | None = None
+        if chooser is not None:
+            # A played actor (``negosim play``): its options are picked by
+            # ``chooser`` instead of by weight. The hook replaces ``_choose`` on
+            # this instance only, so the Monte Carlo path pays nothing for it.
+            self._chooser = chooser
+            self._played = actor
+            self._choose = self._choose_played  # type: ignore[method-assign]
 
     # --- one replication ---------------------------------------------------------
 
@@ -367,6 +381,38 @@ class Engine:
             if x < 0:
                 return o
         return c.options[-1]
+
+    def _choose_played(self, c: Clock) -> Outcome:
+        """The played actor's decision: draw as usual (so the random stream stays
+        aligned with the simulated seat), then let the chooser pick."""
+        drawn = Engine._choose(self, c)
+        if c.actor != self._played:
+            return drawn
+        return self._chooser(c, self, drawn)
+
+    def now(self) -> float:
+        """Hours since the start of the replication being run."""
+        return float(self._env.now)
+
+    def state(self) -> str:
+        """The current protocol state."""
+        return self.cs.states[self._state]
+
+    def facts(self) -> dict[str, Any]:
+        """The current values of the scenario's facts, by name."""
+        names = self.cs.slot_names
+        return {names[i]: v for i, v in enumerate(self._s) if names[i] in self.cs.model.facts}
+
+    def present(self, actor: str) -> bool:
+        return bool(self._s[self.cs.slot_names.index(f"present:{actor}")])
+
+    def preconditions(self) -> dict[str, bool]:
+        """Whether each precondition that some action requires holds now."""
+        out: dict[str, bool] = {}
+        for c in self._clocks:
+            for pi, holds in c.requires:
+                out[self.cs.preconditions[pi]] = bool(holds(self._s))
+        return out
 
     def _apply(self, sets: tuple[Assign, ...], trigger: str | None, c: Clock | None) -> None:
         """Apply effects: all right-hand sides are read before any fact is written."""

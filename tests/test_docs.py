@@ -52,7 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 DOC_NAMES = [
     "index.md", "tutorial.md", "scenario-format.md", "expressions.md", "semantics.md",
-    "cli.md", "dependencies.md",
+    "cli.md", "dependencies.md", "instructors.md", "reference.md",
+    *sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("*/*.md")),
 ]  # fmt: skip
 Z = 4.5  # tolerance, in binomial standard errors
 
@@ -505,4 +506,4 @@ def test_docs_link_to_existing_files() -> None:
         for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", _doc_text(doc)):
             if "://" in target:
                 continue
-            assert (DOCS / target).exists(), f"{doc} links to missing {target}"
+            assert ((DOCS / doc).parent / target).exists(), f"{doc} links to missing {target}"

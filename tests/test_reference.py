@@ -1,0 +1,26 @@
+"""docs/reference.md is generated from the schema and kept current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from negosim.reference import markdown
+from negosim.schema import json_schema
+
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
+
+
+def test_the_committed_reference_is_current():
+    assert REFERENCE.read_text(encoding="utf-8") == markdown(), (
+        "docs/reference.md is stale: run python scripts/reference.py > docs/reference.md"
+    )
+
+
+def test_every_field_of_the_schema_is_in_the_reference():
+    text = markdown()
+    schema = json_schema()
+    for d in [schema, *schema["$defs"].values()]:
+        for field in d.get("properties", {}):
+            assert f"| `{field}` |" in text, field
+    for name in schema["$defs"]:
+        assert f"## {name}" in text or f"### {name}" in text, name
