@@ -213,8 +213,10 @@ def compare_bars(cmp: Any) -> Figure:
     ax.set_ylim(0, 1)
     _pct_axis(ax)
     lo, hi = cmp.diff_ci95
-    ax.set_title(f"P(held by end of day): change {100 * cmp.diff:+.1f} points "
-                 f"(95% CI {100 * lo:+.1f} to {100 * hi:+.1f})")  # fmt: skip
+    ax.set_title(
+        f"P(meeting held by the end of each day)\nchange in P(meeting): "
+        f"{100 * cmp.diff:+.1f} points (95% CI {100 * lo:+.1f} to {100 * hi:+.1f})"
+    )
     ax.legend(frameon=False, loc="upper left")
     ax.grid(alpha=0.3)
     return fig

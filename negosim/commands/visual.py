@@ -140,9 +140,20 @@ def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
     return cs, est
 
 
+def _wrote(path: str, what: str, est: Any = None) -> None:
+    """The one-line result of a command whose real output is a file."""
+    line = f"{path}: {what}"
+    if est is not None:
+        low, high = est.ci95
+        line += (f" (P(meeting) = {_pct(est.p_meeting)}, 95% CI {_pct(low)} – {_pct(high)}, "
+                 f"{est.runs:,} runs)")  # fmt: skip
+    stdout().print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from .. import diagram, plots
 
+    est = None
     if _is_results(args.file):
         kind = args.kind or "sweep"
         if kind not in RESULT_KINDS:
@@ -174,7 +185,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             else:
                 fig = diagram.state_diagram(diagram.shape(cs), est.step_transitions, est.runs)
     plots.save(fig, args.output)
-    stderr().print(f"wrote {args.output}")
+    _wrote(args.output, f"--kind {kind} of {args.file}", est)
     return 0
 
 
@@ -185,13 +196,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         rows = plots.read_rows(args.file)
         indices = plots.read_rows(args.indices) if args.indices else None
         html = htmlreport.sweep_report(rows, args.file, indices, args.indices or "")
+        est = None
     else:
         if args.indices:
             raise UsageError("--indices goes with a sweep results file, not a scenario")
         cs, est = _simulate(args)
         html = htmlreport.scenario_report(cs, est)
     Path(args.output).write_text(html, encoding="utf-8")
-    stderr().print(f"wrote {args.output}")
+    _wrote(args.output, f"HTML report of {args.file}", est)
     return 0
 
 
@@ -204,7 +216,7 @@ def register(sub: Any) -> None:
     cmp = add_command(
         sub,
         "compare",
-        "What if? A baseline against a variant, run with common random numbers.",
+        "What if? Baseline against variant, common random numbers.",
         """  negosim compare scenarios/munich.yaml --set p_us_formal_request=0.6
   negosim compare scenarios/munich.yaml other.yaml --format json
   negosim compare scenarios/munich.yaml --set p_china_declines=0.1 --plot what-if.png""",
@@ -228,7 +240,7 @@ def register(sub: Any) -> None:
     pl = add_command(
         sub,
         "plot",
-        "Draw a figure of a scenario's estimate, or of sweep results, as PNG or SVG.",
+        "Draw a figure of an estimate or of sweep results (PNG or SVG).",
         """  negosim plot scenarios/munich.yaml --kind curve -o held-by-t.png
   negosim plot scenarios/munich.yaml --kind protocol -o protocol.svg
   negosim plot sweep.csv --kind sweep -o sweep.png   # one parameter: line; two: heatmap""",
@@ -255,7 +267,7 @@ def register(sub: Any) -> None:
     rp = add_command(
         sub,
         "report",
-        "Write a self-contained HTML report (opens offline, no network requests).",
+        "Write a self-contained HTML report (opens offline).",
         """  negosim report scenarios/munich.yaml -o munich.html
   negosim report sweep.csv --indices sobol.csv -o sweep.html""",
         cmd_report,
