@@ -67,6 +67,13 @@ def _pct(p: float) -> str:
     return f"{100 * p:.1f}%"
 
 
+def _local(iso: str, zone: bool = True) -> str:
+    """A venue-local ISO time as people read it: Sun 19 Feb 2023 13:00 (UTC+01:00)."""
+    t = datetime.fromisoformat(iso)
+    off = t.strftime("%z")
+    return t.strftime("%a %d %b %Y %H:%M") + (f" (UTC{off[:3]}:{off[3:]})" if zone and off else "")
+
+
 def _figure(uri: str, alt: str, caption: str) -> str:
     return (
         f'<figure><img src="{uri}" alt="{_e(alt)}"><figcaption>{_e(caption)}</figcaption></figure>'
@@ -171,16 +178,23 @@ def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
     low, high = est.ci95
     start = cs.start.astimezone(cs.tz)
     sh = diagram.shape(cs)
-    median = est.median_time or "not reached (held in half the runs or fewer)"
+    median = _local(est.median_time, zone=False) if est.median_time else "not reached"
+    median_note = (
+        f"venue-local (UTC{est.median_time[-6:]})"
+        if est.median_time
+        else "the meeting was held in half the runs or fewer"
+    )
     cards = (
         '<div class="headline">'
         f'<div class="card"><div class="label">P(meeting held)</div>'
         f'<div class="big">{_pct(est.p_meeting)}</div>'
         f'<div class="label">95% CI {_pct(low)} – {_pct(high)} (Wilson)</div></div>'
         f'<div class="card"><div class="label">Median time of meeting</div>'
-        f'<div class="big" style="font-size:1.3rem">{_e(median)}</div></div>'
+        f'<div class="big" style="font-size:1.3rem">{_e(median)}</div>'
+        f'<div class="label">{_e(median_note)}</div></div>'
         f'<div class="card"><div class="label">Runs</div><div class="big">{est.runs:,}</div>'
-        f'<div class="label">seed {est.seed}; question closes {_e(est.horizon)}</div></div>'
+        f'<div class="label">seed {est.seed}; the question closes {_e(_local(est.horizon))}</div>'
+        "</div>"
         "</div>"
     )
     overrides = (

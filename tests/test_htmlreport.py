@@ -206,6 +206,16 @@ def test_report_renders_offline_in_chromium(
         assert box.shape[0] > 150 and box.std() > 15 and (box < 128).mean() > 0.005, i
 
 
+def test_sweep_report_renders_offline_in_chromium(browser: Any, tmp_path: Path) -> None:
+    sweep = _sweep_csv(tmp_path / "sweep.csv")
+    out = tmp_path / "s.html"
+    assert main(["report", str(sweep), "-o", str(out)]) == 0
+    seen = _open(browser, out)
+    assert [t for k, t in seen["console"] if k == "error"] == [] and seen["errors"] == []
+    assert seen["requests"] == [out.resolve().as_uri()]
+    assert len(seen["images"]) == 1 and seen["images"][0]["natural"] > 0
+
+
 def test_report_on_a_narrow_screen(browser: Any, munich_report: Path) -> None:
     page = browser.new_page(viewport={"width": 420, "height": 800})
     page.goto(munich_report.resolve().as_uri(), wait_until="load")
