@@ -117,55 +117,83 @@ def state_diagram(sh: Shape, step_transitions: dict[tuple[int, str, str], int] |
                                     zorder=3))  # fmt: skip
         ax.text(x, y, s.replace("_", "\n", 1) if len(s) > 12 else s, ha="center",
                 va="center", fontsize=9.5, zorder=4)  # fmt: skip
+    xs = [x for x, _ in pos.values()]
+    ys = [y for _, y in pos.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 1.0, max(ys) + 0.8)
+    ax.set_axis_off()
+    ax.set_title(title or ("Protocol: transitions taken by runs" if counts else "Protocol"))
+    fig.canvas.draw()  # fixes the data-to-display transform that arcs are bent in
+    to_disp = ax.transData.transform
+    pad = 0.04
+    boxes = {
+        s: (
+            to_disp((x - w / 2 - pad, y - h / 2 - pad)),
+            to_disp((x + w / 2 + pad, y + h / 2 + pad)),
+        )
+        for s, (x, y) in pos.items()
+    }
     seen: set[tuple[str, str]] = set()
-    labels: list[tuple[FancyArrowPatch, str, float, tuple[Any, Any]]] = []
     for a, b, trigger in sh.edges:
         if (a, b) in seen or a not in pos or b not in pos:
             continue
         seen.add((a, b))
         n = counts.get((a, b), 0)
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        same_col = abs(x0 - x1) < 1e-9
-        span = abs(x1 - x0)
-        if same_col:
-            rad = 0.35
-        elif span > 2.5 or x1 < x0 or (b, a) in seen:
-            # Long or backward edges bend away from the nodes between their ends:
-            # downwards if they go down (or stay level below the middle), else up.
-            rad = (0.1 + 0.02 * span) * (1 if (y1 < y0 or (y1 == y0 and y0 <= 0)) else -1)
-            rad = -rad if x1 < x0 else rad
-        else:
-            rad = 0.0
+        p0, p1 = to_disp(pos[a]), to_disp(pos[b])
+        others = [box for st, box in boxes.items() if st not in (a, b)]
+        rad = _clear_bend(p0, p1, others, back=(b, a) in seen)
         lw = 0.8 + 6 * (n / top) if counts else 1.2
-        arrow = FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>",
-                                mutation_scale=12 + 2.5 * lw,
-                                lw=lw, color="#34495e" if n else "#b0b0b0",
-                                ls="-" if n or not counts else "--",
-                                connectionstyle=f"arc3,rad={rad}", shrinkA=28, shrinkB=30,
-                                zorder=2)  # fmt: skip
-        ax.add_patch(arrow)
+        ax.add_patch(FancyArrowPatch(pos[a], pos[b], arrowstyle="-|>",
+                                     mutation_scale=12 + 2.5 * lw,
+                                     lw=lw, color="#34495e" if n else "#b0b0b0",
+                                     ls="-" if n or not counts else "--",
+                                     connectionstyle=f"arc3,rad={rad}", shrinkA=28, shrinkB=30,
+                                     zorder=2))  # fmt: skip
         label = (
             trigger
             if not counts
             else f"{trigger} {n:,}" + (f" ({100 * n / runs:.0f}%)" if runs else "")
         )
-        labels.append((arrow, label, rad, ((x0, y0), (x1, y1))))
-    xs = [x for x, _ in pos.values()]
-    ys = [y for _, y in pos.values()]
-    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.9, max(ys) + 0.7)
-    ax.set_axis_off()
-    ax.set_title(title or ("Protocol: transitions taken by runs" if counts else "Protocol"))
-    # Each label sits at the middle of its arc (arc3 bends in display space).
-    fig.canvas.draw()
-    to_data = ax.transData.inverted()
-    for _arrow, label, rad, (p0, p1) in labels:
-        (a0, b0), (a1, b1) = ax.transData.transform([p0, p1])
-        dx, dy = a1 - a0, b1 - b0
-        mx, my = to_data.transform(((a0 + a1) / 2 + rad * dy / 2, (b0 + b1) / 2 - rad * dx / 2))
+        # The label sits at the middle of the arc (arc3 bends in display space).
+        mid = _bezier(p0, p1, rad, np.array([0.5]))[0]
+        mx, my = ax.transData.inverted().transform(mid)
         ax.text(mx, my, label, ha="center", va="center", fontsize=8, color="#222222",
                 bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5}, zorder=5)  # fmt: skip
     return fig
+
+
+def _bezier(p0: Any, p1: Any, rad: float, t: Any) -> Any:
+    """Points of matplotlib's arc3 curve from p0 to p1 (display units) at parameters t."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    c = (p0 + p1) / 2 + rad * np.array([d[1], -d[0]])
+    t = t[:, None]
+    return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * c + t * t * p1
+
+
+def _clear_bend(p0: Any, p1: Any, boxes: list[Any], back: bool = False) -> float:
+    """The straightest arc3 bend whose curve misses every other state's box.
+
+    A return edge (the reverse of one already drawn) bends from the start so the
+    two do not overlap; if no bend clears every box, the one crossing fewest wins.
+    """
+    t = np.linspace(0.08, 0.92, 60)
+    candidates = [0.0, 0.15, -0.15, 0.25, -0.25, 0.35, -0.35, 0.45, -0.45, 0.6, -0.6]
+    if back or abs(p1[0] - p0[0]) < 1:
+        candidates = [r for r in candidates if r]
+    best, best_hits = candidates[0], None
+    for rad in candidates:
+        pts = _bezier(p0, p1, rad, t)
+        hits = sum(
+            int(np.any((pts[:, 0] > lo[0]) & (pts[:, 0] < hi[0])
+                       & (pts[:, 1] > lo[1]) & (pts[:, 1] < hi[1])))
+            for lo, hi in boxes
+        )  # fmt: skip
+        if hits == 0:
+            return rad
+        if best_hits is None or hits < best_hits:
+            best, best_hits = rad, hits
+    return best
 
 
 def path_flow(sh: Shape, step_transitions: dict[tuple[int, str, str], int], runs: int,
