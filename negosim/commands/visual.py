@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ def _pts(d: float) -> str:
     return f"{100 * d:+.1f}"
 
 
+def _when(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%a %d %b %H:%M") if iso else "not reached"
+
+
 def render_comparison(cmp: Comparison, console: Console) -> None:
     """The comparison as tables that fit in 80 columns."""
     b, v = cmp.base, cmp.variant
@@ -67,10 +72,11 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
     when.add_column("variant", justify="right")
     when.add_column("change", justify="right")
     for day, row in cmp.by_end_of_day().items():
-        when.add_row(day, _pct(row["base"]), _pct(row["variant"]), _pts(row["diff"]))
+        label = datetime.fromisoformat(day).strftime("%a %d %b")
+        when.add_row(label, _pct(row["base"]), _pct(row["variant"]), _pts(row["diff"]))
     console.print(when)
-    console.print(f"Median time of meeting: {b.median_time or 'not reached'} → "
-                  f"{v.median_time or 'not reached'}")  # fmt: skip
+    console.print(f"Median time of meeting (venue-local): {_when(b.median_time)} → "
+                  f"{_when(v.median_time)}")  # fmt: skip
 
     out = Table(title="Outcomes (runs)", title_justify="left")
     out.add_column("outcome")
@@ -87,7 +93,7 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
         blk.add_column("precondition")
         blk.add_column("baseline", justify="right")
         blk.add_column("variant", justify="right")
-        blk.add_column("")
+        blk.add_column("change")
         for pid in names:
             note = ("stops blocking" if pid in changes["stop"]
                     else "starts blocking" if pid in changes["start"] else "")  # fmt: skip
