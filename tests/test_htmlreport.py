@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import html.parser
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -223,8 +222,3 @@ def test_report_on_a_narrow_screen(browser: Any, munich_report: Path) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth")
     page.close()
     assert overflow <= 420
-
-
-def test_chromium_is_where_ci_installs_it() -> None:
-    if os.environ.get("CI") == "true":
-        assert Path(CHROMIUM).exists() and shutil.which("chromium")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import pty
 import subprocess
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from conftest import SCENARIOS, negosim_cmd
@@ -53,7 +51,7 @@ def _on_pty(args: list[str], env: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
-def test_fits_80_columns_when_captured(args: list[str], cli: Callable[..., Any]) -> None:
+def test_fits_80_columns_when_captured(args: list[str]) -> None:
     r = subprocess.run([*negosim_cmd(), *args], capture_output=True, text=True,
                        env=_env(), timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
