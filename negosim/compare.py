@@ -21,6 +21,8 @@ is exactly 0: the interval is then [0, 0].
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,10 @@ from typing import Any
 
 from .compile import CompiledScenario
 from .engine import Engine
+from .loader import compile_model
 from .results import Estimate, Tally, estimate, wilson
+from .runner import chunks
+from .schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,55 @@ def _cum(est: Estimate, day: str) -> float:
     return 0.0
 
 
+@dataclass
+class _PairTally:
+    """Counts of a chunk of pairs: one tally per side and the 2x2 table."""
+
+    base: Tally
+    variant: Tally
+    both: int = 0
+    base_only: int = 0
+    variant_only: int = 0
+
+    def merge(self, other: _PairTally) -> _PairTally:
+        self.base.merge(other.base)
+        self.variant.merge(other.variant)
+        self.both += other.both
+        self.base_only += other.base_only
+        self.variant_only += other.variant_only
+        return self
+
+
+def _run_pairs(eb: Engine, ev: Engine, seed: int, indexes: range) -> _PairTally:
+    out = _PairTally(Tally(), Tally())
+    for i in indexes:
+        rb = eb.run(seed, i)  # replication i of both sides: the same stream
+        rv = ev.run(seed, i)
+        out.base.add(rb)
+        out.variant.add(rv)
+        if rb.held and rv.held:
+            out.both += 1
+        elif rb.held:
+            out.base_only += 1
+        elif rv.held:
+            out.variant_only += 1
+    return out
+
+
+_engines: tuple[Engine, Engine] | None = None
+
+
+def _init_worker(base: Scenario, variant: Scenario) -> None:
+    global _engines
+    _engines = (Engine(compile_model(base)), Engine(compile_model(variant)))
+
+
+def _work(args: tuple[int, int, int]) -> _PairTally:
+    seed, a, b = args
+    assert _engines is not None
+    return _run_pairs(*_engines, seed, range(a, b))
+
+
 def compare(
     base: CompiledScenario,
     variant: CompiledScenario,
@@ -166,35 +220,40 @@ def compare(
     progress: Callable[[int], None] | None = None,
     base_overrides: list[str] | None = None,
     variant_overrides: list[str] | None = None,
+    workers: int = 1,
 ) -> Comparison:
-    """Run ``runs`` pairs of replications with common random numbers and compare."""
+    """Run ``runs`` pairs of replications with common random numbers and compare.
+
+    Pairs travel to ``workers`` processes in chunks and come back as counts, which
+    add up in any order: the numbers do not depend on ``workers``.
+    """
     if runs < 1:
         raise ValueError("runs must be at least 1")
     started = time.perf_counter()
-    eb, ev = Engine(base), Engine(variant)
-    tb, tv = Tally(), Tally()
-    both = base_only = variant_only = 0
-    step = max(1, min(1000, runs // 100))
-    for i in range(runs):
-        rb = eb.run(seed, i)
-        rv = ev.run(seed, i)
-        tb.add(rb)
-        tv.add(rv)
-        if rb.held and rv.held:
-            both += 1
-        elif rb.held:
-            base_only += 1
-        elif rv.held:
-            variant_only += 1
-        if progress and (i + 1) % step == 0:
-            progress(step)
-    if progress and runs % step:
-        progress(runs % step)
+    workers = max(1, min(workers, runs))
+    total = _PairTally(Tally(), Tally())
+    if workers == 1:
+        eb, ev = Engine(base), Engine(variant)
+        for chunk in chunks(runs, 1):
+            total.merge(_run_pairs(eb, ev, seed, chunk))
+            if progress:
+                progress(len(chunk))
+    else:
+        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+        tasks = [(seed, c.start, c.stop) for c in chunks(runs, workers)]
+        with ctx.Pool(
+            workers, initializer=_init_worker, initargs=(base.model, variant.model)
+        ) as pool:
+            for part in pool.imap_unordered(_work, tasks):
+                total.merge(part)
+                if progress:
+                    progress(part.base.runs)
     elapsed = time.perf_counter() - started
-    pairs = Pairs(both, base_only, variant_only, runs - both - base_only - variant_only)
+    pairs = Pairs(total.both, total.base_only, total.variant_only,
+                  runs - total.both - total.base_only - total.variant_only)  # fmt: skip
     identical = base.model == variant.model
-    eb_est = estimate(base, tb, seed, elapsed, base_overrides)
-    ev_est = estimate(variant, tv, seed, elapsed, variant_overrides)
+    eb_est = estimate(base, total.base, seed, elapsed, base_overrides)
+    ev_est = estimate(variant, total.variant, seed, elapsed, variant_overrides)
     return Comparison(
         base=eb_est,
         variant=ev_est,

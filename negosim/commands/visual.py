@@ -116,6 +116,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             progress=advance,
             base_overrides=args.base_sets,
             variant_overrides=args.sets,
+            workers=args.workers,
         )
     if args.plot:
         from .. import plots
@@ -231,6 +232,12 @@ def register(sub: Any) -> None:
     cmp.add_argument("file", help="baseline scenario YAML file")
     cmp.add_argument("other", nargs="?", help="variant scenario (default: FILE with --set)")
     _add_run_options(cmp)
+    cmp.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        help="worker processes (default: 1); results do not depend on it",
+    )
     add_sets(cmp)
     cmp.add_argument(
         "--base-set",
