@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .compile import CompiledScenario
@@ -101,6 +102,15 @@ class Comparison:
         ]
         return {"stop": stop, "start": start}
 
+    def median_shift_h(self) -> float | None:
+        """Hours by which the median time of meeting moved (None unless both reached)."""
+        if not (self.base.median_time and self.variant.median_time):
+            return None
+        later = datetime.fromisoformat(self.variant.median_time)
+        return round(
+            (later - datetime.fromisoformat(self.base.median_time)).total_seconds() / 3600, 2
+        )
+
     def by_end_of_day(self) -> dict[str, dict[str, float]]:
         """P(held by the end of each day) on both sides (days of either scenario)."""
         days = list(
@@ -138,6 +148,7 @@ class Comparison:
             "median_time_held": {
                 "base": self.base.median_time,
                 "variant": self.variant.median_time,
+                "shift_h": self.median_shift_h(),
             },
             "held_by_end_of_day": self.by_end_of_day(),
             "outcomes": {"base": self.base.outcomes, "variant": self.variant.outcomes},

@@ -57,6 +57,10 @@ def test_exponential_means_closed_form(load_data: Callable[..., Any]) -> None:
     width_paired = 2 * Z95 * sd_paired / math.sqrt(n)
     width_indep = 2 * Z95 * math.sqrt((p_base * (1 - p_base) + p_var * (1 - p_var)) / n)
     assert 0.8 * width_paired < high - low < 1.25 * width_paired < width_indep / 1.5
+    # Timing: medians 40 ln 2 and 50 ln 2 hours; under CRN every delay is 1.25 times
+    # longer, so the shift is a quarter of the baseline's sample median (to the minute).
+    shift = cmp.median_shift_h()
+    assert shift is not None and abs(shift - 10 * math.log(2)) < 0.5
 
 
 def _coverage(p11: float, p10: float, p01: float, n: int, reps: int, seed: int) -> float:

@@ -75,8 +75,10 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
         label = datetime.fromisoformat(day).strftime("%a %d %b")
         when.add_row(label, _pct(row["base"]), _pct(row["variant"]), _pts(row["diff"]))
     console.print(when)
+    shift = cmp.median_shift_h()
     console.print(f"Median time of meeting (venue-local): {_when(b.median_time)} → "
-                  f"{_when(v.median_time)}")  # fmt: skip
+                  f"{_when(v.median_time)}"
+                  + (f" ({shift:+.1f} h)" if shift is not None else ""))  # fmt: skip
 
     out = Table(title="Outcomes (runs)", title_justify="left")
     out.add_column("outcome")
