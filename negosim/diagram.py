@@ -103,6 +103,7 @@ def state_diagram(sh: Shape, step_transitions: dict[tuple[int, str, str], int] |
                   runs: int = 0, title: str = "") -> Figure:  # fmt: skip
     """The protocol with every declared transition, weighted by how often runs took it."""
     pos = layout(sh)
+    weighted = step_transitions is not None  # from runs (possibly none taken) or declared
     counts = edge_counts(step_transitions or {})
     top = max(counts.values(), default=1)
     cols = max(x for x, _ in pos.values()) / 1.8 + 1
@@ -122,7 +123,7 @@ def state_diagram(sh: Shape, step_transitions: dict[tuple[int, str, str], int] |
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
     ax.set_ylim(min(ys) - 1.0, max(ys) + 0.8)
     ax.set_axis_off()
-    ax.set_title(title or ("Protocol: transitions taken by runs" if counts else "Protocol"))
+    ax.set_title(title or ("Protocol: transitions taken by runs" if weighted else "Protocol"))
     fig.canvas.draw()  # fixes the data-to-display transform that arcs are bent in
     to_disp = ax.transData.transform
     pad = 0.04
@@ -142,16 +143,16 @@ def state_diagram(sh: Shape, step_transitions: dict[tuple[int, str, str], int] |
         p0, p1 = to_disp(pos[a]), to_disp(pos[b])
         others = [box for st, box in boxes.items() if st not in (a, b)]
         rad = _clear_bend(p0, p1, others, back=(b, a) in seen)
-        lw = 0.8 + 6 * (n / top) if counts else 1.2
+        lw = 0.8 + 6 * (n / top) if weighted else 1.2
         ax.add_patch(FancyArrowPatch(pos[a], pos[b], arrowstyle="-|>",
                                      mutation_scale=12 + 2.5 * lw,
                                      lw=lw, color="#34495e" if n else "#b0b0b0",
-                                     ls="-" if n or not counts else "--",
+                                     ls="-" if n or not weighted else "--",
                                      connectionstyle=f"arc3,rad={rad}", shrinkA=28, shrinkB=30,
                                      zorder=2))  # fmt: skip
         label = (
             trigger
-            if not counts
+            if not weighted
             else f"{trigger} {n:,}" + (f" ({100 * n / runs:.0f}%)" if runs else "")
         )
         # The label sits at the middle of the arc (arc3 bends in display space).
@@ -199,7 +200,8 @@ def _clear_bend(p0: Any, p1: Any, boxes: list[Any], back: bool = False) -> float
 def path_flow(sh: Shape, step_transitions: dict[tuple[int, str, str], int], runs: int,
               max_steps: int = 8) -> Figure:  # fmt: skip
     """Alluvial chart of where runs stood after each protocol step."""
-    steps = min(max((k for k, _, _ in step_transitions), default=0), max_steps)
+    longest = max((k for k, _, _ in step_transitions), default=0)
+    steps = min(longest, max_steps)
     # occupancy[k][state]: runs standing in state after k steps (ended runs stay put).
     occ: list[Counter[str]] = [Counter({sh.initial: runs})]
     flows: list[Counter[tuple[str, str]]] = []
@@ -249,6 +251,8 @@ def path_flow(sh: Shape, step_transitions: dict[tuple[int, str, str], int], runs
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_title("Paths through the protocol: where runs stood after each step")
+    if longest > steps:
+        ax.set_xlabel(f"first {steps} of up to {longest} steps shown")
     return fig
 
 

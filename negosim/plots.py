@@ -110,7 +110,8 @@ def when(est: Estimate) -> Figure:
     _pct_axis(ax)
     ax.set_ylabel("share of all runs")
     ax.set_title("When: chance the meeting is held, by day and part of day")
-    ax.legend(title="part of day (local)", frameon=False, ncols=4, loc="upper center")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(title="part of day (local)", frameon=False, ncols=4, loc="upper center")
     return fig
 
 
