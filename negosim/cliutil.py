@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -97,12 +98,17 @@ class _Out(Console):
         raise BrokenPipeError
 
 
+def _plain() -> bool:
+    """NO_COLOR set (to anything non-empty): no colour, and no other styling either."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def stdout() -> Console:
-    return _Out(highlight=False)
+    return _Out(highlight=False, color_system=None if _plain() else "auto")
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, color_system=None if _plain() else "auto")
 
 
 def print_json(data: Any) -> None:

@@ -46,22 +46,27 @@ def render_estimate(est: Estimate, console: Console) -> None:
         head.append("\noverrides: " + ", ".join(est.overrides), style="yellow")
     console.print(Panel(head, expand=False))
 
+    # Two narrow tables rather than one wide one: each fits in 80 columns.
     when = Table(title="When: chance the meeting is held, by venue-local day", title_justify="left")
-    when.add_column("day")
+    when.add_column("day", no_wrap=True)
     for part in PARTS:
         when.add_column(part, justify="right")
     when.add_column("that day", justify="right")
-    when.add_column("held by end of day", justify="right")
     for day, p in est.by_day.items():
         parts = est.by_part.get(day, {})
-        cum = est.held_by_end_of_day[day]
         when.add_row(
-            _day_label(day),
-            *[_pct(parts[x]) if x in parts else "" for x in PARTS],
-            _pct(p),
-            f"{_pct(cum['p'])} ({_pct(cum['ci95'][0])}–{_pct(cum['ci95'][1])})",
+            _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
         )
     console.print(when)
+    by_end = Table(title="Held by the end of the day", title_justify="left")
+    by_end.add_column("day", no_wrap=True)
+    by_end.add_column("P(held)", justify="right")
+    by_end.add_column("95% CI (Wilson)", justify="right", no_wrap=True)
+    for day, cum in est.held_by_end_of_day.items():
+        by_end.add_row(
+            _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
+        )
+    console.print(by_end)
     if est.median_time:
         console.print(f"Median time of meeting: {est.median_time} (venue-local)")
     else:
@@ -186,24 +191,39 @@ def render_trace(
 
 
 def render_params(rows: list[dict[str, Any]], title: str, console: Console) -> None:
+    narrow = console.width < 110  # e.g. 80 columns: stack the short fields in one column
     table = Table(title=f"Parameters of {title}", title_justify="left", show_lines=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("default", justify="right")
-    table.add_column("range")
-    table.add_column("uncertainty")
-    table.add_column("source or assumption")
+    if narrow:
+        table.add_column("parameter", min_width=20, max_width=30)
+    else:
+        table.add_column("name", no_wrap=True)
+        table.add_column("default", justify="right")
+        table.add_column("range")
+        table.add_column("uncertainty")
+    table.add_column("source or assumption", ratio=1)
     for r in rows:
         rng = (
             f"{_num(r['low'])} – {_num(r['high'])}"
             if (r["low"] is not None or r["high"] is not None)
             else ""
         )
-        note = (
-            Text("“" + r["source"] + "”")
-            if r["source"]
-            else Text("assumption: " + (r["assumption"] or ""), style="yellow")
-        )
-        table.add_row(r["name"], r["display"], rng, r["uncertainty"] or "", note)
+        note = Text()
+        if r["source"]:
+            src = r["source"].strip()
+            note.append(src if src[:1] in "\"'“" else f"“{src}”")
+        if r["assumption"]:
+            note.append(("\n" if r["source"] else "") + "assumption: " + r["assumption"].strip(),
+                        style="yellow")  # fmt: skip
+        if narrow:
+            cell = Text(r["name"], style="bold")
+            cell.append(f"\ndefault {r['display']}")
+            if rng:
+                cell.append(f"\nrange {rng}")
+            if r["uncertainty"]:
+                cell.append(f"\n{r['uncertainty']}", style="dim")
+            table.add_row(cell, note)
+        else:
+            table.add_row(r["name"], r["display"], rng, r["uncertainty"] or "", note)
     console.print(table)
 
 

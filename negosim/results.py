@@ -109,6 +109,11 @@ class Estimate:
     horizon: str
     params: dict[str, float]
     overrides: list[str] = field(default_factory=list)
+    # For plots and reports (not in the JSON): when runs were held, in minutes after
+    # the start, and how often runs took each protocol transition as their step-th
+    # (step from 1, source, dest).
+    held_minutes: dict[int, int] = field(default_factory=dict)
+    step_transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -222,4 +227,15 @@ def estimate(
         horizon=_local(cs, cs.horizon).isoformat(timespec="minutes"),
         params=dict(cs.params),
         overrides=list(overrides or []),
+        held_minutes=dict(sorted(tally.held_minutes.items())),
+        step_transitions=_step_transitions(cs, tally),
     )
+
+
+def _step_transitions(cs: CompiledScenario, tally: Tally) -> dict[tuple[int, str, str], int]:
+    """How many runs took each protocol transition as their step-th, from the paths."""
+    counts: Counter[tuple[int, str, str]] = Counter()
+    for path, n in tally.paths.items():
+        for step, (a, b) in enumerate(zip(path, path[1:], strict=False), 1):
+            counts[(step, cs.states[a], cs.states[b])] += n
+    return dict(counts)
