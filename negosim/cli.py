@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 from . import __version__
 from .cliutil import Parser, stderr
-from .commands import core
+from .commands import core, sweep
 from .errors import InputError, NegosimError, SimulationError
 from .yamlsource import load_yaml_file
 
-COMMAND_GROUPS = [core]
+COMMAND_GROUPS = [core, sweep]
 """Modules whose ``register(subparsers)`` adds commands, in --help order."""
 
 
