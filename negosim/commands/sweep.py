@@ -130,6 +130,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print_json(
             {
                 "out": str(res.out) if res.out else None,
+                "computed": res.computed,
+                "resumed": res.resumed,
                 "manifest": res.manifest,
                 "rows": res.rows,
                 "sensitivity": res.sensitivity,
