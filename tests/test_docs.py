@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 DOC_NAMES = [
     "index.md", "tutorial.md", "scenario-format.md", "expressions.md", "semantics.md",
-    "cli.md", "dependencies.md",
+    "cli.md", "dependencies.md", "sweeps.md",
 ]  # fmt: skip
 Z = 4.5  # tolerance, in binomial standard errors
 
