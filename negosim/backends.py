@@ -141,7 +141,7 @@ class InProcess(_Base):
         return iter(list(futures))
 
     def wait_any(self, futures: list[Future[Any]]) -> list[Future[Any]]:
-        return futures  # already done at submit
+        return list(futures)  # all done at submit
 
 
 class Processes(_Base):

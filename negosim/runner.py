@@ -96,18 +96,22 @@ def run_tally(
     key = key or model_key(cs.model)
     prime(key, cs)  # in-process and forked workers then skip compiling
     tally = Tally()
-    futures = [
-        backend.submit(
-            run_job, Job(key, cs.model, seed, indexes.start + c.start, indexes.start + c.stop)
-        )
-        for c in chunks(len(indexes), backend.workers)
-    ]
-    for fut in backend.as_completed(futures):
-        part = fut.result()
-        tally.merge(part)
-        if progress:
-            progress(part.runs)
-    return tally
+    base = indexes.start
+    todo = iter(chunks(len(indexes), backend.workers))
+    limit = max(2, 2 * backend.workers)  # chunks in flight: workers busy, memory bounded
+    pending: list[Any] = []
+    while True:
+        while len(pending) < limit and (c := next(todo, None)) is not None:
+            job = Job(key, cs.model, seed, base + c.start, base + c.stop)
+            pending.append(backend.submit(run_job, job))
+        if not pending:
+            return tally
+        for fut in backend.wait_any(pending):
+            pending.remove(fut)
+            part = fut.result()
+            tally.merge(part)
+            if progress:
+                progress(part.runs)
 
 
 @contextmanager

@@ -197,7 +197,7 @@ def resolve_params(
     cs: CompiledScenario, ranges: dict[str, ParamRange], design: str
 ) -> list[SweepParam]:
     """Check the requested parameters against the scenario; UsageError listing every problem."""
-    rows = {r["name"]: r for r in parameter_rows(cs)}
+    rows = _rows(cs)
     out: list[SweepParam] = []
     problems: list[str] = []
     for name, rng in ranges.items():
@@ -315,6 +315,38 @@ def read_sweep_file(path: str | os.PathLike[str]) -> tuple[SweepFile, YamlDocume
     if problems:
         raise ScenarioError(problems)
     return sf, doc
+
+
+def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
+    """A sweep file checked completely, as ``negosim validate`` does: the file itself,
+    its scenario, and each parameter against that scenario (problems located)."""
+    from .loader import load
+
+    sf, doc = read_sweep_file(path)
+    scenario = str(Path(path).parent / sf.scenario)
+    base = load(scenario, list(sf.set.items()))
+    problems: list[Problem] = []
+    params: list[SweepParam] = []
+    for name, rng in sf.params.items():
+        try:
+            params.append(_resolve_one(base, _rows(base), name, rng, sf.design))
+        except UsageError as exc:
+            where = f"--param {name}: "
+            problems += [doc.problem(("params", name), p.message.removeprefix(where))
+                         for p in exc.problems]  # fmt: skip
+    try:
+        check_samples(sf.design, sf.samples)
+    except UsageError as exc:
+        problems += [doc.problem(("samples",), p.message) for p in exc.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return SweepSpec(
+        scenario, params, sf.design, sf.samples, sf.runs, sf.seed, sf.crn, list(sf.set.items())
+    )
+
+
+def _rows(cs: CompiledScenario) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in parameter_rows(cs)}
 
 
 def check_samples(design: str, samples: int | None) -> None:

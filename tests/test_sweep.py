@@ -341,3 +341,24 @@ def test_resume_refuses_other_settings_and_unflagged_partial(cli: Any, tmp_path:
     r = cli("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50", "--out",
             out, "--resume")  # fmt: skip
     assert r.returncode == 2 and "other settings" in r.stderr
+
+
+def test_validate_accepts_sweep_files_and_locates_their_problems(cli: Any, tmp_path: Path) -> None:
+    ok = cli("validate", REPO / "sweeps" / "munich-conditions.yaml")
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"scenario: {MUNICH}\ndesign: sobol\nsamples: 10\nparams:\n"
+        "  p_china_declinez: {}\n  us_decision_median: {}\n",
+        encoding="utf-8",
+    )
+    r = cli("validate", bad)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert any(
+        line.startswith(f"{bad}:5:21: params.p_china_declinez: no parameter named")
+        and "did you mean p_china_declines" in line
+        for line in lines
+    ), lines
+    assert any(f"{bad}:6:23: params.us_decision_median: the scenario gives" in x for x in lines)
+    assert any(f"{bad}:3:10: samples:" in x and "power of 2" in x for x in lines)

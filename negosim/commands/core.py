@@ -26,6 +26,8 @@ from ..loader import load
 from ..report import render_estimate, render_params, render_trace, trace_rows
 from ..runner import PRECISION_MAX_RUNS, simulate, simulate_to_precision, trace
 from ..schema import json_schema
+from ..sweep import check_sweep_file, is_sweep_file
+from ..yamlsource import load_yaml_file
 
 
 def precision(text: str) -> float:
@@ -95,7 +97,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = stdout()
     for path in args.files:
         try:
-            load(path)
+            if is_sweep_file(load_yaml_file(path)):
+                check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
+            else:
+                load(path)
         except InputError as exc:
             problems.extend(exc.problems)
         else:
@@ -178,11 +183,11 @@ def register(sub: Any) -> None:
     va = add_command(
         sub,
         "validate",
-        "Check scenario files; report every problem found.",
-        "  negosim validate scenarios/*.yaml",
+        "Check scenario and sweep files; report every problem found.",
+        "  negosim validate scenarios/*.yaml sweeps/*.yaml",
         cmd_validate,
     )
-    va.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    va.add_argument("files", nargs="+", metavar="FILE", help="scenario or sweep YAML files")
 
     pa = add_command(
         sub,
