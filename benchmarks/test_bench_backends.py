@@ -8,6 +8,8 @@ they execute once as smoke tests, with small sizes.
 from __future__ import annotations
 
 import gc
+import os
+import resource
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -78,7 +80,21 @@ def test_speedup_one_to_two_workers(munich, request):  # type: ignore[no-untyped
                 rates[w] = max(rates[w], _rate(munich, runs, pools[w]))
     speedup = rates[2] / rates[1]
     print(f"\nspeed-up 1 -> 2 worker processes: {speedup:.2f}x "
-          f"({rates[1]:,.0f} -> {rates[2]:,.0f} runs/s)")  # fmt: skip
+          f"({rates[1]:,.0f} -> {rates[2]:,.0f} runs/s, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+    # Wall-clock speed-up needs idle cores; the work itself must not grow with workers:
+    # CPU seconds per replication, measured on the pools' processes once they exit.
+    per_run = {}
+    for w in (1, 2):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with Processes(w) as be:
+            simulate(munich, runs=runs, seed=1, backend=be)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        per_run[w] = cpu / runs
+    eff = per_run[1] / per_run[2]
+    print(f"CPU per replication: {per_run[1] * 1e6:.0f} us with 1 worker, "
+          f"{per_run[2] * 1e6:.0f} us with 2 (parallel efficiency {eff:.2f})")  # fmt: skip
     assert speedup > 0
 
 

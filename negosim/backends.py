@@ -195,7 +195,7 @@ class Dask(_Base):
                     n_workers=local_workers or 1,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # any free port: never clash with a running one
                 )
                 self._client = Client(self._cluster)
         except OSError as exc:

@@ -6,6 +6,7 @@ Also the precision stopping rule of ``negosim run --precision``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,10 +124,20 @@ def test_precision_needs_more_runs_when_p_is_near_one_half(write_scenario: Any) 
 def test_run_precision_cli(cli: Any) -> None:
     r = cli("run", MUNICH, "--precision", "0.02", "--format", "json")
     assert r.returncode == 0, r.stderr
-    import json
 
     d = json.loads(r.stdout)
     assert (d["ci95"][1] - d["ci95"][0]) / 2 <= 0.02
     assert f"after {d['runs']:,} runs" in r.stderr
     bad = cli("run", MUNICH, "--precision", "0.7")
     assert bad.returncode == 2 and "below 0.5" in bad.stderr
+
+
+def test_run_on_a_running_scheduler(dask_backend: Dask, cli: Any) -> None:
+    """`--scheduler ADDRESS` connects to an existing cluster (here the module's)."""
+    address = dask_backend._cluster.scheduler_address
+    outs = []
+    for extra in (["--workers", "1"], ["--scheduler", address]):
+        r = cli("run", MUNICH, "--runs", "1500", "--seed", "8", "--format", "json", *extra)
+        assert r.returncode == 0, r.stderr
+        outs.append({k: v for k, v in json.loads(r.stdout).items() if k != "elapsed_s"})
+    assert outs[0] == outs[1]

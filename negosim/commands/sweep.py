@@ -44,7 +44,7 @@ from ..sweep import (
     read_sweep_file,
     resolve_params,
 )
-from ..sweeprun import SweepResult, run_sweep
+from ..sweeprun import SweepResult, paths, run_sweep
 from ..yamlsource import load_yaml_file
 
 
@@ -120,7 +120,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             if out:
                 err.print(
-                    f"interrupted: finished points are in {Path(out).stem}.partial.csv; "
+                    f"interrupted: finished points are in {paths(out)[1]}; "
                     "rerun with --resume to complete the sweep",
                     markup=False,
                 )
