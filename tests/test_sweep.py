@@ -362,3 +362,19 @@ def test_validate_accepts_sweep_files_and_locates_their_problems(cli: Any, tmp_p
     ), lines
     assert any(f"{bad}:6:23: params.us_decision_median: the scenario gives" in x for x in lines)
     assert any(f"{bad}:3:10: samples:" in x and "power of 2" in x for x in lines)
+
+
+def test_a_point_failing_at_run_time_is_a_failure_row(tmp_path: Path) -> None:
+    """A SimulationError in the workers (a negative weight at one value) fails only that
+    point, with the engine's message, on local processes too."""
+    from negosim.backends import Processes
+
+    data = decisive_scenario()
+    data["actions"]["decide"]["options"]["yes"]["weight"] = "p_win - 0.3"
+    path = _write(tmp_path, data)
+    spec = _spec(path, {"p_win": ParamRange(values=[0.5, 0.1, 0.9])}, runs=300)
+    with Processes(2) as be:
+        rows = run_sweep(spec, be, tmp_path / "e.csv").rows
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "negative weight" in rows[1]["error"]
+    assert_close_binomial(rows[0]["p_meeting"], 0.2 / 0.7, 300)

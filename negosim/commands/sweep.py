@@ -39,6 +39,7 @@ from ..sweep import (
     ParamRange,
     SweepSpec,
     check_samples,
+    check_sweep_file,
     is_sweep_file,
     parse_param_option,
     read_sweep_file,
@@ -56,6 +57,8 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     design, samples, runs, seed, crn = "grid", None, 1000, 0, True
     scenario = args.file
     if is_sweep_file(doc):
+        if not args.params and args.design is None and not args.sets:
+            check_sweep_file(args.file)  # its own problems, located in the file
         sf, _ = read_sweep_file(args.file)
         scenario = str(Path(args.file).parent / sf.scenario)
         design, samples, runs, seed, crn = sf.design, sf.samples, sf.runs, sf.seed, sf.crn
