@@ -145,7 +145,7 @@ def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScen
 
 
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr (only on a terminal); yields ``advance(n)``."""
     err = stderr()
     with Progress(

@@ -24,7 +24,7 @@ from ..describe import graph, parameter_rows
 from ..errors import InputError, Problem
 from ..loader import load
 from ..report import render_estimate, render_params, render_trace, trace_rows
-from ..runner import PRECISION_MAX_RUNS, simulate, simulate_to_precision, trace
+from ..runner import simulate, simulate_to_precision, trace
 from ..schema import json_schema
 from ..sweep import check_sweep_file, is_sweep_file
 from ..yamlsource import load_yaml_file
@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cs = load_args(args)
     with backend_from_args(args) as backend:
         if args.precision is not None:
-            with progress_bar(PRECISION_MAX_RUNS, f"{cs.id}: simulating") as advance:
+            with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
                 est = simulate_to_precision(
                     cs, args.precision, args.seed, progress=advance, overrides=args.sets,
                     backend=backend,
