@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 from . import __version__
 from .cliutil import Parser, stderr
-from .commands import classroom, core, visual
+from .commands import classroom, core, sweep, visual
 from .errors import InputError, NegosimError, SimulationError
 from .yamlsource import load_yaml_file
 
-COMMAND_GROUPS = [core, visual, classroom]
+COMMAND_GROUPS = [core, sweep, visual, classroom]
 """Modules whose ``register(subparsers)`` adds commands, in --help order."""
 
 

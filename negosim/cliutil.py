@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .backends import Backend, make_backend
 from .compile import CompiledScenario
 from .errors import UsageError
 from .loader import load
@@ -87,6 +88,32 @@ def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", 
     )
 
 
+def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> None:
+    """``--workers``, ``--scheduler``, ``--dask-local`` (``run`` and ``sweep``)."""
+    p.add_argument(
+        "--workers",
+        type=positive,
+        default=default_workers,
+        help=f"local worker processes (default: {'all cores' if default_workers > 1 else 1}); "
+        "results do not depend on it",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: its scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    p.add_argument(
+        "--dask-local",
+        type=positive,
+        metavar="N",
+        help="start a local Dask cluster of N worker processes and run on it",
+    )
+
+
+def backend_from_args(args: argparse.Namespace) -> Backend:
+    return make_backend(args.workers, args.scheduler, args.dask_local)
+
+
 class _Out(Console):
     """stdout console: a reader that leaves early (``| head``) is not an error.
 
@@ -122,7 +149,7 @@ def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScen
 
 
 @contextmanager
-def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr (only on a terminal); yields ``advance(n)``."""
     err = stderr()
     with Progress(

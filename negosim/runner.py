@@ -7,23 +7,25 @@ back as a :class:`~negosim.results.Tally` of integer counts. Adding tallies
 does not depend on their order, so the same seed gives the same numbers for
 any ``workers``.
 
-Workers receive the validated pydantic model (compiled objects hold
-functions, which do not pickle) and compile it once each.
+Where the chunks run is a :mod:`negosim.backends` backend (in-process, local
+processes or Dask); workers receive the validated pydantic model (compiled
+objects hold functions, which do not pickle) and compile it once each.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from .backends import Backend, Job, make_backend, model_key, prime, run_job
 from .compile import CompiledScenario
 from .engine import Engine, Row
-from .loader import compile_model
-from .results import Estimate, Tally, estimate
-from .schema import Scenario
+from .results import Estimate, Tally, estimate, wilson
+
+PRECISION_BATCH = 1_000
+PRECISION_MAX_RUNS = 1_000_000
 
 Progress = Callable[[int], None]
 """Called with the number of replications just finished."""
@@ -54,20 +56,6 @@ def rows(cs: CompiledScenario, runs: int, seed: int) -> Iterator[Row]:
         yield engine.run(seed, i)
 
 
-_worker_engine: Engine | None = None
-
-
-def _init_worker(model: Scenario) -> None:
-    global _worker_engine
-    _worker_engine = Engine(compile_model(model))
-
-
-def _work(args: tuple[int, int, int]) -> Tally:
-    seed, a, b = args
-    assert _worker_engine is not None
-    return run_chunk(_worker_engine, seed, range(a, b))
-
-
 def simulate(
     cs: CompiledScenario,
     runs: int = 10_000,
@@ -75,8 +63,12 @@ def simulate(
     workers: int = 1,
     progress: Progress | None = None,
     overrides: list[str] | None = None,
+    backend: Backend | None = None,
 ) -> Estimate:
     """Run ``runs`` replications of ``cs`` and summarise them.
+
+    ``backend`` (see :mod:`negosim.backends`) says where; without one, ``workers``
+    local processes (in this process if 1). The numbers do not depend on either.
 
     >>> from negosim import load, simulate
     >>> est = simulate(load("scenarios/tutorial.yaml"), runs=1000, seed=1)
@@ -85,23 +77,85 @@ def simulate(
     """
     if runs < 1:
         raise ValueError("runs must be at least 1")
-    workers = max(1, min(workers, runs))
+    started = time.perf_counter()
+    with _backend(backend, min(workers, runs)) as be:
+        tally = run_tally(cs, range(runs), seed, be, progress)
+    elapsed = time.perf_counter() - started
+    return estimate(cs, tally, seed, elapsed, overrides)
+
+
+def run_tally(
+    cs: CompiledScenario,
+    indexes: range,
+    seed: int,
+    backend: Backend,
+    progress: Progress | None = None,
+    key: str | None = None,
+) -> Tally:
+    """Replications ``indexes`` of ``cs`` on ``backend``, folded into one tally."""
+    key = key or model_key(cs.model)
+    prime(key, cs)  # in-process and forked workers then skip compiling
+    tally = Tally()
+    base = indexes.start
+    todo = iter(chunks(len(indexes), backend.workers))
+    limit = max(2, 2 * backend.workers)  # chunks in flight: workers busy, memory bounded
+    pending: list[Any] = []
+    while True:
+        while len(pending) < limit and (c := next(todo, None)) is not None:
+            job = Job(key, cs.model, seed, base + c.start, base + c.stop)
+            pending.append(backend.submit(run_job, job))
+        if not pending:
+            return tally
+        for fut in backend.wait_any(pending):
+            pending.remove(fut)
+            part = fut.result()
+            tally.merge(part)
+            if progress:
+                progress(part.runs)
+
+
+@contextmanager
+def _backend(backend: Backend | None, workers: int) -> Iterator[Backend]:
+    """The caller's backend (left open), or a local one made and closed here."""
+    if backend is not None:
+        yield backend
+        return
+    with make_backend(max(1, workers)) as be:
+        yield be
+
+
+def simulate_to_precision(
+    cs: CompiledScenario,
+    precision: float,
+    seed: int = 0,
+    workers: int = 1,
+    progress: Progress | None = None,
+    overrides: list[str] | None = None,
+    backend: Backend | None = None,
+    batch: int = PRECISION_BATCH,
+    max_runs: int = PRECISION_MAX_RUNS,
+) -> Estimate:
+    """Replicate until the 95% Wilson interval's half-width is at most ``precision``.
+
+    The rule (docs/sweeps.md): replications run in batches of ``batch`` (1,000),
+    always in index order 0, 1, 2, ...; after each batch the Wilson interval of
+    all runs so far is computed, and the run stops at the first batch boundary
+    where ``(high - low) / 2 <= precision``, or at ``max_runs``. The number of
+    runs is therefore a multiple of ``batch`` and, like the estimate, depends
+    only on the seed.
+    """
+    if not 0 < precision < 0.5:
+        raise ValueError("precision must be between 0 and 0.5")
     started = time.perf_counter()
     tally = Tally()
-    if workers == 1:
-        engine = Engine(cs)
-        for chunk in chunks(runs, 1):
-            tally.merge(run_chunk(engine, seed, chunk))
-            if progress:
-                progress(len(chunk))
-    else:
-        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-        tasks = [(seed, c.start, c.stop) for c in chunks(runs, workers)]
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(cs.model,)) as pool:
-            for part in pool.imap_unordered(_work, tasks):
-                tally.merge(part)
-                if progress:
-                    progress(part.runs)
+    key = model_key(cs.model)
+    with _backend(backend, workers) as be:
+        while tally.runs < max_runs:
+            n = min(batch, max_runs - tally.runs)
+            tally.merge(run_tally(cs, range(tally.runs, tally.runs + n), seed, be, progress, key))
+            low, high = wilson(tally.held, tally.runs)
+            if (high - low) / 2 <= precision:
+                break
     elapsed = time.perf_counter() - started
     return estimate(cs, tally, seed, elapsed, overrides)
 

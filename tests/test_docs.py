@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 DOC_NAMES = [
     "index.md", "tutorial.md", "scenario-format.md", "expressions.md", "semantics.md",
-    "cli.md", "dependencies.md", "instructors.md", "reference.md", "reports.md",
+    "cli.md", "dependencies.md", "instructors.md", "reference.md", "reports.md", "sweeps.md",
     *sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("*/*.md")),
 ]  # fmt: skip
 Z = 4.5  # tolerance, in binomial standard errors

@@ -7,35 +7,64 @@ import sys
 from typing import Any
 
 from ..cliutil import (
+    add_backend_options,
     add_command,
     add_format,
     add_sets,
+    backend_from_args,
     load_args,
     nonnegative,
     positive,
     print_json,
     progress_bar,
+    stderr,
     stdout,
 )
 from ..describe import graph, parameter_rows
 from ..errors import InputError, Problem
 from ..loader import load
 from ..report import render_estimate, render_params, render_trace, trace_rows
-from ..runner import simulate, trace
+from ..runner import simulate, simulate_to_precision, trace
 from ..schema import json_schema
+from ..sweep import check_sweep_file, is_sweep_file
+from ..yamlsource import load_yaml_file
+
+
+def precision(text: str) -> float:
+    """argparse type: a target half-width strictly between 0 and 0.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 0.5, found {text}")
+    return value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cs = load_args(args)
-    with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
-        est = simulate(
-            cs,
-            runs=args.runs,
-            seed=args.seed,
-            workers=args.workers,
-            progress=advance,
-            overrides=args.sets,
-        )
+    with backend_from_args(args) as backend:
+        if args.precision is not None:
+            with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
+                est = simulate_to_precision(
+                    cs, args.precision, args.seed, progress=advance, overrides=args.sets,
+                    backend=backend,
+                )  # fmt: skip
+            stderr().print(
+                f"precision {args.precision:g} reached after {est.runs:,} runs "
+                f"(95% half-width {(est.ci95[1] - est.ci95[0]) / 2:.4f})",
+                markup=False,
+            )
+        else:
+            with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
+                est = simulate(
+                    cs,
+                    runs=args.runs,
+                    seed=args.seed,
+                    progress=advance,
+                    overrides=args.sets,
+                    backend=backend,
+                )
     if args.format == "json":
         print_json(est.to_json())
     else:
@@ -68,7 +97,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = stdout()
     for path in args.files:
         try:
-            load(path)
+            if is_sweep_file(load_yaml_file(path)):
+                check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
+            else:
+                load(path)
         except InputError as exc:
             problems.extend(exc.problems)
         else:
@@ -105,18 +137,21 @@ def register(sub: Any) -> None:
         "Estimate P(meeting) and its timing by Monte Carlo.",
         """  negosim run scenarios/munich.yaml
   negosim run scenarios/munich.yaml --runs 50000 --seed 7 --workers 2
-  negosim run scenarios/munich.yaml --set p_us_formal_request=0.5 --format json""",
+  negosim run scenarios/munich.yaml --set p_us_formal_request=0.5 --format json
+  negosim run scenarios/munich.yaml --precision 0.01 --dask-local 2""",
         cmd_run,
     )
     run.add_argument("file", help="scenario YAML file")
     run.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
     run.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
     run.add_argument(
-        "--workers",
-        type=positive,
-        default=1,
-        help="worker processes (default: 1); results do not depend on it",
+        "--precision",
+        type=precision,
+        metavar="H",
+        help="instead of --runs: replicate in batches of 1000 until the 95%% interval's "
+        "half-width is at most H (e.g. 0.01)",
     )
+    add_backend_options(run, default_workers=1)
     add_sets(run)
     add_format(run)
 
@@ -148,11 +183,11 @@ def register(sub: Any) -> None:
     va = add_command(
         sub,
         "validate",
-        "Check scenario files; report every problem found.",
-        "  negosim validate scenarios/*.yaml",
+        "Check scenario and sweep files; report every problem found.",
+        "  negosim validate scenarios/*.yaml sweeps/*.yaml",
         cmd_validate,
     )
-    va.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    va.add_argument("files", nargs="+", metavar="FILE", help="scenario or sweep YAML files")
 
     pa = add_command(
         sub,

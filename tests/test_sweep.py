@@ -1,0 +1,380 @@
+"""``negosim sweep``: designs, results against closed forms, CRN, outputs, failures,
+sensitivity indices, sweep files, and resume after a real process is killed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import REPO, SCENARIOS, assert_close_binomial, base_scenario, negosim_cmd
+
+import negosim
+from negosim.backends import InProcess
+from negosim.sweep import ParamRange, SweepSpec, design, parse_param_option, resolve_params
+from negosim.sweeprun import run_sweep
+
+MUNICH = SCENARIOS / "munich.yaml"
+
+
+def mean_scenario() -> dict[str, Any]:
+    """P(held within 48h) = 1 - exp(-48 / mean_h): a closed form per point."""
+    data = base_scenario()
+    data["params"] = {
+        "mean_h": {"kind": "duration", "default": "10h", "assumption": "test"},
+        "p_win": {"kind": "probability", "default": 0.5, "assumption": "test"},
+    }
+    data["actions"]["meet"]["delay"] = {"dist": "exponential", "mean": "mean_h"}
+    return data
+
+
+def decisive_scenario() -> dict[str, Any]:
+    """The meeting is held with probability ``p_win`` exactly; ``chatter_h`` is the mean
+    delay of a side action that changes a fact nobody reads: no effect on the outcome."""
+    data = base_scenario()
+    data["params"] = {
+        "p_win": {"kind": "probability", "default": 0.5, "assumption": "test"},
+        "chatter_h": {"kind": "duration", "default": "5h", "low": "1h", "high": "20h",
+                      "assumption": "test"},
+    }  # fmt: skip
+    data["facts"] = {"rumours": {"type": "number", "initial": 0}}
+    data["actions"] = {
+        "decide": {
+            "actor": "a",
+            "from": "waiting",
+            "delay": {"dist": "exponential", "mean": "2h"},
+            "options": {
+                "yes": {"weight": "p_win", "trigger": "meet"},
+                "no": {"weight": "1 - p_win", "trigger": "fail"},
+            },
+        },
+        "chatter": {
+            "actor": "a",
+            "from": "waiting",
+            "delay": {"dist": "exponential", "mean": "chatter_h"},
+            "set": {"rumours": "rumours + 1"},
+        },
+    }
+    return data
+
+
+def _write(tmp_path: Path, data: dict[str, Any], name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _spec(path: Path, ranges: dict[str, ParamRange], design_: str = "grid", **kw: Any) -> SweepSpec:
+    cs = negosim.load(path)
+    return SweepSpec(str(path), resolve_params(cs, ranges, design_), design_, **kw)
+
+
+# --- parsing and designs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("p", ParamRange()),
+        ("p=0:1", ParamRange(low="0", high="1")),
+        ("p=0:1:5", ParamRange(low="0", high="1", steps=5)),
+        ("p=6h,12h,1d", ParamRange(values=["6h", "12h", "1d"])),
+    ],
+)
+def test_parse_param_option(text: str, expected: ParamRange) -> None:
+    assert parse_param_option(text) == ("p", expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), [("=1", "expected NAME"), ("p=0:1:x", "whole number"), ("p=0:1:1", "2")]
+)
+def test_parse_param_option_errors(text: str, match: str) -> None:
+    with pytest.raises(negosim.UsageError, match=match):
+        parse_param_option(text)
+
+
+def test_grid_is_the_full_product_in_scenario_units(tmp_path: Path) -> None:
+    path = _write(tmp_path, mean_scenario())
+    spec = _spec(
+        path,
+        {"mean_h": ParamRange(values=["6h", "1d"]), "p_win": ParamRange(low=0, high=1, steps=3)},
+    )
+    points = design(spec).points
+    assert points == [{"mean_h": h, "p_win": p} for h in (6.0, 24.0) for p in (0.0, 0.5, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("ranges", "design_", "match"),
+    [
+        ({"nope": ParamRange()}, "lhs", "no parameter named 'nope'"),
+        ({"mean_hh": ParamRange()}, "lhs", "did you mean mean_h"),
+        ({"mean_h": ParamRange()}, "grid", "a grid needs values"),
+        ({"mean_h": ParamRange(values=["1h"])}, "sobol", "for --design grid"),
+        ({"mean_h": ParamRange()}, "sobol", "neither an uncertainty distribution nor"),
+        ({"p_win": ParamRange(low=1, high=0)}, "lhs", "LOW must be below HIGH"),
+    ],
+)
+def test_resolve_params_errors(
+    tmp_path: Path, ranges: dict[str, ParamRange], design_: str, match: str
+) -> None:
+    cs = negosim.load(_write(tmp_path, mean_scenario()))
+    with pytest.raises(negosim.UsageError, match=match):
+        resolve_params(cs, ranges, design_)
+
+
+def test_sampling_designs_follow_declared_distributions() -> None:
+    """LHS over munich's declared uncertainty: triangular(0.02, 0.15, 0.4) has mean 0.19."""
+    spec = _spec(MUNICH, {"p_us_formal_request": ParamRange()}, "lhs", samples=400, seed=2)
+    values = [p["p_us_formal_request"] for p in design(spec).points]
+    assert len(values) == 400
+    assert min(values) >= 0.02 and max(values) <= 0.4
+    assert abs(sum(values) / 400 - (0.02 + 0.15 + 0.4) / 3) < 0.005  # LHS: strata cover it
+    sob = _spec(MUNICH, {"p_us_formal_request": ParamRange(), "p_china_declines": ParamRange()},
+                "sobol", samples=16)  # fmt: skip
+    assert len(design(sob).points) == 16 * (2 + 2)
+    mor = _spec(MUNICH, {"p_us_formal_request": ParamRange(low=0, high=1)}, "morris", samples=5)
+    assert len(design(mor).points) == 5 * (1 + 1)
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def test_grid_rows_match_closed_form(tmp_path: Path) -> None:
+    path = _write(tmp_path, mean_scenario())
+    spec = _spec(path, {"mean_h": ParamRange(values=["5h", "20h", "100h"])}, runs=2000, seed=4)
+    res = run_sweep(spec, InProcess(), tmp_path / "out.csv")
+    assert [r["point"] for r in res.rows] == [0, 1, 2]
+    for r in res.rows:
+        p = 1 - math.exp(-48 / r["mean_h"])
+        assert_close_binomial(r["p_meeting"], p, 2000, f"mean {r['mean_h']}h")
+        assert r["ci95_low"] <= r["p_meeting"] <= r["ci95_high"]
+        assert r["n_held"] + r["n_failed"] + r["n_censored"] == r["runs"] == 2000
+        # Median time held: exists only if more than half of all runs met (censoring).
+        assert (r["median_time_held"] is not None) == (r["held"] * 2 > r["runs"])
+    # The median of an exponential with mean 5h is 5 ln 2 h = 3h28 after the start.
+    assert res.rows[0]["median_time_held"].startswith("2024-01-01T03:")
+    assert res.rows[2]["median_time_held"] is None  # p = 0.38: fewer than half met
+
+
+def test_common_random_numbers(tmp_path: Path) -> None:
+    """With CRN an irrelevant parameter gives identical rows; without, independent ones."""
+    path = _write(tmp_path, mean_scenario())
+    ranges = {"p_win": ParamRange(values=[0.1, 0.2, 0.3])}  # p_win is unused here
+    crn = run_sweep(_spec(path, ranges, runs=500, seed=1), InProcess()).rows
+    assert len({(r["held"], r["median_time_held"]) for r in crn}) == 1
+    data = mean_scenario()
+    data["actions"]["meet"]["delay"]["mean"] = f"{48 / math.log(2)}h"  # p = 1/2: most spread
+    path2 = _write(tmp_path, data, "half.yaml")
+    ranges = {"p_win": ParamRange(values=[0.1 * i for i in range(8)])}
+    indep = run_sweep(_spec(path2, ranges, runs=500, seed=1, crn=False), InProcess()).rows
+    assert len({r["held"] for r in indep}) > 1
+    for r in indep:
+        assert_close_binomial(r["p_meeting"], 0.5, 500)
+
+
+def test_failed_point_is_a_row_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    path = _write(tmp_path, mean_scenario())
+    spec = _spec(path, {"p_win": ParamRange(values=[0.2, 1.5, 0.7])}, runs=200)
+    res = run_sweep(spec, InProcess(), tmp_path / "f.csv")
+    assert [r["status"] for r in res.rows] == ["ok", "failed", "ok"]
+    assert "params.p_win.default" in res.rows[1]["error"]
+    assert "must be a probability" in res.rows[1]["error"]
+    assert res.rows[1]["p_meeting"] is None
+
+
+def test_csv_parquet_and_manifest(tmp_path: Path) -> None:
+    path = _write(tmp_path, mean_scenario())
+    spec = _spec(path, {"mean_h": ParamRange(low="4h", high="40h", steps=4)}, runs=300, seed=9)
+    a = run_sweep(spec, InProcess(), tmp_path / "r.csv")
+    b = run_sweep(spec, InProcess(), tmp_path / "r2.parquet")
+    table = pq.read_table(tmp_path / "r2.parquet").to_pylist()
+    assert table == a.rows == b.rows
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["p_meeting"]) for r in rows] == [r["p_meeting"] for r in a.rows]
+    assert not (tmp_path / "r.partial.csv").exists()
+    m = json.loads((tmp_path / "r.manifest.json").read_text())
+    assert m["scenario"]["sha256"] and m["sweep"]["seed"] == 9 and m["sweep"]["runs"] == 300
+    assert m["sweep"]["design"] == "grid" and m["points"] == 4 and m["status"] == "complete"
+    assert m["started"] <= m["finished"] and m["negosim"] == negosim.__version__
+
+
+# --- sensitivity --------------------------------------------------------------------------
+
+
+def test_sobol_indices_find_the_decisive_and_the_irrelevant_parameter(tmp_path: Path) -> None:
+    path = _write(tmp_path, decisive_scenario())
+    spec = _spec(
+        path,
+        {"p_win": ParamRange(low=0, high=1), "chatter_h": ParamRange()},
+        "sobol",
+        samples=32,
+        runs=400,
+        seed=3,
+    )
+    res = run_sweep(spec, InProcess())
+    assert res.sensitivity is not None
+    s = res.sensitivity["params"]
+    assert s["p_win"]["ST"] > 0.9 and s["p_win"]["S1"] > 0.85
+    assert abs(s["chatter_h"]["ST"]) < 0.05
+    assert s["chatter_h"]["ST_conf"] is not None
+
+
+def test_morris_indices(tmp_path: Path) -> None:
+    path = _write(tmp_path, decisive_scenario())
+    spec = _spec(
+        path, {"p_win": ParamRange(), "chatter_h": ParamRange()}, "morris", samples=10, runs=400
+    )
+    s = run_sweep(spec, InProcess()).sensitivity["params"]  # type: ignore[index]
+    # A step of 2/3 of the range of p_win moves P(meeting) by 2/3: mu* = 2/3 per unit range.
+    assert abs(s["p_win"]["mu_star"] - 1.0) < 0.15
+    assert s["chatter_h"]["mu_star"] < 0.1
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_sweep_file_runs_and_validates(cli: Any, tmp_path: Path) -> None:
+    r = cli("sweep", REPO / "sweeps" / "munich-conditions.yaml", "--samples", "4", "--runs",
+            "100", "--out", tmp_path / "c.csv", "--format", "json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["rows"]) == 4 * (3 + 2) and set(d["sensitivity"]["params"]) == {
+        "p_us_formal_request", "p_china_declines", "p_formula_per_round"
+    }  # fmt: skip
+    assert "runs/s" in r.stderr
+
+
+def test_sweep_file_errors_are_located(cli: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"scenario: {MUNICH}\ndesign: lhs\nruns: 0\nparams:\n  p_win: {{steps: 3}}\n",
+        encoding="utf-8",
+    )
+    r = cli("sweep", bad)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert f"{bad}:3:7: runs: Input should be greater than or equal to 1" in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--param", "p_us_formal_requestt=0:1:3"], "did you mean p_us_formal_request"),
+        (["--design", "sobol", "--samples", "10", "--param", "p_china_declines"], "power of 2"),
+        (["--design", "lhs", "--param", "p_china_declines"], "needs --samples"),
+        ([], "at least one parameter"),
+        (["--param", "p_china_declines=0:1:2", "--out", "x.txt"], "must end in .csv"),
+    ],
+)
+def test_sweep_usage_errors(cli: Any, args: list[str], match: str) -> None:
+    r = cli("sweep", MUNICH, *args)
+    assert r.returncode == 2 and match in r.stderr, r.stderr
+
+
+def test_run_with_dask_local_matches_in_process(cli: Any) -> None:
+    outs = []
+    for extra in ([], ["--dask-local", "2"]):
+        r = cli("run", MUNICH, "--runs", "2000", "--seed", "4", "--format", "json", *extra)
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        d.pop("elapsed_s")
+        outs.append(d)
+    assert outs[0] == outs[1]
+
+
+def test_resume_after_the_process_is_killed(cli: Any, tmp_path: Path) -> None:
+    """SIGKILL a real sweep midway; --resume completes it without redoing finished
+    points, and the file equals an uninterrupted run's."""
+    args = ["sweep", str(MUNICH), "--param", "p_us_formal_request=0:1:24", "--runs", "800",
+            "--seed", "2"]  # fmt: skip
+    out = tmp_path / "k.csv"
+    journal = tmp_path / "k.partial.csv"
+    proc = subprocess.Popen(
+        [*negosim_cmd(), *args, "--workers", "1", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    written = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists():
+            written = journal.read_text().count("\n") - 1
+            if written >= 3:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    with open(journal, newline="") as f:
+        partial = list(csv.DictReader(f))  # readable after a kill
+    done = {int(r["point"]) for r in partial if r["status"] == "ok"}
+    assert 3 <= len(done) < 24
+
+    resumed = cli(*args, "--workers", "1", "--out", out, "--resume", "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads(resumed.stdout)
+    assert info["resumed"] >= len(done) and info["computed"] == 24 - info["resumed"]
+    full = cli(*args, "--workers", "2", "--out", tmp_path / "full.csv")  # any worker count
+    assert full.returncode == 0, full.stderr
+    assert out.read_bytes() == (tmp_path / "full.csv").read_bytes()
+    assert not journal.exists()
+
+
+def test_resume_refuses_other_settings_and_unflagged_partial(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "p.csv"
+    (tmp_path / "p.partial.csv").write_text("point\n", encoding="utf-8")
+    r = cli("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50", "--out", out)
+    assert r.returncode == 2 and "add --resume" in r.stderr
+    (tmp_path / "p.manifest.json").write_text(json.dumps({"sweep": {"seed": 99}}))
+    r = cli("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50", "--out",
+            out, "--resume")  # fmt: skip
+    assert r.returncode == 2 and "other settings" in r.stderr
+
+
+def test_validate_accepts_sweep_files_and_locates_their_problems(cli: Any, tmp_path: Path) -> None:
+    ok = cli("validate", REPO / "sweeps" / "munich-conditions.yaml")
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"scenario: {MUNICH}\ndesign: sobol\nsamples: 10\nparams:\n"
+        "  p_china_declinez: {}\n  us_decision_median: {}\n",
+        encoding="utf-8",
+    )
+    r = cli("validate", bad)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert any(
+        line.startswith(f"{bad}:5:21: params.p_china_declinez: no parameter named")
+        and "did you mean p_china_declines" in line
+        for line in lines
+    ), lines
+    assert any(f"{bad}:6:23: params.us_decision_median: the scenario gives" in x for x in lines)
+    assert any(f"{bad}:3:10: samples:" in x and "power of 2" in x for x in lines)
+
+
+def test_a_point_failing_at_run_time_is_a_failure_row(tmp_path: Path) -> None:
+    """A SimulationError in the workers (a negative weight at one value) fails only that
+    point, with the engine's message, on local processes too."""
+    from negosim.backends import Processes
+
+    data = decisive_scenario()
+    data["actions"]["decide"]["options"]["yes"]["weight"] = "p_win - 0.3"
+    path = _write(tmp_path, data)
+    spec = _spec(path, {"p_win": ParamRange(values=[0.5, 0.1, 0.9])}, runs=300)
+    with Processes(2) as be:
+        rows = run_sweep(spec, be, tmp_path / "e.csv").rows
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "negative weight" in rows[1]["error"]
+    assert_close_binomial(rows[0]["p_meeting"], 0.2 / 0.7, 300)
