@@ -41,8 +41,9 @@ from .results import PARTS, Estimate, wilson  # noqa: E402
 
 NOT_PARAMS = frozenset(
     {"p_meeting", "ci95_low", "ci95_high", "runs", "seed", "held", "point", "index",
-     "elapsed_s", "scenario", "median_time_held", "mean_events_per_run"}
+     "elapsed_s", "scenario", "median_time_held", "mean_events_per_run", "status", "error"}
 )  # fmt: skip
+"""Columns of a results file that are never swept parameters (nor are ``n_*`` counts)."""
 PART_COLOURS = {"night": "#3b4a6b", "morning": "#f2b134", "afternoon": "#e0663a",
                 "evening": "#7a3b69"}  # fmt: skip
 BLUE, ORANGE, GREEN, RED, GREY = "#1f5fa8", "#e07b1a", "#2e8b57", "#c0392b", "#888888"
@@ -226,9 +227,37 @@ def compare_bars(cmp: Any) -> Figure:
 # --- sweep results ---------------------------------------------------------------
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a CSV or JSON results file, numbers converted (UsageError if unreadable)."""
+def manifest(path: str | Path) -> dict[str, Any] | None:
+    """The manifest ``negosim sweep`` wrote beside a results file, if there is one."""
     p = Path(path)
+    m = p if p.name.endswith(".manifest.json") else p.with_name(p.stem + ".manifest.json")
+    try:
+        data = json.loads(m.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def indices_rows(path: str | Path) -> list[dict[str, Any]] | None:
+    """Sensitivity indices from a sweep's manifest, as rows with a ``param`` column."""
+    m = manifest(path)
+    sens = (m or {}).get("sensitivity")
+    if not isinstance(sens, dict) or not isinstance(sens.get("params"), dict):
+        return None
+    return [{"param": name, **values} for name, values in sens["params"].items()]
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a CSV, Parquet or JSON results file, numbers converted (UsageError if not)."""
+    p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(p)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{path}: cannot read Parquet: {exc}") from None
+        return [{k: _number(v) for k, v in r.items()} for r in table.to_pylist()]
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
@@ -241,6 +270,8 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
         if isinstance(data, dict) and isinstance(data.get("indices"), list):
             data = data["indices"]
+        if isinstance(data, dict) and "sensitivity" in data:  # a sweep's manifest
+            data = indices_rows(p) or []
         if isinstance(data, dict):  # columns: {"names"/"param": [...], "ST": [...], ...}
             key = "param" if "param" in data else "names"
             if not isinstance(data.get(key), list):
@@ -272,7 +303,11 @@ def sweep_params(rows: list[dict[str, Any]], path: str | Path = "") -> list[str]
     need = {"p_meeting", "ci95_low", "ci95_high"} - set(rows[0])
     if need:
         raise UsageError(f"{path}: missing column(s) {', '.join(sorted(need))}")
-    cols = [c for c in rows[0] if c not in NOT_PARAMS]
+    m = manifest(path) if path else None
+    declared = [q.get("name") for q in (m or {}).get("sweep", {}).get("params", [])]
+    if declared and all(n in rows[0] for n in declared):
+        return [str(n) for n in declared]  # what the sweep itself says it varied
+    cols = [c for c in rows[0] if c not in NOT_PARAMS and not c.startswith("n_")]
     return [c for c in cols if all(isinstance(r.get(c), float) for r in rows)
             and len({r[c] for r in rows}) > 1]  # fmt: skip
 
@@ -285,7 +320,8 @@ def sweep(rows: list[dict[str, Any]], path: str | Path = "") -> Figure:
     if len(params) == 2:
         return heatmap(rows, params[0], params[1])
     raise UsageError(f"{path}: expected 1 or 2 swept parameter columns, found "
-                     f"{len(params)} ({', '.join(params) or 'none'})")  # fmt: skip
+                     f"{len(params)} ({', '.join(params) or 'none'}); for a design over more "
+                     "parameters, plot its sensitivity indices with --kind tornado")  # fmt: skip
 
 
 def sweep_line(rows: list[dict[str, Any]], x: str) -> Figure:
@@ -332,8 +368,13 @@ def heatmap(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
 
 def tornado(rows: list[dict[str, Any]], path: str | Path = "") -> Figure:
     """Sensitivity indices, largest on top: total (and first-order) Sobol or Morris."""
+    if (not rows or "param" not in rows[0]) and path:
+        rows = indices_rows(path) or rows  # a sweep's results file: its manifest has them
     if not rows or "param" not in rows[0]:
-        raise UsageError(f"{path}: expected rows with a 'param' column")
+        raise UsageError(
+            f"{path}: expected rows with a 'param' column (sensitivity "
+            "indices), or a sweep results file whose manifest has them"
+        )
     if "ST" in rows[0]:
         main, conf, second, second_conf = "ST", "ST_conf", "S1", "S1_conf"
         title = "Sensitivity: Sobol indices (total ST, first-order S1)"

@@ -136,7 +136,7 @@ def _no_sets(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _is_results(path: str) -> bool:
-    return Path(path).suffix.lower() in (".csv", ".json")
+    return Path(path).suffix.lower() in (".csv", ".parquet", ".json")
 
 
 def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -176,7 +176,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if kind not in SCENARIO_KINDS:
             raise UsageError(
                 f"{args.file}: a scenario takes --kind {', '.join(SCENARIO_KINDS)} "
-                f"(--kind {kind} is for sweep results, .csv or .json)"
+                f"(--kind {kind} is for sweep results: .csv, .parquet or .json)"
             )
         if kind == "protocol" and args.no_runs:
             cs = load_args(args)
@@ -203,7 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if _is_results(args.file):
         rows = plots.read_rows(args.file)
-        indices = plots.read_rows(args.indices) if args.indices else None
+        indices = plots.read_rows(args.indices) if args.indices else plots.indices_rows(args.file)
         html = htmlreport.sweep_report(rows, args.file, indices, args.indices or "")
         est = None
     else:
@@ -261,7 +261,7 @@ def register(sub: Any) -> None:
   negosim plot sweep.csv --kind sweep -o sweep.png   # one parameter: line; two: heatmap""",
         cmd_plot,
     )
-    pl.add_argument("file", help="scenario YAML file, or sweep results (.csv or .json)")
+    pl.add_argument("file", help="scenario YAML file, or sweep results (.csv, .parquet or .json)")
     pl.add_argument(
         "--kind",
         choices=SCENARIO_KINDS + RESULT_KINDS,
@@ -287,11 +287,13 @@ def register(sub: Any) -> None:
   negosim report sweep.csv --indices sobol.csv -o sweep.html""",
         cmd_report,
     )
-    rp.add_argument("file", help="scenario YAML file, or sweep results (.csv or .json)")
+    rp.add_argument("file", help="scenario YAML file, or sweep results (.csv, .parquet or .json)")
     rp.add_argument("-o", "--output", required=True, metavar="OUT", help="output .html file")
     _add_run_options(rp)
     rp.add_argument("--workers", type=positive, default=1, help="worker processes (default: 1)")
     rp.add_argument(
-        "--indices", metavar="FILE", help="sensitivity indices (.csv or .json) for a sweep report"
+        "--indices",
+        metavar="FILE",
+        help="sensitivity indices (.csv or .json) for a sweep report (default: from the sweep's manifest)",
     )
     add_sets(rp)
