@@ -186,7 +186,8 @@ def test_results_file_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path
                        [_point(0.5, a=i, b=i % 2, c=i % 3) for i in range(6)])  # fmt: skip
     assert run(three) == (
         2,
-        f"{three}: expected 1 or 2 swept parameter columns, found 3 (a, b, c)\n",
+        f"{three}: expected 1 or 2 swept parameter columns, found 3 (a, b, c); for a design "
+        "over more parameters, plot its sensitivity indices with --kind tornado\n",
     )
     bad = tmp_path / "bad.csv"
     bad.write_text("x,p_meeting\n1,0.5\n")
