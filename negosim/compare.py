@@ -21,19 +21,17 @@ is exactly 0: the interval is then [0, 0].
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .backends import Backend, engine_for, model_key, prime
 from .compile import CompiledScenario
 from .engine import Engine
-from .loader import compile_model
 from .results import Estimate, Tally, estimate, wilson
-from .runner import chunks
+from .runner import backend_or_local, fold_chunks
 from .schema import Scenario
 
 
@@ -184,6 +182,10 @@ class _PairTally:
     base_only: int = 0
     variant_only: int = 0
 
+    @property
+    def runs(self) -> int:
+        return self.base.runs
+
     def merge(self, other: _PairTally) -> _PairTally:
         self.base.merge(other.base)
         self.variant.merge(other.variant)
@@ -209,18 +211,24 @@ def _run_pairs(eb: Engine, ev: Engine, seed: int, indexes: range) -> _PairTally:
     return out
 
 
-_engines: tuple[Engine, Engine] | None = None
+@dataclass(frozen=True)
+class PairJob:
+    """Replications ``start..stop-1`` of both sides, on the same streams."""
+
+    base_key: str
+    base: Scenario
+    variant_key: str
+    variant: Scenario
+    seed: int
+    start: int
+    stop: int
 
 
-def _init_worker(base: Scenario, variant: Scenario) -> None:
-    global _engines
-    _engines = (Engine(compile_model(base)), Engine(compile_model(variant)))
-
-
-def _work(args: tuple[int, int, int]) -> _PairTally:
-    seed, a, b = args
-    assert _engines is not None
-    return _run_pairs(*_engines, seed, range(a, b))
+def run_pair_job(job: PairJob) -> _PairTally:
+    """Run a chunk of pairs where this is called (any backend's worker)."""
+    eb = engine_for(job.base_key, job.base)
+    ev = engine_for(job.variant_key, job.variant)
+    return _run_pairs(eb, ev, job.seed, range(job.start, job.stop))
 
 
 def compare(
@@ -232,33 +240,28 @@ def compare(
     base_overrides: list[str] | None = None,
     variant_overrides: list[str] | None = None,
     workers: int = 1,
+    backend: Backend | None = None,
 ) -> Comparison:
     """Run ``runs`` pairs of replications with common random numbers and compare.
 
-    Pairs travel to ``workers`` processes in chunks and come back as counts, which
-    add up in any order: the numbers do not depend on ``workers``.
+    Pairs travel in chunks to ``backend`` (default: ``workers`` local processes)
+    and come back as counts, which add up in any order: the numbers do not
+    depend on where they ran.
     """
     if runs < 1:
         raise ValueError("runs must be at least 1")
     started = time.perf_counter()
-    workers = max(1, min(workers, runs))
-    total = _PairTally(Tally(), Tally())
-    if workers == 1:
-        eb, ev = Engine(base), Engine(variant)
-        for chunk in chunks(runs, 1):
-            total.merge(_run_pairs(eb, ev, seed, chunk))
-            if progress:
-                progress(len(chunk))
-    else:
-        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-        tasks = [(seed, c.start, c.stop) for c in chunks(runs, workers)]
-        with ctx.Pool(
-            workers, initializer=_init_worker, initargs=(base.model, variant.model)
-        ) as pool:
-            for part in pool.imap_unordered(_work, tasks):
-                total.merge(part)
-                if progress:
-                    progress(part.base.runs)
+    kb, kv = model_key(base.model), model_key(variant.model)
+    prime(kb, base)  # in-process and forked workers then skip compiling
+    prime(kv, variant)
+    with backend_or_local(backend, min(workers, runs)) as be:
+        total = fold_chunks(
+            be,
+            range(runs),
+            lambda a, b: (run_pair_job, PairJob(kb, base.model, kv, variant.model, seed, a, b)),
+            _PairTally(Tally(), Tally()),
+            progress,
+        )
     elapsed = time.perf_counter() - started
     pairs = Pairs(total.both, total.base_only, total.variant_only,
                   runs - total.both - total.base_only - total.variant_only)  # fmt: skip

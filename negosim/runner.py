@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .backends import Backend, Job, make_backend, model_key, prime, run_job
 from .compile import CompiledScenario
@@ -78,10 +78,52 @@ def simulate(
     if runs < 1:
         raise ValueError("runs must be at least 1")
     started = time.perf_counter()
-    with _backend(backend, min(workers, runs)) as be:
+    with backend_or_local(backend, min(workers, runs)) as be:
         tally = run_tally(cs, range(runs), seed, be, progress)
     elapsed = time.perf_counter() - started
     return estimate(cs, tally, seed, elapsed, overrides)
+
+
+class Partial(Protocol):
+    """What a chunk of work returns: counts that merge in any order, and how many runs."""
+
+    @property
+    def runs(self) -> int: ...
+
+    def merge(self, other: Any) -> Any: ...
+
+
+P = TypeVar("P", bound=Partial)
+
+
+def fold_chunks(
+    backend: Backend,
+    indexes: range,
+    task: Callable[[int, int], tuple[Callable[[Any], P], Any]],
+    total: P,
+    progress: Progress | None = None,
+) -> P:
+    """Run ``indexes`` in chunks on ``backend`` and merge the results into ``total``.
+
+    ``task(start, stop)`` gives the function and argument that run one chunk
+    where a worker calls them. A bounded number of chunks is in flight, so the
+    workers stay busy and memory stays flat; results merge as they finish.
+    """
+    todo = iter(chunks(len(indexes), backend.workers))
+    limit = max(2, 2 * backend.workers)
+    pending: list[Any] = []
+    while True:
+        while len(pending) < limit and (c := next(todo, None)) is not None:
+            fn, arg = task(indexes.start + c.start, indexes.start + c.stop)
+            pending.append(backend.submit(fn, arg))
+        if not pending:
+            return total
+        for fut in backend.wait_any(pending):
+            pending.remove(fut)
+            part = fut.result()
+            total.merge(part)
+            if progress:
+                progress(part.runs)
 
 
 def run_tally(
@@ -95,27 +137,17 @@ def run_tally(
     """Replications ``indexes`` of ``cs`` on ``backend``, folded into one tally."""
     key = key or model_key(cs.model)
     prime(key, cs)  # in-process and forked workers then skip compiling
-    tally = Tally()
-    base = indexes.start
-    todo = iter(chunks(len(indexes), backend.workers))
-    limit = max(2, 2 * backend.workers)  # chunks in flight: workers busy, memory bounded
-    pending: list[Any] = []
-    while True:
-        while len(pending) < limit and (c := next(todo, None)) is not None:
-            job = Job(key, cs.model, seed, base + c.start, base + c.stop)
-            pending.append(backend.submit(run_job, job))
-        if not pending:
-            return tally
-        for fut in backend.wait_any(pending):
-            pending.remove(fut)
-            part = fut.result()
-            tally.merge(part)
-            if progress:
-                progress(part.runs)
+    return fold_chunks(
+        backend,
+        indexes,
+        lambda a, b: (run_job, Job(key, cs.model, seed, a, b)),
+        Tally(),
+        progress,
+    )
 
 
 @contextmanager
-def _backend(backend: Backend | None, workers: int) -> Iterator[Backend]:
+def backend_or_local(backend: Backend | None, workers: int) -> Iterator[Backend]:
     """The caller's backend (left open), or a local one made and closed here."""
     if backend is not None:
         yield backend
@@ -149,7 +181,7 @@ def simulate_to_precision(
     started = time.perf_counter()
     tally = Tally()
     key = model_key(cs.model)
-    with _backend(backend, workers) as be:
+    with backend_or_local(backend, workers) as be:
         while tally.runs < max_runs:
             n = min(batch, max_runs - tally.runs)
             tally.merge(run_tally(cs, range(tally.runs, tally.runs + n), seed, be, progress, key))

@@ -13,9 +13,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..cliutil import (
+    add_backend_options,
     add_command,
     add_format,
     add_sets,
+    backend_from_args,
     load_args,
     nonnegative,
     positive,
@@ -109,7 +111,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     variant = load_args(args, variant_path)
     if not args.other and not args.sets:
         stderr().print("note: no --set and no OTHER_FILE: the variant is the baseline itself")
-    with progress_bar(args.runs, "comparing") as advance:
+    with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
         cmp = compare(
             base,
             variant,
@@ -118,7 +120,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             progress=advance,
             base_overrides=args.base_sets,
             variant_overrides=args.sets,
-            workers=args.workers,
+            backend=backend,
         )
     if args.plot:
         from .. import plots
@@ -143,9 +145,12 @@ def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..runner import simulate
 
     cs = load_args(args)
-    with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
-        est = simulate(cs, runs=args.runs, seed=args.seed, workers=args.workers,
-                       progress=advance, overrides=args.sets)  # fmt: skip
+    with (
+        progress_bar(args.runs, f"{cs.id}: simulating") as advance,
+        backend_from_args(args) as backend,
+    ):
+        est = simulate(cs, runs=args.runs, seed=args.seed, progress=advance,
+                       overrides=args.sets, backend=backend)  # fmt: skip
     return cs, est
 
 
@@ -234,12 +239,7 @@ def register(sub: Any) -> None:
     cmp.add_argument("file", help="baseline scenario YAML file")
     cmp.add_argument("other", nargs="?", help="variant scenario (default: FILE with --set)")
     _add_run_options(cmp)
-    cmp.add_argument(
-        "--workers",
-        type=positive,
-        default=1,
-        help="worker processes (default: 1); results do not depend on it",
-    )
+    add_backend_options(cmp, default_workers=1)
     add_sets(cmp)
     cmp.add_argument(
         "--base-set",
@@ -271,7 +271,7 @@ def register(sub: Any) -> None:
     )
     pl.add_argument("-o", "--output", required=True, metavar="OUT", help="output .png or .svg")
     _add_run_options(pl)
-    pl.add_argument("--workers", type=positive, default=1, help="worker processes (default: 1)")
+    add_backend_options(pl, default_workers=1)
     pl.add_argument(
         "--no-runs",
         action="store_true",
@@ -290,10 +290,11 @@ def register(sub: Any) -> None:
     rp.add_argument("file", help="scenario YAML file, or sweep results (.csv, .parquet or .json)")
     rp.add_argument("-o", "--output", required=True, metavar="OUT", help="output .html file")
     _add_run_options(rp)
-    rp.add_argument("--workers", type=positive, default=1, help="worker processes (default: 1)")
+    add_backend_options(rp, default_workers=1)
     rp.add_argument(
         "--indices",
         metavar="FILE",
-        help="sensitivity indices (.csv or .json) for a sweep report (default: from the sweep's manifest)",
+        help="sensitivity indices (.csv or .json) for a sweep report "
+        "(default: from the sweep's manifest)",
     )
     add_sets(rp)
