@@ -148,11 +148,10 @@ def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScen
     return load(path or args.file, parsed)
 
 
-@contextmanager
-def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+def progress() -> Progress:
+    """negosim's rich progress display on stderr, drawn only when stderr is a terminal."""
     err = stderr()
-    with Progress(
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -160,6 +159,12 @@ def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int]
         console=err,
         transient=True,
         disable=not err.is_terminal,
-    ) as bar:
+    )
+
+
+@contextmanager
+def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """One progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+    with progress() as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

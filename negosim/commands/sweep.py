@@ -10,13 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ..cliutil import (
@@ -28,6 +21,7 @@ from ..cliutil import (
     nonnegative,
     positive,
     print_json,
+    progress,
     stderr,
 )
 from ..cliutil import stdout as out_console
@@ -82,16 +76,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
 
 @contextmanager
 def _bars(label: str) -> Iterator[tuple[Any, Any, Any]]:
-    err = stderr()
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
+    with progress() as bar:
         tasks: dict[str, Any] = {}
 
         def start(points: int, runs: int) -> None:
