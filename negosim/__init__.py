@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .compile import CompiledScenario
 from .engine import Engine, Row
 from .errors import (
     ExpressionError,
@@ -26,6 +25,7 @@ from .errors import (
 from .loader import load, validate
 from .results import Estimate, Tally, wilson
 from .runner import rows, simulate, trace
+from .tables import CompiledScenario
 
 try:
     __version__ = version("negosim")

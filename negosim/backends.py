@@ -29,12 +29,12 @@ from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
-from .compile import CompiledScenario
 from .engine import Engine
 from .errors import UsageError
 from .loader import compile_model
 from .results import Tally
 from .schema import Scenario
+from .tables import CompiledScenario
 
 _CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-flight points
 _engines: OrderedDict[str, Engine] = OrderedDict()

@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .backends import Backend, make_backend
-from .compile import CompiledScenario
 from .errors import UsageError
 from .loader import load
 from .overrides import parse_set
+from .tables import CompiledScenario
 
 
 def _whole_number(text: str, minimum: int) -> int:

@@ -28,11 +28,11 @@ from datetime import datetime
 from typing import Any
 
 from .backends import Backend, engine_for, model_key, prime
-from .compile import CompiledScenario
 from .engine import Engine
 from .results import Estimate, Tally, estimate, wilson
 from .runner import backend_or_local, fold_chunks
 from .schema import Scenario
+from .tables import CompiledScenario
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from transitions.extensions import GraphMachine
 
 from . import dists
-from .compile import CompiledScenario
+from .tables import CompiledScenario
 from .units import format_duration, is_duration, parse_duration
 
 

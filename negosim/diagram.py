@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch
 from matplotlib.path import Path as MPath
 
-from .compile import CompiledScenario
 from .plots import GREEN, RED, plt
+from .tables import CompiledScenario
 
 NODE_FILL = {"success": "#c8f7c5", "failure": "#f7c5c5", "initial": "#dde8f7", "": "#f4f4f4"}
 FLOW_FILL = {"success": GREEN, "failure": RED, "initial": "#1f5fa8", "": "#7d8fa8"}

@@ -1,8 +1,9 @@
 """The discrete-event engine: one replication of a compiled scenario.
 
 simpy keeps time and the event queue; the scenario's `transitions` machine
-(built once in :mod:`negosim.compile`, shared by every replication in the
-process) holds the protocol state. The semantics are those of a generalized
+(built once by :mod:`negosim.compile`, part of the :mod:`negosim.tables` the
+engine runs on, and shared by every replication in the process) holds the
+protocol state. The semantics are those of a generalized
 semi-Markov process, written up in ``docs/semantics.md``:
 
 * a clock (an action or a random event) is *enabled* while its protocol
@@ -36,8 +37,8 @@ import numpy as np
 import simpy
 from simpy.events import Event
 
-from .compile import Assign, Clock, CompiledScenario, Outcome, Stay
 from .errors import SimulationError
+from .tables import Assign, Clock, CompiledScenario, Outcome, Stay
 from .units import at_hours, format_duration
 
 _HORIZON, _BREAKPOINT, _CLOCK = -1, 0, 1  # simpy priorities: lower runs first

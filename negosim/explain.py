@@ -11,7 +11,7 @@ import re
 import textwrap
 
 from . import dists, schema
-from .compile import CompiledScenario
+from .tables import CompiledScenario
 from .units import (
     at_hours,
     format_duration,

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, diagram, plots
-from .compile import CompiledScenario
 from .describe import parameter_rows
 from .report import trace_rows
 from .results import PARTS, Estimate
 from .runner import trace
+from .tables import CompiledScenario
 
 CSS = """
 :root { --ink: #1d2733; --muted: #5a6878; --line: #d5dbe3; --accent: #1f5fa8;

@@ -15,10 +15,11 @@ from typing import Any
 
 import pydantic
 
-from .compile import CompiledScenario, compile_scenario
+from .compile import compile_scenario
 from .errors import Problem, ScenarioError
 from .overrides import apply_overrides
 from .schema import Scenario
+from .tables import CompiledScenario
 from .yamlsource import YamlDocument, dotted, load_yaml_file, problems_from_validation_error
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .compile import Clock, CompiledScenario, Outcome
 from .engine import Engine, Row, TraceLine
 from .errors import UsageError
 from .results import wilson
+from .tables import Clock, CompiledScenario, Outcome
 from .units import at_hours
 
 

@@ -14,9 +14,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .compile import CompiledScenario
 from .engine import Row, TraceLine
 from .results import PARTS, Estimate
+from .tables import CompiledScenario
 from .units import at_hours, format_duration
 
 

@@ -26,8 +26,8 @@ from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
-from .compile import CompiledScenario, day_parts
 from .engine import Row
+from .tables import CompiledScenario, day_parts
 from .units import at_hours
 
 Z95 = NormalDist().inv_cdf(0.975)

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from .backends import Backend, Job, make_backend, model_key, prime, run_job
-from .compile import CompiledScenario
 from .engine import Engine, Row
 from .results import Estimate, Tally, estimate, wilson
+from .tables import CompiledScenario
 
 PRECISION_BATCH = 1_000
 PRECISION_MAX_RUNS = 1_000_000

@@ -32,10 +32,10 @@ import pydantic
 from pydantic import Field
 
 from . import dists
-from .compile import CompiledScenario
 from .describe import parameter_rows
 from .errors import Problem, ScenarioError, UsageError
 from .schema import Strict
+from .tables import CompiledScenario
 from .units import is_duration, parse_duration
 from .yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
 

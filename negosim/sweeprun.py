@@ -33,11 +33,11 @@ from typing import Any
 
 from . import __version__
 from .backends import Backend, Job, model_key, prime, run_job
-from .compile import CompiledScenario
 from .errors import InputError, NegosimError, UsageError
 from .loader import load
 from .results import Tally, estimate
 from .sweep import SweepSpec, design, point_seed, sensitivity
+from .tables import CompiledScenario
 from .yamlsource import load_yaml_file
 
 Advance = Callable[[int], None]

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import negosim
-from negosim.compile import Clock, Outcome
 from negosim.engine import Engine
 from negosim.play import parse_choice, policy_odds
+from negosim.tables import Clock, Outcome
 
 MUNICH = SCENARIOS / "munich.yaml"
 
