@@ -623,6 +623,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     delay,
                     tuple(options),
                     act.text or aid,
+                    act.chance,
                 )
             )
 

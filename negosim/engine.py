@@ -387,7 +387,7 @@ class Engine:
         """The played actor's decision: draw as usual (so the random stream stays
         aligned with the simulated seat), then let the chooser pick."""
         drawn = Engine._choose(self, c)
-        if c.actor != self._played:
+        if c.actor != self._played or c.chance:
             return drawn
         return self._chooser(c, self, drawn)
 

@@ -35,8 +35,8 @@ def local_time(cs: CompiledScenario, hours: float) -> str:
 
 
 def decisions_of(cs: CompiledScenario, actor: str) -> list[Clock]:
-    """The actor's actions with a choice to make (more than one option)."""
-    return [c for c in cs.clocks if c.actor == actor and len(c.options) > 1]
+    """The actor's actions with a choice to make (more than one option, not chance)."""
+    return [c for c in cs.clocks if c.actor == actor and len(c.options) > 1 and not c.chance]
 
 
 def check_actor(cs: CompiledScenario, actor: str) -> None:

@@ -312,6 +312,11 @@ class Action(Effects):
     requires: list[Identifier] = Field(default_factory=list)
     delay: Dist
     options: dict[Identifier, Option] = Field(default_factory=dict)
+    chance: bool = Field(
+        default=False,
+        description="The options are chance outcomes (how a round of talks goes), not the "
+        "actor's choice: negosim play does not ask the player",
+    )
     source: str | None = None
     assumption: str | None = None
 

@@ -67,6 +67,7 @@ class Clock:
     delay: dists.Sampler
     options: tuple[Outcome, ...]
     text: str
+    chance: bool = False  # options are chance outcomes, not the actor's choice
 
 
 @dataclass(frozen=True)

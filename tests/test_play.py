@@ -88,8 +88,8 @@ def test_play_at_the_keyboard_bad_input_is_asked_again():
         child.sendline(bad)
         child.expect("Not an option")
         child.expect("Your choice")
-    child.sendline("formula")
-    child.expect("You chose: formula")
+    child.sendline("formalize")
+    child.expect("You chose: formalize")
     child.expect("What happened")
     child.expect("How you did")
     child.expect(r"gets the meeting in \d+\.\d% of 200 runs")
@@ -134,13 +134,24 @@ def script(tmp_path: Path):
 
 
 def test_a_script_replays_deterministically(cli, script):
-    path = script("# my choices\nno_progress\n2   # refuse\n" + "2\n" * 20)
+    path = script("# my choices\nrefuse\n" + "2   # refuse\n" * 20)
     args = ("play", MUNICH, "--as", "us", "--seed", "3", "--runs", "300", "--script", path)
     first, second = cli(*args), cli(*args)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
-    assert "You chose: no_progress" in first.stdout
+    assert "You chose: refuse" in first.stdout
     assert "How you did" in first.stdout
+
+
+def test_chance_outcomes_are_not_the_players_to_choose(cli, script):
+    # A round of talks (chance: true) is the US's action, but how it goes is not
+    # Washington's choice: the player is asked only about the formal request.
+    proc = cli("play", MUNICH, "--as", "us", "--seed", "2", "--runs", "300", "--script",
+               script("refuse\n"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    decisions = [line for line in proc.stdout.splitlines() if line.startswith("Decision:")]
+    assert decisions == ["Decision: Washington decides whether to request the meeting formally"]
+    assert "A round of the two-way discussion: they find a face-saving" in proc.stdout
 
 
 def test_a_script_that_runs_out_stops_cleanly(cli, script):
