@@ -5,7 +5,8 @@ needs the whole file (references to actors, states, facts, parameters,
 windows and preconditions; expressions; calendar arithmetic; reachability of
 outcomes) and, in the same pass, builds the flat structures the engine runs
 on: a slot list for the world state, compiled expressions, inverse-CDF
-samplers, and one `transitions` machine for the protocol. It runs once per
+samplers (values resolved by :mod:`negosim.resolve`), and one `transitions`
+machine for the protocol, in the tables of :mod:`negosim.tables`. It runs once per
 scenario (and per sweep point), never per replication.
 
 All problems are collected, not just the first; each is a (loc, message) pair
@@ -16,16 +17,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
 from . import dists, schema
-from .errors import ExpressionError
-from .expr import Compiled, Name, compile_expr
+from .resolve import Loc, Resolver, listing
 from .tables import (
-    Assign,
     Clock,
     CompiledScenario,
     Edge,
@@ -37,145 +35,11 @@ from .tables import (
 )
 from .units import at_hours, hours_between, is_duration, parse_datetime, parse_duration, zone
 
-Loc = tuple[str | int, ...]
 MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
 
-def _const(value: Any) -> Value:
-    return lambda s: value
-
-
-class _Compiler:
-    def __init__(self, sc: schema.Scenario):
-        self.sc = sc
-        self.problems: list[tuple[Loc, str]] = []
-        self.names: dict[str, Name] = {}
-        self.slot_names: list[str] = []
-        self.initial: list[Any] = []
-        self.params: dict[str, float] = {}
-        self.param_kind: dict[str, str] = {}
-
-    def bad(self, loc: Loc, message: str) -> None:
-        self.problems.append((loc, message))
-
-    # --- slots -------------------------------------------------------------
-
-    def _slot(self, key: str, typ: str, value: Any, values: tuple[str, ...] | None = None) -> int:
-        index = len(self.initial)
-        self.names[key] = Name(index, typ, values)
-        self.slot_names.append(key)
-        self.initial.append(value)
-        return index
-
-    # --- quantities ----------------------------------------------------------
-
-    def quantity(self, loc: Loc, value: float | str, *, duration: bool) -> float | None:
-        """Resolve a number, duration or parameter name; None (and a problem) if bad.
-
-        Where a duration is expected, plain numbers (written bare or quoted)
-        need a unit, except 0; where a number is expected, durations and
-        duration parameters are refused.
-        """
-        if isinstance(value, str) and is_duration(value):
-            if not duration:
-                self.bad(loc, f"expected a number here, found the duration {value!r}")
-                return None
-            return parse_duration(value)
-        if isinstance(value, str) and value in self.params:
-            is_dur = self.param_kind[value] == "duration"
-            if duration and not is_dur:
-                self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
-                return None
-            if not duration and is_dur:
-                self.bad(loc, f"parameter {value!r} is a duration; a number is expected here")
-                return None
-            return self.params[value]
-        try:
-            number = float(value)
-        except ValueError:
-            self.bad(loc, f"unknown parameter {value!r}; declared: {_listing(self.params)}")
-            return None
-        if not math.isfinite(number):
-            self.bad(loc, f"expected a finite number, found {value!r}")
-            return None
-        if duration and number != 0:
-            self.bad(loc, f"a duration needs a unit: write {number:g}h or {number:g}d")
-            return None
-        return number
-
-    def sampler(
-        self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
-    ) -> dists.Sampler | None:
-        if isinstance(spec, schema.Empirical):
-            vals = [
-                self.quantity((*loc, "values", i), v, duration=duration)
-                for i, v in enumerate(spec.values)
-            ]
-            if any(v is None for v in vals):
-                return None
-            values = [float(v) for v in vals if v is not None]
-            if nonnegative and min(values) < 0:
-                self.bad((*loc, "values"), "a delay cannot be negative")
-                return None
-            return dists.build("empirical", {}, values, spec.weights)
-        resolved: dict[str, float] = {}
-        for f in dists.FIELDS[spec.dist]:
-            q = self.quantity((*loc, f), getattr(spec, f), duration=duration)
-            if q is None:
-                return None
-            if nonnegative and q < 0:
-                self.bad((*loc, f), f"a delay cannot be negative, found {getattr(spec, f)}")
-                return None
-            resolved[f] = q
-        issues = dists.check(spec.dist, resolved)
-        for f, msg in issues:
-            self.bad((*loc, f), msg)
-        return None if issues else dists.build(spec.dist, resolved)
-
-    # --- expressions ---------------------------------------------------------
-
-    def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
-        try:
-            return compile_expr(text, self.names, expect)
-        except ExpressionError as exc:
-            self.bad(loc, f"{exc.message} (in {text!r})")
-            return None
-
-    def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
-        out = []
-        for fact_id, value in sets.items():
-            here = (*loc, "set", fact_id)
-            fact = self.sc.facts.get(fact_id)
-            if fact is None:
-                self.bad(here, f"unknown fact {fact_id!r}; declared: {_listing(self.sc.facts)}")
-                continue
-            slot = self.names[fact_id].index
-            fn = self._assign_value(here, fact_id, fact, value)
-            if fn is not None:
-                out.append(Assign(slot, fact_id, fn, fact.low, fact.high))
-        return tuple(out)
-
-    def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:
-        if fact.type == "bool":
-            if isinstance(value, bool):
-                return _const(value)
-            if isinstance(value, str):
-                c = self.expr(loc, value, "bool")
-                return c.fn if c else None
-        elif fact.type == "number":
-            if isinstance(value, float | int) and not isinstance(value, bool):
-                return _const(float(value))
-            if isinstance(value, str):
-                c = self.expr(loc, value, "number")
-                return c.fn if c else None
-        else:  # enum
-            if isinstance(value, str) and fact.values and value in fact.values:
-                return _const(value)
-            if isinstance(value, str):
-                c = self.expr(loc, value, "str")
-                return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
-        self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
-        return None
+class _Compiler(Resolver):
+    """Checks each section of the file and builds its part of the runtime tables."""
 
     # --- sections --------------------------------------------------------------
 
@@ -298,7 +162,7 @@ class _Compiler:
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),
-                    f"unknown actor {p.actor!r}; declared: {_listing(self.sc.actors)}",
+                    f"unknown actor {p.actor!r}; declared: {listing(self.sc.actors)}",
                 )
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
@@ -350,7 +214,7 @@ class _Compiler:
             ok = False
         if p.initial not in known:
             self.bad(
-                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {_listing(states)}"
+                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {listing(states)}"
             )
             ok = False
         reached = {p.initial}
@@ -361,12 +225,12 @@ class _Compiler:
                     where: Loc = ("protocol", "transitions", i, "source")
                     if isinstance(t.source, list):
                         where = (*where, j)
-                    self.bad(where, f"unknown state {src!r}; states: {_listing(states)}")
+                    self.bad(where, f"unknown state {src!r}; states: {listing(states)}")
                     ok = False
             if t.dest not in known:
                 self.bad(
                     ("protocol", "transitions", i, "dest"),
-                    f"unknown state {t.dest!r}; states: {_listing(states)}",
+                    f"unknown state {t.dest!r}; states: {listing(states)}",
                 )
                 ok = False
         for kind in ("success", "failure"):
@@ -374,7 +238,7 @@ class _Compiler:
                 if s not in known:
                     self.bad(
                         ("protocol", "outcomes", kind, j),
-                        f"unknown state {s!r}; states: {_listing(states)}",
+                        f"unknown state {s!r}; states: {listing(states)}",
                     )
                     ok = False
         if not ok:
@@ -417,7 +281,7 @@ class _Compiler:
         if event is None:
             self.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {trigger!r}; protocol triggers: {_listing(machine.events)}",
+                f"unknown trigger {trigger!r}; protocol triggers: {listing(machine.events)}",
             )
             return
         missing = [s for s in from_states if s not in event.transitions]
@@ -427,18 +291,6 @@ class _Compiler:
                 f"trigger {trigger!r} is not defined from state(s) {', '.join(missing)}; "
                 "limit the action with 'from:' or add the transition",
             )
-
-
-def _enum_checked(fn: Value, fact: str, values: tuple[str, ...]) -> Value:
-    """An enum assignment computed at run time must still give a declared value."""
-
-    def checked(s: list[Any]) -> Any:
-        v = fn(s)
-        if v not in values:
-            raise ValueError(f"{fact} cannot be set to {v!r}: not one of {', '.join(values)}")
-        return v
-
-    return checked
 
 
 def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
@@ -451,7 +303,7 @@ def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
         else:
             c.bad(
                 (*loc, "window"),
-                f"unknown window {ev.window!r}; windows: {_listing(c.sc.calendar.windows)}",
+                f"unknown window {ev.window!r}; windows: {listing(c.sc.calendar.windows)}",
             )
     compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
     g = compiled.fn if compiled else None
@@ -460,14 +312,6 @@ def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
     if window is not None:
         return lambda s: s[window]
     return g
-
-
-def _listing(names: Any) -> str:
-    items = sorted(names)
-    if not items:
-        return "(none)"
-    shown = ", ".join(items[:12])
-    return shown + (f", … ({len(items)} in all)" if len(items) > 12 else "")
 
 
 def _as_list(x: str | list[str] | None) -> list[str] | None:
@@ -514,7 +358,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if w not in sc.calendar.windows:
                     c.bad(
                         (*loc, "available", j),
-                        f"unknown window {w!r}; windows: {_listing(sc.calendar.windows)}",
+                        f"unknown window {w!r}; windows: {listing(sc.calendar.windows)}",
                     )
             actor_windows[aid] = tuple(
                 c.names[f"window:{w}"].index for w in actor.available if f"window:{w}" in c.names
@@ -526,7 +370,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if stay.window not in sc.calendar.windows:
                     c.bad(
                         (*here, "window"),
-                        f"unknown window {stay.window!r}; windows: {_listing(sc.calendar.windows)}",
+                        f"unknown window {stay.window!r}; windows: {listing(sc.calendar.windows)}",
                     )
                 span = spans.get(stay.window)
             elif cal is not None:
@@ -551,7 +395,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if pre.insisted_by not in sc.actors:
             c.bad(
                 ("preconditions", pid, "insisted_by"),
-                f"unknown actor {pre.insisted_by!r}; declared: {_listing(sc.actors)}",
+                f"unknown actor {pre.insisted_by!r}; declared: {listing(sc.actors)}",
             )
         e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
         if e is not None:
@@ -563,7 +407,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if s not in states:
                 c.bad(
                     loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
-                    f"unknown state {s!r}; states: {_listing(states)}",
+                    f"unknown state {s!r}; states: {listing(states)}",
                 )
             elif s in outcome_names:
                 c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
@@ -573,7 +417,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     for aid, act in sc.actions.items():
         loc = ("actions", aid)
         if act.actor not in sc.actors:
-            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {_listing(sc.actors)}")
+            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {listing(sc.actors)}")
         mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
         guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
         requires = []
@@ -581,7 +425,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if pid not in sc.preconditions:
                 c.bad(
                     (*loc, "requires", j),
-                    f"unknown precondition {pid!r}; declared: {_listing(sc.preconditions)}",
+                    f"unknown precondition {pid!r}; declared: {listing(sc.preconditions)}",
                 )
             elif pid in prec_fns:
                 requires.append((prec_ids.index(pid), prec_fns[pid]))
@@ -634,7 +478,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {ev.trigger!r}; protocol triggers: {_listing(machine.events)}",
+                f"unknown trigger {ev.trigger!r}; protocol triggers: {listing(machine.events)}",
             )
         if ev.at is not None:
             if cal is None:
