@@ -15,6 +15,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from rich.console import Console
+
 from . import __version__
 from .cliutil import Parser, stderr
 from .commands import classroom, core, sweep, visual
@@ -82,16 +84,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal(err, exc)
+        # A file the user named cannot be written or read (-o, --out, new NAME):
+        # bad input, said plainly.
+        err.print(f"{exc.filename}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        if os.environ.get("NEGOSIM_DEBUG"):
-            traceback.print_exc()
-        err.print(
-            f"negosim: internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
-            "and please report it.",
-            markup=False,
-        )
-        return 1
+        return _internal(err, exc)
+
+
+def _internal(err: Console, exc: BaseException) -> int:
+    """An error that is negosim's fault: say so, exit 1 (traceback with NEGOSIM_DEBUG)."""
+    if os.environ.get("NEGOSIM_DEBUG"):
+        traceback.print_exception(exc)
+    err.print(
+        f"negosim: internal error: {type(exc).__name__}: {exc}\n"
+        "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
+        "and please report it.",
+        markup=False,
+    )
+    return 1
 
 
 if __name__ == "__main__":

@@ -372,3 +372,20 @@ def test_help_has_an_example(cli, command):
 def test_version(cli):
     proc = cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("negosim ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plot", "scenarios/tutorial.yaml", "--kind", "curve", "--runs", "10", "-o"),
+        ("report", "scenarios/tutorial.yaml", "--runs", "10", "-o"),
+    ],
+)
+def test_an_unwritable_output_is_bad_input(cli, tmp_path, args) -> None:
+    target = tmp_path / "missing-dir" / "out.png"
+    if args[0] == "report":
+        target = target.with_suffix(".html")
+    r = cli(*args, target)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"{target}: No such file or directory"
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
