@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from . import dists, schema
-from .resolve import Loc, Resolver, listing
+from .resolve import Issue, Loc, Resolver, listing
 from .tables import (
     Clock,
     CompiledScenario,
@@ -318,7 +318,7 @@ def _as_list(x: str | list[str] | None) -> list[str] | None:
     return [x] if isinstance(x, str) else x
 
 
-def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list[tuple[Loc, str]]]:
+def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list[Issue]]:
     """Check ``sc`` as a whole and build its runtime tables.
 
     Returns ``(compiled, [])`` or ``(None, problems)``; never raises for bad input.

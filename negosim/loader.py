@@ -84,7 +84,11 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         return []  # e.g. a section left empty that must not be: nothing sound to add
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
-    return [doc.problem(loc, msg) for loc, msg in problems if not any(g in msg for g in gone)]
+    return [
+        doc.problem(p.loc, p.message, p.offset)
+        for p in problems
+        if not any(g in p.message for g in gone)
+    ]
 
 
 def load(
@@ -108,9 +112,9 @@ def compile_model(
     compiled, problems = compile_scenario(model)
     if compiled is None:
         if doc is None:
-            located = [Problem("<scenario>", 0, 0, dotted(loc), msg) for loc, msg in problems]
+            located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
         else:
-            located = [doc.problem(loc, msg) for loc, msg in problems]
+            located = [doc.problem(p.loc, p.message, p.offset) for p in problems]
         located.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(located, sets))
     return compiled

@@ -9,7 +9,7 @@ every section of the file. Problems are collected, not raised.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import dists, schema
 from .errors import ExpressionError
@@ -20,6 +20,15 @@ from .units import is_duration, parse_duration
 Loc = tuple[str | int, ...]
 
 
+class Issue(NamedTuple):
+    """A problem found while compiling: where (``loc``), what, and for an
+    expression the character ``offset`` inside it where it goes wrong."""
+
+    loc: Loc
+    message: str
+    offset: int | None = None
+
+
 def _const(value: Any) -> Value:
     return lambda s: value
 
@@ -28,21 +37,21 @@ class Resolver:
     """Resolves values written in the file into runtime values, collecting problems.
 
     Slots, quantities (numbers, durations, parameter names), distributions,
-    expressions and fact assignments; every problem becomes a (loc, message)
-    pair in ``problems`` instead of an exception, so all are reported at once.
+    expressions and fact assignments; every problem becomes an :class:`Issue`
+    in ``problems`` instead of an exception, so all are reported at once.
     """
 
     def __init__(self, sc: schema.Scenario):
         self.sc = sc
-        self.problems: list[tuple[Loc, str]] = []
+        self.problems: list[Issue] = []
         self.names: dict[str, Name] = {}
         self.slot_names: list[str] = []
         self.initial: list[Any] = []
         self.params: dict[str, float] = {}
         self.param_kind: dict[str, str] = {}
 
-    def bad(self, loc: Loc, message: str) -> None:
-        self.problems.append((loc, message))
+    def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
+        self.problems.append(Issue(loc, message, offset))
 
     # --- slots -------------------------------------------------------------
 
@@ -124,7 +133,7 @@ class Resolver:
         try:
             return compile_expr(text, self.names, expect)
         except ExpressionError as exc:
-            self.bad(loc, f"{exc.message} (in {text!r})")
+            self.bad(loc, f"{exc.message} (in {text!r})", exc.offset)
             return None
 
     def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:

@@ -64,6 +64,10 @@ class _Pos:
     col: int
     key: tuple[int, int] | None = None  # the mapping key naming this value, if any
     children: dict[str, _Pos] | list[_Pos] | None = None
+    # For a scalar written on one line, plain or quoted: how many columns after
+    # ``col`` its text starts (1 past a quote), so a character offset inside it
+    # (e.g. where an expression goes wrong) can be located exactly.
+    text_col: int | None = None
 
 
 class _Abort(Exception):
@@ -130,9 +134,17 @@ class YamlDocument:
         pos = self._walk(loc)[1]
         return (pos.line, pos.col) if pos is not None else (1, 1)
 
-    def problem(self, loc: Loc, message: str) -> Problem:
-        """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``."""
-        line, col = self.locate(loc)
+    def problem(self, loc: Loc, message: str, offset: int | None = None) -> Problem:
+        """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``.
+
+        ``offset`` is a character offset inside the value's text (where an
+        expression goes wrong); it moves the column there when the value is a
+        one-line scalar, the only case where text offsets map to columns.
+        """
+        pos = self._walk(loc)[1]
+        line, col = (pos.line, pos.col) if pos is not None else (1, 1)
+        if offset is not None and pos is not None and pos.text_col is not None:
+            col += pos.text_col + offset
         return Problem(self.file, line, col, dotted(loc), message)
 
 
@@ -239,6 +251,8 @@ class _Converter:
     def convert(self, node: Node, path: Loc) -> tuple[Any, _Pos]:
         pos = _Pos(*_mark(node.start_mark))
         if isinstance(node, ScalarNode):
+            if node.start_mark.line == node.end_mark.line and node.style in (None, "'", '"'):
+                pos.text_col = 0 if node.style is None else 1
             return self.scalar(node, path), pos
         if isinstance(node, SequenceNode) and node.tag == _SEQ:
             pairs = [self.convert(child, (*path, i)) for i, child in enumerate(node.value)]

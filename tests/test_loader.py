@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import base_scenario
 
 import negosim
@@ -91,16 +92,16 @@ MANY_EXPECTED = {
     "actors.a.available.0": (15, 28, r"unknown window 'nowhere'; windows: conf"),
     "protocol.outcomes.failure.1": (24, 21, r"no transition reaches the outcome state 'orphan'"),
     "preconditions.warm.insisted_by": (26, 43, r"unknown actor 'ghost'; declared: a"),
-    "preconditions.warm.holds": (26, 57, r"'wram' is not one of stance's values: cold, warm"),
+    "preconditions.warm.holds": (26, 68, r"'wram' is not one of stance's values: cold, warm"),
     "actions.go.actor": (29, 12, r"unknown actor 'b'"),
     "actions.go.from.1": (30, 19, r"unknown state 'limbo'; states: asked, held, lost, orphan"),
-    "actions.go.guard": (31, 12, r"unknown name 'unknown_thing'"),
+    "actions.go.guard": (31, 34, r"unknown name 'unknown_thing'"),
     "actions.go.requires.1": (32, 22, r"unknown precondition 'nonexistent'; declared: warm"),
     "actions.go.delay.mean": (33, 38, r"delay cannot be negative, found -3h"),
-    "actions.go.options.yes.weight": (35, 21, r"syntax error.*\(in 'p_yes \*'\)"),
+    "actions.go.options.yes.weight": (35, 22, r"syntax error.*\(in 'p_yes \*'\)"),
     "actions.go.options.no.set.mood": (36, 60, r"unknown fact 'mood'; declared: stance"),
     "actions.wait.delay.value": (39, 33, r"unknown parameter 'slower'; declared: p_yes, slow"),
-    "actions.wait.guard": (41, 12, r"unknown window 'nope'"),
+    "actions.wait.guard": (41, 22, r"unknown window 'nope'"),
 }
 
 
@@ -114,6 +115,26 @@ def test_every_problem_is_reported_at_once(write_scenario):
         assert re.search(pattern, p.message), p
     ordered = list(problems.values())
     assert ordered == sorted(ordered, key=lambda p: (p.line, p.col))
+
+
+@pytest.mark.parametrize(
+    ("guard", "line", "col"),
+    [
+        ("present('a') and zz > 1", 1, 29),  # plain: the column of 'zz'
+        ("\"present('a') and zz > 1\"", 1, 30),  # quoted: one more for the quote
+        (">\n      present('a')\n      and zz > 1", 1, 12),  # folded: the value's start
+    ],
+)
+def test_expression_problems_point_into_the_expression(write_scenario, guard, line, col):
+    data = base_scenario()
+    text = yaml.safe_dump(data, sort_keys=False)
+    text = text.replace("    trigger: meet\n", f"    trigger: meet\n    guard: {guard}\n", 1)
+    path = write_scenario(text)
+    [problem] = problems_of(path)
+    guard_line = text.splitlines().index(next(x for x in text.splitlines() if "guard:" in x))
+    assert problem.path.endswith(".guard")
+    assert (problem.line, problem.col) == (guard_line + line, col), problem
+    assert "unknown name 'zz'" in problem.message
 
 
 def test_validate_returns_the_same_problems(write_scenario):
