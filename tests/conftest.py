@@ -59,6 +59,17 @@ def base_scenario() -> dict[str, Any]:
     return copy.deepcopy(_BASE)
 
 
+def with_ask_step(data: dict[str, Any]) -> dict[str, Any]:
+    """Give ``data`` a four-state protocol: waiting -ask-> asked -meet-> held, or failed."""
+    data["protocol"]["states"] = ["waiting", "asked", "held", "failed"]
+    data["protocol"]["transitions"] = [
+        {"trigger": "ask", "source": "waiting", "dest": "asked"},
+        {"trigger": "meet", "source": "asked", "dest": "held"},
+        {"trigger": "fail", "source": ["waiting", "asked"], "dest": "failed"},
+    ]
+    return data
+
+
 def binomial_tol(p: float, n: int, k: float = 4.5) -> float:
     """k standard errors of a binomial proportion (at least a tiny floor for p in {0, 1})."""
     return k * math.sqrt(max(p * (1 - p), 1e-12) / n) + 1e-12

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SCENARIOS, base_scenario
+from conftest import SCENARIOS, base_scenario, with_ask_step
 
 from negosim.yamlsource import load_yaml_file
 
@@ -311,13 +311,7 @@ def test_schema_validates_the_tutorial(cli):
 
 
 def test_graph_mermaid_and_dot(cli, write_scenario):
-    data = base_scenario()
-    data["protocol"]["states"] = ["waiting", "asked", "held", "failed"]
-    data["protocol"]["transitions"] = [
-        {"trigger": "ask", "source": "waiting", "dest": "asked"},
-        {"trigger": "meet", "source": "asked", "dest": "held"},
-        {"trigger": "fail", "source": ["waiting", "asked"], "dest": "failed"},
-    ]
+    data = with_ask_step(base_scenario())
     data["actions"]["meet"]["from"] = "asked"
     data["actions"]["ask"] = {
         "actor": "a",

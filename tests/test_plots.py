@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, base_scenario
+from conftest import SCENARIOS, base_scenario, with_ask_step
 
 import negosim
 from negosim import diagram, plots
@@ -79,13 +79,7 @@ def test_state_diagram_labels_every_transition_with_its_count(munich: tuple[Any,
 
 
 def test_layout_columns_follow_bfs_depth(load_data: Callable[..., Any]) -> None:
-    data = base_scenario()
-    data["protocol"]["states"] = ["waiting", "asked", "held", "failed"]
-    data["protocol"]["transitions"] = [
-        {"trigger": "ask", "source": "waiting", "dest": "asked"},
-        {"trigger": "meet", "source": "asked", "dest": "held"},
-        {"trigger": "fail", "source": ["waiting", "asked"], "dest": "failed"},
-    ]
+    data = with_ask_step(base_scenario())
     data["actions"]["meet"]["trigger"] = "ask"
     pos = diagram.layout(diagram.shape(load_data(data)))
     assert pos["waiting"][0] < pos["asked"][0] < pos["held"][0] == pos["failed"][0]
