@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from negosim import load, simulate
-from negosim.backends import Dask, InProcess, Processes
-from negosim.runner import run_tally
-from negosim.sweep import ParamRange, SweepSpec, resolve_params
-from negosim.sweeprun import run_sweep
+from negosim.runs.backends import Dask, InProcess, Processes
+from negosim.runs.designs import ParamRange, SweepSpec, resolve_params
+from negosim.runs.runner import run_tally
+from negosim.runs.sweeprun import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 MUNICH = ROOT / "scenarios" / "munich.yaml"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .engine import Engine, Row
+from .compiler.loader import load, validate
+from .compiler.tables import CompiledScenario
+from .engine.simulation import Engine, Row
 from .errors import (
     ExpressionError,
     InputError,
@@ -22,10 +24,8 @@ from .errors import (
     SimulationError,
     UsageError,
 )
-from .loader import load, validate
-from .results import Estimate, Tally, wilson
-from .runner import rows, simulate, trace
-from .tables import CompiledScenario
+from .runs.results import Estimate, Tally, wilson
+from .runs.runner import rows, simulate, trace
 
 try:
     __version__ = version("negosim")

@@ -20,7 +20,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 def help_text(*argv: str) -> str:
     env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
-    cmd = [sys.executable, "-m", "negosim.cli", *argv, "--help"]
+    cmd = [sys.executable, "-m", "negosim.cli.main", *argv, "--help"]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
 
 

@@ -15,8 +15,8 @@ from functools import cache
 from pathlib import Path
 
 import negosim
-from negosim.play import policy_odds
-from negosim.units import format_duration
+from negosim.classroom.play import policy_odds
+from negosim.scenario.units import format_duration
 
 REPO = Path(__file__).resolve().parent.parent
 MUNICH = REPO / "scenarios" / "munich.yaml"

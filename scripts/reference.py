@@ -7,7 +7,7 @@ tests/test_reference.py checks that the committed file is current.
 
 import sys
 
-from negosim.reference import markdown
+from negosim.scenario.reference import markdown
 
 if __name__ == "__main__":
     sys.stdout.write(markdown())

@@ -115,7 +115,7 @@ def negosim_cmd() -> list[str]:
     exe = shutil.which("negosim") or str(Path(sys.executable).parent / "negosim")
     if os.path.exists(exe):
         return [exe]
-    return [sys.executable, "-m", "negosim.cli"]
+    return [sys.executable, "-m", "negosim.cli.main"]
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ import pytest
 from conftest import SCENARIOS, assert_close_binomial, base_scenario
 
 import negosim
-from negosim.backends import Dask, InProcess, Processes, make_backend
-from negosim.runner import PRECISION_BATCH, simulate_to_precision
-from negosim.sweep import ParamRange, SweepSpec, resolve_params
-from negosim.sweeprun import run_sweep
+from negosim.runs.backends import Dask, InProcess, Processes, make_backend
+from negosim.runs.designs import ParamRange, SweepSpec, resolve_params
+from negosim.runs.runner import PRECISION_BATCH, simulate_to_precision
+from negosim.runs.sweeprun import run_sweep
 
 MUNICH = SCENARIOS / "munich.yaml"
 

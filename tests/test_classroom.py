@@ -8,8 +8,8 @@ import pytest
 from conftest import SCENARIOS
 
 import negosim
-from negosim.explain import explain
-from negosim.scaffold import scaffold
+from negosim.classroom.scaffold import scaffold
+from negosim.output.explain import explain
 
 FILES = sorted(SCENARIOS.glob("*.yaml"))
 

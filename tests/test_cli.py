@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import SCENARIOS, base_scenario, with_ask_step
 
-from negosim.yamlsource import load_yaml_file
+from negosim.scenario.yamlsource import load_yaml_file
 
 RUN_FIELDS = {
     "scenario",

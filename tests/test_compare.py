@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from conftest import assert_close_binomial, base_scenario
 
-from negosim.compare import Pairs, compare, paired_diff_ci
-from negosim.results import Z95
+from negosim.runs.compare import Pairs, compare, paired_diff_ci
+from negosim.runs.results import Z95
 
 H = 48.0  # hours: base_scenario's horizon
 

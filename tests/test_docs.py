@@ -42,11 +42,11 @@ from typing import Any
 import pytest
 
 import negosim
-from negosim.cli import build_parser
-from negosim.describe import parameter_rows
-from negosim.expr import FUNCTIONS
-from negosim.schema import json_schema
-from negosim.units import hours_between, parse_datetime, parse_duration, zone
+from negosim.cli.main import build_parser
+from negosim.compiler.describe import parameter_rows
+from negosim.compiler.expr import FUNCTIONS
+from negosim.scenario.schema import json_schema
+from negosim.scenario.units import hours_between, parse_datetime, parse_duration, zone
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

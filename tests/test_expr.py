@@ -1,4 +1,4 @@
-"""Tests for negosim.expr: results, forbidden constructs, robustness, speed."""
+"""Tests for negosim.compiler.expr: results, forbidden constructs, robustness, speed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from negosim.compiler.expr import FUNCTIONS, Compiled, Name, compile_expr, parse_check
 from negosim.errors import ExpressionError
-from negosim.expr import FUNCTIONS, Compiled, Name, compile_expr, parse_check
 
 NAMES: dict[str, Name] = {
     "a": Name(0, "number"),

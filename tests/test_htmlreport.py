@@ -20,11 +20,11 @@ import pytest
 from conftest import SCENARIOS, base_scenario
 
 import negosim
-from negosim import htmlreport
-from negosim.cli import main
-from negosim.describe import parameter_rows
-from negosim.results import wilson
-from negosim.runner import simulate
+from negosim.cli.main import main
+from negosim.compiler.describe import parameter_rows
+from negosim.output import htmlreport
+from negosim.runs.results import wilson
+from negosim.runs.runner import simulate
 
 CHROMIUM = os.environ.get("NEGOSIM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

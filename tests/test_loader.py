@@ -11,7 +11,7 @@ from conftest import base_scenario
 
 import negosim
 from negosim import Problem, ScenarioError, UsageError
-from negosim.overrides import parse_set
+from negosim.scenario.overrides import parse_set
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.]+): (?P<msg>.+)$")
 

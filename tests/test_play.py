@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import negosim
-from negosim.engine import Engine
-from negosim.play import parse_choice, policy_odds
-from negosim.tables import Clock, Outcome
+from negosim.classroom.play import parse_choice, policy_odds
+from negosim.compiler.tables import Clock, Outcome
+from negosim.engine.simulation import Engine
 
 MUNICH = SCENARIOS / "munich.yaml"
 

@@ -16,10 +16,10 @@ import pytest
 from conftest import SCENARIOS, base_scenario, with_ask_step
 
 import negosim
-from negosim import diagram, plots
-from negosim.cli import main
-from negosim.results import wilson
-from negosim.runner import rows, simulate
+from negosim.cli.main import main
+from negosim.output import diagram, plots
+from negosim.runs.results import wilson
+from negosim.runs.runner import rows, simulate
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from negosim.units import is_duration
-from negosim.yamlsource import load_yaml_file
+from negosim.scenario.units import is_duration
+from negosim.scenario.yamlsource import load_yaml_file
 
 ROOT = Path(__file__).resolve().parents[1]
 # The tutorial's numbers are invented for teaching and its header says so.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from negosim.reference import markdown
-from negosim.schema import json_schema
+from negosim.scenario.reference import markdown
+from negosim.scenario.schema import json_schema
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 

@@ -17,8 +17,8 @@ from conftest import assert_close_binomial, base_scenario
 from scipy import integrate, stats
 
 import negosim
-from negosim import dists
-from negosim.results import wilson
+from negosim.compiler import dists
+from negosim.runs.results import wilson
 
 N = 8000  # replications per estimate: about 0.2 s each
 

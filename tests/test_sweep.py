@@ -19,9 +19,9 @@ import yaml
 from conftest import REPO, SCENARIOS, assert_close_binomial, base_scenario, negosim_cmd
 
 import negosim
-from negosim.backends import InProcess
-from negosim.sweep import ParamRange, SweepSpec, design, parse_param_option, resolve_params
-from negosim.sweeprun import run_sweep
+from negosim.runs.backends import InProcess
+from negosim.runs.designs import ParamRange, SweepSpec, design, parse_param_option, resolve_params
+from negosim.runs.sweeprun import run_sweep
 
 MUNICH = SCENARIOS / "munich.yaml"
 
@@ -367,7 +367,7 @@ def test_validate_accepts_sweep_files_and_locates_their_problems(cli: Any, tmp_p
 def test_a_point_failing_at_run_time_is_a_failure_row(tmp_path: Path) -> None:
     """A SimulationError in the workers (a negative weight at one value) fails only that
     point, with the engine's message, on local processes too."""
-    from negosim.backends import Processes
+    from negosim.runs.backends import Processes
 
     data = decisive_scenario()
     data["actions"]["decide"]["options"]["yes"]["weight"] = "p_win - 0.3"

@@ -12,8 +12,8 @@ from subprocess import CompletedProcess
 import pytest
 from conftest import negosim_cmd
 
-from negosim import plots
 from negosim.errors import UsageError
+from negosim.output import plots
 
 Cli = Callable[..., CompletedProcess[str]]
 MUNICH = Path(__file__).resolve().parents[1] / "scenarios" / "munich.yaml"

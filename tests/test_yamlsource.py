@@ -1,4 +1,4 @@
-"""Tests for negosim.yamlsource: safe YAML reading with located problems."""
+"""Tests for negosim.scenario.yamlsource: safe YAML reading with located problems."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from negosim.errors import Problem, ScenarioError
-from negosim.yamlsource import (
+from negosim.scenario.yamlsource import (
     YamlDocument,
     dotted,
     format_problems,

@@ -1,0 +1,1 @@
+"""Teaching on top of the pipeline: playing an actor, starting scenarios."""

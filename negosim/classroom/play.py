@@ -1,0 +1,198 @@
+"""Playing one actor of a scenario (``negosim play``): the situation, the prompt, the debrief.
+
+A student takes one actor's seat. The replication runs as ``negosim trace``
+would (replication 0 of the seed); whenever a clock of the played actor with
+more than one option fires, the engine asks :class:`Player` instead of
+drawing by weight (see docs/semantics.md, "Playing an actor"). Choices come
+from the keyboard or from a script file, one per line. This module holds the
+text shown to the student and the choice sources; the command itself is in
+:mod:`negosim.commands.classroom`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..compiler.tables import Clock, CompiledScenario, Outcome
+from ..engine.simulation import Engine, Row, TraceLine
+from ..errors import UsageError
+from ..runs.results import wilson
+from ..scenario.units import at_hours
+
+
+class GameEnded(Exception):
+    """The player stopped before the end (end of input, or the script ran out)."""
+
+
+def local_time(cs: CompiledScenario, hours: float) -> str:
+    """``Sat 18 Feb 2023 10:32 CET``: venue-local, rounded to the minute."""
+    when = at_hours(cs.start, hours + 1 / 120, cs.tz)
+    return when.strftime("%a %d %b %Y %H:%M %Z")
+
+
+def decisions_of(cs: CompiledScenario, actor: str) -> list[Clock]:
+    """The actor's actions with a choice to make (more than one option, not chance)."""
+    return [c for c in cs.clocks if c.actor == actor and len(c.options) > 1 and not c.chance]
+
+
+def check_actor(cs: CompiledScenario, actor: str) -> None:
+    """Raise a UsageError unless ``actor`` exists and has a decision to make."""
+    actors = list(cs.model.actors)
+    if actor not in cs.model.actors:
+        raise UsageError(f"--as: unknown actor {actor!r}; actors: {', '.join(actors)}")
+    if not decisions_of(cs, actor):
+        playable = [a for a in actors if decisions_of(cs, a)]
+        hint = f"; actors with decisions: {', '.join(playable)}" if playable else ""
+        raise UsageError(f"--as: {actor!r} has no action with options to choose from{hint}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) -> str:
+    """What the player sees at a decision: time, state, facts, the others, conditions."""
+    model = cs.model
+    state = engine.state()
+    states = model.protocol.states
+    state_text = states.get(state) if isinstance(states, dict) else None
+    lines = [
+        "",
+        f"=== Your decision, {model.actors[actor].name}: {local_time(cs, engine.now())} ===",
+        f"Where things stand: {state}" + (f" ({state_text.strip()})" if state_text else ""),
+    ]
+    facts = ", ".join(f"{k} = {_show(v)}" for k, v in engine.facts().items())
+    lines += textwrap.wrap("Facts: " + facts, 78, subsequent_indent="  ") if facts else []
+    here = ", ".join(
+        f"{a.short or aid} {'yes' if engine.present(aid) else 'no'}"
+        for aid, a in model.actors.items()
+    )
+    lines.append(f"At the venue: {here}")
+    pre = engine.preconditions()
+    if pre:
+        lines.append("Preconditions:")
+        for pid, holds in pre.items():
+            p = model.preconditions[pid]
+            who = model.actors[p.insisted_by].short or p.insisted_by
+            lines.append(f"  - {who} insists: {p.text.strip()} [{'met' if holds else 'NOT met'}]")
+    others = [
+        line
+        for line in engine.trace or []
+        if (line.kind == "fire" and line.actor != actor) or line.kind == "event"
+    ]
+    lines.append("What the others have done so far:" if others else "The others have not acted.")
+    for line in others:
+        who = (model.actors[line.actor].short or line.actor) if line.actor else "(world)"
+        lines.append(f"  {local_time(cs, line.time)}  {who}: {line.text}")
+    lines.append(f"Decision: {clock.text}")
+    for n, o in enumerate(clock.options, 1):
+        lines.append(f"  {n}) {o.id}: {o.text}")
+    return "\n".join(lines)
+
+
+def parse_choice(text: str, options: tuple[Outcome, ...]) -> Outcome | None:
+    """An option by number (1-based) or by id; None if ``text`` names neither."""
+    text = text.strip()
+    # isascii: str.isdigit() accepts digits such as '²' that int() refuses.
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    for o in options:
+        if o.id.lower() == text.lower():
+            return o
+    return None
+
+
+@dataclass
+class Player:
+    """Supplies the played actor's choices; records them."""
+
+    cs: CompiledScenario
+    actor: str
+    out: TextIO
+    read: Callable[[str], str]  # prompt -> line; raises EOFError when input ends
+    script: list[tuple[int, str]] | None = None  # (line number, text) to replay
+    script_name: str = ""
+    choices: list[tuple[float, str, str]] = field(default_factory=list)  # (time, action, option)
+
+    def __call__(self, clock: Clock, engine: Engine, drawn: Outcome) -> Outcome:
+        self.out.write(situation(self.cs, self.actor, clock, engine) + "\n")
+        chosen = self._from_script(clock) if self.script is not None else self._ask(clock)
+        self.out.write(f"You chose: {chosen.id} ({chosen.text})\n")
+        self.out.flush()
+        self.choices.append((engine.now(), clock.id, chosen.id))
+        return chosen
+
+    def _ask(self, clock: Clock) -> Outcome:
+        n = len(clock.options)
+        while True:
+            self.out.flush()
+            try:
+                text = self.read(f"Your choice [1-{n} or an option id]: ")
+            except EOFError:
+                raise GameEnded("end of input") from None
+            chosen = parse_choice(text, clock.options)
+            if chosen is not None:
+                return chosen
+            ids = ", ".join(o.id for o in clock.options)
+            self.out.write(f"Not an option: {text.strip()!r}. Type 1 to {n}, or one of: {ids}.\n")
+
+    def _from_script(self, clock: Clock) -> Outcome:
+        assert self.script is not None
+        if not self.script:
+            raise GameEnded(f"the script {self.script_name} has no more choices")
+        number, text = self.script.pop(0)
+        chosen = parse_choice(text, clock.options)
+        if chosen is None:
+            ids = ", ".join(o.id for o in clock.options)
+            raise UsageError(
+                f"{self.script_name}:{number}: {text!r} is not an option of {clock.id!r} "
+                f"(1 to {len(clock.options)}, or one of: {ids})"
+            )
+        self.out.write(f"Your choice: {text}\n")
+        return chosen
+
+
+def read_script(path: str) -> list[tuple[int, str]]:
+    """Choices, one per line; ``#`` starts a comment; blank lines are skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--script: cannot read {path}: {exc.strerror}") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append((number, line))
+    return out
+
+
+def play_game(cs: CompiledScenario, seed: int, player: Player) -> tuple[Row, list[TraceLine]]:
+    """Run replication 0 of ``seed`` with ``player`` in the seat; return row and timeline."""
+    engine = Engine(cs, chooser=player, actor=player.actor)
+    row = engine.run(seed, 0, trace=True)
+    assert engine.trace is not None
+    return row, engine.trace
+
+
+def policy_odds(
+    cs: CompiledScenario, actor: str, policy: dict[str, str], runs: int, seed: int
+) -> tuple[float, tuple[float, float]]:
+    """P(meeting) when the actor always makes the choices in ``policy`` (action id ->
+    option id; actions not in it are drawn by weight), with its Wilson interval."""
+
+    def fixed(clock: Clock, engine: Engine, drawn: Outcome) -> Outcome:
+        want = policy.get(clock.id)
+        for o in clock.options:
+            if o.id == want:
+                return o
+        return drawn
+
+    engine = Engine(cs, chooser=fixed, actor=actor)
+    held = sum(engine.run(seed, i).held for i in range(runs))
+    return held / runs, wilson(held, runs)

@@ -1,0 +1,223 @@
+"""Core commands: run, trace, validate, params, schema, graph."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ...compiler.describe import graph, parameter_rows
+from ...compiler.loader import load
+from ...errors import InputError, Problem
+from ...output.terminal import render_estimate, render_params, render_trace, trace_rows
+from ...runs.designs import check_sweep_file, is_sweep_file
+from ...runs.runner import simulate, simulate_to_precision, trace
+from ...scenario.schema import json_schema
+from ...scenario.yamlsource import load_yaml_file
+from ..util import (
+    add_backend_options,
+    add_command,
+    add_format,
+    add_sets,
+    backend_from_args,
+    load_args,
+    nonnegative,
+    positive,
+    print_json,
+    progress_bar,
+    stderr,
+    stdout,
+)
+
+
+def precision(text: str) -> float:
+    """argparse type: a target half-width strictly between 0 and 0.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 0.5, found {text}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    with backend_from_args(args) as backend:
+        if args.precision is not None:
+            with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
+                est = simulate_to_precision(
+                    cs, args.precision, args.seed, progress=advance, overrides=args.sets,
+                    backend=backend,
+                )  # fmt: skip
+            stderr().print(
+                f"precision {args.precision:g} reached after {est.runs:,} runs "
+                f"(95% half-width {(est.ci95[1] - est.ci95[0]) / 2:.4f})",
+                markup=False,
+            )
+        else:
+            with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
+                est = simulate(
+                    cs,
+                    runs=args.runs,
+                    seed=args.seed,
+                    progress=advance,
+                    overrides=args.sets,
+                    backend=backend,
+                )
+    if args.format == "json":
+        print_json(est.to_json())
+    else:
+        render_estimate(est, stdout())
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    row, lines = trace(cs, args.seed, args.run)
+    if args.format == "json":
+        print_json(
+            {
+                "scenario": cs.id,
+                "seed": args.seed,
+                "run": args.run,
+                "outcome": row.outcome,
+                "held": row.held,
+                "events": trace_rows(cs, lines, args.verbose),
+                "blocking": [cs.preconditions[i] for i in row.blocking],
+            }
+        )
+    else:
+        render_trace(cs, row, lines, args.seed, stdout(), args.verbose)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems: list[Problem] = []
+    out = stdout()
+    for path in args.files:
+        try:
+            if is_sweep_file(load_yaml_file(path)):
+                check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
+            else:
+                load(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+        else:
+            out.print(f"{path}: ok")
+    if problems:
+        raise InputError(problems)
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    cs = load_args(args)
+    rows = parameter_rows(cs)
+    if args.format == "json":
+        print_json(rows)
+    else:
+        render_params(rows, cs.model.title, stdout())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print_json(json_schema())
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    sys.stdout.write(graph(load(args.file), args.format))
+    return 0
+
+
+def register(sub: Any) -> None:
+    run = add_command(
+        sub,
+        "run",
+        "Estimate P(meeting) and its timing by Monte Carlo.",
+        """  negosim run scenarios/munich.yaml
+  negosim run scenarios/munich.yaml --runs 50000 --seed 7 --workers 2
+  negosim run scenarios/munich.yaml --set p_us_formal_request=0.5 --format json
+  negosim run scenarios/munich.yaml --precision 0.01 --dask-local 2""",
+        cmd_run,
+    )
+    run.add_argument("file", help="scenario YAML file")
+    run.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
+    run.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    run.add_argument(
+        "--precision",
+        type=precision,
+        metavar="H",
+        help="instead of --runs: replicate in batches of 1000 until the 95%% interval's "
+        "half-width is at most H (e.g. 0.01)",
+    )
+    add_backend_options(run, default_workers=1)
+    add_sets(run)
+    add_format(run)
+
+    tr = add_command(
+        sub,
+        "trace",
+        "Show one replication as a timeline in venue-local time.",
+        """  negosim trace scenarios/munich.yaml --seed 3
+  negosim trace scenarios/munich.yaml --seed 3 --verbose   # also clocks started/cancelled""",
+        cmd_trace,
+    )
+    tr.add_argument("file", help="scenario YAML file")
+    tr.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    tr.add_argument(
+        "--run",
+        type=nonnegative,
+        default=0,
+        metavar="I",
+        help="which replication of that seed (default: 0, as in 'run')",
+    )
+    tr.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show when each action becomes possible or is cancelled",
+    )
+    add_sets(tr)
+    add_format(tr)
+
+    va = add_command(
+        sub,
+        "validate",
+        "Check scenario and sweep files; report every problem found.",
+        "  negosim validate scenarios/*.yaml sweeps/*.yaml",
+        cmd_validate,
+    )
+    va.add_argument("files", nargs="+", metavar="FILE", help="scenario or sweep YAML files")
+
+    pa = add_command(
+        sub,
+        "params",
+        "List every parameter with its default, range and source.",
+        """  negosim params scenarios/munich.yaml
+  negosim params scenarios/munich.yaml --format json""",
+        cmd_params,
+    )
+    pa.add_argument("file", help="scenario YAML file")
+    add_sets(pa)
+    add_format(pa)
+
+    add_command(
+        sub,
+        "schema",
+        "Print the JSON Schema of the scenario format (for editors).",
+        """  negosim schema > negosim-scenario.schema.json
+  # then point your editor's YAML extension at it, e.g. in VS Code settings:
+  # "yaml.schemas": {"negosim-scenario.schema.json": "scenarios/*.yaml"}""",
+        cmd_schema,
+    )
+
+    gr = add_command(
+        sub,
+        "graph",
+        "Print the meeting protocol as a Mermaid or DOT diagram.",
+        """  negosim graph scenarios/munich.yaml              # Mermaid, paste into any Markdown viewer
+  negosim graph scenarios/munich.yaml --format dot | dot -Tpng -o protocol.png""",  # noqa: E501
+        cmd_graph,
+    )
+    gr.add_argument("file", help="scenario YAML file")
+    add_format(gr, ("mermaid", "dot"))

@@ -1,0 +1,246 @@
+"""The ``sweep`` command, and the backend options it shares with ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ...compiler.loader import load
+from ...errors import UsageError
+from ...runs.designs import (
+    DESIGNS,
+    ParamRange,
+    SweepSpec,
+    check_samples,
+    check_sweep_file,
+    is_sweep_file,
+    parse_param_option,
+    read_sweep_file,
+    resolve_params,
+)
+from ...runs.sweeprun import SweepResult, paths, run_sweep
+from ...scenario.overrides import parse_set
+from ...scenario.yamlsource import load_yaml_file
+from ..util import (
+    add_backend_options,
+    add_command,
+    add_format,
+    add_sets,
+    backend_from_args,
+    nonnegative,
+    positive,
+    print_json,
+    progress,
+    stderr,
+)
+from ..util import stdout as out_console
+
+
+def _spec(args: argparse.Namespace) -> SweepSpec:
+    """The sweep asked for: a sweep file's settings, then the command line's on top."""
+    doc = load_yaml_file(args.file)
+    ranges: dict[str, ParamRange] = {}
+    sets = [parse_set(s) for s in args.sets]
+    design, samples, runs, seed, crn = "grid", None, 1000, 0, True
+    scenario = args.file
+    if is_sweep_file(doc):
+        if not args.params and args.design is None and not args.sets:
+            check_sweep_file(args.file)  # its own problems, located in the file
+        sf, _ = read_sweep_file(args.file)
+        scenario = str(Path(args.file).parent / sf.scenario)
+        design, samples, runs, seed, crn = sf.design, sf.samples, sf.runs, sf.seed, sf.crn
+        ranges = dict(sf.params)
+        sets = [*sf.set.items(), *sets]
+    for text in args.params:
+        name, rng = parse_param_option(text)
+        ranges[name] = rng
+    design = args.design or design
+    samples = args.samples if args.samples is not None else samples
+    runs = args.runs or runs
+    seed = args.seed if args.seed is not None else seed
+    crn = crn and not args.no_crn
+    if not ranges:
+        raise UsageError("name at least one parameter to vary: --param NAME=... (see --help)")
+    check_samples(design, samples)
+    base = load(scenario, sets)
+    params = resolve_params(base, ranges, design)
+    return SweepSpec(scenario, params, design, samples, runs, seed, crn, sets)
+
+
+@contextmanager
+def _bars(label: str) -> Iterator[tuple[Any, Any, Any]]:
+    with progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def start(points: int, runs: int) -> None:
+            tasks["p"] = bar.add_task(f"{label}: points", total=points)
+            tasks["r"] = bar.add_task(f"{label}: replications", total=runs)
+
+        def adv(which: str) -> Callable[[int], None]:
+            return lambda n: bar.advance(tasks[which], n)
+
+        yield start, adv("p"), adv("r")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    spec = _spec(args)
+    out = args.out
+    err = stderr()
+    with backend_from_args(args) as backend, _bars(Path(spec.scenario).stem) as (start, ap, ar):
+        try:
+            res = run_sweep(
+                spec,
+                backend,
+                out,
+                resume=args.resume,
+                argv=["negosim", *sys.argv[1:]],
+                on_start=start,
+                advance_points=ap,
+                advance_runs=ar,
+            )
+        except KeyboardInterrupt:
+            if out:
+                err.print(
+                    f"interrupted: finished points are in {paths(out)[1]}; "
+                    "rerun with --resume to complete the sweep",
+                    markup=False,
+                )
+            raise
+    _throughput(res)
+    if args.format == "json":
+        print_json(
+            {
+                "out": str(res.out) if res.out else None,
+                "computed": res.computed,
+                "resumed": res.resumed,
+                "manifest": res.manifest,
+                "rows": res.rows,
+                "sensitivity": res.sensitivity,
+            }
+        )
+    else:
+        _render(res, spec)
+    return 0
+
+
+def _throughput(res: SweepResult) -> None:
+    err = stderr()
+    where = f" -> {res.out}" if res.out else ""
+    msg = f"{len(res.rows)} points ({res.computed} computed"
+    msg += f", {res.resumed} from the partial file" if res.resumed else ""
+    msg += f", {len(res.failures)} failed)" if res.failures else ")"
+    if res.elapsed_s > 0 and res.computed:
+        msg += (
+            f"; {res.replications:,} replications in {res.elapsed_s:.1f} s: "
+            f"{res.replications / res.elapsed_s:,.0f} runs/s, "
+            f"{res.elapsed_s / res.computed:.3f} s per point"
+        )
+    err.print(msg + where, markup=False, soft_wrap=True)
+
+
+def _render(res: SweepResult, spec: SweepSpec, limit: int = 40) -> None:
+    con = out_console()
+    names = [p.name for p in spec.params]
+    table = Table(title=f"{res.manifest['scenario']['id']}: {spec.design} sweep, {spec.runs} runs")
+    table.add_column("point", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    for c in ("P(meeting)", "95% CI", "median time held", "status"):
+        table.add_column(c)
+    for r in res.rows[:limit]:
+        if r["status"] == "ok":
+            cells = [
+                f"{r['p_meeting']:.3f}",
+                f"{r['ci95_low']:.3f}–{r['ci95_high']:.3f}",
+                r["median_time_held"] or "not reached",
+                "ok",
+            ]
+        else:
+            cells = ["", "", "", f"failed: {r['error']}"]
+        table.add_row(str(r["point"]), *[f"{r[n]:.4g}" for n in names], *cells)
+    con.print(table)
+    if len(res.rows) > limit:
+        con.print(f"… {len(res.rows) - limit} more rows in the output file")
+    sens = res.sensitivity
+    if sens and "error" in sens:
+        con.print(f"sensitivity: {sens['error']}")
+    elif sens:
+        st = Table(title=f"Sensitivity of P(meeting) ({sens['method']}, 95% intervals)")
+        st.add_column("parameter")
+        if sens["method"] == "sobol":
+            for c in ("first-order S1", "total ST"):
+                st.add_column(c, justify="right")
+            for n, v in sens["params"].items():
+                st.add_row(n, _pm(v["S1"], v["S1_conf"]), _pm(v["ST"], v["ST_conf"]))
+        else:
+            for c in ("mu*", "sigma"):
+                st.add_column(c, justify="right")
+            for n, v in sens["params"].items():
+                st.add_row(n, _pm(v["mu_star"], v["mu_star_conf"]), _num(v["sigma"]))
+        con.print(st)
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _pm(x: float | None, half: float | None) -> str:
+    return f"{_num(x)} ± {_num(half)}"
+
+
+def register(sub: Any) -> None:
+    sw = add_command(
+        sub,
+        "sweep",
+        "Run a scenario over many parameter values; sensitivity analysis.",
+        """  negosim sweep scenarios/munich.yaml --param p_us_formal_request=0:1:5 --runs 2000 \\
+      --out formal.csv
+  negosim sweep scenarios/munich.yaml --design sobol --samples 64 --param p_us_formal_request \\
+      --param p_formula_per_round --runs 500 --out sobol.parquet
+  negosim sweep sweeps/munich-conditions.yaml --out conditions.csv --resume""",
+        cmd_sweep,
+    )
+    sw.add_argument("file", help="scenario YAML file, or a sweep file (sweeps/*.yaml)")
+    sw.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME[=RANGE]",
+        help="a parameter to vary: NAME=LOW:HIGH:STEPS or NAME=a,b,c (grid); NAME=LOW:HIGH "
+        "or just NAME for the scenario's range or uncertainty (lhs, sobol, morris); repeatable",
+    )
+    sw.add_argument("--design", choices=DESIGNS, help="grid (default), lhs, sobol or morris")
+    sw.add_argument(
+        "--samples",
+        type=positive,
+        help="base sample size N of lhs (N points), sobol (N*(k+2)) and morris (N*(k+1))",
+    )
+    sw.add_argument("--runs", type=positive, help="replications per design point (default: 1000)")
+    sw.add_argument("--seed", type=nonnegative, help="random seed (default: 0)")
+    sw.add_argument(
+        "--no-crn",
+        action="store_true",
+        help="independent random numbers at each point (default: the same replication "
+        "streams at every point)",
+    )
+    sw.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write rows as points finish: FILE.csv or FILE.parquet, plus FILE.manifest.json",
+    )
+    sw.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete an interrupted sweep from its partial file, without redoing points",
+    )
+    add_backend_options(sw, default_workers=os.cpu_count() or 1)
+    add_sets(sw)
+    add_format(sw)

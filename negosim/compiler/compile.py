@@ -1,0 +1,557 @@
+"""Check a validated scenario as a whole and compile it into runtime tables.
+
+:mod:`negosim.schema` checks each value on its own; this module checks what
+needs the whole file (references to actors, states, facts, parameters,
+windows and preconditions; expressions; calendar arithmetic; reachability of
+outcomes) and, in the same pass, builds the flat structures the engine runs
+on: a slot list for the world state, compiled expressions, inverse-CDF
+samplers (values resolved by :mod:`negosim.resolve`), and one `transitions`
+machine for the protocol, in the tables of :mod:`negosim.tables`. It runs once per
+scenario (and per sweep point), never per replication.
+
+All problems are collected, not just the first; each is a (loc, message) pair
+that the loader turns into a located ``FILE:LINE:COL`` line.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from ..scenario import schema
+from ..scenario.units import (
+    at_hours,
+    hours_between,
+    is_duration,
+    parse_datetime,
+    parse_duration,
+    zone,
+)
+from . import dists
+from .resolve import Issue, Loc, Resolver, listing
+from .tables import (
+    Clock,
+    CompiledScenario,
+    Edge,
+    Outcome,
+    ProtocolModel,
+    Scheduled,
+    Stay,
+    Value,
+)
+
+MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
+
+
+class _Compiler(Resolver):
+    """Checks each section of the file and builds its part of the runtime tables."""
+
+    # --- sections --------------------------------------------------------------
+
+    def calendar(self) -> tuple[ZoneInfo, datetime, float] | None:
+        cal = self.sc.calendar
+        try:
+            tz = zone(cal.timezone)
+        except ValueError as exc:
+            self.bad(("calendar", "timezone"), str(exc))
+            return None
+        try:
+            start = parse_datetime(cal.start, tz)
+        except ValueError as exc:
+            self.bad(("calendar", "start"), str(exc))
+            return None
+        horizon = self.time_or_offset(("calendar", "horizon"), cal.horizon, tz, start)
+        if horizon is None:
+            return None
+        if horizon <= 0:
+            self.bad(("calendar", "horizon"), "the horizon must come after the start")
+            return None
+        if horizon > MAX_HORIZON_DAYS * 24:
+            self.bad(
+                ("calendar", "horizon"),
+                f"the horizon is {horizon / 24:.0f} days after the start; "
+                f"at most {MAX_HORIZON_DAYS} days (10 years) are supported",
+            )
+            return None
+        try:  # reports walk the local calendar from the day before to the day after
+            at_hours(start, -48.0, tz)
+            at_hours(start, horizon + 48.0, tz)
+        except OverflowError:
+            self.bad(("calendar", "start"), "the simulated period is too close to year 1 or 9999")
+            return None
+        return tz, start, horizon
+
+    def time_or_offset(self, loc: Loc, text: str, tz: ZoneInfo, start: datetime) -> float | None:
+        """Hours after start of a datetime, or of a duration counted from start."""
+        if is_duration(text):
+            return parse_duration(text)
+        try:
+            return hours_between(start, parse_datetime(text, tz))
+        except ValueError as exc:
+            self.bad(loc, str(exc))
+            return None
+        except OverflowError:  # e.g. 0001-01-01 00:00 in a zone east of UTC
+            self.bad(loc, f"{text!r} is too close to year 1 or 9999")
+            return None
+
+    def windows(self, tz: ZoneInfo, start: datetime) -> dict[str, tuple[float, float]]:
+        spans: dict[str, tuple[float, float]] = {}
+        for wid, w in self.sc.calendar.windows.items():
+            loc: Loc = ("calendar", "windows", wid)
+            a = self.time_or_offset((*loc, "start"), w.start, tz, start)
+            if a is None:
+                continue
+            if w.end is not None:
+                b = self.time_or_offset((*loc, "end"), w.end, tz, start)
+            else:
+                try:
+                    b = a + parse_duration(w.duration or "")
+                except ValueError as exc:
+                    self.bad((*loc, "duration"), str(exc))
+                    continue
+            if b is None:
+                continue
+            if b <= a:
+                self.bad((*loc, "end" if w.end else "duration"), "the window ends before it starts")
+                continue
+            spans[wid] = (a, b)
+        return spans
+
+    def param_number(self, loc: Loc, x: float | str, kind: str) -> float | None:
+        """A parameter's default or bound: a number, or a duration for duration parameters."""
+        if isinstance(x, float | int):
+            number = float(x)
+        elif kind == "duration" and is_duration(x):
+            return parse_duration(x)
+        else:
+            try:
+                number = float(x)
+            except ValueError:
+                unit = "a duration such as 12h" if kind == "duration" else "a number"
+                self.bad(loc, f"expected {unit}, found {x!r}")
+                return None
+        if not math.isfinite(number):  # nan would pass every range check
+            self.bad(loc, f"expected a finite number, found {x!r}")
+            return None
+        return number
+
+    def param_values(self) -> None:
+        for pid, p in self.sc.params.items():
+            loc: Loc = ("params", pid)
+            kind = p.kind
+            if isinstance(p.default, str) and is_duration(p.default) and kind == "number":
+                kind = "duration"
+            self.param_kind[pid] = kind
+
+            value = self.param_number((*loc, "default"), p.default, kind)
+            low = (
+                self.param_number((*loc, "low"), p.low, kind)
+                if p.low is not None
+                else (0.0 if kind in ("probability", "rate", "duration") else None)
+            )
+            high = (
+                self.param_number((*loc, "high"), p.high, kind)
+                if p.high is not None
+                else (1.0 if kind == "probability" else None)
+            )
+            if value is None:
+                continue
+            if low is not None and high is not None and low > high:
+                self.bad((*loc, "high"), f"high ({high:g}) is below low ({low:g})")
+            if low is not None and value < low:
+                what = "a probability" if kind == "probability" else f"at least {low:g}"
+                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            if high is not None and value > high:
+                what = "a probability (0 to 1)" if kind == "probability" else f"at most {high:g}"
+                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            if p.actor is not None and p.actor not in self.sc.actors:
+                self.bad(
+                    (*loc, "actor"),
+                    f"unknown actor {p.actor!r}; declared: {listing(self.sc.actors)}",
+                )
+            self.params[pid] = value
+        # Uncertainty distributions may only refer to parameters resolved above.
+        for pid, p in self.sc.params.items():
+            if p.uncertainty is not None and pid in self.params:
+                self.sampler(
+                    ("params", pid, "uncertainty"),
+                    p.uncertainty,
+                    duration=self.param_kind[pid] == "duration",
+                    nonnegative=False,
+                )
+
+    def facts(self) -> None:
+        for fid, f in self.sc.facts.items():
+            loc: Loc = ("facts", fid)
+            init = f.initial
+            if f.type == "bool":
+                if not isinstance(init, bool):
+                    self.bad((*loc, "initial"), f"expected true or false, found {init!r}")
+                self._slot(fid, "bool", bool(init))
+            elif f.type == "number":
+                if isinstance(init, bool) or not isinstance(init, float | int):
+                    self.bad((*loc, "initial"), f"expected a number, found {init!r}")
+                    init = 0.0
+                if f.low is not None and f.high is not None and f.low > f.high:
+                    self.bad((*loc, "high"), f"high ({f.high:g}) is below low ({f.low:g})")
+                elif (f.low is not None and init < f.low) or (f.high is not None and init > f.high):
+                    self.bad((*loc, "initial"), f"{init:g} is outside [{f.low}, {f.high}]")
+                self._slot(fid, "number", float(init))
+            else:
+                if not f.values:
+                    self.bad((*loc, "values"), "an enum fact needs a list of values")
+                    values: tuple[str, ...] = ()
+                else:
+                    values = tuple(f.values)
+                if values and init not in values:
+                    self.bad((*loc, "initial"), f"{init!r} is not one of {', '.join(values)}")
+                self._slot(fid, "str", str(init), values)
+            if f.type != "enum" and f.values is not None:
+                self.bad((*loc, "values"), "only enum facts have values")
+
+    def protocol(self) -> tuple[list[str], Machine] | None:
+        p = self.sc.protocol
+        states = p.state_names()
+        known = set(states)
+        ok = True
+        if len(known) != len(states):
+            self.bad(("protocol", "states"), "a state is listed twice")
+            ok = False
+        if p.initial not in known:
+            self.bad(
+                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {listing(states)}"
+            )
+            ok = False
+        reached = {p.initial}
+        for i, t in enumerate(p.transitions):
+            sources = [t.source] if isinstance(t.source, str) else t.source
+            for j, src in enumerate(sources):
+                if src not in known:
+                    where: Loc = ("protocol", "transitions", i, "source")
+                    if isinstance(t.source, list):
+                        where = (*where, j)
+                    self.bad(where, f"unknown state {src!r}; states: {listing(states)}")
+                    ok = False
+            if t.dest not in known:
+                self.bad(
+                    ("protocol", "transitions", i, "dest"),
+                    f"unknown state {t.dest!r}; states: {listing(states)}",
+                )
+                ok = False
+        for kind in ("success", "failure"):
+            for j, s in enumerate(getattr(p.outcomes, kind)):
+                if s not in known:
+                    self.bad(
+                        ("protocol", "outcomes", kind, j),
+                        f"unknown state {s!r}; states: {listing(states)}",
+                    )
+                    ok = False
+        if not ok:
+            return None
+        # Reachability from the initial state along the transition table.
+        frontier = [p.initial]
+        while frontier:
+            here = frontier.pop()
+            for t in p.transitions:
+                sources = [t.source] if isinstance(t.source, str) else t.source
+                if here in sources and t.dest not in reached:
+                    reached.add(t.dest)
+                    frontier.append(t.dest)
+        for kind in ("success", "failure"):
+            for j, s in enumerate(getattr(p.outcomes, kind)):
+                if s not in reached:
+                    self.bad(
+                        ("protocol", "outcomes", kind, j),
+                        f"no transition reaches the outcome state {s!r} from {p.initial!r}",
+                    )
+        overlap = set(p.outcomes.success) & set(p.outcomes.failure)
+        if overlap:
+            self.bad(("protocol", "outcomes"), f"{sorted(overlap)} are both success and failure")
+        machine = Machine(
+            model=None,
+            states=states,
+            initial=p.initial,
+            auto_transitions=False,
+            ignore_invalid_triggers=True,
+            transitions=[t.model_dump() for t in p.transitions],
+        )
+        return states, machine
+
+    def trigger_ok(
+        self, loc: Loc, trigger: str | None, machine: Machine | None, from_states: list[str]
+    ) -> None:
+        if trigger is None or machine is None:
+            return
+        event = machine.events.get(trigger)
+        if event is None:
+            self.bad(
+                (*loc, "trigger"),
+                f"unknown trigger {trigger!r}; protocol triggers: {listing(machine.events)}",
+            )
+            return
+        missing = [s for s in from_states if s not in event.transitions]
+        if missing:
+            self.bad(
+                (*loc, "trigger"),
+                f"trigger {trigger!r} is not defined from state(s) {', '.join(missing)}; "
+                "limit the action with 'from:' or add the transition",
+            )
+
+
+def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
+    """A random event is enabled while its window is open and its guard holds."""
+    window: int | None = None
+    if ev.window is not None:
+        key = f"window:{ev.window}"
+        if key in c.names:
+            window = c.names[key].index
+        else:
+            c.bad(
+                (*loc, "window"),
+                f"unknown window {ev.window!r}; windows: {listing(c.sc.calendar.windows)}",
+            )
+    compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
+    g = compiled.fn if compiled else None
+    if window is not None and g is not None:
+        return lambda s: s[window] and g(s)
+    if window is not None:
+        return lambda s: s[window]
+    return g
+
+
+def _as_list(x: str | list[str] | None) -> list[str] | None:
+    return [x] if isinstance(x, str) else x
+
+
+def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list[Issue]]:
+    """Check ``sc`` as a whole and build its runtime tables.
+
+    Returns ``(compiled, [])`` or ``(None, problems)``; never raises for bad input.
+    """
+    c = _Compiler(sc)
+    cal = c.calendar()
+    c.param_values()
+    c.facts()
+    for pid in sc.params:
+        if pid in c.names:
+            c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
+        elif pid in c.params:
+            c._slot(pid, "number", c.params[pid])
+    spans: dict[str, tuple[float, float]] = {}
+    if cal is not None:
+        spans = c.windows(cal[0], cal[1])
+    for wid in sc.calendar.windows:
+        a, b = spans.get(wid, (1.0, 0.0))
+        c._slot(f"window:{wid}", "bool", a <= 0 < b)
+    for aid in sc.actors:
+        c._slot(f"present:{aid}", "bool", False)
+
+    proto = c.protocol()
+    states, machine = proto if proto else (sc.protocol.state_names(), None)
+    outcome_names = set(sc.protocol.outcomes.success) | set(sc.protocol.outcomes.failure)
+    live_states = [s for s in states if s not in outcome_names]
+
+    # Actors: availability windows and stays at the venue.
+    actor_windows: dict[str, tuple[int, ...] | None] = {}
+    stays: list[Stay] = []
+    for aid, actor in sc.actors.items():
+        loc: Loc = ("actors", aid)
+        if actor.available is None:
+            actor_windows[aid] = None
+        else:
+            for j, w in enumerate(actor.available):
+                if w not in sc.calendar.windows:
+                    c.bad(
+                        (*loc, "available", j),
+                        f"unknown window {w!r}; windows: {listing(sc.calendar.windows)}",
+                    )
+            actor_windows[aid] = tuple(
+                c.names[f"window:{w}"].index for w in actor.available if f"window:{w}" in c.names
+            )
+        for j, stay in enumerate(actor.present):
+            here: Loc = (*loc, "present", j)
+            span: tuple[float, float] | None = None
+            if stay.window is not None:
+                if stay.window not in sc.calendar.windows:
+                    c.bad(
+                        (*here, "window"),
+                        f"unknown window {stay.window!r}; windows: {listing(sc.calendar.windows)}",
+                    )
+                span = spans.get(stay.window)
+            elif cal is not None:
+                begin = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
+                until = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
+                if begin is not None and until is not None:
+                    if until <= begin:
+                        c.bad((*here, "until"), "the stay ends before it starts")
+                    else:
+                        span = (begin, until)
+            arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
+            departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
+            if span is not None:
+                stays.append(
+                    Stay(aid, c.names[f"present:{aid}"].index, span[0], span[1], arrival, departure)
+                )
+
+    # Preconditions.
+    prec_ids = list(sc.preconditions)
+    prec_fns: dict[str, Value] = {}
+    for pid, pre in sc.preconditions.items():
+        if pre.insisted_by not in sc.actors:
+            c.bad(
+                ("preconditions", pid, "insisted_by"),
+                f"unknown actor {pre.insisted_by!r}; declared: {listing(sc.actors)}",
+            )
+        e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
+        if e is not None:
+            prec_fns[pid] = e.fn
+
+    def state_mask(loc: Loc, from_: list[str] | None) -> tuple[tuple[bool, ...], list[str]]:
+        allowed = live_states if from_ is None else from_
+        for j, s in enumerate(allowed):
+            if s not in states:
+                c.bad(
+                    loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
+                    f"unknown state {s!r}; states: {listing(states)}",
+                )
+            elif s in outcome_names:
+                c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
+        return tuple(s in allowed for s in states), [s for s in allowed if s in states]
+
+    clocks: list[Clock] = []
+    for aid, act in sc.actions.items():
+        loc = ("actions", aid)
+        if act.actor not in sc.actors:
+            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {listing(sc.actors)}")
+        mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
+        guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
+        requires = []
+        for j, pid in enumerate(act.requires):
+            if pid not in sc.preconditions:
+                c.bad(
+                    (*loc, "requires", j),
+                    f"unknown precondition {pid!r}; declared: {listing(sc.preconditions)}",
+                )
+            elif pid in prec_fns:
+                requires.append((prec_ids.index(pid), prec_fns[pid]))
+        delay = c.sampler((*loc, "delay"), act.delay)
+        options: list[Outcome] = []
+        if act.options:
+            for oid, opt in act.options.items():
+                oloc: Loc = (*loc, "options", oid)
+                weight: Value | float
+                if isinstance(opt.weight, float | int):
+                    if not math.isfinite(opt.weight):
+                        c.bad((*oloc, "weight"), f"expected a finite number, found {opt.weight}")
+                    elif opt.weight < 0:
+                        c.bad(
+                            (*oloc, "weight"), f"a weight cannot be negative, found {opt.weight:g}"
+                        )
+                    weight = float(opt.weight)
+                else:
+                    we = c.expr((*oloc, "weight"), opt.weight, "number")
+                    weight = we.fn if we else 0.0
+                c.trigger_ok(oloc, opt.trigger, machine, from_states)
+                options.append(
+                    Outcome(oid, weight, c.assigns(oloc, opt.set), opt.trigger, opt.text or oid)
+                )
+        else:
+            c.trigger_ok(loc, act.trigger, machine, from_states)
+            options.append(Outcome(aid, 1.0, c.assigns(loc, act.set), act.trigger, act.text or aid))
+        if delay is not None:
+            clocks.append(
+                Clock(
+                    len(clocks),
+                    aid,
+                    "action",
+                    act.actor,
+                    mask,
+                    actor_windows.get(act.actor),
+                    guard.fn if guard else None,
+                    tuple(requires),
+                    delay,
+                    tuple(options),
+                    act.text or aid,
+                    act.chance,
+                )
+            )
+
+    scheduled: list[Scheduled] = []
+    for eid, ev in sc.events.items():
+        loc = ("events", eid)
+        sets = c.assigns(loc, ev.set)
+        if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
+            c.bad(
+                (*loc, "trigger"),
+                f"unknown trigger {ev.trigger!r}; protocol triggers: {listing(machine.events)}",
+            )
+        if ev.at is not None:
+            if cal is None:
+                continue
+            at = c.time_or_offset((*loc, "at"), ev.at, cal[0], cal[1])
+            jitter = (
+                c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False) if ev.jitter else None
+            )
+            if at is not None:
+                scheduled.append(Scheduled(eid, at, jitter, sets, ev.trigger, ev.text or eid))
+            continue
+        assert ev.rate is not None
+        rate = c.quantity((*loc, "rate"), ev.rate, duration=False)
+        if rate is not None and rate < 0:
+            c.bad((*loc, "rate"), f"a rate cannot be negative, found {rate:g}")
+            rate = None
+        guard_fn = _event_guard(c, loc, ev)
+        if rate:  # a zero rate never fires: leave it out of the clock table
+            mean_h = 24.0 / rate
+            clocks.append(
+                Clock(
+                    len(clocks),
+                    eid,
+                    "event",
+                    None,
+                    tuple(s not in outcome_names for s in states),
+                    None,
+                    guard_fn,
+                    (),
+                    dists.build("exponential", {"mean": mean_h}),
+                    (Outcome(eid, 1.0, sets, ev.trigger, ev.text or eid),),
+                    ev.text or eid,
+                )
+            )
+
+    if cal is None or machine is None or c.problems:
+        return None, c.problems
+    tz, start, horizon = cal
+    edges = sorted(
+        [Edge(a, c.names[f"window:{w}"].index, w, True) for w, (a, _) in spans.items() if a > 0]
+        + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items() if b > 0],
+        key=lambda e: e.at,
+    )
+    success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
+    model = ProtocolModel()
+    machine.add_model(model)
+    failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
+    return CompiledScenario(
+        model=sc,
+        tz=tz,
+        start=start,
+        horizon=horizon,
+        slot_names=c.slot_names,
+        initial=c.initial,
+        states=states,
+        initial_state=states.index(sc.protocol.initial),
+        success=success,
+        failure=failure,
+        machine=machine,
+        protocol_model=model,
+        clocks=tuple(clocks),
+        scheduled=tuple(scheduled),
+        stays=tuple(stays),
+        edges=tuple(edges),
+        preconditions=prec_ids,
+        max_events=sc.settings.max_events,
+        params=c.params,
+    ), []

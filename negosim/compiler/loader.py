@@ -1,0 +1,155 @@
+"""From a file name to a compiled scenario: read, override, validate, compile.
+
+This is the one place input is checked. Problems from every stage are
+reported together where possible: YAML problems stop early (there is no data
+to check), schema problems are all reported at once, and whole-file problems
+(references, expressions, calendar) are all reported once the structure is
+valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import pydantic
+
+from ..errors import Problem, ScenarioError
+from ..scenario.overrides import apply_overrides
+from ..scenario.schema import Scenario
+from ..scenario.yamlsource import (
+    YamlDocument,
+    dotted,
+    load_yaml_file,
+    problems_from_validation_error,
+)
+from .compile import compile_scenario
+from .tables import CompiledScenario
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    sets: list[tuple[str, Any]] | None = None,
+    doc: YamlDocument | None = None,
+) -> tuple[Scenario, YamlDocument]:
+    """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid.
+
+    ``doc``, if given, is ``path`` already read (sweeps load one file many times).
+    """
+    doc = copy.copy(doc) if doc is not None else load_yaml_file(path)
+    if sets:
+        doc.data = apply_overrides(doc.data, sets)
+    try:
+        model = Scenario.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        problems = problems_from_validation_error(exc, doc) + _whole_file_problems(exc, doc)
+        problems.sort(key=lambda p: (p.line, p.col))
+        raise ScenarioError(_annotate(problems, sets)) from None
+    return model, doc
+
+
+# Sections that are mappings of named items: an invalid item can be left out
+# and the rest of the file still checked as a whole.
+_ITEM_SECTIONS = ("sources", "params", "facts", "actors", "preconditions", "actions", "events")
+
+
+def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> list[Problem]:
+    """Reference and expression problems in the parts of the file the schema accepted.
+
+    So that one run reports everything: leave out each named item the schema
+    rejected, validate the rest, and compile it. Problems that only mention a
+    left-out item (e.g. "unknown precondition 'x'" when 'x' itself was
+    invalid) are dropped, as they would be noise. If the schema's problems lie
+    outside named items (calendar, protocol...), there is nothing sound to
+    check and this returns nothing.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+    pruned: dict[str, set[str]] = {}
+    unknown_top: set[str] = set()
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) == 1 and err["type"] == "extra_forbidden":
+            unknown_top.add(str(loc[0]))  # an unknown top-level key: just leave it out
+            continue
+        if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
+            return []
+        pruned.setdefault(str(loc[0]), set()).add(loc[1])
+    rest = {k: v for k, v in data.items() if k not in unknown_top}
+    for section, names in pruned.items():
+        items = rest.get(section)
+        if not isinstance(items, dict):
+            return []
+        rest[section] = {k: v for k, v in items.items() if k not in names}
+    try:
+        model = Scenario.model_validate(rest)
+    except pydantic.ValidationError:
+        return []  # e.g. a section left empty that must not be: nothing sound to add
+    _, problems = compile_scenario(model)
+    gone = {f"'{name}'" for names in pruned.values() for name in names}
+    return [
+        doc.problem(p.loc, p.message, p.offset)
+        for p in problems
+        if not any(g in p.message for g in gone)
+    ]
+
+
+def load(
+    path: str | os.PathLike[str],
+    sets: list[tuple[str, Any]] | None = None,
+    doc: YamlDocument | None = None,
+) -> CompiledScenario:
+    """Load, validate and compile a scenario file, ready to simulate.
+
+    >>> from negosim import load
+    >>> scenario = load("scenarios/tutorial.yaml")
+    """
+    model, doc = load_model(path, sets, doc)
+    return compile_model(model, doc, sets)
+
+
+def compile_model(
+    model: Scenario, doc: YamlDocument | None = None, sets: list[tuple[str, Any]] | None = None
+) -> CompiledScenario:
+    """Compile an already validated model; ScenarioError (located if ``doc``) if inconsistent."""
+    compiled, problems = compile_scenario(model)
+    if compiled is None:
+        if doc is None:
+            located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
+        else:
+            located = [doc.problem(p.loc, p.message, p.offset) for p in problems]
+        located.sort(key=lambda p: (p.line, p.col))
+        raise ScenarioError(_annotate(located, sets))
+    return compiled
+
+
+def validate(path: str | os.PathLike[str]) -> list[Problem]:
+    """Every problem in ``path`` (empty if the file is valid)."""
+    try:
+        load(path)
+    except ScenarioError as exc:
+        return exc.problems
+    return []
+
+
+def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> list[Problem]:
+    """Say which problems concern a value given with --set rather than in the file."""
+    if not sets:
+        return problems
+    paths = {(p if "." in p else f"params.{p}.default"): p for p, _ in sets}
+    out = []
+    for prob in problems:
+        for full, given in paths.items():
+            if prob.path == full or prob.path.startswith(full + "."):
+                prob = Problem(
+                    prob.file,
+                    prob.line,
+                    prob.col,
+                    prob.path,
+                    f"{prob.message} (value from --set {given})",
+                )
+                break
+        out.append(prob)
+    return out

@@ -1,0 +1,194 @@
+"""Turn the values written in a scenario file into runtime values.
+
+A number, a duration or a parameter name becomes a float; a distribution an
+inverse-CDF sampler; an expression a compiled function over the slot list; a
+``set:`` mapping a tuple of assignments. :mod:`negosim.compile` uses this for
+every section of the file. Problems are collected, not raised.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from ..errors import ExpressionError
+from ..scenario import schema
+from ..scenario.units import is_duration, parse_duration
+from . import dists
+from .expr import Compiled, Name, compile_expr
+from .tables import Assign, Value
+
+Loc = tuple[str | int, ...]
+
+
+class Issue(NamedTuple):
+    """A problem found while compiling: where (``loc``), what, and for an
+    expression the character ``offset`` inside it where it goes wrong."""
+
+    loc: Loc
+    message: str
+    offset: int | None = None
+
+
+def _const(value: Any) -> Value:
+    return lambda s: value
+
+
+class Resolver:
+    """Resolves values written in the file into runtime values, collecting problems.
+
+    Slots, quantities (numbers, durations, parameter names), distributions,
+    expressions and fact assignments; every problem becomes an :class:`Issue`
+    in ``problems`` instead of an exception, so all are reported at once.
+    """
+
+    def __init__(self, sc: schema.Scenario):
+        self.sc = sc
+        self.problems: list[Issue] = []
+        self.names: dict[str, Name] = {}
+        self.slot_names: list[str] = []
+        self.initial: list[Any] = []
+        self.params: dict[str, float] = {}
+        self.param_kind: dict[str, str] = {}
+
+    def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
+        self.problems.append(Issue(loc, message, offset))
+
+    # --- slots -------------------------------------------------------------
+
+    def _slot(self, key: str, typ: str, value: Any, values: tuple[str, ...] | None = None) -> int:
+        index = len(self.initial)
+        self.names[key] = Name(index, typ, values)
+        self.slot_names.append(key)
+        self.initial.append(value)
+        return index
+
+    # --- quantities ----------------------------------------------------------
+
+    def quantity(self, loc: Loc, value: float | str, *, duration: bool) -> float | None:
+        """Resolve a number, duration or parameter name; None (and a problem) if bad.
+
+        Where a duration is expected, plain numbers (written bare or quoted)
+        need a unit, except 0; where a number is expected, durations and
+        duration parameters are refused.
+        """
+        if isinstance(value, str) and is_duration(value):
+            if not duration:
+                self.bad(loc, f"expected a number here, found the duration {value!r}")
+                return None
+            return parse_duration(value)
+        if isinstance(value, str) and value in self.params:
+            is_dur = self.param_kind[value] == "duration"
+            if duration and not is_dur:
+                self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
+                return None
+            if not duration and is_dur:
+                self.bad(loc, f"parameter {value!r} is a duration; a number is expected here")
+                return None
+            return self.params[value]
+        try:
+            number = float(value)
+        except ValueError:
+            self.bad(loc, f"unknown parameter {value!r}; declared: {listing(self.params)}")
+            return None
+        if not math.isfinite(number):
+            self.bad(loc, f"expected a finite number, found {value!r}")
+            return None
+        if duration and number != 0:
+            self.bad(loc, f"a duration needs a unit: write {number:g}h or {number:g}d")
+            return None
+        return number
+
+    def sampler(
+        self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
+    ) -> dists.Sampler | None:
+        if isinstance(spec, schema.Empirical):
+            vals = [
+                self.quantity((*loc, "values", i), v, duration=duration)
+                for i, v in enumerate(spec.values)
+            ]
+            if any(v is None for v in vals):
+                return None
+            values = [float(v) for v in vals if v is not None]
+            if nonnegative and min(values) < 0:
+                self.bad((*loc, "values"), "a delay cannot be negative")
+                return None
+            return dists.build("empirical", {}, values, spec.weights)
+        resolved: dict[str, float] = {}
+        for f in dists.FIELDS[spec.dist]:
+            q = self.quantity((*loc, f), getattr(spec, f), duration=duration)
+            if q is None:
+                return None
+            if nonnegative and q < 0:
+                self.bad((*loc, f), f"a delay cannot be negative, found {getattr(spec, f)}")
+                return None
+            resolved[f] = q
+        issues = dists.check(spec.dist, resolved)
+        for f, msg in issues:
+            self.bad((*loc, f), msg)
+        return None if issues else dists.build(spec.dist, resolved)
+
+    # --- expressions ---------------------------------------------------------
+
+    def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
+        try:
+            return compile_expr(text, self.names, expect)
+        except ExpressionError as exc:
+            self.bad(loc, f"{exc.message} (in {text!r})", exc.offset)
+            return None
+
+    def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
+        out = []
+        for fact_id, value in sets.items():
+            here = (*loc, "set", fact_id)
+            fact = self.sc.facts.get(fact_id)
+            if fact is None:
+                self.bad(here, f"unknown fact {fact_id!r}; declared: {listing(self.sc.facts)}")
+                continue
+            slot = self.names[fact_id].index
+            fn = self._assign_value(here, fact_id, fact, value)
+            if fn is not None:
+                out.append(Assign(slot, fact_id, fn, fact.low, fact.high))
+        return tuple(out)
+
+    def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:
+        if fact.type == "bool":
+            if isinstance(value, bool):
+                return _const(value)
+            if isinstance(value, str):
+                c = self.expr(loc, value, "bool")
+                return c.fn if c else None
+        elif fact.type == "number":
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                return _const(float(value))
+            if isinstance(value, str):
+                c = self.expr(loc, value, "number")
+                return c.fn if c else None
+        else:  # enum
+            if isinstance(value, str) and fact.values and value in fact.values:
+                return _const(value)
+            if isinstance(value, str):
+                c = self.expr(loc, value, "str")
+                return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
+        self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
+        return None
+
+
+def _enum_checked(fn: Value, fact: str, values: tuple[str, ...]) -> Value:
+    """An enum assignment computed at run time must still give a declared value."""
+
+    def checked(s: list[Any]) -> Any:
+        v = fn(s)
+        if v not in values:
+            raise ValueError(f"{fact} cannot be set to {v!r}: not one of {', '.join(values)}")
+        return v
+
+    return checked
+
+
+def listing(names: Any) -> str:
+    items = sorted(names)
+    if not items:
+        return "(none)"
+    shown = ", ".join(items[:12])
+    return shown + (f", … ({len(items)} in all)" if len(items) > 12 else "")

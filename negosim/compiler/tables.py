@@ -1,0 +1,168 @@
+"""The runtime tables a compiled scenario consists of, which the engine runs on.
+
+:mod:`negosim.compile` builds them once per scenario from the validated file;
+:mod:`negosim.engine` reads them for every replication and never changes
+them. Everything is resolved: slots are list indexes, values are floats
+(hours for times), expressions are plain functions, distributions are
+inverse-CDF samplers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from ..scenario import schema
+from ..scenario.units import hours_between
+from . import dists
+
+Value = Callable[[list[Any]], Any]
+"""A compiled expression or constant: evaluated on the slot list."""
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Set fact slot ``slot`` to ``value(s)``, clamped to ``[low, high]`` for numbers."""
+
+    slot: int
+    fact: str
+    value: Value
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One option of an action: its weight and its effects."""
+
+    id: str
+    weight: Value | float
+    sets: tuple[Assign, ...]
+    trigger: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A timed thing that fires when enabled long enough: an action or a random event.
+
+    ``states[i]`` says whether the protocol state with index ``i`` allows it;
+    ``actor_windows`` lists the window slots in which its actor can act (None:
+    always); ``requires`` pairs precondition indexes with their compiled
+    expressions.
+    """
+
+    index: int
+    id: str
+    kind: str  # "action" | "event"
+    actor: str | None
+    states: tuple[bool, ...]
+    actor_windows: tuple[int, ...] | None
+    guard: Value | None
+    requires: tuple[tuple[int, Value], ...]
+    delay: dists.Sampler
+    options: tuple[Outcome, ...]
+    text: str
+    chance: bool = False  # options are chance outcomes, not the actor's choice
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A scheduled event: a fixed time (hours), optional jitter, effects."""
+
+    id: str
+    at: float
+    jitter: dists.Sampler | None
+    sets: tuple[Assign, ...]
+    trigger: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Stay:
+    """An actor's presence at the venue: slot, period, optional arrival/departure delays."""
+
+    actor: str
+    slot: int
+    start: float
+    end: float
+    arrival: dists.Sampler | None
+    departure: dists.Sampler | None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A window opening (value True) or closing (False) at a fixed time."""
+
+    at: float
+    slot: int
+    window: str
+    value: bool
+
+
+@dataclass
+class CompiledScenario:
+    """Everything the engine needs, resolved to indexes, floats and functions."""
+
+    model: schema.Scenario
+    tz: ZoneInfo
+    start: datetime
+    horizon: float  # hours after start
+    slot_names: list[str]
+    initial: list[Any]  # the slot list at time 0
+    states: list[str]
+    initial_state: int
+    success: frozenset[int]
+    failure: frozenset[int]
+    machine: Machine
+    protocol_model: ProtocolModel
+    clocks: tuple[Clock, ...]
+    scheduled: tuple[Scheduled, ...]
+    stays: tuple[Stay, ...]
+    edges: tuple[Edge, ...]
+    preconditions: list[str]
+    max_events: int
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def outcome_states(self) -> frozenset[int]:
+        return self.success | self.failure
+
+
+class ProtocolModel:
+    """The object the scenario's `transitions` machine moves between protocol states.
+
+    One per compiled scenario, added to the machine once: an engine resets it
+    at the start of each replication (replications in a process run one at a
+    time). `transitions` gives it ``state`` and ``trigger``.
+    """
+
+    state: str
+    trigger: Callable[[str], bool]
+
+
+def day_parts(cs: CompiledScenario) -> Iterator[tuple[float, datetime]]:
+    """Venue-local 6-hour marks (00, 06, 12, 18) from the start's day to the horizon.
+
+    Yields (hours after start, local datetime); used to bucket meeting times by
+    day and part of day in local time, DST included.
+    """
+    local = cs.start.astimezone(cs.tz)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    while True:
+        for h in (0, 6, 12, 18):
+            mark = (day + timedelta(hours=h)).replace(tzinfo=cs.tz)
+            at = hours_between(cs.start, mark)
+            if at >= cs.horizon:
+                return
+            yield at, mark
+        day += timedelta(days=1)

@@ -1,0 +1,1 @@
+"""The discrete-event engine: one replication of a compiled scenario at a time."""

@@ -1,0 +1,1 @@
+"""What people read: terminal tables, plots, the protocol diagram, HTML reports, explanations."""

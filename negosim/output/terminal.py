@@ -1,0 +1,235 @@
+"""Terminal rendering (rich) of estimates, timelines and parameter tables.
+
+Everything here consumes plain results (:class:`~negosim.results.Estimate`,
+trace lines, parameter rows); it never runs or inspects the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..compiler.tables import CompiledScenario
+from ..engine.simulation import Row, TraceLine
+from ..runs.results import PARTS, Estimate
+from ..scenario.units import at_hours, format_duration
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def _bar(p: float, width: int = 20) -> str:
+    filled = round(p * width)
+    return "█" * filled + "·" * (width - filled)
+
+
+def _day_label(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%a %d %b")
+
+
+def render_estimate(est: Estimate, console: Console) -> None:
+    low, high = est.ci95
+    head = Text.assemble(
+        (f"{est.title}\n", "bold"),
+        f"{est.runs:,} runs, seed {est.seed}; question closes {est.horizon}\n",
+        ("P(meeting held) = ", ""),
+        (_pct(est.p_meeting), "bold green"),
+        f"   95% CI {_pct(low)} – {_pct(high)} (Wilson)",
+    )
+    if est.overrides:
+        head.append("\noverrides: " + ", ".join(est.overrides), style="yellow")
+    console.print(Panel(head, expand=False))
+
+    # Two narrow tables rather than one wide one: each fits in 80 columns.
+    when = Table(title="When: chance the meeting is held, by venue-local day", title_justify="left")
+    when.add_column("day", no_wrap=True)
+    for part in PARTS:
+        when.add_column(part, justify="right")
+    when.add_column("that day", justify="right")
+    for day, p in est.by_day.items():
+        parts = est.by_part.get(day, {})
+        when.add_row(
+            _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
+        )
+    console.print(when)
+    by_end = Table(title="Held by the end of the day", title_justify="left")
+    by_end.add_column("day", no_wrap=True)
+    by_end.add_column("P(held)", justify="right")
+    by_end.add_column("95% CI (Wilson)", justify="right", no_wrap=True)
+    for day, cum in est.held_by_end_of_day.items():
+        by_end.add_row(
+            _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
+        )
+    console.print(by_end)
+    if est.median_time:
+        console.print(f"Median time of meeting: {est.median_time} (venue-local)")
+    else:
+        console.print(
+            "Median time of meeting: not reached (held in half the runs or fewer "
+            "within the horizon)"
+        )
+
+    outcomes = Table(title="Outcomes", title_justify="left")
+    outcomes.add_column("outcome")
+    outcomes.add_column("runs", justify="right")
+    outcomes.add_column("share", justify="right")
+    outcomes.add_column("")
+    for name, count in est.outcomes.items():
+        share = count / est.runs if est.runs else 0.0
+        label = "censored (no outcome within the horizon)" if name == "censored" else name
+        outcomes.add_row(label, f"{count:,}", _pct(share), _bar(share))
+    console.print(outcomes)
+
+    failed = est.runs - est.held
+    if est.blocking:
+        block = Table(
+            title=f"Preconditions standing when the {failed:,} runs without a meeting ended",
+            title_justify="left",
+        )
+        block.add_column("precondition")
+        block.add_column("who insists, and what")
+        block.add_column("runs", justify="right")
+        block.add_column("of failed", justify="right")
+        for pid, count in sorted(est.blocking.items(), key=lambda kv: -kv[1]):
+            block.add_row(
+                pid, est.blocking_text[pid], f"{count:,}", _pct(count / failed) if failed else "–"
+            )
+        console.print(block)
+
+    paths = Table(title="Most common paths through the protocol", title_justify="left")
+    paths.add_column("path")
+    paths.add_column("runs", justify="right")
+    for states, count in est.paths:
+        paths.add_row(" → ".join(states), f"{count:,}")
+    console.print(paths)
+    rate = est.runs / est.elapsed_s if est.elapsed_s > 0 else float("inf")
+    console.print(
+        f"[dim]{est.mean_events_per_run:.1f} simulation events per run; "
+        f"{est.elapsed_s:.2f} s ({rate:,.0f} runs/s)[/dim]"
+    )
+
+
+_KIND_STYLE = {
+    "window": "cyan",
+    "arrive": "cyan",
+    "leave": "cyan",
+    "event": "magenta",
+    "fact": "magenta",
+    "enable": "dim",
+    "cancel": "dim",
+    "fire": "bold",
+    "state": "green",
+    "block": "yellow",
+    "unblock": "yellow",
+    "end": "bold green",
+}
+
+
+def trace_rows(
+    cs: CompiledScenario, lines: list[TraceLine], verbose: bool = False
+) -> list[dict[str, Any]]:
+    """Trace lines as plain dicts with venue-local times (for JSON and tables)."""
+    out = []
+    for line in lines:
+        if not verbose and line.kind in ("enable", "cancel"):
+            continue
+        # Round to the minute (as durations are) rather than truncate.
+        local = at_hours(cs.start, line.time + 1 / 120, cs.tz).replace(second=0, microsecond=0)
+        actor = (cs.model.actors[line.actor].short or line.actor) if line.actor else None
+        out.append(
+            {
+                "time": local.isoformat(timespec="minutes"),
+                "hours": round(line.time, 4),
+                "kind": line.kind,
+                "actor": actor,
+                "text": line.text,
+            }
+        )
+    return out
+
+
+def render_trace(
+    cs: CompiledScenario,
+    row: Row,
+    lines: list[TraceLine],
+    seed: int,
+    console: Console,
+    verbose: bool = False,
+) -> None:
+    tzname = cs.start.astimezone(cs.tz).strftime("%Z")
+    table = Table(
+        title=f"{cs.model.title}: replication {row.index} of seed {seed}", title_justify="left"
+    )
+    table.add_column(f"time ({tzname})", no_wrap=True)
+    table.add_column("who")
+    table.add_column("what")
+    last_day = None
+    for item in trace_rows(cs, lines, verbose):
+        local = datetime.fromisoformat(item["time"])
+        day = local.strftime("%a %d %b")
+        stamp = local.strftime("%H:%M") if day == last_day else f"{day} {local:%H:%M}"
+        last_day = day
+        style = _KIND_STYLE.get(item["kind"], "")
+        table.add_row(stamp, item["actor"] or "", Text(item["text"], style=style))
+    console.print(table)
+    if row.held:
+        verdict = f"Meeting held after {format_duration(row.time or 0.0)}."
+    elif row.outcome == "censored":
+        verdict = "No outcome before the horizon (censored)."
+    else:
+        verdict = f"Ended in {row.outcome!r} after {format_duration(row.time or 0.0)}."
+    if row.blocking:
+        names = ", ".join(cs.preconditions[i] for i in row.blocking)
+        verdict += f" Preconditions standing at the end: {names}."
+    console.print(Text(verdict, style="bold"))
+
+
+def render_params(rows: list[dict[str, Any]], title: str, console: Console) -> None:
+    narrow = console.width < 110  # e.g. 80 columns: stack the short fields in one column
+    table = Table(title=f"Parameters of {title}", title_justify="left", show_lines=True)
+    if narrow:
+        table.add_column("parameter", min_width=20, max_width=30)
+    else:
+        table.add_column("name", no_wrap=True)
+        table.add_column("default", justify="right")
+        table.add_column("range")
+        table.add_column("uncertainty")
+    table.add_column("source or assumption", ratio=1)
+    for r in rows:
+        rng = (
+            f"{_num(r['low'])} – {_num(r['high'])}"
+            if (r["low"] is not None or r["high"] is not None)
+            else ""
+        )
+        note = Text()
+        if r["source"]:
+            src = r["source"].strip()
+            note.append(src if src[:1] in "\"'“" else f"“{src}”")
+        if r["assumption"]:
+            note.append(("\n" if r["source"] else "") + "assumption: " + r["assumption"].strip(),
+                        style="yellow")  # fmt: skip
+        if narrow:
+            cell = Text(r["name"], style="bold")
+            cell.append(f"\ndefault {r['display']}")
+            if rng:
+                cell.append(f"\nrange {rng}")
+            if r["uncertainty"]:
+                cell.append(f"\n{r['uncertainty']}", style="dim")
+            table.add_row(cell, note)
+        else:
+            table.add_row(r["name"], r["display"], rng, r["uncertainty"] or "", note)
+    console.print(table)
+
+
+def _num(x: float | None) -> str:
+    return "∞" if x is None else f"{x:g}"
+
+
+def render_problems(problems: list[str], console: Console) -> None:
+    console.print(Group(*[Text(p) for p in problems]))

@@ -1,0 +1,239 @@
+"""Where replications run: in this process, in local processes, or on a Dask cluster.
+
+Every backend offers the same small, ``concurrent.futures``-style interface
+(:class:`Backend`): ``submit(fn, *args)`` returns a future with ``result()``,
+``as_completed(futures)`` yields them as they finish, and ``close()`` (or a
+``with`` block) releases the workers. :mod:`negosim.runner` and
+:mod:`negosim.sweep` only talk to this interface.
+
+Work travels as :class:`Job` chunks: a scenario *model* (the validated pydantic
+object; compiled scenarios hold functions, which do not pickle), its content
+key, a seed and a range of replication indexes. Each worker compiles a given
+model once and keeps the engine in a small per-process cache keyed by the
+content hash (:func:`engine_for`), so a sweep point is compiled once per worker,
+never per replication or per chunk. A chunk comes back as a
+:class:`~negosim.results.Tally` of integer counts; adding tallies does not
+depend on order, which is why every backend and worker count gives
+bit-identical numbers for the same seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import as_completed as _cf_as_completed
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+from ..compiler.loader import compile_model
+from ..compiler.tables import CompiledScenario
+from ..engine.simulation import Engine
+from ..errors import UsageError
+from ..scenario.schema import Scenario
+from .results import Tally
+
+_CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-flight points
+_engines: OrderedDict[str, Engine] = OrderedDict()
+
+
+def model_key(model: Scenario) -> str:
+    """Content hash of a validated scenario model (names a sweep point's compiled form)."""
+    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:24]
+
+
+def prime(key: str, cs: CompiledScenario) -> None:
+    """Put an already compiled scenario in this process's cache (forked workers inherit it)."""
+    _engines[key] = Engine(cs)
+    _engines.move_to_end(key)
+    while len(_engines) > _CACHE_SIZE:
+        _engines.popitem(last=False)
+
+
+def engine_for(key: str, model: Scenario) -> Engine:
+    """The engine of ``model``, compiled at most once per process while it stays cached."""
+    engine = _engines.get(key)
+    if engine is None:
+        prime(key, compile_model(model))
+        engine = _engines[key]
+    else:
+        _engines.move_to_end(key)
+    return engine
+
+
+@dataclass(frozen=True)
+class Job:
+    """Replications ``start..stop-1`` of one scenario, drawn from ``seed``'s streams."""
+
+    key: str
+    model: Scenario
+    seed: int
+    start: int
+    stop: int
+
+
+def run_job(job: Job) -> Tally:
+    """Run a chunk of replications where this function is called (any backend's worker)."""
+    engine = engine_for(job.key, job.model)
+    tally = Tally()
+    run = engine.run
+    add = tally.add
+    seed = job.seed
+    for i in range(job.start, job.stop):
+        add(run(seed, i))
+    return tally
+
+
+class Backend(Protocol):
+    """The executor interface every backend implements."""
+
+    workers: int
+    name: str
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]: ...
+
+    def wait_any(self, futures: list[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _Base:
+    workers = 1
+    name = "base"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class InProcess(_Base):
+    """Runs each task at ``submit`` in the calling process (no parallelism, no pickling)."""
+
+    name = "in-process"
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller via result()
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            fut.set_exception(exc)
+        return fut
+
+    def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
+        return iter(list(futures))
+
+    def wait_any(self, futures: list[Future[Any]]) -> list[Future[Any]]:
+        return list(futures)  # all done at submit
+
+
+class Processes(_Base):
+    """A pool of local worker processes (``concurrent.futures.ProcessPoolExecutor``).
+
+    On systems with ``fork`` the workers start with this process's cache of
+    compiled scenarios (see :func:`prime`), so the first point costs nothing to
+    set up; elsewhere each worker compiles a model the first time it sees it.
+    """
+
+    name = "processes"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args)
+
+    def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
+        return _cf_as_completed(list(futures))
+
+    def wait_any(self, futures: list[Future[Any]]) -> list[Future[Any]]:
+        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Dask(_Base):
+    """Dask distributed: a running scheduler (``tcp://HOST:PORT``) or a LocalCluster.
+
+    Each Dask worker process keeps its own cache of compiled scenarios (this
+    module's globals live in the worker), so a point is compiled once per worker.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise UsageError(f"the Dask backend needs the 'distributed' package ({exc})") from None
+        self._cluster: Any = None
+        try:
+            if scheduler is not None:
+                self._client = Client(scheduler, timeout="10s")
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=local_workers or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: never clash with a running one
+                )
+                self._client = Client(self._cluster)
+        except OSError as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise UsageError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from None
+        nthreads = self._client.nthreads()
+        self.workers = max(1, sum(nthreads.values()))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # pure=False: two identical chunks are still two tasks (Dask would merge them).
+        return self._client.submit(fn, *args, pure=False)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed
+
+        return iter(as_completed(list(futures)))
+
+    def wait_any(self, futures: list[Any]) -> list[Any]:
+        from distributed import wait as dask_wait
+
+        return list(dask_wait(futures, return_when="FIRST_COMPLETED").done)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_backend(
+    workers: int = 1, scheduler: str | None = None, dask_local: int | None = None
+) -> Backend:
+    """The backend the command-line options ask for (``--workers``, ``--scheduler``,
+    ``--dask-local``); one worker and no Dask means in-process."""
+    if scheduler is not None and dask_local is not None:
+        raise UsageError("give either --scheduler or --dask-local, not both")
+    if scheduler is not None or dask_local is not None:
+        return Dask(scheduler, dask_local)
+    if workers <= 1:
+        return InProcess()
+    return Processes(workers)

@@ -1,0 +1,279 @@
+"""What-if comparisons: a baseline against a variant, with common random numbers.
+
+Replication ``i`` of the baseline and replication ``i`` of the variant both
+draw from ``Stream(seed, i)``, so each pair of runs faces the same luck and
+the difference between the two scenarios is measured with far less noise
+than two independent runs would give. Pairs are streamed: only counts are
+kept (a :class:`~negosim.results.Tally` per side and the 2x2 table of held /
+not held pairs), never the rows.
+
+The change is ``diff = p_variant - p_base``. Its 95% interval is Newcombe's
+hybrid score interval for a difference of *paired* proportions (Newcombe
+1998, "Improved confidence intervals for the difference between binomial
+proportions based on paired data", Statistics in Medicine 17:2635, method
+10): Wilson intervals for each proportion, combined with the phi correlation
+of the pairs. It stays inside [-1, 1], behaves at 0 and 1, and shrinks with
+the correlation that common random numbers create. When the two scenarios are
+the same model, every pair is identical by construction and the difference
+is exactly 0: the interval is then [0, 0].
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..compiler.tables import CompiledScenario
+from ..engine.simulation import Engine
+from ..scenario.schema import Scenario
+from .backends import Backend, engine_for, model_key, prime
+from .results import Estimate, Tally, estimate, wilson
+from .runner import backend_or_local, fold_chunks
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The 2x2 table of paired outcomes: ``both`` held, ``base_only``, ``variant_only``,
+    ``neither``."""
+
+    both: int
+    base_only: int
+    variant_only: int
+    neither: int
+
+    @property
+    def n(self) -> int:
+        return self.both + self.base_only + self.variant_only + self.neither
+
+
+def paired_diff_ci(pairs: Pairs, identical: bool = False) -> tuple[float, float]:
+    """95% interval for ``p_variant - p_base`` (Newcombe's method 10, see module doc)."""
+    n = pairs.n
+    if n == 0:
+        return (-1.0, 1.0)
+    k_var = pairs.both + pairs.variant_only
+    k_base = pairs.both + pairs.base_only
+    d = (k_var - k_base) / n
+    if identical:
+        return (d, d)
+    p1, p2 = k_var / n, k_base / n
+    l1, u1 = wilson(k_var, n)
+    l2, u2 = wilson(k_base, n)
+    a, b, c, e = pairs.both, pairs.variant_only, pairs.base_only, pairs.neither
+    # phi of the 2x2 table, with Newcombe's continuity correction of the numerator.
+    num: float = a * e - b * c
+    if num > 0:
+        num = max(num - n / 2, 0.0)
+    den = (a + b) * (c + e) * (a + c) * (b + e)
+    phi = num / math.sqrt(den) if den > 0 else 0.0
+    low_sq = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    high_sq = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    low = d - math.sqrt(max(low_sq, 0.0))
+    high = d + math.sqrt(max(high_sq, 0.0))
+    return (max(-1.0, min(low, d)), min(1.0, max(high, d)))
+
+
+@dataclass
+class Comparison:
+    """A baseline and a variant estimate, and what changed (see :meth:`to_json`)."""
+
+    base: Estimate
+    variant: Estimate
+    pairs: Pairs
+    identical: bool
+    diff: float
+    diff_ci95: tuple[float, float]
+    elapsed_s: float
+
+    def blocking_changes(self) -> dict[str, list[str]]:
+        """Preconditions that stop blocking (some base runs, no variant run) and start."""
+        names = list(dict.fromkeys([*self.base.blocking, *self.variant.blocking]))
+        stop = [
+            p for p in names if self.base.blocking.get(p, 0) and not self.variant.blocking.get(p, 0)
+        ]
+        start = [
+            p for p in names if self.variant.blocking.get(p, 0) and not self.base.blocking.get(p, 0)
+        ]
+        return {"stop": stop, "start": start}
+
+    def median_shift_h(self) -> float | None:
+        """Hours by which the median time of meeting moved (None unless both reached)."""
+        if not (self.base.median_time and self.variant.median_time):
+            return None
+        later = datetime.fromisoformat(self.variant.median_time)
+        return round(
+            (later - datetime.fromisoformat(self.base.median_time)).total_seconds() / 3600, 2
+        )
+
+    def by_end_of_day(self) -> dict[str, dict[str, float]]:
+        """P(held by the end of each day) on both sides (days of either scenario)."""
+        days = list(
+            dict.fromkeys([*self.base.held_by_end_of_day, *self.variant.held_by_end_of_day])
+        )
+        out = {}
+        for d in days:
+            pb = _cum(self.base, d)
+            pv = _cum(self.variant, d)
+            out[d] = {"base": pb, "variant": pv, "diff": pv - pb}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        names = list(dict.fromkeys([*self.base.blocking, *self.variant.blocking]))
+        return {
+            "base": {"scenario": self.base.scenario, "overrides": self.base.overrides},
+            "variant": {"scenario": self.variant.scenario, "overrides": self.variant.overrides},
+            "runs": self.base.runs,
+            "seed": self.base.seed,
+            "p_base": self.base.p_meeting,
+            "p_variant": self.variant.p_meeting,
+            "ci95_base": list(self.base.ci95),
+            "ci95_variant": list(self.variant.ci95),
+            "diff": self.diff,
+            "diff_ci95": list(self.diff_ci95),
+            "diff_method": "identical scenarios: exact"
+            if self.identical
+            else "Newcombe hybrid score interval for paired proportions (method 10)",
+            "pairs": {
+                "both_held": self.pairs.both,
+                "base_only": self.pairs.base_only,
+                "variant_only": self.pairs.variant_only,
+                "neither": self.pairs.neither,
+            },
+            "median_time_held": {
+                "base": self.base.median_time,
+                "variant": self.variant.median_time,
+                "shift_h": self.median_shift_h(),
+            },
+            "held_by_end_of_day": self.by_end_of_day(),
+            "outcomes": {"base": self.base.outcomes, "variant": self.variant.outcomes},
+            "blocking": {
+                p: {
+                    "base": self.base.blocking.get(p, 0),
+                    "variant": self.variant.blocking.get(p, 0),
+                }
+                for p in names
+            },
+            "blocking_changes": self.blocking_changes(),
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+def _cum(est: Estimate, day: str) -> float:
+    """P(held by end of ``day``); days before or after the scenario's period count too."""
+    if day in est.held_by_end_of_day:
+        return float(est.held_by_end_of_day[day]["p"])
+    days = list(est.held_by_end_of_day)
+    if days and day > days[-1]:
+        return est.p_meeting
+    return 0.0
+
+
+@dataclass
+class _PairTally:
+    """Counts of a chunk of pairs: one tally per side and the 2x2 table."""
+
+    base: Tally
+    variant: Tally
+    both: int = 0
+    base_only: int = 0
+    variant_only: int = 0
+
+    @property
+    def runs(self) -> int:
+        return self.base.runs
+
+    def merge(self, other: _PairTally) -> _PairTally:
+        self.base.merge(other.base)
+        self.variant.merge(other.variant)
+        self.both += other.both
+        self.base_only += other.base_only
+        self.variant_only += other.variant_only
+        return self
+
+
+def _run_pairs(eb: Engine, ev: Engine, seed: int, indexes: range) -> _PairTally:
+    out = _PairTally(Tally(), Tally())
+    for i in indexes:
+        rb = eb.run(seed, i)  # replication i of both sides: the same stream
+        rv = ev.run(seed, i)
+        out.base.add(rb)
+        out.variant.add(rv)
+        if rb.held and rv.held:
+            out.both += 1
+        elif rb.held:
+            out.base_only += 1
+        elif rv.held:
+            out.variant_only += 1
+    return out
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """Replications ``start..stop-1`` of both sides, on the same streams."""
+
+    base_key: str
+    base: Scenario
+    variant_key: str
+    variant: Scenario
+    seed: int
+    start: int
+    stop: int
+
+
+def run_pair_job(job: PairJob) -> _PairTally:
+    """Run a chunk of pairs where this is called (any backend's worker)."""
+    eb = engine_for(job.base_key, job.base)
+    ev = engine_for(job.variant_key, job.variant)
+    return _run_pairs(eb, ev, job.seed, range(job.start, job.stop))
+
+
+def compare(
+    base: CompiledScenario,
+    variant: CompiledScenario,
+    runs: int = 10_000,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    base_overrides: list[str] | None = None,
+    variant_overrides: list[str] | None = None,
+    workers: int = 1,
+    backend: Backend | None = None,
+) -> Comparison:
+    """Run ``runs`` pairs of replications with common random numbers and compare.
+
+    Pairs travel in chunks to ``backend`` (default: ``workers`` local processes)
+    and come back as counts, which add up in any order: the numbers do not
+    depend on where they ran.
+    """
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    started = time.perf_counter()
+    kb, kv = model_key(base.model), model_key(variant.model)
+    prime(kb, base)  # in-process and forked workers then skip compiling
+    prime(kv, variant)
+    with backend_or_local(backend, min(workers, runs)) as be:
+        total = fold_chunks(
+            be,
+            range(runs),
+            lambda a, b: (run_pair_job, PairJob(kb, base.model, kv, variant.model, seed, a, b)),
+            _PairTally(Tally(), Tally()),
+            progress,
+        )
+    elapsed = time.perf_counter() - started
+    pairs = Pairs(total.both, total.base_only, total.variant_only,
+                  runs - total.both - total.base_only - total.variant_only)  # fmt: skip
+    identical = base.model == variant.model
+    eb_est = estimate(base, total.base, seed, elapsed, base_overrides)
+    ev_est = estimate(variant, total.variant, seed, elapsed, variant_overrides)
+    return Comparison(
+        base=eb_est,
+        variant=ev_est,
+        pairs=pairs,
+        identical=identical,
+        diff=ev_est.p_meeting - eb_est.p_meeting,
+        diff_ci95=paired_diff_ci(pairs, identical),
+        elapsed_s=elapsed,
+    )

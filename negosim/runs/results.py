@@ -1,0 +1,241 @@
+"""Streaming aggregates of replication rows, and the estimates drawn from them.
+
+A :class:`Tally` folds :class:`~negosim.engine.Row` objects into integer
+counts as they arrive, so memory does not grow with the number of runs, and
+two tallies merge by adding counts: the order in which workers finish cannot
+change a single number. :func:`estimate` turns a tally into the figures
+people read (P(meeting) with its Wilson interval, when, what blocked), as
+plain data for the table, JSON and later reports. Nothing here looks at the
+engine's internals.
+
+Censoring is handled honestly: every replication starts at the same instant
+and the only censoring is the common horizon, so "held by time t" is simply
+the fraction of *all* runs held by t; a run that did not end within the
+horizon counts as not held by any t, never as held at some average time. The
+median time of meeting is reported only if more than half of all runs were
+held within the horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import NormalDist
+from typing import Any
+
+from ..compiler.tables import CompiledScenario, day_parts
+from ..engine.simulation import Row
+from ..scenario.units import at_hours
+
+Z95 = NormalDist().inv_cdf(0.975)
+PARTS = ("night", "morning", "afternoon", "evening")  # 00-06, 06-12, 12-18, 18-24 local
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes in ``n`` trials (95% by default)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Exact ends at k = 0 and k = n: rounding must not leave p outside its interval.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return (low, high)
+
+
+@dataclass
+class Tally:
+    """Integer counts over replications; ``add`` a row, ``merge`` another tally."""
+
+    runs: int = 0
+    events: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    held_minutes: Counter[int] = field(default_factory=Counter)  # minute after start
+    blocking: Counter[int] = field(default_factory=Counter)  # precondition index
+    paths: Counter[tuple[int, ...]] = field(default_factory=Counter)
+
+    def add(self, row: Row) -> None:
+        self.runs += 1
+        self.events += row.events
+        self.outcomes[row.outcome] += 1
+        self.paths[row.path] += 1
+        if row.held:
+            assert row.time is not None
+            self.held_minutes[int(row.time * 60)] += 1
+        else:
+            for b in row.blocking:
+                self.blocking[b] += 1
+
+    def merge(self, other: Tally) -> Tally:
+        self.runs += other.runs
+        self.events += other.events
+        self.outcomes.update(other.outcomes)
+        self.held_minutes.update(other.held_minutes)
+        self.blocking.update(other.blocking)
+        self.paths.update(other.paths)
+        return self
+
+    @property
+    def held(self) -> int:
+        return sum(self.held_minutes.values())
+
+
+@dataclass
+class Estimate:
+    """What a Monte Carlo run found, as plain data (see :meth:`to_json`)."""
+
+    scenario: str
+    title: str
+    runs: int
+    seed: int
+    held: int
+    p_meeting: float
+    ci95: tuple[float, float]
+    by_day: dict[str, float]
+    by_part: dict[str, dict[str, float]]
+    held_by_end_of_day: dict[str, dict[str, Any]]
+    median_time: str | None  # venue-local ISO datetime, or None if not reached
+    outcomes: dict[str, int]
+    blocking: dict[str, int]
+    blocking_text: dict[str, str]
+    paths: list[tuple[list[str], int]]
+    mean_events_per_run: float
+    elapsed_s: float
+    horizon: str
+    params: dict[str, float]
+    overrides: list[str] = field(default_factory=list)
+    # For plots and reports (not in the JSON): when runs were held, in minutes after
+    # the start, and how often runs took each protocol transition as their step-th
+    # (step from 1, source, dest).
+    held_minutes: dict[int, int] = field(default_factory=dict)
+    step_transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "title": self.title,
+            "runs": self.runs,
+            "seed": self.seed,
+            "p_meeting": self.p_meeting,
+            "ci95": list(self.ci95),
+            "by_day": self.by_day,
+            "by_part_of_day": self.by_part,
+            "held_by_end_of_day": self.held_by_end_of_day,
+            "median_time_held": self.median_time,
+            "outcomes": self.outcomes,
+            "blocking": self.blocking,
+            "paths": [{"states": states, "runs": n} for states, n in self.paths],
+            "mean_events_per_run": self.mean_events_per_run,
+            "horizon": self.horizon,
+            "overrides": self.overrides,
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+def _local(cs: CompiledScenario, hours: float) -> datetime:
+    return at_hours(cs.start, hours, cs.tz)
+
+
+def estimate(
+    cs: CompiledScenario,
+    tally: Tally,
+    seed: int,
+    elapsed_s: float,
+    overrides: list[str] | None = None,
+    top_paths: int = 5,
+) -> Estimate:
+    """Summarise ``tally`` for scenario ``cs``."""
+    n = tally.runs
+    held = tally.held
+    marks = list(day_parts(cs))  # (hours after start, local datetime) every 6 h
+    starts = [at for at, _ in marks]
+    # Local calendar days from the start's day to the horizon's, all listed.
+    days: list[str] = []
+    for _, mark in marks:
+        d = mark.date().isoformat()
+        if d not in days:
+            days.append(d)
+    held_day: Counter[str] = Counter()
+    held_part: Counter[tuple[str, str]] = Counter()
+    for minute, count in tally.held_minutes.items():
+        t = minute / 60
+        i = max(bisect_right(starts, t) - 1, 0)
+        mark = marks[i][1]
+        held_day[mark.date().isoformat()] += count
+        held_part[(mark.date().isoformat(), PARTS[mark.hour // 6])] += count
+    by_day = {d: held_day[d] / n if n else 0.0 for d in days}
+    by_part: dict[str, dict[str, float]] = {}
+    for i, (_, mark) in enumerate(marks):
+        ends = marks[i + 1][0] if i + 1 < len(marks) else cs.horizon
+        if ends <= 0:
+            continue  # this part of the day was over before the simulated period began
+        d, part = mark.date().isoformat(), PARTS[mark.hour // 6]
+        by_part.setdefault(d, {})[part] = held_part[(d, part)] / n if n else 0.0
+    cumulative: dict[str, dict[str, Any]] = {}
+    running = 0
+    for d in days:
+        running += held_day[d]
+        low, high = wilson(running, n)
+        cumulative[d] = {"p": running / n if n else 0.0, "ci95": [low, high]}
+
+    median = None
+    if n and held * 2 > n:
+        need, seen = (n + 1) // 2, 0
+        for minute in sorted(tally.held_minutes):
+            seen += tally.held_minutes[minute]
+            if seen >= need:
+                median = _local(cs, minute / 60).isoformat(timespec="minutes")
+                break
+
+    outcome_names = list(
+        dict.fromkeys([cs.states[i] for i in sorted(cs.success | cs.failure)] + ["censored"])
+    )
+    outcomes = {name: tally.outcomes.get(name, 0) for name in outcome_names}
+    model = cs.model
+    blocking = {pid: tally.blocking.get(i, 0) for i, pid in enumerate(cs.preconditions)}
+    blocking_text = {
+        pid: f"{model.actors[p.insisted_by].name}: {p.text}"
+        for pid, p in model.preconditions.items()
+    }
+    paths = [
+        ([cs.states[i] for i in path], count)
+        for path, count in sorted(tally.paths.items(), key=lambda kv: (-kv[1], kv[0]))[:top_paths]
+    ]
+    return Estimate(
+        scenario=model.id,
+        title=model.title,
+        runs=n,
+        seed=seed,
+        held=held,
+        p_meeting=held / n if n else 0.0,
+        ci95=wilson(held, n),
+        by_day=by_day,
+        by_part=by_part,
+        held_by_end_of_day=cumulative,
+        median_time=median,
+        outcomes=outcomes,
+        blocking=blocking,
+        blocking_text=blocking_text,
+        paths=paths,
+        mean_events_per_run=tally.events / n if n else 0.0,
+        elapsed_s=elapsed_s,
+        horizon=_local(cs, cs.horizon).isoformat(timespec="minutes"),
+        params=dict(cs.params),
+        overrides=list(overrides or []),
+        held_minutes=dict(sorted(tally.held_minutes.items())),
+        step_transitions=_step_transitions(cs, tally),
+    )
+
+
+def _step_transitions(cs: CompiledScenario, tally: Tally) -> dict[tuple[int, str, str], int]:
+    """How many runs took each protocol transition as their step-th, from the paths."""
+    counts: Counter[tuple[int, str, str]] = Counter()
+    for path, n in tally.paths.items():
+        for step, (a, b) in enumerate(zip(path, path[1:], strict=False), 1):
+            counts[(step, cs.states[a], cs.states[b])] += n
+    return dict(counts)

@@ -1,0 +1,406 @@
+"""Running a sweep: design points on a backend, rows written as they finish, resume.
+
+Each design point is loaded once with its values as ``--set`` overrides (so it
+is validated exactly like a command-line override), compiled once, and its
+replications travel to the backend in chunks (:mod:`negosim.backends`). Only a
+bounded number of chunks is in flight, and each point keeps just a
+:class:`~negosim.results.Tally` until it is done, so memory does not grow with
+the number of points or replications.
+
+Nothing is lost: while the sweep runs, every finished point is appended to a
+CSV *journal* beside the output (``NAME.partial.csv``), flushed and fsync'ed,
+so a Ctrl-C or a killed process leaves a readable file. ``resume=True`` reads
+the journal (a last line cut short by a kill is dropped), skips the points it
+holds and runs the rest. At the end the journal's rows are sorted by point id
+and written as the output, CSV or Parquet by the extension, so a resumed sweep
+gives the same file as an uninterrupted one; then the journal is removed. A
+manifest (``NAME.manifest.json``) records what is needed to reproduce the sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..compiler.loader import load
+from ..compiler.tables import CompiledScenario
+from ..errors import InputError, NegosimError, UsageError
+from ..scenario.yamlsource import load_yaml_file
+from .backends import Backend, Job, model_key, prime, run_job
+from .designs import SweepSpec, design, point_seed, sensitivity
+from .results import Tally, estimate
+
+Advance = Callable[[int], None]
+
+
+def paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """(output, journal, manifest) paths for ``--out``."""
+    p = Path(out)
+    if p.suffix not in (".csv", ".parquet"):
+        raise UsageError(f"--out {out}: the file name must end in .csv or .parquet")
+    return p, p.with_name(p.stem + ".partial.csv"), p.with_name(p.stem + ".manifest.json")
+
+
+def columns(spec: SweepSpec, outcome_names: list[str]) -> list[str]:
+    """The output's columns, in order."""
+    return [
+        "point",
+        *[p.name for p in spec.params],
+        "status",
+        "runs",
+        "held",
+        "p_meeting",
+        "ci95_low",
+        "ci95_high",
+        "median_time_held",
+        *[f"n_{name}" for name in outcome_names],
+        "mean_events_per_run",
+        "error",
+    ]
+
+
+@dataclass
+class SweepResult:
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    sensitivity: dict[str, Any] | None
+    manifest: dict[str, Any]
+    computed: int  # points computed by this invocation (not taken from a journal)
+    replications: int  # replications run by this invocation
+    elapsed_s: float
+    out: Path | None = None
+    resumed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def file_hash(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _chunk_size(runs: int, points: int, workers: int) -> int:
+    """Replications per task: one task per point when there are many points, else split
+    so that every worker is busy; never below 200 (task overhead) nor above 5,000."""
+    tasks_per_point = max(1, math.ceil(4 * workers / max(1, points)))
+    return max(200, min(5_000, math.ceil(runs / tasks_per_point)))
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+class _Journal:
+    """The CSV journal: one line per finished point, durable as soon as it is written."""
+
+    def __init__(self, path: Path, cols: list[str], resume: bool):
+        self.path = path
+        self.cols = cols
+        self.rows: dict[int, dict[str, str]] = {}
+        if resume and path.exists():
+            self._read()
+        elif path.exists():
+            raise UsageError(
+                f"{path}: a partial sweep is there; add --resume to complete it, "
+                "or delete the file to start again"
+            )
+        # Rewrite what was read (dropping a line cut short by a kill), then append.
+        self._f = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._w = csv.DictWriter(self._f, fieldnames=cols)
+        self._w.writeheader()
+        for r in self.rows.values():
+            self._w.writerow(r)
+        self._sync()
+
+    def _read(self) -> None:
+        text = self.path.read_text(encoding="utf-8")
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]  # the last line was cut short
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames != self.cols:
+            raise UsageError(f"{self.path}: its columns do not match this sweep; cannot resume")
+        for r in reader:
+            self.rows[int(r["point"])] = r
+
+    def _sync(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def write(self, row: dict[str, Any]) -> None:
+        r = {c: _fmt(row.get(c)) for c in self.cols}
+        self._w.writerow(r)
+        self._sync()
+        self.rows[int(row["point"])] = r
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _write_manifest(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _typed(rows: list[dict[str, str]], cols: list[str], spec: SweepSpec) -> list[dict[str, Any]]:
+    """Journal strings back to numbers (floats were written with repr: exact)."""
+    ints = {"point", "runs", "held"} | {c for c in cols if c.startswith("n_")}
+    floats = {p.name for p in spec.params} | {
+        "p_meeting",
+        "ci95_low",
+        "ci95_high",
+        "mean_events_per_run",
+    }
+    out = []
+    for r in rows:
+        t: dict[str, Any] = {}
+        for c in cols:
+            v = r.get(c, "")
+            if c in ints:
+                t[c] = int(v) if v != "" else None
+            elif c in floats:
+                t[c] = float(v) if v != "" else None
+            else:
+                t[c] = v if v != "" else None
+        out.append(t)
+    return out
+
+
+def _finalise(out: Path, journal: _Journal) -> list[dict[str, str]]:
+    """Write the output from the journal, rows sorted by point id."""
+    rows = [journal.rows[k] for k in sorted(journal.rows)]
+    if out.suffix == ".csv":
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=journal.cols)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, out)
+    return rows
+
+
+def _write_parquet(out: Path, rows: list[dict[str, Any]], cols: list[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows, schema=_arrow_schema(rows, cols))
+    tmp = out.with_name(out.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, out)
+
+
+def _arrow_schema(rows: list[dict[str, Any]], cols: list[str]) -> Any:
+    import pyarrow as pa
+
+    fields = []
+    for c in cols:
+        if c in ("point", "runs", "held") or c.startswith("n_"):
+            fields.append(pa.field(c, pa.int64()))
+        elif c in ("status", "median_time_held", "error"):
+            fields.append(pa.field(c, pa.string()))
+        else:
+            fields.append(pa.field(c, pa.float64()))
+    return pa.schema(fields)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    backend: Backend,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    argv: list[str] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+    advance_points: Advance | None = None,
+    advance_runs: Advance | None = None,
+) -> SweepResult:
+    """Run every design point of ``spec`` (``runs`` replications each) on ``backend``.
+
+    ``on_start(points, replications)`` is called once the work is known (for
+    progress bars); ``advance_points``/``advance_runs`` as it gets done.
+    """
+    doc = load_yaml_file(spec.scenario)  # read once; each point is validated from it
+    base = load(spec.scenario, spec.sets, doc)
+    outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
+    cols = columns(spec, outcome_names)
+    dsg = design(spec)
+    n_points = len(dsg.points)
+    manifest: dict[str, Any] = {
+        "negosim": __version__,
+        "scenario": {
+            "file": str(spec.scenario),
+            "id": base.id,
+            "sha256": file_hash(spec.scenario),
+        },
+        "sweep": spec.describe(),
+        "points": n_points,
+        "backend": backend.name,
+        "workers": backend.workers,
+        "command": argv,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished": None,
+        "status": "running",
+    }
+    journal: _Journal | None = None
+    out_path = manifest_path = None
+    if out is not None:
+        out_path, journal_path, manifest_path = paths(out)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and manifest_path.exists() and journal_path.exists():
+            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if old.get("sweep") != manifest["sweep"] or old.get("scenario") != manifest["scenario"]:
+                raise UsageError(
+                    f"{manifest_path}: the partial sweep was made with other settings or another "
+                    "version of the scenario; cannot resume (delete it to start again)"
+                )
+            manifest["started"] = old.get("started", manifest["started"])
+        journal = _Journal(journal_path, cols, resume)
+        _write_manifest(manifest_path, manifest)
+    done = set(journal.rows) if journal else set()
+    todo = [i for i in range(n_points) if i not in done]
+    if on_start:
+        on_start(n_points, n_points * spec.runs)
+    if advance_points and done:
+        advance_points(len(done))
+        if advance_runs:
+            advance_runs(len(done) * spec.runs)
+
+    started = time.perf_counter()
+    rows: dict[int, dict[str, Any]] = {}
+    replications = 0
+
+    def finish(row: dict[str, Any]) -> None:
+        rows[row["point"]] = row
+        if journal:
+            journal.write(row)
+        if advance_points:
+            advance_points(1)
+
+    size = _chunk_size(spec.runs, n_points, backend.workers)
+    limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
+    pending: dict[Any, int] = {}  # future -> point
+    state: dict[int, tuple[CompiledScenario, Tally, list[int]]] = {}
+    failed: dict[int, str] = {}
+    queue = iter(todo)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < limit:
+                j = next(queue, None)
+                if j is None:
+                    exhausted = True
+                    break
+                values = dsg.points[j]
+                try:
+                    sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
+                    cs = load(spec.scenario, sets, doc)
+                except InputError as exc:
+                    why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+                    finish(_failure(j, values, why))
+                    if advance_runs:
+                        advance_runs(spec.runs)
+                    continue
+                key = model_key(cs.model)
+                prime(key, cs)
+                seed = point_seed(spec.seed, j, spec.crn)
+                starts = list(range(0, spec.runs, size))
+                state[j] = (cs, Tally(), [len(starts)])
+                for a in starts:
+                    job = Job(key, cs.model, seed, a, min(a + size, spec.runs))
+                    pending[backend.submit(run_job, job)] = j
+            if not pending:
+                break
+            for fut in backend.wait_any(list(pending)):
+                j = pending.pop(fut)
+                cs, tally, left = state[j]
+                try:
+                    part = fut.result()
+                except NegosimError as exc:
+                    failed.setdefault(j, getattr(exc, "message", str(exc)))
+                    part = None
+                except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
+                    failed.setdefault(j, f"{type(exc).__name__}: {exc}")
+                    part = None
+                if part is not None:
+                    tally.merge(part)
+                    replications += part.runs
+                    if advance_runs:
+                        advance_runs(part.runs)
+                left[0] -= 1
+                if left[0] == 0:
+                    del state[j]
+                    if j in failed:
+                        finish(_failure(j, dsg.points[j], failed.pop(j)))
+                    else:
+                        finish(_row(j, dsg.points[j], cs, tally, outcome_names))
+    finally:
+        if journal:
+            journal.close()
+    elapsed = time.perf_counter() - started
+
+    if journal and out_path is not None and manifest_path is not None:
+        str_rows = _finalise(out_path, journal)
+        all_rows = _typed(str_rows, cols, spec)
+        if out_path.suffix == ".parquet":
+            _write_parquet(out_path, all_rows, cols)
+        journal.path.unlink()
+    else:
+        all_rows = _typed(
+            [{c: _fmt(rows[k].get(c)) for c in cols} for k in sorted(rows)], cols, spec
+        )
+    y = [r["p_meeting"] if r["status"] == "ok" else math.nan for r in all_rows]
+    sens = sensitivity(spec, dsg, y)
+    manifest.update(
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        status="complete",
+        failed_points=sum(1 for r in all_rows if r["status"] != "ok"),
+        sensitivity=sens,
+    )
+    if manifest_path is not None:
+        _write_manifest(manifest_path, manifest)
+    return SweepResult(
+        rows=all_rows,
+        columns=cols,
+        sensitivity=sens,
+        manifest=manifest,
+        computed=len(todo),
+        replications=replications,
+        elapsed_s=elapsed,
+        out=out_path,
+        resumed=len(done),
+        failures=[r for r in all_rows if r["status"] != "ok"],
+    )
+
+
+def _failure(j: int, values: dict[str, float], message: str) -> dict[str, Any]:
+    return {"point": j, **values, "status": "failed", "error": message}
+
+
+def _row(
+    j: int, values: dict[str, float], cs: CompiledScenario, tally: Tally, names: list[str]
+) -> dict[str, Any]:
+    est = estimate(cs, tally, 0, 0.0)
+    row: dict[str, Any] = {"point": j, **values, "status": "ok"}
+    row.update(
+        runs=est.runs,
+        held=est.held,
+        p_meeting=est.p_meeting,
+        ci95_low=est.ci95[0],
+        ci95_high=est.ci95[1],
+        median_time_held=est.median_time,
+        mean_events_per_run=est.mean_events_per_run,
+    )
+    for name in names:
+        row[f"n_{name}"] = est.outcomes.get(name, 0)
+    return row
