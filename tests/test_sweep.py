@@ -229,6 +229,65 @@ def test_sobol_indices_find_the_decisive_and_the_irrelevant_parameter(tmp_path: 
     assert s["chatter_h"]["ST_conf"] is not None
 
 
+def test_a_parameter_nothing_uses_gives_the_same_row_at_every_point(tmp_path: Path) -> None:
+    """Common random numbers: replication i draws the same numbers at every point, so a
+    parameter that no expression or distribution reads changes nothing at all; its
+    Sobol indices are then exactly 0, with intervals of width 0."""
+    path = _write(tmp_path, mean_scenario())  # p_win is declared but never read
+    spec = _spec(path, {"p_win": ParamRange(low=0, high=1)}, "lhs", samples=6, runs=300, seed=2)
+    rows = run_sweep(spec, InProcess()).rows
+    assert len({r["p_win"] for r in rows}) == 6
+    same = [{k: v for k, v in r.items() if k not in ("point", "p_win")} for r in rows]
+    assert all(r == same[0] for r in same)
+    ranges = {"mean_h": ParamRange(low="10h", high="100h"), "p_win": ParamRange(low=0, high=1)}
+    res = run_sweep(_spec(path, ranges, "sobol", samples=8, runs=200, seed=2), InProcess())
+    s = res.sensitivity["params"]["p_win"]  # type: ignore[index]
+    assert (s["S1"], s["S1_conf"], s["ST"], s["ST_conf"]) == (0, 0, 0, 0)
+
+
+def test_noise_corrected_sobol_is_salibs_estimator_on_noise_free_output() -> None:
+    """Without noise (every block equal to the whole) the corrected indices and their
+    bootstrap intervals are exactly SALib's, here on the Ishigami function."""
+    import numpy as np
+    from SALib.analyze import sobol as salib_sobol
+    from SALib.sample import sobol as salib_sample
+    from SALib.test_functions import Ishigami
+
+    from negosim.runs.designs import sobol_indices
+
+    problem = {"num_vars": 3, "names": ["a", "b", "c"], "bounds": [[-math.pi, math.pi]] * 3}
+    y = Ishigami.evaluate(salib_sample.sample(problem, 128, calc_second_order=False, seed=1))
+    ref = salib_sobol.analyze(problem, y, calc_second_order=False, seed=7)
+    blocks = (np.vstack([y] * 4), np.full(4, 0.25))
+    for ours in (sobol_indices(problem, y, None, seed=7), sobol_indices(problem, y, blocks, 7)):
+        for k in ("S1", "S1_conf", "ST", "ST_conf"):
+            assert np.allclose(ours[k], ref[k], rtol=1e-9, atol=1e-12), k
+        assert abs(ours["noise_share"]) < 1e-9
+
+
+def test_sobol_intervals_of_an_irrelevant_parameter_contain_zero(tmp_path: Path) -> None:
+    """P(held within 48h) = 1 - exp(-48 / mean_h) depends on mean_h alone; p_win is read
+    by nobody. With independent noise at every point (the hardest case: nothing
+    cancels), uncorrected SALib would give p_win a total index above 0 with an interval
+    excluding 0 every time; corrected, its intervals contain 0 (in at least 9 of 10
+    independent repetitions), and mean_h's total index is near 1 (its interval contains 1
+    as often)."""
+    path = _write(tmp_path, mean_scenario())
+    ranges = {"mean_h": ParamRange(low="10h", high="100h"), "p_win": ParamRange(low=0, high=1)}
+    irrelevant = relevant = 0
+    for rep in range(10):
+        spec = _spec(path, ranges, "sobol", samples=32, runs=100, seed=rep + 1, crn=False)
+        sens = run_sweep(spec, InProcess()).sensitivity
+        assert sens is not None and sens["noise_corrected"]
+        rel, irr = sens["params"]["mean_h"], sens["params"]["p_win"]
+        irrelevant += abs(irr["ST"]) <= irr["ST_conf"] and abs(irr["S1"]) <= irr["S1_conf"]
+        relevant += abs(rel["ST"] - 1) <= rel["ST_conf"] and abs(rel["S1"] - 1) <= rel["S1_conf"]
+        assert rel["ST"] > 0.6 and abs(irr["ST"]) < 0.1
+        assert 0 < sens["noise_share"] < 0.2  # p(1 - p) / 100 against the spread of p
+        assert sens["ranking"] == [["mean_h"], ["p_win"]]
+    assert irrelevant >= 9 and relevant >= 9
+
+
 def test_morris_indices(tmp_path: Path) -> None:
     path = _write(tmp_path, decisive_scenario())
     spec = _spec(
@@ -252,6 +311,42 @@ def test_sweep_file_runs_and_validates(cli: Any, tmp_path: Path) -> None:
         "p_us_formal_request", "p_china_declines", "p_formula_per_round"
     }  # fmt: skip
     assert "runs/s" in r.stderr
+    for row in d["rows"]:  # the blocks' counts add up to the point's
+        assert sum(int(h) for h in row["held_blocks"].split()) == row["held"]
+    sens = d["sensitivity"]
+    assert sens["noise_corrected"] and sens["samples"] == 4
+    assert sorted(n for g in sens["ranking"] for n in g) == sorted(sens["params"])
+    assert all({"wide", "samples_needed"} <= set(v) for v in sens["params"].values())
+    table = cli("sweep", REPO / "sweeps" / "munich-conditions.yaml", "--samples", "4", "--runs",
+                "50", "--workers", "1")  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "Ranking by ST:" in table.stdout and "samples instead of 4" in table.stdout
+
+
+def test_trust_flags_intervals_wider_than_their_index() -> None:
+    from negosim.runs.designs import trust
+
+    # 0.10 ± 0.36 from 32 samples: 32 * (0.36 / 0.10)^2 = 415, a Sobol design needs 512.
+    v = {"S1": 0.10, "S1_conf": 0.36, "ST": 0.5, "ST_conf": 0.1}
+    assert trust(v, "sobol", 32) == {"wide": ["S1"], "samples_needed": 512}
+    # Within ±0.02 of 0 already: settled as negligible, no number of samples to give.
+    v = {"S1": 0.004, "S1_conf": 0.01, "ST": -0.001, "ST_conf": 0.002}
+    assert trust(v, "sobol", 64) == {"wide": ["S1", "ST"], "samples_needed": None}
+    assert trust({"mu_star": 0.2, "mu_star_conf": 0.3}, "morris", 10) == {
+        "wide": ["mu_star"], "samples_needed": 23}  # fmt: skip
+
+
+def test_ranking_groups_parameters_whose_intervals_overlap() -> None:
+    from negosim.runs.designs import ranking
+
+    def st(x: float, h: float) -> dict[str, float]:
+        return {"ST": x, "ST_conf": h}
+
+    sens = {"method": "sobol", "params": {"a": st(0.5, 0.1), "b": st(0.45, 0.01),
+                                          "c": st(0.38, 0.01), "d": st(0.0, 0.01)}}  # fmt: skip
+    assert ranking(sens) == [["a", "b"], ["c"], ["d"]]
+    sens["params"]["c"] = st(0.38, 0.03)  # reaches a's interval: not shown below a
+    assert ranking(sens) == [["a", "b", "c"], ["d"]]
 
 
 def test_sweep_file_errors_are_located(cli: Any, tmp_path: Path) -> None:

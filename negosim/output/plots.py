@@ -41,7 +41,8 @@ from ..runs.results import PARTS, Estimate, wilson  # noqa: E402
 
 NOT_PARAMS = frozenset(
     {"p_meeting", "ci95_low", "ci95_high", "runs", "seed", "held", "point", "index",
-     "elapsed_s", "scenario", "median_time_held", "mean_events_per_run", "status", "error"}
+     "elapsed_s", "scenario", "median_time_held", "mean_events_per_run", "status", "error",
+     "held_blocks"}
 )  # fmt: skip
 """Columns of a results file that are never swept parameters (nor are ``n_*`` counts)."""
 PART_COLOURS = {"night": "#3b4a6b", "morning": "#f2b134", "afternoon": "#e0663a",

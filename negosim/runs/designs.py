@@ -404,39 +404,285 @@ def design(spec: SweepSpec) -> Design:
 
 # --- sensitivity --------------------------------------------------------------------------------
 
+NOISE_BLOCKS = 8
+"""Each point's replications are counted in this many blocks (replications
+0..runs/8-1, runs/8..runs/4-1, ...) so that the indices can be corrected for
+Monte Carlo noise (:func:`sensitivity`)."""
+RESAMPLES = 100  # bootstrap resamples of the design, as SALib's default
+NEGLIGIBLE = 0.02  # an index known to within this of 0 is settled: the parameter hardly matters
 
-def sensitivity(spec: SweepSpec, dsg: Design, y: list[float]) -> dict[str, Any] | None:
-    """SALib's indices of ``p_meeting`` for a Sobol or Morris design, with 95% intervals.
+
+def block_bounds(runs: int, blocks: int = NOISE_BLOCKS) -> list[int]:
+    """Replication indexes where each block starts, and ``runs`` at the end."""
+    return [b * runs // blocks for b in range(blocks + 1)]
+
+
+def sensitivity(
+    spec: SweepSpec, dsg: Design, y: list[float], held_blocks: list[list[int]] | None = None
+) -> dict[str, Any] | None:
+    """Sensitivity indices of ``p_meeting`` for a Sobol or Morris design, with 95% intervals.
 
     Sobol: first-order ``S1`` and total ``ST`` indices with bootstrap half-widths
-    (``S1_conf``, ``ST_conf``). Morris: ``mu_star`` (mean absolute elementary
-    effect, per the whole range of the parameter) with ``mu_star_conf``, and
-    ``sigma`` (spread of the effects: interactions or non-linearity).
-    Returns None for other designs.
+    (``S1_conf``, ``ST_conf``), corrected for Monte Carlo noise when
+    ``held_blocks`` (per point, the meetings held in each of the
+    :data:`NOISE_BLOCKS` blocks of replications) is given: see
+    :func:`sobol_indices`. Morris: ``mu_star`` (mean absolute elementary effect,
+    per the whole range of the parameter) with ``mu_star_conf``, and ``sigma``
+    (spread of the effects: interactions or non-linearity); with ``held_blocks``
+    also ``mu_star_noise``, the mu* that Monte Carlo noise alone would give.
+    Each parameter also lists the indices whose interval is wider than the
+    index itself (``wide``) and roughly how many samples would settle them
+    (``samples_needed``, see :func:`trust`); ``ranking`` groups the parameters
+    whose order is not established (:func:`ranking`). Returns None for other
+    designs.
     """
     if spec.design not in ("sobol", "morris"):
         return None
     if any(not math.isfinite(v) for v in y):
         return {"error": "some design points failed; indices need every point"}
+    assert spec.samples is not None
     problem = _problem(spec.params)
     yy = np.asarray(y, dtype=float)
     names = [p.name for p in spec.params]
+    blocks = _block_estimates(spec.runs, held_blocks)
+    out: dict[str, Any] = {"method": spec.design, "output": "p_meeting", "samples": spec.samples}
     if spec.design == "sobol":
-        from SALib.analyze import sobol
-
-        res = sobol.analyze(problem, yy, calc_second_order=False, seed=spec.seed)
-        keys = ("S1", "S1_conf", "ST", "ST_conf")
+        res = sobol_indices(problem, yy, blocks, seed=spec.seed)
+        if "error" in res:
+            return {"error": res["error"]}
+        keys: tuple[str, ...] = ("S1", "S1_conf", "ST", "ST_conf")
+        out["noise_share"] = res["noise_share"]
     else:
         from SALib.analyze import morris
 
         assert dsg.unit is not None
         res = morris.analyze(problem, dsg.unit, yy, num_levels=MORRIS_LEVELS, seed=spec.seed)
         keys = ("mu_star", "mu_star_conf", "sigma", "mu")
+        if blocks is not None:
+            res["mu_star_noise"] = _morris_noise(problem, dsg.unit, blocks)
+            keys = (*keys, "mu_star_noise")
+    params = {n: {k: _clean(float(res[k][i])) for k in keys} for i, n in enumerate(names)}
+    for v in params.values():
+        v.update(trust(v, spec.design, spec.samples))
+    out["params"] = params
+    out["noise_corrected"] = blocks is not None
+    out["ranking"] = ranking(out)
+    return out
+
+
+def trust(v: dict[str, Any], method: str, samples: int) -> dict[str, Any]:
+    """Which of a parameter's indices have a 95% interval wider than the index itself,
+    and roughly how many samples would settle them.
+
+    Such an index is not known even to be above 0. Half-widths shrink like
+    1/sqrt(N), so N samples giving half-width h need about N * (h / target)^2
+    samples for a half-width ``target``: here the index itself (the interval
+    would then just exclude 0), but at least :data:`NEGLIGIBLE` (within that of
+    0, an index is settled as negligible); for Sobol, the next power of 2.
+    ``samples_needed`` is None when nothing is flagged or the flagged intervals
+    are already narrower than :data:`NEGLIGIBLE`.
+    """
+    pairs = [("S1", "S1_conf"), ("ST", "ST_conf")] if method == "sobol" else [
+        ("mu_star", "mu_star_conf")]  # fmt: skip
+    wide = []
+    needed = 0
+    for k, c in pairs:
+        x, h = v.get(k), v.get(c)
+        if x is None or h is None or not h > abs(x):
+            continue
+        wide.append(k)
+        needed = max(needed, math.ceil(samples * (h / max(abs(x), NEGLIGIBLE)) ** 2))
+    if needed <= samples:
+        return {"wide": wide, "samples_needed": None}
+    if method == "sobol":
+        needed = 1 << (needed - 1).bit_length()
+    return {"wide": wide, "samples_needed": needed}
+
+
+def ranking(sens: dict[str, Any]) -> list[list[str]]:
+    """Parameters from most to least influential (by ST, or mu* for Morris), in groups
+    whose 95% intervals overlap: the order within a group is not established."""
+    key, conf = ("ST", "ST_conf") if sens["method"] == "sobol" else ("mu_star", "mu_star_conf")
+    items = [(n, v[key] or 0.0, v[conf] or 0.0) for n, v in sens["params"].items()]
+    items.sort(key=lambda t: -t[1])
+    groups: list[list[str]] = []
+    low = math.inf
+    for n, x, h in items:
+        if groups and x + h >= low:
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+        low = min(low, x - h) if len(groups[-1]) > 1 else x - h
+    return groups
+
+
+Blocks = tuple[np.ndarray, np.ndarray]
+"""Per-block P(meeting), ``(blocks, points)``, and each block's share of the runs."""
+
+
+def _block_estimates(runs: int, held_blocks: list[list[int]] | None) -> Blocks | None:
+    if held_blocks is None:
+        return None
+    sizes = np.diff(block_bounds(runs, len(held_blocks[0]) if held_blocks else NOISE_BLOCKS))
+    keep = sizes > 0
+    if keep.sum() < 2:
+        return None  # fewer than two independent blocks: no correction possible
+    held = np.asarray(held_blocks, dtype=float).T[keep]  # (blocks, points)
+    return held / sizes[keep][:, None], sizes[keep] / runs
+
+
+def sobol_indices(
+    problem: dict[str, Any],
+    y: np.ndarray,
+    blocks: Blocks | None = None,
+    seed: int | None = None,
+    resamples: int = RESAMPLES,
+    conf_level: float = 0.95,
+) -> dict[str, Any]:
+    """First-order and total Sobol indices of ``y`` on SALib's Sobol design, corrected
+    for Monte Carlo noise, with 95% bootstrap half-widths.
+
+    The estimators are SALib's (Saltelli et al. 2010 for S1, Jansen for ST, both
+    divided by the variance of the A and B rows; for noise-free ``y`` the numbers
+    are those of :func:`SALib.analyze.sobol.analyze`, intervals included). All
+    three are *quadratic* in ``y``. Each P(meeting) is an estimate, ``y = f + e``
+    with Monte Carlo noise ``e``, so every quadratic ``Q(y)`` is biased by
+    ``Q(e)``: noise inflates the variance and the total indices (a parameter with
+    no effect on ``f`` gets ``ST > 0``, and a bootstrap interval around it
+    excludes 0). With common random numbers the noise is correlated between
+    points in a way the results do not show, so its size cannot simply be taken
+    as ``p(1 - p) / runs``.
+
+    What is known exactly is that a point's replications fall in independent
+    blocks (different streams), ``y = sum_r w_r y_r`` with ``w_r`` each block's
+    share of the runs. For two blocks ``r != s`` the noises are independent with
+    mean 0, so the cross term ``B(y_r, y_s)`` of ``Q`` (its bilinear form) has
+    expectation ``Q(f)``: the weighted mean of the cross terms,
+    ``(Q(y) - sum_r w_r^2 Q(y_r)) / (1 - sum_r w_r^2)``, is unbiased whatever the
+    correlation between points. ``blocks`` is :data:`Blocks`; None means no
+    correction.
+
+    The intervals resample the rows of the design as SALib does (same resamples
+    for the same seed) and recompute the corrected indices on each;
+    ``noise_share`` is the part of the variance of ``y`` across the design that
+    is Monte Carlo noise.
+    """
+    from SALib.analyze.sobol import separate_output_values
+    from scipy.stats import norm
+
+    d = int(problem["num_vars"])
+    n = y.size // (d + 2)
+    centre = float(y.mean())
+    ys = [y] if blocks is None else [y, *blocks[0]]
+    parts = [separate_output_values(v - centre, d, n, False)[:3] for v in ys]
+    w = np.zeros(0) if blocks is None else blocks[1]
+    w2 = float((w**2).sum())
+
+    def stats(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Variance (k,), S1 and ST numerators (k, d) on the rows ``idx`` (n, k)."""
+        qs = []
+        for a, b, ab in parts:
+            a_, b_, ab_ = a[idx], b[idx], ab[idx]  # (n, k), (n, k), (n, k, d)
+            m = (a_.mean(0) + b_.mean(0)) / 2
+            var = (a_**2 + b_**2).mean(0) / 2 - m**2
+            s1 = np.mean(b_[..., None] * (ab_ - a_[..., None]), axis=0)
+            st = 0.5 * np.mean((a_[..., None] - ab_) ** 2, axis=0)
+            qs.append((var, s1, st))
+        if len(qs) == 1:
+            return qs[0]
+        full, per_block = qs[0], qs[1:]
+        var, s1, st = (
+            (full[i] - sum(wr**2 * q[i] for wr, q in zip(w, per_block, strict=True))) / (1 - w2)
+            for i in range(3)
+        )
+        return var, s1, st
+
+    var, s1, st = stats(np.arange(n)[:, None])
+    raw_var = float(np.var(np.r_[parts[0][0], parts[0][1]]))
+    if not var[0] > 1e-12:
+        return {
+            "error": "P(meeting) does not vary across the design beyond Monte Carlo noise; "
+            "no parameter is shown to matter (more runs per point would tell more)"
+        }
+    rng = np.random.default_rng(seed) if seed else np.random.default_rng()
+    r = rng.integers(n, size=(n, resamples))
+    bvar, bs1, bst = stats(r)
+    ok = bvar > 1e-12
+    boot1 = (bs1[ok] / bvar[ok, None]).var(axis=0, ddof=1)
+    bootT = (bst[ok] / bvar[ok, None]).var(axis=0, ddof=1)
+    jack1 = jackT = np.zeros(d)
+    if blocks is not None:
+        jack1, jackT = _jackknife(parts[1:], w)
+    z = float(norm.ppf(0.5 + conf_level / 2))
     return {
-        "method": spec.design,
-        "output": "p_meeting",
-        "params": {n: {k: _clean(float(res[k][i])) for k in keys} for i, n in enumerate(names)},
+        "S1": s1[0] / var[0],
+        "ST": st[0] / var[0],
+        "S1_conf": z * np.sqrt(boot1 + jack1),
+        "ST_conf": z * np.sqrt(bootT + jackT),
+        "noise_share": _clean(max(0.0, 1 - float(var[0]) / raw_var)) if raw_var > 0 else 0.0,
     }
+
+
+def _jackknife(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Delete-one-block jackknife variances of the corrected S1 and ST.
+
+    The bootstrap over rows of the design sees Monte Carlo noise only as far as
+    it is independent from row to row; with common random numbers it is not
+    (every row uses the same replications). Blocks are independent whatever the
+    design, so the spread of the indices computed without each block in turn
+    measures the noise's share of the error; it is added to the bootstrap's.
+    """
+    a = np.asarray([p[0] for p in parts])  # (R, n)
+    b = np.asarray([p[1] for p in parts])
+    ab = np.asarray([p[2] for p in parts])  # (R, n, d)
+    n = a.shape[1]
+    m = (a.mean(1) + b.mean(1)) / 2
+    var = (a @ a.T + b @ b.T) / (2 * n) - np.outer(m, m)  # bilinear forms, (R, R)
+    x = np.einsum("rn,snd->rsd", b, ab - a[..., None]) / n
+    s1 = (x + x.transpose(1, 0, 2)) / 2
+    diff = a[..., None] - ab
+    st = np.einsum("rnd,snd->rsd", diff, diff) / (2 * n)
+    blocks = len(w)
+    est1, estT = [], []
+    for out in range(blocks):
+        ww = np.where(np.arange(blocks) == out, 0.0, w)
+        cross = np.outer(ww, ww)
+        np.fill_diagonal(cross, 0.0)
+        v = float((cross * var).sum())
+        if not v > 1e-12:
+            continue
+        est1.append(np.einsum("rs,rsd->d", cross, s1) / v)
+        estT.append(np.einsum("rs,rsd->d", cross, st) / v)
+    if len(est1) < 2:
+        return np.zeros(ab.shape[2]), np.zeros(ab.shape[2])
+    k = len(est1)
+    return (
+        (k - 1) / k * ((np.asarray(est1) - np.mean(est1, axis=0)) ** 2).sum(axis=0),
+        (k - 1) / k * ((np.asarray(estT) - np.mean(estT, axis=0)) ** 2).sum(axis=0),
+    )
+
+
+def _morris_noise(problem: dict[str, Any], unit: np.ndarray, blocks: Blocks) -> np.ndarray:
+    """The mu* that Monte Carlo noise alone would give each parameter.
+
+    An elementary effect is linear in ``y``: its value from all runs is the
+    weighted mean of its per-block values, and the spread of those (R
+    independent blocks) estimates its noise variance without assuming anything
+    about the correlation between points: ``sum_r w_r (e_r - e)^2 / (R - 1)``.
+    mu* of pure noise with that variance is its mean absolute value, sqrt(2/pi)
+    times its standard deviation; a mu* not clearly above it is not an effect.
+    """
+    from SALib.analyze.morris import _compute_delta, _compute_elementary_effects
+
+    d = int(problem["num_vars"])
+    est, w = blocks
+    delta = _compute_delta(MORRIS_LEVELS)
+    e = np.asarray([_compute_elementary_effects(unit, yb, d + 1, delta) for yb in est])
+    mean = np.tensordot(w, e, axes=1)  # (d, trajectories): the effects of all runs
+    var = np.tensordot(w, (e - mean) ** 2, axes=1) / (len(w) - 1)
+    return np.sqrt(2 / np.pi) * np.sqrt(var.mean(axis=1))
 
 
 def _clean(x: float) -> float | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -37,7 +38,7 @@ from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, UsageError
 from ..scenario.yamlsource import load_yaml_file
 from .backends import Backend, Job, model_key, prime, run_job
-from .designs import SweepSpec, design, point_seed, sensitivity
+from .designs import SweepSpec, block_bounds, design, point_seed, sensitivity
 from .results import Tally, estimate
 
 Advance = Callable[[int], None]
@@ -65,8 +66,15 @@ def columns(spec: SweepSpec, outcome_names: list[str]) -> list[str]:
         "median_time_held",
         *[f"n_{name}" for name in outcome_names],
         "mean_events_per_run",
+        *(["held_blocks"] if has_blocks(spec) else []),
         "error",
     ]
+
+
+def has_blocks(spec: SweepSpec) -> bool:
+    """Sobol and Morris rows also count the meetings held in each block of replications,
+    for the noise correction of the sensitivity indices (:func:`designs.sensitivity`)."""
+    return spec.design in ("sobol", "morris")
 
 
 @dataclass
@@ -208,7 +216,7 @@ def _arrow_schema(rows: list[dict[str, Any]], cols: list[str]) -> Any:
     for c in cols:
         if c in ("point", "runs", "held") or c.startswith("n_"):
             fields.append(pa.field(c, pa.int64()))
-        elif c in ("status", "median_time_held", "error"):
+        elif c in ("status", "median_time_held", "held_blocks", "error"):
             fields.append(pa.field(c, pa.string()))
         else:
             fields.append(pa.field(c, pa.float64()))
@@ -289,8 +297,8 @@ def run_sweep(
 
     size = _chunk_size(spec.runs, n_points, backend.workers)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
-    pending: dict[Any, int] = {}  # future -> point
-    state: dict[int, tuple[CompiledScenario, Tally, list[int]]] = {}
+    pending: dict[Any, tuple[int, int]] = {}  # future -> (point, block)
+    state: dict[int, tuple[CompiledScenario, Tally, list[int], list[int]]] = {}
     failed: dict[int, str] = {}
     queue = iter(todo)
     exhausted = False
@@ -314,16 +322,20 @@ def run_sweep(
                 key = model_key(cs.model)
                 prime(key, cs)
                 seed = point_seed(spec.seed, j, spec.crn)
-                starts = list(range(0, spec.runs, size))
-                state[j] = (cs, Tally(), [len(starts)])
-                for a in starts:
-                    job = Job(key, cs.model, seed, a, min(a + size, spec.runs))
-                    pending[backend.submit(run_job, job)] = j
+                # Chunks never straddle a block, so each block's count is known.
+                bounds = block_bounds(spec.runs) if has_blocks(spec) else [0, spec.runs]
+                chunks = [(blk, a, min(a + size, hi))
+                          for blk, (lo, hi) in enumerate(itertools.pairwise(bounds))
+                          for a in range(lo, hi, size)]  # fmt: skip
+                state[j] = (cs, Tally(), [len(chunks)], [0] * (len(bounds) - 1))
+                for blk, a, b in chunks:
+                    job = Job(key, cs.model, seed, a, b)
+                    pending[backend.submit(run_job, job)] = (j, blk)
             if not pending:
                 break
             for fut in backend.wait_any(list(pending)):
-                j = pending.pop(fut)
-                cs, tally, left = state[j]
+                j, blk = pending.pop(fut)
+                cs, tally, left, held_blocks = state[j]
                 try:
                     part = fut.result()
                 except NegosimError as exc:
@@ -334,6 +346,7 @@ def run_sweep(
                     part = None
                 if part is not None:
                     tally.merge(part)
+                    held_blocks[blk] += part.held
                     replications += part.runs
                     if advance_runs:
                         advance_runs(part.runs)
@@ -343,7 +356,10 @@ def run_sweep(
                     if j in failed:
                         finish(_failure(j, dsg.points[j], failed.pop(j)))
                     else:
-                        finish(_row(j, dsg.points[j], cs, tally, outcome_names))
+                        row = _row(j, dsg.points[j], cs, tally, outcome_names)
+                        if has_blocks(spec):
+                            row["held_blocks"] = " ".join(map(str, held_blocks))
+                        finish(row)
     finally:
         if journal:
             journal.close()
@@ -360,7 +376,10 @@ def run_sweep(
             [{c: _fmt(rows[k].get(c)) for c in cols} for k in sorted(rows)], cols, spec
         )
     y = [r["p_meeting"] if r["status"] == "ok" else math.nan for r in all_rows]
-    sens = sensitivity(spec, dsg, y)
+    blocks = None
+    if has_blocks(spec) and all(r["status"] == "ok" for r in all_rows):
+        blocks = [[int(h) for h in r["held_blocks"].split()] for r in all_rows]
+    sens = sensitivity(spec, dsg, y, blocks)
     manifest.update(
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         status="complete",

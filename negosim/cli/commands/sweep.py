@@ -172,19 +172,57 @@ def _render(res: SweepResult, spec: SweepSpec, limit: int = 40) -> None:
     if sens and "error" in sens:
         con.print(f"sensitivity: {sens['error']}")
     elif sens:
-        st = Table(title=f"Sensitivity of P(meeting) ({sens['method']}, 95% intervals)")
-        st.add_column("parameter")
-        if sens["method"] == "sobol":
-            for c in ("first-order S1", "total ST"):
-                st.add_column(c, justify="right")
-            for n, v in sens["params"].items():
-                st.add_row(n, _pm(v["S1"], v["S1_conf"]), _pm(v["ST"], v["ST_conf"]))
-        else:
-            for c in ("mu*", "sigma"):
-                st.add_column(c, justify="right")
-            for n, v in sens["params"].items():
-                st.add_row(n, _pm(v["mu_star"], v["mu_star_conf"]), _num(v["sigma"]))
-        con.print(st)
+        _render_sensitivity(sens)
+
+
+def _render_sensitivity(sens: dict[str, Any]) -> None:
+    """The indices, a mark on each whose interval is wider than itself, what that means
+    and how many samples would settle it, and the ranking that the intervals support."""
+    con = out_console()
+    sobol = sens["method"] == "sobol"
+    title = f"Sensitivity of P(meeting) ({sens['method']}, {sens['samples']} samples"
+    if sens.get("noise_corrected") and sobol:
+        title += f"; Monte Carlo noise, {100 * (sens.get('noise_share') or 0):.0f}% of the "
+        title += "variance, removed"
+    flagged = any(v.get("wide") for v in sens["params"].values())
+    st = Table(
+        title=title + "; 95% intervals)",
+        caption="! the interval is wider than the index" if flagged else None,
+    )
+    st.add_column("parameter")
+    cols = [("first-order S1", "S1", "S1_conf"), ("total ST", "ST", "ST_conf")] if sobol else [
+        ("mu*", "mu_star", "mu_star_conf")]  # fmt: skip
+    for c, _, _ in cols:
+        st.add_column(c, justify="right")
+    if not sobol:
+        st.add_column("sigma", justify="right")
+        if sens.get("noise_corrected"):
+            st.add_column("mu* of noise alone", justify="right")
+    for n, v in sens["params"].items():
+        cells = [_pm(v[k], v[c]) + (" !" if k in v.get("wide", []) else "  ") for _, k, c in cols]
+        if not sobol:
+            cells.append(_num(v["sigma"]))
+            if sens.get("noise_corrected"):
+                cells.append(_num(v.get("mu_star_noise")))
+        st.add_row(n, *cells)
+    con.print(st)
+    for n, v in sens["params"].items():
+        if not v.get("wide"):
+            continue
+        which = " and ".join(v["wide"])
+        need = v.get("samples_needed")
+        more = (
+            f"about {need:,} samples instead of {sens['samples']:,} would narrow it to the "
+            "size of the index (N x (half-width / index)^2, docs/sweeps.md)"
+            if need
+            else "but it is within ±0.02 of 0: the parameter hardly matters"
+        )
+        con.print(f"! {n}: {which} may be 0 (its interval includes 0); {more}", soft_wrap=True)
+    order = " > ".join(" ≈ ".join(g) for g in sens.get("ranking", []))
+    if order:
+        key = "ST" if sobol else "mu*"
+        con.print(f"Ranking by {key}: {order}  (≈: intervals overlap, order not established)",
+                  soft_wrap=True)  # fmt: skip
 
 
 def _num(x: float | None) -> str:
