@@ -297,6 +297,10 @@ def test_morris_indices(tmp_path: Path) -> None:
     # A step of 2/3 of the range of p_win moves P(meeting) by 2/3: mu* = 2/3 per unit range.
     assert abs(s["p_win"]["mu_star"] - 1.0) < 0.15
     assert s["chatter_h"]["mu_star"] < 0.1
+    # The mu* of Monte Carlo noise alone, measured between blocks of replications:
+    # far below p_win's effect, and not below what the irrelevant chatter_h shows.
+    assert 0 < s["p_win"]["mu_star_noise"] < s["p_win"]["mu_star"] / 10
+    assert s["chatter_h"]["mu_star"] <= 2 * s["chatter_h"]["mu_star_noise"]
 
 
 # --- the command line ------------------------------------------------------------------------

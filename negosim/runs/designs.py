@@ -604,7 +604,7 @@ def sobol_indices(
             "error": "P(meeting) does not vary across the design beyond Monte Carlo noise; "
             "no parameter is shown to matter (more runs per point would tell more)"
         }
-    rng = np.random.default_rng(seed) if seed else np.random.default_rng()
+    rng = np.random.default_rng(seed)  # unlike SALib, seed 0 is a seed too: reproducible
     r = rng.integers(n, size=(n, resamples))
     bvar, bs1, bst = stats(r)
     ok = bvar > 1e-12
