@@ -181,7 +181,9 @@ def _render_sensitivity(sens: dict[str, Any]) -> None:
     con = out_console()
     sobol = sens["method"] == "sobol"
     title = f"Sensitivity of P(meeting) ({sens['method']}, {sens['samples']} samples"
-    if sens.get("noise_corrected") and sobol:
+    if not sens.get("noise_corrected"):
+        title += "; not corrected for Monte Carlo noise: too few runs"
+    elif sobol:
         title += f"; Monte Carlo noise, {100 * (sens.get('noise_share') or 0):.0f}% of the "
         title += "variance, removed"
     flagged = any(v.get("wide") for v in sens["params"].values())
@@ -209,7 +211,7 @@ def _render_sensitivity(sens: dict[str, Any]) -> None:
     for n, v in sens["params"].items():
         if not v.get("wide"):
             continue
-        which = " and ".join(v["wide"])
+        which = " and ".join("mu*" if k == "mu_star" else k for k in v["wide"])
         need = v.get("samples_needed")
         more = (
             f"about {need:,} samples instead of {sens['samples']:,} would narrow it to the "
