@@ -422,7 +422,7 @@ def sensitivity(
 ) -> dict[str, Any] | None:
     """Sensitivity indices of ``p_meeting`` for a Sobol or Morris design, with 95% intervals.
 
-    Sobol: first-order ``S1`` and total ``ST`` indices with bootstrap half-widths
+    Sobol: first-order ``S1`` and total ``ST`` indices with 95% half-widths
     (``S1_conf``, ``ST_conf``), corrected for Monte Carlo noise when
     ``held_blocks`` (per point, the meetings held in each of the
     :data:`NOISE_BLOCKS` blocks of replications) is given: see
@@ -562,10 +562,13 @@ def sobol_indices(
     correlation between points. ``blocks`` is :data:`Blocks`; None means no
     correction.
 
-    The intervals resample the rows of the design as SALib does (same resamples
-    for the same seed) and recompute the corrected indices on each;
-    ``noise_share`` is the part of the variance of ``y`` across the design that
-    is Monte Carlo noise.
+    The intervals' variance is the bootstrap's, resampling the rows of the
+    design as SALib does (same resamples for the same seed, 0 included) and
+    recomputing the corrected indices on each, plus a delete-one-block
+    jackknife's (:func:`_jackknife`), which sees the noise that common random
+    numbers make common to rows. ``noise_share`` is the part of the variance of
+    ``y`` across the design that is Monte Carlo noise. The centring by the mean
+    of ``y`` (as SALib does) is data-dependent, a bias of order noise / N.
     """
     from SALib.analyze.sobol import separate_output_values
     from scipy.stats import norm
