@@ -62,6 +62,7 @@ class Compiled:
     fn: Callable[[list[Any]], Any]
     names: frozenset[str]  # keys of the `names` mapping used (incl. "present:us" etc.)
     type: str  # "bool" | "number" | "str"
+    code: str = ""  # the Python expression over ``s`` that ``fn`` evaluates
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -430,4 +431,20 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
         fn = eval(compile(f"lambda s: {code}", "<negosim-expr>", "eval"), glob)
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as e:
         raise ExpressionError(f"expression is too complex: {e}", src.base) from None
-    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t)
+    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t, code=code)
+
+
+def conjunction(mask: tuple[bool, ...], parts: list[str]) -> Callable[[list[Any], int], bool]:
+    """One function ``f(s, state)``: ``mask[state]`` and every part (compiled codes) holds.
+
+    The engine's test of whether a clock is enabled, generated once per clock
+    with its preconditions, actor windows and guard inlined: one call per
+    test instead of one per condition. Same restricted globals as
+    :func:`compile_expr`.
+    """
+    code = " and ".join(["_m[st]", *(f"({p})" for p in parts)])
+    glob = {"__builtins__": {}, **_GLOBALS, "_m": mask}
+    fn: Callable[[list[Any], int], bool] = eval(
+        compile(f"lambda s, st: {code}", "<negosim-enabled>", "eval"), glob
+    )
+    return fn

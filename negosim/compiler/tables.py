@@ -69,6 +69,8 @@ class Clock:
     options: tuple[Outcome, ...]
     text: str
     chance: bool = False  # options are chance outcomes, not the actor's choice
+    reads: frozenset[int] = frozenset()  # slots its guard and preconditions read
+    test: Callable[[list[Any], int], bool] | None = None  # enabled(s, state), all inlined
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,7 @@ class CompiledScenario:
     initial_state: int
     success: frozenset[int]
     failure: frozenset[int]
-    machine: Machine
-    protocol_model: ProtocolModel
+    machine: Machine  # the protocol as `transitions` defines it (no model attached)
     clocks: tuple[Clock, ...]
     scheduled: tuple[Scheduled, ...]
     stays: tuple[Stay, ...]
@@ -136,18 +137,6 @@ class CompiledScenario:
     @property
     def outcome_states(self) -> frozenset[int]:
         return self.success | self.failure
-
-
-class ProtocolModel:
-    """The object the scenario's `transitions` machine moves between protocol states.
-
-    One per compiled scenario, added to the machine once: an engine resets it
-    at the start of each replication (replications in a process run one at a
-    time). `transitions` gives it ``state`` and ``trigger``.
-    """
-
-    state: str
-    trigger: Callable[[str], bool]
 
 
 def day_parts(cs: CompiledScenario) -> Iterator[tuple[float, datetime]]:

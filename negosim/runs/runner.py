@@ -1,7 +1,7 @@
 """Monte Carlo over replications, in one process or several.
 
 Replications are numbered 0..runs-1 and replication ``i`` always draws from
-its own stream spawned from the run's seed (see :class:`negosim.engine.Stream`);
+its own keyed streams (see :mod:`negosim.engine.streams`);
 they travel to workers in chunks of consecutive indexes, and each chunk comes
 back as a :class:`~negosim.results.Tally` of integer counts. Adding tallies
 does not depend on their order, so the same seed gives the same numbers for
@@ -42,18 +42,15 @@ def chunks(runs: int, workers: int) -> Iterator[range]:
 def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
     """Run the replications ``indexes`` and fold them into a tally."""
     tally = Tally()
-    run = engine.run
     add = tally.add
-    for i in indexes:
-        add(run(seed, i))
+    for row in engine.run_block(seed, indexes.start, indexes.stop):
+        add(row)
     return tally
 
 
 def rows(cs: CompiledScenario, runs: int, seed: int) -> Iterator[Row]:
     """The replication rows themselves, one at a time (for export and tests)."""
-    engine = Engine(cs)
-    for i in range(runs):
-        yield engine.run(seed, i)
+    yield from Engine(cs).run_block(seed, 0, runs)
 
 
 def simulate(
@@ -194,7 +191,4 @@ def simulate_to_precision(
 
 def trace(cs: CompiledScenario, seed: int, index: int = 0) -> tuple[Row, list[Any]]:
     """One replication with its timeline (``negosim trace``)."""
-    engine = Engine(cs)
-    row = engine.run(seed, index, trace=True)
-    assert engine.trace is not None
-    return row, engine.trace
+    return Engine(cs).trace(seed, index)
