@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from typing import Any
 
 import pydantic
@@ -122,6 +123,11 @@ def compile_model(
             located = [doc.problem(p.loc, p.message, p.offset) for p in problems]
         located.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(located, sets))
+    if doc is not None:  # say where each parameter is declared
+        compiled.parameters = tuple(
+            replace(p, file=doc.file, line=doc.locate_key(("params", p.name))[0])
+            for p in compiled.parameters
+        )
     return compiled
 
 
