@@ -25,7 +25,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from ..scenario.yamlsource import load_yaml_file
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
 from .results import Tally, estimate
+from .runner import Task, fold_groups
 
 Advance = Callable[[int], None]
 
@@ -289,61 +290,44 @@ def run_sweep(
 
     size = _chunk_size(spec.runs, n_points, backend.workers)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
-    pending: dict[Any, int] = {}  # future -> point
-    state: dict[int, tuple[CompiledScenario, Tally, list[int]]] = {}
-    failed: dict[int, str] = {}
-    queue = iter(todo)
-    exhausted = False
+    compiled: dict[int, CompiledScenario] = {}  # points with chunks out
+
+    def points() -> Iterator[tuple[int, Tally, Iterator[Task[Tally]]]]:
+        """Each point to run, set up only when the loop has room for its chunks.
+
+        A point whose values the scenario refuses is finished here as a failure row."""
+        for j in todo:
+            values = dsg.points[j]
+            try:
+                sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
+                cs = load(spec.scenario, sets, doc)
+            except InputError as exc:
+                why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+                finish(_failure(j, values, why))
+                if advance_runs:
+                    advance_runs(spec.runs)
+                continue
+            key = model_key(cs.model)
+            prime(key, cs)
+            seed = point_seed(spec.seed, j, spec.crn)
+            compiled[j] = cs
+            jobs = (Job(key, cs.model, seed, a, min(a + size, spec.runs))
+                    for a in range(0, spec.runs, size))  # fmt: skip
+            yield j, Tally(), ((run_job, job) for job in jobs)
+
+    def ran(n: int) -> None:
+        nonlocal replications
+        replications += n
+        if advance_runs:
+            advance_runs(n)
+
     try:
-        while True:
-            while not exhausted and len(pending) < limit:
-                j = next(queue, None)
-                if j is None:
-                    exhausted = True
-                    break
-                values = dsg.points[j]
-                try:
-                    sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
-                    cs = load(spec.scenario, sets, doc)
-                except InputError as exc:
-                    why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
-                    finish(_failure(j, values, why))
-                    if advance_runs:
-                        advance_runs(spec.runs)
-                    continue
-                key = model_key(cs.model)
-                prime(key, cs)
-                seed = point_seed(spec.seed, j, spec.crn)
-                starts = list(range(0, spec.runs, size))
-                state[j] = (cs, Tally(), [len(starts)])
-                for a in starts:
-                    job = Job(key, cs.model, seed, a, min(a + size, spec.runs))
-                    pending[backend.submit(run_job, job)] = j
-            if not pending:
-                break
-            for fut in backend.wait_any(list(pending)):
-                j = pending.pop(fut)
-                cs, tally, left = state[j]
-                try:
-                    part = fut.result()
-                except NegosimError as exc:
-                    failed.setdefault(j, getattr(exc, "message", str(exc)))
-                    part = None
-                except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
-                    failed.setdefault(j, f"{type(exc).__name__}: {exc}")
-                    part = None
-                if part is not None:
-                    tally.merge(part)
-                    replications += part.runs
-                    if advance_runs:
-                        advance_runs(part.runs)
-                left[0] -= 1
-                if left[0] == 0:
-                    del state[j]
-                    if j in failed:
-                        finish(_failure(j, dsg.points[j], failed.pop(j)))
-                    else:
-                        finish(_row(j, dsg.points[j], cs, tally, outcome_names))
+        for j, tally, error in fold_groups(backend, points(), limit, ran, catch=True):
+            cs = compiled.pop(j)
+            if error is not None:
+                finish(_failure(j, dsg.points[j], _message(error)))
+            else:
+                finish(_row(j, dsg.points[j], cs, tally, outcome_names))
     finally:
         if journal:
             journal.close()
@@ -381,6 +365,13 @@ def run_sweep(
         resumed=len(done),
         failures=[r for r in all_rows if r["status"] != "ok"],
     )
+
+
+def _message(exc: Exception) -> str:
+    """What went wrong at a point that failed while running, for its ``error`` column."""
+    if isinstance(exc, NegosimError):
+        return getattr(exc, "message", str(exc))
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _failure(j: int, values: dict[str, float], message: str) -> dict[str, Any]:
