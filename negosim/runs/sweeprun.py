@@ -1,7 +1,8 @@
 """Running a sweep: design points on a backend, rows written as they finish, resume.
 
-Each design point is loaded once with its values as ``--set`` overrides (so it
-is validated exactly like a command-line override), compiled once, and its
+The scenario file is read and validated once; each design point sets its
+values on that validated model as ``--set`` would (only those values are
+validated again, see :func:`point_scenario`), is compiled once, and its
 replications travel to the backend in chunks (:mod:`negosim.backends`). Only a
 bounded number of chunks is in flight, and each point keeps just a
 :class:`~negosim.results.Tally` until it is done, so memory does not grow with
@@ -32,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..compiler.loader import load
+from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, UsageError
-from ..scenario.yamlsource import load_yaml_file
+from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
 from .results import Tally, estimate
@@ -231,8 +232,7 @@ def run_sweep(
     ``on_start(points, replications)`` is called once the work is known (for
     progress bars); ``advance_points``/``advance_runs`` as it gets done.
     """
-    doc = load_yaml_file(spec.scenario)  # read once; each point is validated from it
-    base = load(spec.scenario, spec.sets, doc)
+    base = load(spec.scenario, spec.sets)  # read and validated once, for every point
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
     dsg = design(spec)
@@ -299,8 +299,7 @@ def run_sweep(
         for j in todo:
             values = dsg.points[j]
             try:
-                sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
-                cs = load(spec.scenario, sets, doc)
+                cs = point_scenario(spec, base, values)
             except InputError as exc:
                 why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
                 finish(_failure(j, values, why))
@@ -365,6 +364,16 @@ def run_sweep(
         resumed=len(done),
         failures=[r for r in all_rows if r["status"] != "ok"],
     )
+
+
+def point_scenario(
+    spec: SweepSpec, base: CompiledScenario, values: dict[str, float]
+) -> CompiledScenario:
+    """The scenario of a design point: ``base``'s validated model with the point's
+    parameter values set as ``--set`` would set them, compiled (nothing is re-read
+    or re-validated but those values); ScenarioError if the values are refused."""
+    sets = [p.set_value(values[p.name]) for p in spec.params]
+    return compile_model(set_param_defaults(base.model, sets), None, [*spec.sets, *sets])
 
 
 def _message(exc: Exception) -> str:
