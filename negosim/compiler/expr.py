@@ -278,11 +278,6 @@ def _forbidden(node: ast.AST) -> str | None:
     return f"{kind.__name__} is not allowed"
 
 
-def parse_check(text: str) -> None:
-    """Check syntax and the whitelist only (no names); raise ExpressionError if bad."""
-    _parse(text)
-
-
 def _unify(a: str, b: str) -> str | None:
     """The type of a value that is either an `a` or a `b` (None: incompatible)."""
     return a if a == b else "number" if a in _NUMERIC and b in _NUMERIC else None

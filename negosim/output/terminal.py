@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -228,7 +228,3 @@ def render_params(params: Sequence[Parameter], title: str, console: Console) -> 
 
 def _num(x: float | None) -> str:
     return "∞" if x is None else f"{x:g}"
-
-
-def render_problems(problems: list[str], console: Console) -> None:
-    console.print(Group(*[Text(p) for p in problems]))
