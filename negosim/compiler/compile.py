@@ -32,6 +32,7 @@ from ..scenario.units import (
 )
 from . import dists
 from .expr import Compiled, conjunction
+from .parameters import Parameter, Uncertainty
 from .resolve import Issue, Loc, Resolver, listing
 from .tables import (
     Clock,
@@ -48,6 +49,10 @@ MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
 class _Compiler(Resolver):
     """Checks each section of the file and builds its part of the runtime tables."""
+
+    def __init__(self, sc: schema.Scenario):
+        super().__init__(sc)
+        self.parameters: list[Parameter] = []
 
     # --- sections --------------------------------------------------------------
 
@@ -139,24 +144,23 @@ class _Compiler(Resolver):
         return number
 
     def param_values(self) -> None:
+        """Resolve every parameter and build the parameter table (:class:`Parameter`)."""
+        declared: dict[str, tuple[float | None, float | None]] = {}
         for pid, p in self.sc.params.items():
             loc: Loc = ("params", pid)
-            kind = p.kind
+            kind: str = p.kind
             if isinstance(p.default, str) and is_duration(p.default) and kind == "number":
                 kind = "duration"
             self.param_kind[pid] = kind
 
             value = self.param_number((*loc, "default"), p.default, kind)
-            low = (
-                self.param_number((*loc, "low"), p.low, kind)
-                if p.low is not None
-                else (0.0 if kind in ("probability", "rate", "duration") else None)
-            )
-            high = (
-                self.param_number((*loc, "high"), p.high, kind)
-                if p.high is not None
-                else (1.0 if kind == "probability" else None)
-            )
+            low = self.param_number((*loc, "low"), p.low, kind) if p.low is not None else None
+            high = self.param_number((*loc, "high"), p.high, kind) if p.high is not None else None
+            declared[pid] = (low, high)
+            if low is None and kind in ("probability", "rate", "duration"):
+                low = 0.0
+            if high is None and kind == "probability":
+                high = 1.0
             if value is None:
                 continue
             if low is not None and high is not None and low > high:
@@ -175,13 +179,48 @@ class _Compiler(Resolver):
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
         for pid, p in self.sc.params.items():
-            if p.uncertainty is not None and pid in self.params:
-                self.sampler(
+            if pid not in self.params:
+                continue
+            kind = self.param_kind[pid]
+            uncertainty = None
+            if p.uncertainty is not None:
+                built = self.distribution(
                     ("params", pid, "uncertainty"),
                     p.uncertainty,
-                    duration=self.param_kind[pid] == "duration",
+                    duration=kind == "duration",
                     nonnegative=False,
                 )
+                if built is not None:
+                    sample, u_low, u_high = built
+                    uncertainty = Uncertainty(
+                        p.uncertainty, dists.describe(p.uncertainty), sample, u_low, u_high
+                    )
+            # The range shown and swept: declared, else the distribution's support,
+            # else what the kind implies.
+            low, high = declared[pid]
+            if low is None and high is None and uncertainty is not None:
+                low, high = uncertainty.low, uncertainty.high
+            if kind == "probability":
+                low = 0.0 if low is None else low
+                high = 1.0 if high is None else high
+            elif kind in ("rate", "duration") and low is None:
+                low = 0.0
+            self.parameters.append(
+                Parameter(
+                    name=pid,
+                    value=self.params[pid],
+                    kind=kind,
+                    written=p.default,
+                    low=low,
+                    high=high,
+                    uncertainty=uncertainty,
+                    source=p.source,
+                    assumption=p.assumption,
+                    actor=p.actor,
+                    text=p.text,
+                    path=f"params.{pid}",
+                )
+            )
 
     def facts(self) -> None:
         for fid, f in self.sc.facts.items():
@@ -580,4 +619,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         preconditions=prec_ids,
         max_events=sc.settings.max_events,
         params=c.params,
+        parameters=tuple(c.parameters),
     ), []

@@ -20,6 +20,7 @@ from transitions import Machine
 from ..scenario import schema
 from ..scenario.units import hours_between
 from . import dists
+from .parameters import Parameter
 
 Value = Callable[[list[Any]], Any]
 """A compiled expression or constant: evaluated on the slot list."""
@@ -129,6 +130,7 @@ class CompiledScenario:
     preconditions: list[str]
     max_events: int
     params: dict[str, float] = field(default_factory=dict)
+    parameters: tuple[Parameter, ...] = ()  # the parameter table, in file order
 
     @property
     def id(self) -> str:

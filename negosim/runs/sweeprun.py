@@ -1,7 +1,8 @@
 """Running a sweep: design points on a backend, rows written as they finish, resume.
 
-Each design point is loaded once with its values as ``--set`` overrides (so it
-is validated exactly like a command-line override), compiled once, and its
+The scenario file is read and validated once; each design point sets its
+values on that validated model as ``--set`` would (only those values are
+validated again, see :func:`point_scenario`), is compiled once, and its
 replications travel to the backend in chunks (:mod:`negosim.backends`). Only a
 bounded number of chunks is in flight, and each point keeps just a
 :class:`~negosim.results.Tally` until it is done, so memory does not grow with
@@ -25,20 +26,21 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..compiler.loader import load
+from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, UsageError
-from ..scenario.yamlsource import load_yaml_file
+from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
 from .results import Tally, estimate
+from .runner import Task, fold_groups
 
 Advance = Callable[[int], None]
 
@@ -230,8 +232,7 @@ def run_sweep(
     ``on_start(points, replications)`` is called once the work is known (for
     progress bars); ``advance_points``/``advance_runs`` as it gets done.
     """
-    doc = load_yaml_file(spec.scenario)  # read once; each point is validated from it
-    base = load(spec.scenario, spec.sets, doc)
+    base = load(spec.scenario, spec.sets)  # read and validated once, for every point
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
     dsg = design(spec)
@@ -289,61 +290,43 @@ def run_sweep(
 
     size = _chunk_size(spec.runs, n_points, backend.workers)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
-    pending: dict[Any, int] = {}  # future -> point
-    state: dict[int, tuple[CompiledScenario, Tally, list[int]]] = {}
-    failed: dict[int, str] = {}
-    queue = iter(todo)
-    exhausted = False
+    compiled: dict[int, CompiledScenario] = {}  # points with chunks out
+
+    def points() -> Iterator[tuple[int, Tally, Iterator[Task[Tally]]]]:
+        """Each point to run, set up only when the loop has room for its chunks.
+
+        A point whose values the scenario refuses is finished here as a failure row."""
+        for j in todo:
+            values = dsg.points[j]
+            try:
+                cs = point_scenario(spec, base, values)
+            except InputError as exc:
+                why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+                finish(_failure(j, values, why))
+                if advance_runs:
+                    advance_runs(spec.runs)
+                continue
+            key = model_key(cs.model)
+            prime(key, cs)
+            seed = point_seed(spec.seed, j, spec.crn)
+            compiled[j] = cs
+            jobs = (Job(key, cs.model, seed, a, min(a + size, spec.runs))
+                    for a in range(0, spec.runs, size))  # fmt: skip
+            yield j, Tally(), ((run_job, job) for job in jobs)
+
+    def ran(n: int) -> None:
+        nonlocal replications
+        replications += n
+        if advance_runs:
+            advance_runs(n)
+
     try:
-        while True:
-            while not exhausted and len(pending) < limit:
-                j = next(queue, None)
-                if j is None:
-                    exhausted = True
-                    break
-                values = dsg.points[j]
-                try:
-                    sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
-                    cs = load(spec.scenario, sets, doc)
-                except InputError as exc:
-                    why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
-                    finish(_failure(j, values, why))
-                    if advance_runs:
-                        advance_runs(spec.runs)
-                    continue
-                key = model_key(cs.model)
-                prime(key, cs)
-                seed = point_seed(spec.seed, j, spec.crn)
-                starts = list(range(0, spec.runs, size))
-                state[j] = (cs, Tally(), [len(starts)])
-                for a in starts:
-                    job = Job(key, cs.model, seed, a, min(a + size, spec.runs))
-                    pending[backend.submit(run_job, job)] = j
-            if not pending:
-                break
-            for fut in backend.wait_any(list(pending)):
-                j = pending.pop(fut)
-                cs, tally, left = state[j]
-                try:
-                    part = fut.result()
-                except NegosimError as exc:
-                    failed.setdefault(j, getattr(exc, "message", str(exc)))
-                    part = None
-                except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
-                    failed.setdefault(j, f"{type(exc).__name__}: {exc}")
-                    part = None
-                if part is not None:
-                    tally.merge(part)
-                    replications += part.runs
-                    if advance_runs:
-                        advance_runs(part.runs)
-                left[0] -= 1
-                if left[0] == 0:
-                    del state[j]
-                    if j in failed:
-                        finish(_failure(j, dsg.points[j], failed.pop(j)))
-                    else:
-                        finish(_row(j, dsg.points[j], cs, tally, outcome_names))
+        for j, tally, error in fold_groups(backend, points(), limit, ran, catch=True):
+            cs = compiled.pop(j)
+            if error is not None:
+                finish(_failure(j, dsg.points[j], _message(error)))
+            else:
+                finish(_row(j, dsg.points[j], cs, tally, outcome_names))
     finally:
         if journal:
             journal.close()
@@ -381,6 +364,23 @@ def run_sweep(
         resumed=len(done),
         failures=[r for r in all_rows if r["status"] != "ok"],
     )
+
+
+def point_scenario(
+    spec: SweepSpec, base: CompiledScenario, values: dict[str, float]
+) -> CompiledScenario:
+    """The scenario of a design point: ``base``'s validated model with the point's
+    parameter values set as ``--set`` would set them, compiled (nothing is re-read
+    or re-validated but those values); ScenarioError if the values are refused."""
+    sets = [p.set_value(values[p.name]) for p in spec.params]
+    return compile_model(set_param_defaults(base.model, sets), None, [*spec.sets, *sets])
+
+
+def _message(exc: Exception) -> str:
+    """What went wrong at a point that failed while running, for its ``error`` column."""
+    if isinstance(exc, NegosimError):
+        return getattr(exc, "message", str(exc))
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _failure(j: int, values: dict[str, float], message: str) -> dict[str, Any]:

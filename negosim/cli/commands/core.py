@@ -112,11 +112,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_params(args: argparse.Namespace) -> int:
     cs = load_args(args)
-    rows = parameter_rows(cs)
     if args.format == "json":
-        print_json(rows)
+        print_json(parameter_rows(cs))
     else:
-        render_params(rows, cs.model.title, stdout())
+        render_params(cs.parameters, cs.model.title, stdout())
     return 0
 
 
