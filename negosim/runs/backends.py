@@ -33,6 +33,7 @@ from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine
 from ..errors import UsageError
+from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
 
@@ -182,10 +183,9 @@ class Dask(_Base):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise UsageError(f"the Dask backend needs the 'distributed' package ({exc})") from None
+        require("dask", "the Dask backend")
+        from distributed import Client, LocalCluster
+
         self._cluster: Any = None
         try:
             if scheduler is not None:
