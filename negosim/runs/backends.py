@@ -24,7 +24,7 @@ import multiprocessing as mp
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -157,6 +157,9 @@ class Processes(_Base):
 
     def __init__(self, workers: int):
         self.workers = workers
+        # Imported here: a single-process run does not pay for the process machinery.
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
