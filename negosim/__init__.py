@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from .runs.results import Estimate, Tally, wilson
     from .runs.runner import rows, simulate, trace
 
-# The rest of the API is imported on first use, so that `negosim --version`, `--help`
-# and the light commands do not pay for pydantic, numpy and simpy (see docs/dependencies.md).
+# The rest of the API is imported on first use, so that `negosim --version` and `--help`
+# do not pay for pydantic, numpy and simpy (see docs/dependencies.md).
 _LAZY = {
     "load": "compiler.loader",
     "validate": "compiler.loader",
