@@ -25,7 +25,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -34,6 +34,7 @@ from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine
 from ..errors import UsageError
+from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
 
@@ -164,6 +165,9 @@ class Processes(_Base):
 
     def __init__(self, workers: int):
         self.workers = workers
+        # Imported here: a single-process run does not pay for the process machinery.
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
@@ -190,10 +194,9 @@ class Dask(_Base):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise UsageError(f"the Dask backend needs the 'distributed' package ({exc})") from None
+        require("dask", "the Dask backend")
+        from distributed import Client, LocalCluster
+
         self._cluster: Any = None
         try:
             if scheduler is not None:

@@ -35,6 +35,7 @@ from ..compiler import dists
 from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
+from ..extras import require
 from ..scenario.schema import Strict
 from ..scenario.units import is_duration, parse_duration
 from ..scenario.yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
@@ -366,6 +367,7 @@ def design(spec: SweepSpec) -> Design:
         combos = product(*[p.values or [] for p in params])
         return Design([dict(zip([p.name for p in params], c, strict=True)) for c in combos], None)
     assert spec.samples is not None
+    require("sensitivity", f"the {spec.design} design")
     problem = _problem(params)
     if spec.design == "lhs":
         from SALib.sample import latin
@@ -403,6 +405,7 @@ def sensitivity(spec: SweepSpec, dsg: Design, y: list[float]) -> dict[str, Any] 
         return None
     if any(not math.isfinite(v) for v in y):
         return {"error": "some design points failed; indices need every point"}
+    require("sensitivity", f"the {spec.design} design")
     problem = _problem(spec.params)
     yy = np.asarray(y, dtype=float)
     names = [p.name for p in spec.params]

@@ -36,6 +36,7 @@ from .. import __version__
 from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, UsageError
+from ..extras import require
 from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
@@ -50,6 +51,8 @@ def paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     p = Path(out)
     if p.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--out {out}: the file name must end in .csv or .parquet")
+    if p.suffix == ".parquet":
+        require("parquet", "Parquet output")  # before any point is run
     return p, p.with_name(p.stem + ".partial.csv"), p.with_name(p.stem + ".manifest.json")
 
 
