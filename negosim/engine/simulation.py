@@ -58,7 +58,7 @@ import simpy
 from ..compiler.tables import Assign, Clock, CompiledScenario, Outcome
 from ..errors import SimulationError
 from ..scenario.units import at_hours
-from .streams import Draws, block, stream_id
+from .streams import PREFETCH, Draws, block, stream_id
 
 TICKS_PER_HOUR = 3_600_000
 """Time unit of the engine: one tick is one millisecond."""
@@ -242,7 +242,7 @@ class Replication:
     __slots__ = (
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
-        "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks",
+        "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
     )  # fmt: skip
 
     def __init__(
@@ -252,7 +252,10 @@ class Replication:
         self.engine = engine
         self.cs = cs
         self.seed, self.index, self.first = seed, index, first
-        self.u = Draws(engine.stream_ids, seed, index, first).u
+        draws = Draws(engine.stream_ids, seed, index, first)
+        self.u = draws.u
+        self._k = draws.next  # draw counters per stream (shared with draws)
+        self._hz = engine.horizon
         self.s: list[Any] = cs.initial.copy()
         self.state = cs.initial_state
         self.path = [cs.initial_state]
@@ -348,7 +351,14 @@ class Replication:
         if item[0] == _CLOCK and item[3] != self.tokens[item[2]]:
             pass  # a cancelled firing: disabled since it was sampled
         elif not self.due and env.peek() != t:
-            self._happen(item)  # alone at its instant: the common case
+            # Alone at its instant: the common case.
+            if item[0] == _CLOCK:
+                self.events += 1
+                self._fire(item[2])
+                if self.events >= self.limit and self.done is None:
+                    self._cap()
+            else:
+                self._happen(item)
             if self.due:
                 self._instant()
             return
@@ -470,8 +480,13 @@ class Replication:
         possibly infinite: such a firing is not scheduled, the horizon comes first).
         """
         i = c.index
-        delay = c.delay(self.u(i)) * TICKS_PER_HOUR
-        if not delay < self.engine.horizon - self.t:
+        k = self._k[i]
+        if k < PREFETCH and self.first is not None:  # Draws.u, inlined: the hot path
+            self._k[i] = k + 1
+            delay = c.delay(self.first[i * PREFETCH + k]) * TICKS_PER_HOUR
+        else:
+            delay = c.delay(self.u(i)) * TICKS_PER_HOUR
+        if not delay < self._hz - self.t:
             return delay
         ticks = int(delay + 0.5)  # to_ticks (delays are not negative)
         token = self.tokens[i]
@@ -492,9 +507,14 @@ class Replication:
         options = c.options
         chosen = options[0] if len(options) == 1 else self._choose(c)
         self._fired(c, chosen)
-        self._dirty.add(i)
+        dirty = self._dirty
+        dirty.add(i)
         self._apply(chosen.sets, chosen.trigger)
-        self._flush()
+        if self.done is None:  # _flush, inlined
+            self._dirty = set()
+            self._reevaluate(dirty)
+        else:
+            dirty.clear()
 
     def _fired(self, c: Clock, chosen: Outcome) -> None:
         """Clock ``c`` fired with option ``chosen`` (the traced replication notes it)."""
@@ -674,11 +694,13 @@ class _Recording(Replication):
         super().__init__(engine, seed, index, first)
         self.recent: deque[tuple[float, str]] = deque(maxlen=64)
 
-    def _process(self, item: tuple[int, int, int, int, Any]) -> None:
-        self.last = None
-        super()._process(item)
-        if self.last is not None:
-            self.recent.append((self.t, self.last))
+    def _fire(self, i: int) -> None:
+        super()._fire(i)
+        self.recent.append((self.t, self.engine.clocks[i].id))
+
+    def _scheduled(self, sched: Any) -> None:
+        super()._scheduled(sched)
+        self.recent.append((self.t, sched.id))
 
     def _cap(self) -> None:
         raise _CapReached

@@ -99,7 +99,7 @@ class Draws:
     nothing here is shared between threads.
     """
 
-    __slots__ = ("_seed", "_rep", "_ids", "_keys", "_next", "_first")
+    __slots__ = ("_seed", "_rep", "_ids", "_keys", "next", "_first")
 
     def __init__(
         self, ids: tuple[int, ...], seed: int, rep: int, first: list[float] | None = None
@@ -108,13 +108,13 @@ class Draws:
         self._ids = ids
         n = len(ids)
         self._keys: dict[int, int] | None = None  # -1: the replication's key
-        self._next: list[int] = [0] * n
+        self.next: list[int] = [0] * n  # how many draws each stream has made
         self._first = first
 
     def u(self, stream: int) -> float:
         """The next uniform of stream ``stream``."""
-        k = self._next[stream]
-        self._next[stream] = k + 1
+        k = self.next[stream]
+        self.next[stream] = k + 1
         if k < PREFETCH and self._first is not None:
             return self._first[stream * PREFETCH + k]
         keys = self._keys
@@ -127,10 +127,6 @@ class Draws:
         z = ((z ^ (z >> 30)) * _C1) & _M
         z = ((z ^ (z >> 27)) * _C2) & _M
         return ((z ^ (z >> 31)) >> 11) * _UNIT
-
-    def counts(self) -> list[int]:
-        """How many draws each stream has made so far."""
-        return list(self._next)
 
 
 # --- the same bits, vectorised --------------------------------------------------
