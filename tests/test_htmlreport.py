@@ -87,7 +87,8 @@ def test_report_has_every_part(munich_report: Path) -> None:
         for note in (row["source"], row["assumption"]):
             if note:
                 assert htmlreport._e(note.strip()) in text
-    assert "One sample run" in text and "outcome: " in text
+    assert "One sample run" in text
+    assert "outcome: " in text or "horizon reached: no outcome" in text  # how it ended
 
 
 def test_report_escapes_scenario_text(write_scenario: Callable[..., Path], tmp_path: Path) -> None:

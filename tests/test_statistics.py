@@ -320,7 +320,6 @@ def test_sampler_ks(kind, values, reference):
     # inversion: the sampler is the quantile function
     for q in (0.1, 0.5, 0.9):
         assert dists.build(kind, values)(q) == pytest.approx(reference.ppf(q), rel=1e-9)
-    assert dists.mean(kind, values) == pytest.approx(reference.mean(), rel=1e-9)
 
 
 def test_lognormal_percentiles():
@@ -354,9 +353,6 @@ def test_empirical_sampler_frequencies():
     ]
     equal = dists.build("empirical", {}, [2.0, 3.0])
     assert (equal(0.49), equal(0.5)) == (2.0, 3.0)
-    assert dists.mean("empirical", {}, values, weights) == pytest.approx(
-        sum(v * w for v, w in zip(values, weights, strict=True)) / 10
-    )
 
 
 def test_fixed_sampler_is_constant():

@@ -19,9 +19,9 @@ import yaml
 from conftest import REPO, SCENARIOS, assert_close_binomial, base_scenario, negosim_cmd
 
 import negosim
-from negosim.runs.backends import InProcess
+from negosim.runs.backends import InProcess, model_key
 from negosim.runs.designs import ParamRange, SweepSpec, design, parse_param_option, resolve_params
-from negosim.runs.sweeprun import run_sweep
+from negosim.runs.sweeprun import point_scenario, run_sweep
 
 MUNICH = SCENARIOS / "munich.yaml"
 
@@ -189,6 +189,27 @@ def test_failed_point_is_a_row_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert "params.p_win.default" in res.rows[1]["error"]
     assert "must be a probability" in res.rows[1]["error"]
     assert res.rows[1]["p_meeting"] is None
+
+
+def test_a_point_is_the_model_a_set_override_gives_without_reading_the_file(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, mean_scenario())
+    ranges = {"mean_h": ParamRange(values=["6h", "1d"]), "p_win": ParamRange(values=[0.2, 1])}
+    spec = SweepSpec(str(path), resolve_params(negosim.load(path), ranges, "grid"), "grid",
+                     sets=[("calendar.horizon", "30h")])  # fmt: skip
+    base = negosim.load(path, spec.sets)
+    path.unlink()  # a point needs the validated model only
+    for values in design(spec).points:
+        cs = point_scenario(spec, base, values)
+        sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
+        path.write_text(yaml.safe_dump(mean_scenario(), sort_keys=False), encoding="utf-8")
+        loaded = negosim.load(path, sets)
+        path.unlink()
+        assert cs.model == loaded.model and model_key(cs.model) == model_key(loaded.model)
+        assert cs.params == loaded.params == values and cs.horizon == 30.0
+    with pytest.raises(negosim.ScenarioError, match=r"must be a probability.*--set p_win"):
+        point_scenario(spec, base, {"mean_h": 6.0, "p_win": 1.5})
 
 
 def test_csv_parquet_and_manifest(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ more than one option fires, the engine asks :class:`Player` instead of
 drawing by weight (see docs/semantics.md, "Playing an actor"). Choices come
 from the keyboard or from a script file, one per line. This module holds the
 text shown to the student and the choice sources; the command itself is in
-:mod:`negosim.commands.classroom`.
+:mod:`negosim.cli.commands.classroom`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..compiler.tables import Clock, CompiledScenario, Outcome
-from ..engine.simulation import Engine, Row, TraceLine
+from ..engine.simulation import Chooser, Engine, Replication, Row, TraceLine
+from ..engine.tracing import TracedReplication
 from ..errors import UsageError
 from ..runs.results import wilson
 from ..scenario.units import at_hours
@@ -56,10 +57,32 @@ def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) -> str:
+class PlayedReplication(TracedReplication):
+    """A traced replication in which ``chooser`` picks the played actor's options.
+
+    The usual draw is still made first, so the random streams stay aligned
+    with the simulated seat: a player who follows the weights replays the
+    simulated run exactly (docs/semantics.md, "Playing an actor").
+    """
+
+    __slots__ = ("chooser", "actor")
+
+    def __init__(self, cs_engine: Engine, seed: int, index: int, chooser: Chooser, actor: str):
+        super().__init__(cs_engine, seed, index)
+        self.chooser = chooser
+        self.actor = actor
+
+    def _choose(self, c: Clock) -> Outcome:
+        drawn = super()._choose(c)
+        if c.actor != self.actor or c.chance:
+            return drawn
+        return self.chooser(c, self, drawn)
+
+
+def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Replication) -> str:
     """What the player sees at a decision: time, state, facts, the others, conditions."""
     model = cs.model
-    state = engine.state()
+    state = engine.protocol_state()
     states = model.protocol.states
     state_text = states.get(state) if isinstance(states, dict) else None
     lines = [
@@ -70,7 +93,7 @@ def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) ->
     facts = ", ".join(f"{k} = {_show(v)}" for k, v in engine.facts().items())
     lines += textwrap.wrap("Facts: " + facts, 78, subsequent_indent="  ") if facts else []
     here = ", ".join(
-        f"{a.short or aid} {'yes' if engine.present(aid) else 'no'}"
+        f"{a.short or aid} {'yes' if engine.is_present(aid) else 'no'}"
         for aid, a in model.actors.items()
     )
     lines.append(f"At the venue: {here}")
@@ -83,7 +106,7 @@ def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Engine) ->
             lines.append(f"  - {who} insists: {p.text.strip()} [{'met' if holds else 'NOT met'}]")
     others = [
         line
-        for line in engine.trace or []
+        for line in getattr(engine, "lines", [])
         if (line.kind == "fire" and line.actor != actor) or line.kind == "event"
     ]
     lines.append("What the others have done so far:" if others else "The others have not acted.")
@@ -120,7 +143,7 @@ class Player:
     script_name: str = ""
     choices: list[tuple[float, str, str]] = field(default_factory=list)  # (time, action, option)
 
-    def __call__(self, clock: Clock, engine: Engine, drawn: Outcome) -> Outcome:
+    def __call__(self, clock: Clock, engine: Replication, drawn: Outcome) -> Outcome:
         self.out.write(situation(self.cs, self.actor, clock, engine) + "\n")
         chosen = self._from_script(clock) if self.script is not None else self._ask(clock)
         self.out.write(f"You chose: {chosen.id} ({chosen.text})\n")
@@ -174,10 +197,8 @@ def read_script(path: str) -> list[tuple[int, str]]:
 
 def play_game(cs: CompiledScenario, seed: int, player: Player) -> tuple[Row, list[TraceLine]]:
     """Run replication 0 of ``seed`` with ``player`` in the seat; return row and timeline."""
-    engine = Engine(cs, chooser=player, actor=player.actor)
-    row = engine.run(seed, 0, trace=True)
-    assert engine.trace is not None
-    return row, engine.trace
+    rep = PlayedReplication(Engine(cs), seed, 0, player, player.actor)
+    return rep.run(), rep.lines
 
 
 def policy_odds(
@@ -186,13 +207,13 @@ def policy_odds(
     """P(meeting) when the actor always makes the choices in ``policy`` (action id ->
     option id; actions not in it are drawn by weight), with its Wilson interval."""
 
-    def fixed(clock: Clock, engine: Engine, drawn: Outcome) -> Outcome:
+    def fixed(clock: Clock, engine: Replication, drawn: Outcome) -> Outcome:
         want = policy.get(clock.id)
         for o in clock.options:
             if o.id == want:
                 return o
         return drawn
 
-    engine = Engine(cs, chooser=fixed, actor=actor)
-    held = sum(engine.run(seed, i).held for i in range(runs))
+    engine = Engine(cs)
+    held = sum(PlayedReplication(engine, seed, i, fixed, actor).run().held for i in range(runs))
     return held / runs, wilson(held, runs)

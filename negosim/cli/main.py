@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Sequence
+from typing import Any
 
-from rich.console import Console
-
-from .. import __version__
 from ..errors import InputError, NegosimError, SimulationError
-from ..scenario.yamlsource import load_yaml_file
+from ..extras import MissingExtra
 from .commands import classroom, core, sweep, visual
 from .util import Parser, stderr
 
@@ -36,15 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
         "Run 'negosim COMMAND --help' for each command's options and an example.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"negosim {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in COMMAND_GROUPS:
         group.register(sub)
     return parser
 
 
+class _Version(argparse._VersionAction):
+    """``--version``, reading the installed version only when asked (it costs an import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .. import __version__
+
+        self.version = f"negosim {__version__}"
+        super().__call__(parser, *args, **kwargs)
+
+
 def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
     """Locate a run-time scenario defect at its line in the file, if we can."""
+    from ..scenario.yamlsource import load_yaml_file
+
     path = getattr(args, "file", None)
     if exc.loc and path:
         try:
@@ -56,7 +65,6 @@ def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    err = stderr()
     args = None
     try:
         args = build_parser().parse_args(argv)
@@ -65,19 +73,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         code: int = args.func(args)
         return code
+    except MissingExtra as exc:
+        # e.g. "negosim plot: needs the 'plots' extra: pip install 'negosim[plots]'"
+        who = f"negosim {args.command}" if args is not None else "negosim"
+        stderr().print(exc.line(who), markup=False, soft_wrap=True)
+        return 2
     except InputError as exc:
+        err = stderr()
         for p in exc.problems:
             err.print(
                 str(p) if p.line or p.file != "<input>" else p.message, markup=False, soft_wrap=True
             )
         return 2
     except SimulationError as exc:
-        err.print(
+        stderr().print(
             _simulation_problem(exc, args or argparse.Namespace()), markup=False, soft_wrap=True
         )
         return 2
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        stderr().print("interrupted", markup=False)
         return 130
     except BrokenPipeError:
         # e.g. `negosim schema | head`: the reader left; that is not an error.
@@ -86,20 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:
         if exc.filename is None:
-            return _internal(err, exc)
+            return _internal(exc)
         # A file the user named cannot be written or read (-o, --out, new NAME):
         # bad input, said plainly.
-        err.print(f"{exc.filename}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+        stderr().print(f"{exc.filename}: {exc.strerror or exc}", markup=False, soft_wrap=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        return _internal(err, exc)
+        return _internal(exc)
 
 
-def _internal(err: Console, exc: BaseException) -> int:
+def _internal(exc: BaseException) -> int:
     """An error that is negosim's fault: say so, exit 1 (traceback with NEGOSIM_DEBUG)."""
     if os.environ.get("NEGOSIM_DEBUG"):
+        import traceback
+
         traceback.print_exception(exc)
-    err.print(
+    stderr().print(
         f"negosim: internal error: {type(exc).__name__}: {exc}\n"
         "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
         "and please report it.",

@@ -13,16 +13,20 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-from ..compiler.loader import load
-from ..compiler.tables import CompiledScenario
 from ..errors import UsageError
-from ..runs.backends import Backend, make_backend
-from ..scenario.overrides import parse_set
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..compiler.tables import CompiledScenario
+    from ..runs.backends import Backend
+
+# Heavy modules (rich, pydantic, numpy, simpy, the engine) are imported inside the
+# functions that need them: `negosim --version` and `--help` only build the parsers.
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -111,18 +115,9 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
+    from ..runs.backends import make_backend
+
     return make_backend(args.workers, args.scheduler, args.dask_local)
-
-
-class _Out(Console):
-    """stdout console: a reader that leaves early (``| head``) is not an error.
-
-    rich's default turns a broken pipe into exit code 1; we hand it to
-    :func:`negosim.cli.main`, which treats it like the plain-text commands do.
-    """
-
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError
 
 
 def _plain() -> bool:
@@ -130,11 +125,30 @@ def _plain() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
+@cache
+def _out_class() -> type[Console]:
+    from rich.console import Console
+
+    class _Out(Console):
+        """stdout console: a reader that leaves early (``| head``) is not an error.
+
+        rich's default turns a broken pipe into exit code 1; we hand it to
+        :func:`negosim.cli.main`, which treats it like the plain-text commands do.
+        """
+
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Out
+
+
 def stdout() -> Console:
-    return _Out(highlight=False, color_system=None if _plain() else "auto")
+    return _out_class()(highlight=False, color_system=None if _plain() else "auto")
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, color_system=None if _plain() else "auto")
 
 
@@ -144,12 +158,23 @@ def print_json(data: Any) -> None:
 
 def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScenario:
     """Load ``args.file`` (or ``path``) with the ``--set`` overrides in ``args.sets``."""
+    from ..compiler.loader import load
+    from ..scenario.overrides import parse_set
+
     parsed = [parse_set(s) for s in getattr(args, "sets", [])]
     return load(path or args.file, parsed)
 
 
 def progress() -> Progress:
     """negosim's rich progress display on stderr, drawn only when stderr is a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     err = stderr()
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -165,6 +190,9 @@ def progress() -> Progress:
 @contextmanager
 def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
     """One progress bar on stderr (only on a terminal); yields ``advance(n)``."""
+    if not stderr().is_terminal:  # nothing to draw: skip importing rich's progress machinery
+        yield lambda n: None
+        return
     with progress() as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

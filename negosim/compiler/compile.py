@@ -31,13 +31,14 @@ from ..scenario.units import (
     zone,
 )
 from . import dists
+from .expr import Compiled, conjunction
+from .parameters import Parameter, Uncertainty
 from .resolve import Issue, Loc, Resolver, listing
 from .tables import (
     Clock,
     CompiledScenario,
     Edge,
     Outcome,
-    ProtocolModel,
     Scheduled,
     Stay,
     Value,
@@ -48,6 +49,10 @@ MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
 class _Compiler(Resolver):
     """Checks each section of the file and builds its part of the runtime tables."""
+
+    def __init__(self, sc: schema.Scenario):
+        super().__init__(sc)
+        self.parameters: list[Parameter] = []
 
     # --- sections --------------------------------------------------------------
 
@@ -139,24 +144,23 @@ class _Compiler(Resolver):
         return number
 
     def param_values(self) -> None:
+        """Resolve every parameter and build the parameter table (:class:`Parameter`)."""
+        declared: dict[str, tuple[float | None, float | None]] = {}
         for pid, p in self.sc.params.items():
             loc: Loc = ("params", pid)
-            kind = p.kind
+            kind: str = p.kind
             if isinstance(p.default, str) and is_duration(p.default) and kind == "number":
                 kind = "duration"
             self.param_kind[pid] = kind
 
             value = self.param_number((*loc, "default"), p.default, kind)
-            low = (
-                self.param_number((*loc, "low"), p.low, kind)
-                if p.low is not None
-                else (0.0 if kind in ("probability", "rate", "duration") else None)
-            )
-            high = (
-                self.param_number((*loc, "high"), p.high, kind)
-                if p.high is not None
-                else (1.0 if kind == "probability" else None)
-            )
+            low = self.param_number((*loc, "low"), p.low, kind) if p.low is not None else None
+            high = self.param_number((*loc, "high"), p.high, kind) if p.high is not None else None
+            declared[pid] = (low, high)
+            if low is None and kind in ("probability", "rate", "duration"):
+                low = 0.0
+            if high is None and kind == "probability":
+                high = 1.0
             if value is None:
                 continue
             if low is not None and high is not None and low > high:
@@ -175,13 +179,48 @@ class _Compiler(Resolver):
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
         for pid, p in self.sc.params.items():
-            if p.uncertainty is not None and pid in self.params:
-                self.sampler(
+            if pid not in self.params:
+                continue
+            kind = self.param_kind[pid]
+            uncertainty = None
+            if p.uncertainty is not None:
+                built = self.distribution(
                     ("params", pid, "uncertainty"),
                     p.uncertainty,
-                    duration=self.param_kind[pid] == "duration",
+                    duration=kind == "duration",
                     nonnegative=False,
                 )
+                if built is not None:
+                    sample, u_low, u_high = built
+                    uncertainty = Uncertainty(
+                        p.uncertainty, dists.describe(p.uncertainty), sample, u_low, u_high
+                    )
+            # The range shown and swept: declared, else the distribution's support,
+            # else what the kind implies.
+            low, high = declared[pid]
+            if low is None and high is None and uncertainty is not None:
+                low, high = uncertainty.low, uncertainty.high
+            if kind == "probability":
+                low = 0.0 if low is None else low
+                high = 1.0 if high is None else high
+            elif kind in ("rate", "duration") and low is None:
+                low = 0.0
+            self.parameters.append(
+                Parameter(
+                    name=pid,
+                    value=self.params[pid],
+                    kind=kind,
+                    written=p.default,
+                    low=low,
+                    high=high,
+                    uncertainty=uncertainty,
+                    source=p.source,
+                    assumption=p.assumption,
+                    actor=p.actor,
+                    text=p.text,
+                    path=f"params.{pid}",
+                )
+            )
 
     def facts(self) -> None:
         for fid, f in self.sc.facts.items():
@@ -301,8 +340,12 @@ class _Compiler(Resolver):
             )
 
 
-def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
-    """A random event is enabled while its window is open and its guard holds."""
+def _event_guard(
+    c: _Compiler, loc: Loc, ev: schema.Event
+) -> tuple[Value | None, frozenset[int], list[str]]:
+    """A random event is enabled while its window is open and its guard holds.
+
+    Returns the combined guard and the slots it reads."""
     window: int | None = None
     if ev.window is not None:
         key = f"window:{ev.window}"
@@ -315,11 +358,25 @@ def _event_guard(c: _Compiler, loc: Loc, ev: schema.Event) -> Value | None:
             )
     compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
     g = compiled.fn if compiled else None
+    reads = _reads(c, compiled) | (frozenset() if window is None else frozenset((window,)))
+    codes = ([] if window is None else [f"s[{window}]"]) + ([compiled.code] if compiled else [])
     if window is not None and g is not None:
-        return lambda s: s[window] and g(s)
+        return (lambda s: s[window] and g(s)), reads, codes
     if window is not None:
-        return lambda s: s[window]
-    return g
+        return (lambda s: s[window]), reads, codes
+    return g, reads, codes
+
+
+def _windows_code(slots: tuple[int, ...] | None) -> list[str]:
+    """An actor's availability as code: one of its window slots is true."""
+    if slots is None:
+        return []
+    return [" or ".join(f"s[{k}]" for k in slots) or "False"]
+
+
+def _reads(c: _Compiler, *compiled: Compiled | None) -> frozenset[int]:
+    """The slots that compiled expressions read (what the engine watches for changes)."""
+    return frozenset(c.names[n].index for e in compiled if e is not None for n in e.names)
 
 
 def _as_list(x: str | list[str] | None) -> list[str] | None:
@@ -399,6 +456,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     # Preconditions.
     prec_ids = list(sc.preconditions)
     prec_fns: dict[str, Value] = {}
+    prec_exprs: dict[str, Compiled] = {}
     for pid, pre in sc.preconditions.items():
         if pre.insisted_by not in sc.actors:
             c.bad(
@@ -408,6 +466,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
         if e is not None:
             prec_fns[pid] = e.fn
+            prec_exprs[pid] = e
 
     def state_mask(loc: Loc, from_: list[str] | None) -> tuple[tuple[bool, ...], list[str]]:
         allowed = live_states if from_ is None else from_
@@ -476,6 +535,13 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     tuple(options),
                     act.text or aid,
                     act.chance,
+                    _reads(c, guard, *(prec_exprs[p] for p in act.requires if p in prec_exprs)),
+                    conjunction(
+                        mask,
+                        [prec_exprs[p].code for p in act.requires if p in prec_exprs]
+                        + _windows_code(actor_windows.get(act.actor))
+                        + ([guard.code] if guard else []),
+                    ),
                 )
             )
 
@@ -503,7 +569,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if rate is not None and rate < 0:
             c.bad((*loc, "rate"), f"a rate cannot be negative, found {rate:g}")
             rate = None
-        guard_fn = _event_guard(c, loc, ev)
+        guard_fn, reads, codes = _event_guard(c, loc, ev)
         if rate:  # a zero rate never fires: leave it out of the clock table
             mean_h = 24.0 / rate
             clocks.append(
@@ -519,6 +585,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     dists.build("exponential", {"mean": mean_h}),
                     (Outcome(eid, 1.0, sets, ev.trigger, ev.text or eid),),
                     ev.text or eid,
+                    reads=reads,
+                    test=conjunction(tuple(s not in outcome_names for s in states), codes),
                 )
             )
 
@@ -531,8 +599,6 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         key=lambda e: e.at,
     )
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
-    model = ProtocolModel()
-    machine.add_model(model)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
         model=sc,
@@ -546,7 +612,6 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         success=success,
         failure=failure,
         machine=machine,
-        protocol_model=model,
         clocks=tuple(clocks),
         scheduled=tuple(scheduled),
         stays=tuple(stays),
@@ -554,4 +619,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         preconditions=prec_ids,
         max_events=sc.settings.max_events,
         params=c.params,
+        parameters=tuple(c.parameters),
     ), []

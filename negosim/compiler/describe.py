@@ -12,67 +12,13 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
-from ..scenario.units import format_duration, is_duration, parse_duration
-from . import dists
 from .tables import CompiledScenario
 
 
 def parameter_rows(cs: CompiledScenario) -> list[dict[str, Any]]:
-    """One dict per parameter: name, default, low, high, uncertainty, source, assumption."""
-    out = []
-    for name, p in cs.model.params.items():
-        kind = p.kind
-        value = cs.params[name]
-        if kind == "number" and isinstance(p.default, str):
-            kind = "duration"
-        low = _num(p.low, kind)
-        high = _num(p.high, kind)
-        uncertainty = None
-        if p.uncertainty is not None:
-            uncertainty = dists.describe(p.uncertainty)
-            if (
-                low is None
-                and high is None
-                and not isinstance(p.uncertainty, dists.schema.Empirical)
-            ):
-                resolved = {
-                    f: _num(getattr(p.uncertainty, f), kind, cs.params) or 0.0
-                    for f in dists.FIELDS[p.uncertainty.dist]
-                }
-                low, high = dists.bounds(p.uncertainty.dist, resolved)
-        if kind == "probability":
-            low = 0.0 if low is None else low
-            high = 1.0 if high is None else high
-        elif kind in ("rate", "duration") and low is None:
-            low = 0.0
-        out.append(
-            {
-                "name": name,
-                "default": value,
-                "display": format_duration(value) if kind == "duration" else f"{value:g}",
-                "kind": kind,
-                "unit": "hours" if kind == "duration" else ("per day" if kind == "rate" else None),
-                "low": low,
-                "high": high,
-                "uncertainty": uncertainty,
-                "actor": p.actor,
-                "text": p.text,
-                "source": p.source,
-                "assumption": p.assumption,
-            }
-        )
-    return out
-
-
-def _num(x: float | str | None, kind: str, params: dict[str, float] | None = None) -> float | None:
-    """A value as the compiler resolved it: a parameter name, a duration or a number."""
-    if x is None:
-        return None
-    if isinstance(x, str):
-        if params is not None and x in params:
-            return params[x]
-        return parse_duration(x) if kind == "duration" and is_duration(x) else float(x)
-    return float(x)
+    """One JSON object per parameter (``negosim params --format json``), from the
+    compiled parameter table: name, default, low, high, uncertainty, source, assumption..."""
+    return [p.to_json() for p in cs.parameters]
 
 
 class _Model:

@@ -93,29 +93,6 @@ def build(
     raise ValueError(f"unknown distribution {kind!r}")
 
 
-def mean(
-    kind: str,
-    v: dict[str, float],
-    values: list[float] | None = None,
-    weights: list[float] | None = None,
-) -> float:
-    """The distribution's mean (used by `params` and the docs)."""
-    if kind == "fixed":
-        return v["value"]
-    if kind == "uniform":
-        return (v["low"] + v["high"]) / 2
-    if kind == "triangular":
-        return (v["min"] + v["mode"] + v["max"]) / 3
-    if kind == "exponential":
-        return v["mean"]
-    if kind == "lognormal":
-        sigma = math.log(v["p90"] / v["median"]) / Z90
-        return v["median"] * math.exp(sigma * sigma / 2)
-    assert values is not None
-    w = weights or [1.0] * len(values)
-    return sum(a * b for a, b in zip(values, w, strict=True)) / sum(w)
-
-
 def bounds(
     kind: str, v: dict[str, float], values: list[float] | None = None
 ) -> tuple[float | None, float | None]:

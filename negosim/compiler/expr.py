@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import io
 import math
 import re
@@ -62,6 +63,7 @@ class Compiled:
     fn: Callable[[list[Any]], Any]
     names: frozenset[str]  # keys of the `names` mapping used (incl. "present:us" etc.)
     type: str  # "bool" | "number" | "str"
+    code: str = ""  # the Python expression over ``s`` that ``fn`` evaluates
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -196,6 +198,16 @@ def _parse(text: str) -> tuple[ast.expr, _Source]:
     return tree.body, src
 
 
+@functools.lru_cache(maxsize=2048)
+def _parse_text(text: str) -> tuple[ast.expr, _Source]:
+    """:func:`_parse`, remembered: a sweep compiles the same expressions at every point.
+
+    The tree and source map are only read afterwards, so sharing them is safe;
+    a text that fails raises again each time (exceptions are not cached).
+    """
+    return _parse(text)
+
+
 def _check_brackets(body: str, src: _Source) -> None:
     """Parentheses make no AST nodes, so limit their nesting on the tokens."""
     depth = 0
@@ -265,11 +277,6 @@ def _forbidden(node: ast.AST) -> str | None:
     if isinstance(node, _ALLOWED):
         return None
     return f"{kind.__name__} is not allowed"
-
-
-def parse_check(text: str) -> None:
-    """Check syntax and the whitelist only (no names); raise ExpressionError if bad."""
-    _parse(text)
 
 
 def _unify(a: str, b: str) -> str | None:
@@ -419,7 +426,7 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
     """
     if expect is not None and expect not in TYPES:
         raise ValueError(f"expect must be one of {TYPES} or None, got {expect!r}")
-    body, src = _parse(text)
+    body, src = _parse_text(text) if isinstance(text, str) else _parse(text)
     gen = _Gen(src, names)
     code, t = gen.visit(body)
     if expect is not None and t != expect and not (expect == "number" and t == "bool"):
@@ -430,4 +437,20 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
         fn = eval(compile(f"lambda s: {code}", "<negosim-expr>", "eval"), glob)
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as e:
         raise ExpressionError(f"expression is too complex: {e}", src.base) from None
-    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t)
+    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t, code=code)
+
+
+def conjunction(mask: tuple[bool, ...], parts: list[str]) -> Callable[[list[Any], int], bool]:
+    """One function ``f(s, state)``: ``mask[state]`` and every part (compiled codes) holds.
+
+    The engine's test of whether a clock is enabled, generated once per clock
+    with its preconditions, actor windows and guard inlined: one call per
+    test instead of one per condition. Same restricted globals as
+    :func:`compile_expr`.
+    """
+    code = " and ".join(["_m[st]", *(f"({p})" for p in parts)])
+    glob = {"__builtins__": {}, **_GLOBALS, "_m": mask}
+    fn: Callable[[list[Any], int], bool] = eval(
+        compile(f"lambda s, st: {code}", "<negosim-enabled>", "eval"), glob
+    )
+    return fn

@@ -9,8 +9,8 @@ valid.
 
 from __future__ import annotations
 
-import copy
 import os
+from dataclasses import replace
 from typing import Any
 
 import pydantic
@@ -29,15 +29,10 @@ from .tables import CompiledScenario
 
 
 def load_model(
-    path: str | os.PathLike[str],
-    sets: list[tuple[str, Any]] | None = None,
-    doc: YamlDocument | None = None,
+    path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
 ) -> tuple[Scenario, YamlDocument]:
-    """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid.
-
-    ``doc``, if given, is ``path`` already read (sweeps load one file many times).
-    """
-    doc = copy.copy(doc) if doc is not None else load_yaml_file(path)
+    """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
+    doc = load_yaml_file(path)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
     try:
@@ -97,16 +92,14 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
 
 
 def load(
-    path: str | os.PathLike[str],
-    sets: list[tuple[str, Any]] | None = None,
-    doc: YamlDocument | None = None,
+    path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
 ) -> CompiledScenario:
     """Load, validate and compile a scenario file, ready to simulate.
 
     >>> from negosim import load
     >>> scenario = load("scenarios/tutorial.yaml")
     """
-    model, doc = load_model(path, sets, doc)
+    model, doc = load_model(path, sets)
     return compile_model(model, doc, sets)
 
 
@@ -122,6 +115,11 @@ def compile_model(
             located = [doc.problem(p.loc, p.message, p.offset) for p in problems]
         located.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(located, sets))
+    if doc is not None:  # say where each parameter is declared
+        compiled.parameters = tuple(
+            replace(p, file=doc.file, line=doc.locate_key(("params", p.name))[0])
+            for p in compiled.parameters
+        )
     return compiled
 
 

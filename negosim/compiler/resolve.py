@@ -102,6 +102,13 @@ class Resolver:
     def sampler(
         self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
     ) -> dists.Sampler | None:
+        built = self.distribution(loc, spec, duration=duration, nonnegative=nonnegative)
+        return built[0] if built else None
+
+    def distribution(
+        self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
+    ) -> tuple[dists.Sampler, float | None, float | None] | None:
+        """The inverse-CDF sampler of ``spec`` and the (low, high) of its support."""
         if isinstance(spec, schema.Empirical):
             vals = [
                 self.quantity((*loc, "values", i), v, duration=duration)
@@ -113,7 +120,8 @@ class Resolver:
             if nonnegative and min(values) < 0:
                 self.bad((*loc, "values"), "a delay cannot be negative")
                 return None
-            return dists.build("empirical", {}, values, spec.weights)
+            sampler = dists.build("empirical", {}, values, spec.weights)
+            return (sampler, *dists.bounds("empirical", {}, values))
         resolved: dict[str, float] = {}
         for f in dists.FIELDS[spec.dist]:
             q = self.quantity((*loc, f), getattr(spec, f), duration=duration)
@@ -126,7 +134,9 @@ class Resolver:
         issues = dists.check(spec.dist, resolved)
         for f, msg in issues:
             self.bad((*loc, f), msg)
-        return None if issues else dists.build(spec.dist, resolved)
+        if issues:
+            return None
+        return (dists.build(spec.dist, resolved), *dists.bounds(spec.dist, resolved))
 
     # --- expressions ---------------------------------------------------------
 

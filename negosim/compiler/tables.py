@@ -20,6 +20,7 @@ from transitions import Machine
 from ..scenario import schema
 from ..scenario.units import hours_between
 from . import dists
+from .parameters import Parameter
 
 Value = Callable[[list[Any]], Any]
 """A compiled expression or constant: evaluated on the slot list."""
@@ -69,6 +70,8 @@ class Clock:
     options: tuple[Outcome, ...]
     text: str
     chance: bool = False  # options are chance outcomes, not the actor's choice
+    reads: frozenset[int] = frozenset()  # slots its guard and preconditions read
+    test: Callable[[list[Any], int], bool] | None = None  # enabled(s, state), all inlined
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,7 @@ class CompiledScenario:
     initial_state: int
     success: frozenset[int]
     failure: frozenset[int]
-    machine: Machine
-    protocol_model: ProtocolModel
+    machine: Machine  # the protocol as `transitions` defines it (no model attached)
     clocks: tuple[Clock, ...]
     scheduled: tuple[Scheduled, ...]
     stays: tuple[Stay, ...]
@@ -128,6 +130,7 @@ class CompiledScenario:
     preconditions: list[str]
     max_events: int
     params: dict[str, float] = field(default_factory=dict)
+    parameters: tuple[Parameter, ...] = ()  # the parameter table, in file order
 
     @property
     def id(self) -> str:
@@ -136,18 +139,6 @@ class CompiledScenario:
     @property
     def outcome_states(self) -> frozenset[int]:
         return self.success | self.failure
-
-
-class ProtocolModel:
-    """The object the scenario's `transitions` machine moves between protocol states.
-
-    One per compiled scenario, added to the machine once: an engine resets it
-    at the start of each replication (replications in a process run one at a
-    time). `transitions` gives it ``state`` and ``trigger``.
-    """
-
-    state: str
-    trigger: Callable[[str], bool]
 
 
 def day_parts(cs: CompiledScenario) -> Iterator[tuple[float, datetime]]:

@@ -1,10 +1,11 @@
 """The discrete-event engine: one replication of a compiled scenario.
 
-simpy keeps time and the event queue; the scenario's `transitions` machine
-(built once by :mod:`negosim.compile`, part of the :mod:`negosim.tables` the
-engine runs on, and shared by every replication in the process) holds the
-protocol state. The semantics are those of a generalized
-semi-Markov process, written up in ``docs/semantics.md``:
+An :class:`Engine` is built once per compiled scenario and holds only tables
+derived from it (times in integer ticks, the protocol's next-state table, who
+watches which slot, stream numbers); it is never written after construction,
+so any number of threads may share one. Everything a replication changes lives
+in its own :class:`Replication` object. The semantics are those of a
+generalized semi-Markov process, written up in ``docs/semantics.md``:
 
 * a clock (an action or a random event) is *enabled* while its protocol
   state matches, its actor can act, its guard holds and its required
@@ -14,61 +15,65 @@ semi-Markov process, written up in ``docs/semantics.md``:
   afresh (and also after it fires, if it is still enabled);
 * window edges, arrivals, departures and scheduled events are breakpoints at
   which enabledness is re-evaluated;
-* events due at the same instant are processed in a fixed order: the horizon
-  first, then breakpoints (in the order they were scheduled), then clocks in
-  the order they are declared in the file;
+* time is an integer number of ticks (:data:`TICKS_PER_HOUR`: one tick is a
+  millisecond), so equal instants compare equal; what happens at one instant
+  happens in a fixed order: the horizon first, then breakpoints (in the order
+  they were scheduled), then clocks in the order they are declared in the file
+  (a clock that falls due at that instant while it is being processed joins
+  them in its place);
 * a replication ends when the protocol enters an outcome state, or at the
   horizon (censored).
 
-Cancelling uses a per-clock generation counter: a stale firing is still
-popped from simpy's queue but does nothing. Nothing here validates input;
-the compiler has done that.
+simpy is the clock and the event queue, used through its public API
+(``Environment.timeout``, ``Event.callbacks``, ``peek``, ``run``). A timeout
+hands its happening to the replication, which collects everything due at the
+current instant and processes it in the documented order once simpy has no
+more events at that instant. After each happening only the clocks whose inputs
+changed are re-evaluated: those watching a slot that was written, those whose
+``from`` states differ between the old and the new protocol state, and the
+clock that fired. The protocol moves through a next-state table derived once
+from the scenario's `transitions` machine, which stays the definition of the
+protocol (validated and drawn elsewhere) but is not called per event.
+
+Random numbers come from keyed streams (:mod:`negosim.engine.streams`): each
+clock's delays, each clock's choices, each stay's arrival and departure and
+each scheduled event's jitter have a stream of their own, named after what
+draws from it.
+
+Nothing here validates input; the compiler has done that.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any
 
-import numpy as np
 import simpy
-from simpy.events import Event
 
-from ..compiler.tables import Assign, Clock, CompiledScenario, Outcome, Stay
+from ..compiler.tables import Assign, Clock, CompiledScenario, Outcome
 from ..errors import SimulationError
-from ..scenario.units import at_hours, format_duration
+from ..scenario.units import at_hours
+from .streams import PREFETCH, Draws, block, stream_id
 
-_HORIZON, _BREAKPOINT, _CLOCK = -1, 0, 1  # simpy priorities: lower runs first
-_BUFFER = 64  # uniforms drawn from the generator at a time
+TICKS_PER_HOUR = 3_600_000
+"""Time unit of the engine: one tick is one millisecond."""
+TICKS_PER_MINUTE = TICKS_PER_HOUR // 60
+BLOCK = 256  # replications whose first draws numpy computes at once (Engine.run_block)
+
+# Order of happenings at one instant: (group, order) with lower first.
+_HORIZON, _BREAKPOINT, _CLOCK = 0, 1, 2
+# Kinds of breakpoint.
+_EDGE, _ARRIVE, _LEAVE, _SCHEDULED = 0, 1, 2, 3
 
 
-class Stream:
-    """A replication's own uniform random numbers.
-
-    Replication ``index`` of a run seeded ``seed`` draws from
-    ``SeedSequence(seed, spawn_key=(index,))``, the same stream that
-    ``SeedSequence(seed).spawn(...)`` would give it: results do not depend on
-    how replications are split among workers.
-    """
-
-    __slots__ = ("_gen", "_buf", "_i")
-
-    def __init__(self, seed: int, index: int):
-        ss = np.random.SeedSequence(seed, spawn_key=(index,))
-        self._gen = np.random.Generator(np.random.PCG64(ss))
-        self._buf: list[float] = self._gen.random(_BUFFER).tolist()
-        self._i = 0
-
-    def u(self) -> float:
-        i = self._i
-        if i == _BUFFER:
-            self._buf = self._gen.random(_BUFFER).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+def to_ticks(hours: float) -> int:
+    """Hours as a whole number of ticks, rounded to the nearest tick."""
+    return math.floor(hours * TICKS_PER_HOUR + 0.5)
 
 
 @dataclass(slots=True)
@@ -81,7 +86,8 @@ class Row:
     time: float | None  # hours after start at which the outcome was reached
     path: tuple[int, ...]  # protocol state indexes visited
     blocking: tuple[int, ...]  # precondition indexes (failed or censored runs only)
-    events: int
+    events: int  # happenings processed (breakpoints, firings, the horizon)
+    ticks: int | None = None  # ``time`` in exact ticks (see TICKS_PER_HOUR)
 
 
 @dataclass(slots=True)
@@ -94,405 +100,638 @@ class TraceLine:
     text: str
 
 
-Chooser = Callable[[Clock, "Engine", Outcome], Outcome]
-"""Picks the option of a played actor's action when its clock fires; gets the
-clock, the engine (for :meth:`Engine.facts` and friends) and the option the
-weights drew."""
+class Engine:
+    """Runs replications of one compiled scenario. Build once, call :meth:`run` many times.
 
-
-class _At(Event):
-    """A pre-triggered event due after ``delay``, with a given simpy priority.
-
-    simpy's ``Timeout`` always has normal priority; we need the horizon and
-    breakpoints to run before clocks due at the same instant.
+    Thread-safe: :meth:`run` keeps every replication's state in a fresh
+    :class:`Replication`; the engine's own tables are read-only.
     """
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        delay: float,
-        priority: int,
-        callback: Any,
-        data: Any = None,
-        token: int = 0,
-    ):
-        self.env = env
-        self.callbacks = [callback]
-        self._value = None
-        self._ok = True
-        self.data = data
-        self.token = token
-        env.schedule(self, priority, delay)  # type: ignore[arg-type]
+    replication: type[Replication]
 
-
-class Engine:
-    """Runs replications of one compiled scenario. Build once, call :meth:`run` many times."""
-
-    def __init__(self, cs: CompiledScenario, chooser: Chooser | None = None, actor: str = ""):
+    def __init__(self, cs: CompiledScenario) -> None:
         self.cs = cs
-        self._clocks = cs.clocks
-        self._state_index = {name: i for i, name in enumerate(cs.states)}
-        self._model = cs.protocol_model
-        self._outcomes = cs.outcome_states
-        self.trace: list[TraceLine] | None = None
-        if chooser is not None:
-            # A played actor (``negosim play``): its options are picked by
-            # ``chooser`` instead of by weight. The hook replaces ``_choose`` on
-            # this instance only, so the Monte Carlo path pays nothing for it.
-            self._chooser = chooser
-            self._played = actor
-            self._choose = self._choose_played  # type: ignore[method-assign]
+        self.replication = Replication
+        clocks = cs.clocks
+        n = len(clocks)
+        self.clocks = clocks
+        self.horizon = to_ticks(cs.horizon)
+        # Window edges are known in advance: one timeout per distinct instant,
+        # scheduled one after the other (a run that ends early makes none of
+        # the rest). Their order among breakpoints is their place in this list.
+        groups: dict[int, list[tuple[int, Any]]] = {}
+        for k, e in enumerate(cs.edges):
+            if to_ticks(e.at) < self.horizon:
+                groups.setdefault(to_ticks(e.at), []).append((k, e))
+        self.edge_groups = tuple((at, tuple(g)) for at, g in sorted(groups.items()))
+        self.first_dynamic = len(cs.edges)  # order of breakpoints scheduled per run
+        self.stays = tuple((to_ticks(s.start), to_ticks(s.end), s) for s in cs.stays)
+        self.scheduled = tuple((to_ticks(ev.at), ev) for ev in cs.scheduled)
+        self.outcomes = cs.outcome_states
+        self.success = cs.success
+        # Stream numbers: delays 0..n-1, choices n..2n-1, then stays (arrival,
+        # departure) and scheduled jitters. The numbers index a replication's
+        # counters; the names (hashed) key the streams themselves.
+        names = [f"delay:{c.kind}:{c.id}" for c in clocks]
+        names += [f"choice:{c.kind}:{c.id}" for c in clocks]
+        self.stay_streams: list[tuple[int, int]] = []
+        seen: dict[str, int] = {}
+        for s in cs.stays:
+            k = seen[s.actor] = seen.get(s.actor, -1) + 1
+            self.stay_streams.append((len(names), len(names) + 1))
+            names += [f"arrival:{s.actor}:{k}", f"departure:{s.actor}:{k}"]
+        self.jitter_streams = tuple(range(len(names), len(names) + len(cs.scheduled)))
+        names += [f"jitter:{ev.id}" for ev in cs.scheduled]
+        self.stream_names = tuple(names)
+        self.stream_ids = tuple(stream_id(x) for x in names)
+        # The protocol's next-state table, from the `transitions` machine.
+        self.next_state = _next_state_table(cs)
+        # Which clocks watch which slot (guards, preconditions, actor windows).
+        watchers: list[list[int]] = [[] for _ in cs.slot_names]
+        for c in clocks:
+            for slot in c.reads | frozenset(c.actor_windows or ()):
+                watchers[slot].append(c.index)
+        self.watchers = tuple(tuple(w) for w in watchers)
+        # Which clocks a change of protocol state can enable or disable.
+        self.state_change: dict[tuple[int, int], tuple[int, ...]] = {}
+        for table in self.next_state.values():
+            for old, new in enumerate(table):
+                if old != new and (old, new) not in self.state_change:
+                    self.state_change[old, new] = tuple(
+                        i for i in range(n) if clocks[i].states[old] != clocks[i].states[new]
+                    )
+        self.all_clocks = tuple(range(n))
+        self.tests = tuple(c.test or _test(c) for c in clocks)
+        self.weights = tuple(tuple(o.weight for o in c.options) for c in clocks)
 
-    # --- one replication ---------------------------------------------------------
-
-    def run(self, seed: int, index: int, trace: bool = False) -> Row:
+    def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
-        cs = self.cs
-        rng = Stream(seed, index)
-        self._u = rng.u
-        env = self._env = simpy.Environment()
-        self._s = cs.initial.copy()
-        cs.machine.set_state(cs.states[cs.initial_state], self._model)
-        self._state = cs.initial_state
-        self._path = [cs.initial_state]
-        n = len(self._clocks)
-        self._tokens = [0] * n
-        self._enabled = [False] * n
-        self._blocking: set[int] = set()
-        self._held_back: set[tuple[int, int]] = set()
-        self._done: str | None = None
-        self._end_time: float | None = None
-        self._recent: deque[tuple[float, str]] = deque(maxlen=64)
-        self.trace = [] if trace else None
+        return self.replication(self, seed, index).run()
 
-        _At(env, cs.horizon, _HORIZON, self._on_horizon)
-        for edge in cs.edges:
-            if edge.at < cs.horizon:
-                _At(env, edge.at, _BREAKPOINT, self._on_edge, edge)
-        # Stays may overlap or touch: presence is a count, and every arrival is
-        # scheduled before any departure so that at a shared instant the actor
-        # arrives for one stay before leaving the other (no zero-length absence).
-        self._present: dict[int, int] = {}
-        leaving = [self._schedule_stay(stay) for stay in cs.stays]
-        for stay, leave in zip(cs.stays, leaving, strict=True):
-            if leave is not None:
-                _At(env, leave, _BREAKPOINT, self._on_stay, (stay, False))
-        for ev in cs.scheduled:
-            at = ev.at + (ev.jitter(self._u()) if ev.jitter else 0.0)
-            if at < cs.horizon:
-                _At(env, max(at, 0.0), _BREAKPOINT, self._on_scheduled, ev)
-        self._reevaluate()
+    def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
+        """Rows of replications ``start..stop-1``, the same as :meth:`run` gives one by one.
 
-        limit = cs.max_events
-        steps = 0
-        step = env.step
+        Faster for many runs: the first draws of every stream come from numpy
+        in blocks of :data:`BLOCK` replications.
+        """
+        make = self.replication
+        ids = self.stream_ids
+        for a in range(start, stop, BLOCK):
+            b = min(a + BLOCK, stop)
+            for i, first in zip(range(a, b), block(seed, a, b, ids), strict=True):
+                yield make(self, seed, i, first).run()
+
+    def trace(self, seed: int, index: int = 0) -> tuple[Row, list[TraceLine]]:
+        """Run one replication and record its timeline (``negosim trace``)."""
+        from .tracing import TracedReplication
+
+        rep = TracedReplication(self, seed, index)
+        return rep.run(), rep.lines
+
+
+class _Environment(simpy.Environment):
+    """simpy's environment, without a reference cycle per instance.
+
+    ``Environment.__init__`` binds the event factories (``timeout``, ``event``,
+    ...) of the instance's own class to the instance (``BoundClass.bind_early``),
+    which makes every environment a reference cycle. This subclass declares no
+    factories of its own, so nothing is bound; ``env.timeout`` still works
+    (simpy's descriptor binds on access), and a replication reads it once.
+    """
+
+
+def _test(c: Clock) -> Callable[[list[Any], int], bool]:
+    """Whether clock ``c`` is enabled, for a clock built without a generated test."""
+
+    def test(s: list[Any], st: int) -> bool:
+        if not c.states[st] or not all(holds(s) for _, holds in c.requires):
+            return False
+        if c.actor_windows is not None and not any(s[k] for k in c.actor_windows):
+            return False
+        return c.guard is None or bool(c.guard(s))
+
+    return test
+
+
+def _next_state_table(cs: CompiledScenario) -> dict[str, tuple[int, ...]]:
+    """For each trigger, the state each protocol state moves to (itself if none).
+
+    Read once from the `transitions` machine: the first transition of a trigger
+    from a state wins, as `transitions` does when no conditions are attached;
+    an internal transition (no destination) stays put.
+    """
+    index = {name: i for i, name in enumerate(cs.states)}
+    table: dict[str, tuple[int, ...]] = {}
+    for trigger, event in cs.machine.events.items():
+        row = list(range(len(cs.states)))
+        for source, transitions in event.transitions.items():
+            if transitions and transitions[0].dest is not None:
+                row[index[source]] = index[transitions[0].dest]
+        table[trigger] = tuple(row)
+    return table
+
+
+class Replication:
+    """The state of one replication: slots, protocol state, clocks, its random draws.
+
+    Made by :meth:`Engine.run` for one run and thrown away after it; subclasses
+    record a timeline (:class:`~negosim.engine.tracing.TracedReplication`) or
+    let a player choose (``negosim.classroom.play``).
+    """
+
+    __slots__ = (
+        "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
+        "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
+        "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
+    )  # fmt: skip
+
+    def __init__(
+        self, engine: Engine, seed: int, index: int, first: list[float] | None = None
+    ) -> None:
+        cs = engine.cs
+        self.engine = engine
+        self.cs = cs
+        self.seed, self.index, self.first = seed, index, first
+        draws = Draws(engine.stream_ids, seed, index, first)
+        self.u = draws.u
+        self._k = draws.next  # draw counters per stream (shared with draws)
+        self._hz = engine.horizon
+        self.s: list[Any] = cs.initial.copy()
+        self.state = cs.initial_state
+        self.path = [cs.initial_state]
+        n = len(engine.clocks)
+        self.tokens = [0] * n
+        self.enabled = [False] * n
+        self.present: dict[int, int] = {}
+        self.done: str | None = None
+        self.end: int | None = None  # tick of the outcome
+        self.blocking: tuple[int, ...] = ()
+        self.last: str | None = None  # id of the last action or event that fired
+        self.due: list[tuple[int, int, int, int, Any]] = []
+        self.seq = engine.first_dynamic
+        self.events = 0
+        self.limit = cs.max_events
+        self._dirty: set[int] = set()
+        self.t = 0  # the current instant, in ticks (env.now, read once per happening)
+        self._nclocks = n
+
+    # --- running -------------------------------------------------------------------
+
+    def run(self) -> Row:
+        """Run to an outcome or the horizon; return the row."""
+        eng = self.engine
+        env = self.env = _Environment()
+        self._timeout = env.timeout
+        self._cb = self._arrive
         try:
-            while self._done is None:
-                step()
-                steps += 1
-                if steps >= limit and self._done is None:
-                    raise SimulationError(self._loop_message(index, steps), self._culprit())
+            self._at(eng.horizon, _HORIZON, 0, None)
+            if eng.edge_groups:
+                self._next_edges(0)
+            # Stays may overlap or touch: presence is a count, and every arrival
+            # is scheduled before any departure so that at a shared instant the
+            # actor arrives for one stay before leaving the other.
+            leaving = [self._arrival(j) for j in range(len(eng.stays))]
+            for j, leave in enumerate(leaving):
+                if leave is not None:
+                    self._at(leave, _BREAKPOINT, _LEAVE, eng.stays[j][2])
+            u = self.u
+            for k, (at, ev) in enumerate(eng.scheduled):
+                if ev.jitter:
+                    at += to_ticks(ev.jitter(u(eng.jitter_streams[k])))
+                if at < eng.horizon:
+                    self._at(max(at, 0), _BREAKPOINT, _SCHEDULED, ev)
+            self._reevaluate(eng.all_clocks)
+            self._settle()
+            while self.done is None:
+                env.step()
+            env.run()  # drain what is still queued (callbacks return at once) ...
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise SimulationError(
-                f"replication {index} failed at {self._when(env.now)} after "
+                f"replication {self.index} failed at {self._when(env.now)} after "
                 f"{self._last_fired()}: {type(exc).__name__}: {exc}",
                 self._culprit(),
             ) from exc
-        held = self._state in cs.success and self._done != "censored"
-        blocking = () if held else tuple(sorted(self._blocking))
-        return Row(index, self._done, held, self._end_time, tuple(self._path), blocking, steps)
+        finally:
+            # ... and break the cycle replication -> env -> queued timeouts ->
+            # callbacks -> replication, so reference counting frees a replication
+            # at once: nothing is left for the garbage collector.
+            self.env = self._timeout = self._cb = None  # type: ignore[assignment]
+        held = self.done != "censored" and self.state in eng.success
+        end = self.end
+        return Row(
+            self.index,
+            self.done,
+            held,
+            None if end is None else end / TICKS_PER_HOUR,
+            tuple(self.path),
+            () if held else self.blocking,
+            self.events,
+            end,
+        )
 
-    # --- breakpoints -------------------------------------------------------------
+    def _at(self, at: int, group: int, order: int, data: Any) -> None:
+        """Schedule a horizon or breakpoint happening at tick ``at``."""
+        self.seq += 1
+        ev = self._timeout(at - self.t, (group, self.seq, order, 0, data))
+        ev.callbacks.append(self._cb)
 
-    def _schedule_stay(self, stay: Stay) -> float | None:
-        """Sample a stay, schedule its arrival; return when to schedule its departure."""
-        arrive = stay.start + (stay.arrival(self._u()) if stay.arrival else 0.0)
-        leave = stay.end - (stay.departure(self._u()) if stay.departure else 0.0)
+    def _next_edges(self, g: int) -> None:
+        """Schedule the ``g``-th group of window edges (all at one instant)."""
+        at, group = self.engine.edge_groups[g]
+        ev = self._timeout(at - self.t, (_BREAKPOINT, group[0][0], _EDGE, g, group))
+        ev.callbacks.append(self._cb)
+
+    def _arrive(self, ev: simpy.Event) -> None:
+        """simpy callback: a timeout came due. Process the instant once all of it is in."""
+        if self.done is not None:
+            return  # over: draining the queue
+        item: tuple[int, int, int, int, Any] = ev.value  # type: ignore[assignment]
+        env = self.env
+        t = self.t = env.now  # type: ignore[assignment]  # ints in, ints out
+        if item[0] == _CLOCK and item[3] != self.tokens[item[2]]:
+            pass  # a cancelled firing: disabled since it was sampled
+        elif not self.due and env.peek() != t:
+            # Alone at its instant: the common case.
+            if item[0] == _CLOCK:
+                self.events += 1
+                self._fire(item[2])
+                if self.events >= self.limit and self.done is None:
+                    self._cap()
+            else:
+                self._happen(item)
+            if self.due:
+                self._instant()
+            return
+        else:
+            heappush(self.due, item)
+        if self.due and env.peek() != t:
+            self._instant()
+
+    def _settle(self) -> None:
+        """Process what is due now if simpy holds nothing else for this instant."""
+        if self.due and self.env.peek() != self.t:
+            self._instant()
+
+    def _instant(self) -> None:
+        """Process everything due at the current instant, in the documented order."""
+        due = self.due
+        while due and self.done is None:
+            item = heappop(due)
+            if item[0] != _CLOCK or item[3] == self.tokens[item[2]]:
+                self._happen(item)
+        due.clear()
+
+    def _happen(self, item: tuple[int, int, int, int, Any]) -> None:
+        """Process one happening (never a cancelled firing); enforce the events cap."""
+        if self.done is None:
+            self.events += 1
+            self._process(item)
+            if self.events >= self.limit and self.done is None:
+                self._cap()
+
+    def _cap(self) -> None:
+        raise SimulationError(*self._replay()._loop())
+
+    def _process(self, item: tuple[int, int, int, int, Any]) -> None:
+        group, _, order, token, data = item
+        if group == _CLOCK:
+            self._fire(order)
+        elif group == _HORIZON:
+            self._horizon()
+        elif order == _EDGE:
+            for _, edge in data:
+                self._edge(edge)
+                if self.done is not None:
+                    return
+            if token + 1 < len(self.engine.edge_groups):
+                self._next_edges(token + 1)
+        elif order == _SCHEDULED:
+            self._scheduled(data)
+        else:
+            self._stay(data, order == _ARRIVE)
+
+    # --- breakpoints ---------------------------------------------------------------
+
+    def _arrival(self, j: int) -> int | None:
+        """Sample stay ``j``; schedule its arrival; return when it departs (None: never)."""
+        eng = self.engine
+        start, end, stay = eng.stays[j]
+        a_stream, d_stream = eng.stay_streams[j]
+        u = self.u
+        arrive = start + (to_ticks(stay.arrival(u(a_stream))) if stay.arrival else 0)
+        leave = end - (to_ticks(stay.departure(u(d_stream))) if stay.departure else 0)
         if arrive >= leave:
             return None
         if arrive <= 0:
-            self._present[stay.slot] = self._present.get(stay.slot, 0) + 1
-            self._s[stay.slot] = True
-            if self.trace is not None:
-                self._note(
-                    0.0, "arrive", stay.actor, f"{self._actor_name(stay.actor)} is at the venue"
-                )
+            self.present[stay.slot] = self.present.get(stay.slot, 0) + 1
+            self.s[stay.slot] = True
+            self._noted_arrival(stay)
         else:
-            _At(self._env, arrive, _BREAKPOINT, self._on_stay, (stay, True))
-        return max(leave, 0.0) if leave < self.cs.horizon else None
+            self._at(arrive, _BREAKPOINT, _ARRIVE, stay)
+        return max(leave, 0) if leave < eng.horizon else None
 
-    def _on_horizon(self, ev: _At) -> None:
-        if self._done is None:
-            self._done = "censored"
-            self._note(self._env.now, "end", None, "horizon reached: no outcome (censored)")
+    def _noted_arrival(self, stay: Any) -> None:
+        """An actor present from the start (the traced replication says so)."""
 
-    def _on_edge(self, ev: _At) -> None:
-        if self._done is not None:
-            return
-        edge = ev.data
-        self._s[edge.slot] = edge.value
-        if self.trace is not None:
-            self._note(
-                self._env.now,
-                "window",
-                None,
-                f"window {edge.window} {'opens' if edge.value else 'closes'}",
-            )
-        self._reevaluate()
+    def _horizon(self) -> None:
+        self.done = "censored"
+        self.blocking = self._blocked()
 
-    def _on_stay(self, ev: _At) -> None:
-        if self._done is not None:
-            return
-        stay, arriving = ev.data
-        count = self._present.get(stay.slot, 0) + (1 if arriving else -1)
-        self._present[stay.slot] = count
+    def _edge(self, edge: Any) -> None:
+        self.s[edge.slot] = edge.value
+        self._reevaluate(self.engine.watchers[edge.slot])
+
+    def _stay(self, stay: Any, arriving: bool) -> None:
+        count = self.present.get(stay.slot, 0) + (1 if arriving else -1)
+        self.present[stay.slot] = count
         present = count > 0
-        if present == self._s[stay.slot]:
+        if present == self.s[stay.slot]:
             return  # another stay of the same actor covers this instant
-        self._s[stay.slot] = present
-        if self.trace is not None:
-            name = self._actor_name(stay.actor)
-            self._note(
-                self._env.now,
-                "arrive" if present else "leave",
-                stay.actor,
-                f"{name} {'arrives at' if present else 'leaves'} the venue",
-            )
-        self._reevaluate()
+        self.s[stay.slot] = present
+        self._reevaluate(self.engine.watchers[stay.slot])
 
-    def _on_scheduled(self, ev: _At) -> None:
-        if self._done is not None:
-            return
-        sched = ev.data
-        self._recent.append((self._env.now, sched.id))
-        self._note(self._env.now, "event", None, sched.text)
-        self._apply(sched.sets, sched.trigger, None)
-        if self._done is None:
-            self._reevaluate()
+    def _scheduled(self, sched: Any) -> None:
+        self.last = sched.id
+        self._apply(sched.sets, sched.trigger)
+        self._flush()
 
-    # --- clocks -------------------------------------------------------------------
+    # --- clocks --------------------------------------------------------------------
 
-    def _reevaluate(self) -> None:
-        """Enable and disable clocks after a change of state; sample new delays."""
-        s = self._s
-        st = self._state
-        enabled = self._enabled
-        tokens = self._tokens
-        blocking: set[int] = set()
-        held_back: set[tuple[int, int]] | None = set() if self.trace is not None else None
-        for c in self._clocks:
-            ok = c.states[st]
-            # Required preconditions are checked whenever the protocol state
-            # allows the action, so "blocking" does not depend on whether its
-            # actor happens to be available or its guard true at that moment.
-            if ok and c.requires:
-                for pi, holds in c.requires:
-                    if not holds(s):
-                        ok = False
-                        blocking.add(pi)
-                        if held_back is not None:
-                            held_back.add((c.index, pi))
-            if ok and c.actor_windows is not None:
-                ok = any(s[k] for k in c.actor_windows)
-            if ok and c.guard is not None:
-                ok = c.guard(s)
-            i = c.index
+    def _reevaluate(self, which: tuple[int, ...] | set[int]) -> None:
+        """Enable and disable clocks ``which`` after a change; sample new delays."""
+        tests = self.engine.tests
+        s = self.s
+        st = self.state
+        enabled = self.enabled
+        for i in which:
+            ok = tests[i](s, st)
             if ok != enabled[i]:
                 enabled[i] = ok
-                tokens[i] += 1
+                self.tokens[i] += 1
                 if ok:
-                    delay = c.delay(self._u())
-                    _At(self._env, delay, _CLOCK + i, self._on_fire, c, tokens[i])
-                    if self.trace is not None:
-                        self._note(
-                            self._env.now,
-                            "enable",
-                            c.actor,
-                            f"{c.text}: possible now, due in {format_duration(delay)}",
-                        )
-                elif self.trace is not None:
-                    self._note(self._env.now, "cancel", c.actor, f"{c.text}: no longer possible")
-        if held_back is not None:
-            self._note_held_back(held_back)
-        self._blocking = blocking
+                    self._enable(self.engine.clocks[i])
+                else:
+                    self._disable(self.engine.clocks[i])
 
-    def _note_held_back(self, held_back: set[tuple[int, int]]) -> None:
-        """Trace which precondition starts or stops holding back which action."""
-        model, now = self.cs.model, self._env.now
-        for i, pi in sorted(held_back - self._held_back):
-            pre = model.preconditions[self.cs.preconditions[pi]]
-            who = self._actor_name(pre.insisted_by)
-            self._note(
-                now,
-                "block",
-                pre.insisted_by,
-                f"{self._clocks[i].text}: held back, {who} insists: {pre.text}",
-            )
-        for _, pi in sorted(self._held_back - held_back):
-            pre = model.preconditions[self.cs.preconditions[pi]]
-            if self._state not in self._outcomes:
-                self._note(now, "unblock", pre.insisted_by, f"precondition met: {pre.text}")
-        self._held_back = held_back
+    def _enable(self, c: Clock) -> float:
+        """Sample the delay of clock ``c`` (just enabled), schedule its firing.
 
-    def _on_fire(self, ev: _At) -> None:
-        c: Clock = ev.data
+        Returns the delay in ticks (a float only when it is beyond the horizon,
+        possibly infinite: such a firing is not scheduled, the horizon comes first).
+        """
         i = c.index
-        if ev.token != self._tokens[i] or self._done is not None:
-            return  # cancelled (disabled since it was sampled), or already over
-        self._enabled[i] = False
-        self._recent.append((self._env.now, c.id))
+        k = self._k[i]
+        if k < PREFETCH and self.first is not None:  # Draws.u, inlined: the hot path
+            self._k[i] = k + 1
+            delay = c.delay(self.first[i * PREFETCH + k]) * TICKS_PER_HOUR
+        else:
+            delay = c.delay(self.u(i)) * TICKS_PER_HOUR
+        if not delay < self._hz - self.t:
+            return delay
+        ticks = int(delay + 0.5)  # to_ticks (delays are not negative)
+        token = self.tokens[i]
+        if ticks == 0:
+            # Due now: it joins the instant being processed, in its place.
+            heappush(self.due, (_CLOCK, 0, i, token, None))
+        else:
+            self._timeout(ticks, (_CLOCK, 0, i, token, None)).callbacks.append(self._cb)
+        return ticks
+
+    def _disable(self, c: Clock) -> None:
+        """Clock ``c`` was disabled: its pending firing is now stale (token moved on)."""
+
+    def _fire(self, i: int) -> None:
+        c = self.engine.clocks[i]
+        self.enabled[i] = False
+        self.last = c.id
         options = c.options
         chosen = options[0] if len(options) == 1 else self._choose(c)
-        if self.trace is not None:
-            what = c.text if chosen.id == c.id else f"{c.text}: {chosen.text}"
-            self._note(self._env.now, "fire", c.actor, what)
-        self._apply(chosen.sets, chosen.trigger, c)
-        if self._done is None:
-            self._reevaluate()
+        self._fired(c, chosen)
+        dirty = self._dirty
+        dirty.add(i)
+        self._apply(chosen.sets, chosen.trigger)
+        if self.done is None:  # _flush, inlined
+            self._dirty = set()
+            self._reevaluate(dirty)
+        else:
+            dirty.clear()
+
+    def _fired(self, c: Clock, chosen: Outcome) -> None:
+        """Clock ``c`` fired with option ``chosen`` (the traced replication notes it)."""
 
     def _choose(self, c: Clock) -> Outcome:
-        s = self._s
+        """Draw one of the options of ``c`` by weight."""
+        s = self.s
         weights = [
-            o.weight if isinstance(o.weight, float) else float(o.weight(s)) for o in c.options
+            w if isinstance(w, float) else float(w(s)) for w in self.engine.weights[c.index]
         ]
-        total = 0.0
+        total = sum(weights)
+        if not 0 < total < math.inf or min(weights) < 0:
+            weights, total = self._checked_weights(c, weights)
+        x = self.u(self._nclocks + c.index) * total
+        last = None
         for o, w in zip(c.options, weights, strict=True):
+            if w > 0:  # an option of weight zero is never chosen
+                if x < w:
+                    return o
+                x -= w
+                last = o
+        assert last is not None
+        return last  # rounding left x just above the last positive weight
+
+    def _checked_weights(self, c: Clock, weights: list[float]) -> tuple[list[float], float]:
+        """Weights whose sum is not a positive finite number: explain, or rescale."""
+        for o, w in zip(c.options, weights, strict=True):
+            where = (f"{c.kind}s", c.id, "options", o.id, "weight")
             if w < 0:
                 raise SimulationError(
                     f"option {o.id!r} of {c.id!r} has a negative weight ({w:g}) at "
-                    f"{self._when(self._env.now)}",
-                    (f"{c.kind}s", c.id, "options", o.id, "weight"),
+                    f"{self._when(self.env.now)}",
+                    where,
                 )
             if not math.isfinite(w):  # nan/inf would silently pick the last option
                 raise SimulationError(
                     f"option {o.id!r} of {c.id!r} has weight {w} at "
-                    f"{self._when(self._env.now)}; weights must be finite numbers",
-                    (f"{c.kind}s", c.id, "options", o.id, "weight"),
+                    f"{self._when(self.env.now)}; weights must be finite numbers",
+                    where,
                 )
-            total += w
-        if total <= 0:
+        top = max(weights)
+        if top <= 0:
             raise SimulationError(
-                f"every option of {c.id!r} has weight 0 at {self._when(self._env.now)}; "
+                f"every option of {c.id!r} has weight 0 at {self._when(self.env.now)}; "
                 "make at least one weight positive whenever the action is possible",
                 (f"{c.kind}s", c.id, "options"),
             )
-        x = self._u() * total
-        for o, w in zip(c.options, weights, strict=True):
-            x -= w
-            if x < 0:
-                return o
-        return c.options[-1]
+        weights = [w / top for w in weights]  # finite weights whose sum overflows
+        return weights, math.fsum(weights)
 
-    def _choose_played(self, c: Clock) -> Outcome:
-        """The played actor's decision: draw as usual (so the random stream stays
-        aligned with the simulated seat), then let the chooser pick."""
-        drawn = Engine._choose(self, c)
-        if c.actor != self._played or c.chance:
-            return drawn
-        return self._chooser(c, self, drawn)
-
-    def now(self) -> float:
-        """Hours since the start of the replication being run."""
-        return float(self._env.now)
-
-    def state(self) -> str:
-        """The current protocol state."""
-        return self.cs.states[self._state]
-
-    def facts(self) -> dict[str, Any]:
-        """The current values of the scenario's facts, by name."""
-        names = self.cs.slot_names
-        return {names[i]: v for i, v in enumerate(self._s) if names[i] in self.cs.model.facts}
-
-    def present(self, actor: str) -> bool:
-        return bool(self._s[self.cs.slot_names.index(f"present:{actor}")])
-
-    def preconditions(self) -> dict[str, bool]:
-        """Whether each precondition that some action requires holds now."""
-        out: dict[str, bool] = {}
-        for c in self._clocks:
-            for pi, holds in c.requires:
-                out[self.cs.preconditions[pi]] = bool(holds(self._s))
-        return out
-
-    def _apply(self, sets: tuple[Assign, ...], trigger: str | None, c: Clock | None) -> None:
+    def _apply(self, sets: tuple[Assign, ...], trigger: str | None) -> None:
         """Apply effects: all right-hand sides are read before any fact is written."""
+        watchers = self.engine.watchers
         if sets:
-            s = self._s
+            s = self.s
             values = [a.value(s) for a in sets]
             for a, v in zip(sets, values, strict=True):
                 if a.low is not None and v < a.low:
                     v = a.low
                 elif a.high is not None and v > a.high:
                     v = a.high
-                if self.trace is not None and s[a.slot] != v:
-                    self._note(
-                        self._env.now, "fact", None, f"{a.fact}: {_show(s[a.slot])} → {_show(v)}"
-                    )
-                s[a.slot] = v
+                if s[a.slot] != v:
+                    self._fact(a, s[a.slot], v)
+                    s[a.slot] = v
+                    self._dirty.update(watchers[a.slot])
         if trigger is not None:
-            model = self._model
-            before = model.state
-            model.trigger(trigger)
-            if model.state != before:
-                self._state = st = self._state_index[model.state]
-                self._path.append(st)
-                if st in self._outcomes:
-                    self._done = model.state
-                    self._end_time = self._env.now
-                if self.trace is not None:
-                    self._note(self._env.now, "state", None, f"protocol: {before} → {model.state}")
-                    if self._done is not None:
-                        self._note(self._env.now, "end", None, f"outcome: {model.state}")
+            old = self.state
+            new = self.engine.next_state[trigger][old]
+            if new != old:
+                if new in self.engine.outcomes and new not in self.engine.success:
+                    # What stood in the way is judged on the world as it was
+                    # before the step that ended the talks.
+                    self.blocking = self._blocked(old)
+                self.state = new
+                self.path.append(new)
+                self._dirty.update(self.engine.state_change[old, new])
+                self._moved(old, new)
+                if new in self.engine.outcomes:
+                    self.done = self.cs.states[new]
+                    self.end = self.t
 
-    # --- diagnostics --------------------------------------------------------------
+    def _fact(self, a: Assign, old: Any, new: Any) -> None:
+        """Fact ``a.fact`` changes from ``old`` to ``new`` (the traced replication notes it)."""
 
-    def _note(self, t: float, kind: str, actor: str | None, text: str) -> None:
-        if self.trace is not None:
-            self.trace.append(TraceLine(t, kind, actor, text))
+    def _moved(self, old: int, new: int) -> None:
+        """The protocol moved from state ``old`` to ``new`` (noted when traced)."""
 
-    def _actor_name(self, actor: str) -> str:
-        return self.cs.model.actors[actor].short or actor
+    def _flush(self) -> None:
+        """Re-evaluate the clocks whose inputs the last happening changed."""
+        if self.done is None and self._dirty:
+            dirty = self._dirty
+            self._dirty = set()
+            self._reevaluate(dirty)
+        else:
+            self._dirty.clear()
 
-    def _when(self, t: float) -> str:
-        return at_hours(self.cs.start, t, self.cs.tz).strftime("%a %d %b %Y %H:%M %Z")
+    def _blocked(self, state: int | None = None) -> tuple[int, ...]:
+        """Preconditions that hold back an action the protocol state allows."""
+        st = self.state if state is None else state
+        s = self.s
+        out = {
+            pi
+            for c in self.engine.clocks
+            if c.states[st] and c.requires
+            for pi, holds in c.requires
+            if not holds(s)
+        }
+        return tuple(sorted(out))
 
-    def _culprit(self) -> tuple[str | int, ...] | None:
+    # --- inspection (for a player deciding, and for diagnostics) -----------------------
+
+    def now(self) -> float:
+        """Hours since the start of this replication."""
+        return self.env.now / TICKS_PER_HOUR
+
+    def protocol_state(self) -> str:
+        """The current protocol state."""
+        return self.cs.states[self.state]
+
+    def facts(self) -> dict[str, Any]:
+        """The current values of the scenario's facts, by name."""
+        names = self.cs.slot_names
+        return {names[i]: v for i, v in enumerate(self.s) if names[i] in self.cs.model.facts}
+
+    def is_present(self, actor: str) -> bool:
+        """Whether ``actor`` is at the venue now."""
+        return bool(self.s[self.cs.slot_names.index(f"present:{actor}")])
+
+    def preconditions(self) -> dict[str, bool]:
+        """Whether each precondition that some action requires holds now."""
+        out: dict[str, bool] = {}
+        for c in self.engine.clocks:
+            for pi, holds in c.requires:
+                out[self.cs.preconditions[pi]] = bool(holds(self.s))
+        return out
+
+    def _when(self, ticks: int | float) -> str:
+        return at_hours(self.cs.start, ticks / TICKS_PER_HOUR, self.cs.tz).strftime(
+            "%a %d %b %Y %H:%M %Z"
+        )
+
+    def _culprit(self, name: str | None = None) -> tuple[str | int, ...] | None:
         """Where in the file the last thing that fired is declared."""
-        if not self._recent:
+        name = name or self.last
+        if name is None:
             return None
-        name = self._recent[-1][1]
         section = "actions" if name in self.cs.model.actions else "events"
         return (section, name)
 
     def _last_fired(self) -> str:
-        return f"'{self._recent[-1][1]}'" if self._recent else "the start"
+        return f"'{self.last}'" if self.last else "the start"
 
-    def _loop_message(self, index: int, steps: int) -> str:
-        recent = list(self._recent)
-        now = self._env.now
+    def _replay(self) -> _Recording:
+        """This replication run again, recording what fired (for the events-cap message).
+
+        The hot path keeps no history; a replication is a pure function of its
+        seed and index, so replaying it reproduces the same events.
+        """
+        rec = _Recording(self.engine, self.seed, self.index, self.first)
+        with suppress(_CapReached):
+            rec.run()
+        return rec
+
+
+class _CapReached(Exception):
+    """Raised inside a recording replay when it reaches the events cap."""
+
+
+class _Recording(Replication):
+    """A replication that keeps the recent history, replayed to explain the events cap."""
+
+    __slots__ = ("recent",)
+
+    def __init__(
+        self, engine: Engine, seed: int, index: int, first: list[float] | None = None
+    ) -> None:
+        super().__init__(engine, seed, index, first)
+        self.recent: deque[tuple[float, str]] = deque(maxlen=64)
+
+    def _fire(self, i: int) -> None:
+        super()._fire(i)
+        self.recent.append((self.t, self.engine.clocks[i].id))
+
+    def _scheduled(self, sched: Any) -> None:
+        super()._scheduled(sched)
+        self.recent.append((self.t, sched.id))
+
+    def _cap(self) -> None:
+        raise _CapReached
+
+    def _loop(self) -> tuple[str, tuple[str | int, ...] | None]:
+        """The events-cap message and where to point (the last thing that fired)."""
+        recent = list(self.recent)
+        now = recent[-1][0] if recent else 0
+        index, events = self.index, self.events
         same_time = [name for t, name in recent if t == now]
+        culprit = self._culprit(recent[-1][1] if recent else None)
         if len(same_time) >= 4:
             cycle = _cycle(same_time)
             return (
-                f"replication {index} stopped after {steps} events: "
+                f"replication {index} stopped after {events} events: "
                 f"{' → '.join(cycle + cycle[:1])} keeps repeating without time passing at "
                 f"{self._when(now)}; give one of them a delay, or a guard its own effects "
                 "make false (settings.max_events caps events per replication)"
-            )
+            ), culprit
         tail = " → ".join(name for _, name in recent[-8:])
         return (
-            f"replication {index} stopped after {steps} events (settings.max_events) at "
-            f"{self._when(now)}; the last to fire were: {tail}. If this many events are "
-            "intended, raise settings.max_events"
-        )
+            f"replication {index} stopped after {events} events "
+            f"(settings.max_events) at {self._when(now)}; the last to fire were: {tail}. "
+            "If this many events are intended, raise settings.max_events"
+        ), culprit
 
 
-def _show(value: Any) -> str:
-    """A fact value as a scenario file would write it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+Chooser = Callable[[Clock, Replication, Outcome], Outcome]
+"""Picks the option of a played actor's action when its clock fires; gets the
+clock, the replication (for :meth:`Replication.facts` and friends) and the
+option the weights drew."""
 
 
 def _cycle(names: list[str]) -> list[str]:

@@ -20,12 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch
-from matplotlib.path import Path as MPath
 
-from ..compiler.tables import CompiledScenario
-from .plots import GREEN, RED, plt
+from ..extras import require
+
+require("plots", "drawing figures")  # matplotlib, or one line saying how to install it
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch  # noqa: E402
+from matplotlib.path import Path as MPath  # noqa: E402
+
+from ..compiler.tables import CompiledScenario  # noqa: E402
+from .plots import GREEN, RED, plt  # noqa: E402
 
 NODE_FILL = {"success": "#c8f7c5", "failure": "#f7c5c5", "initial": "#dde8f7", "": "#f4f4f4"}
 FLOW_FILL = {"success": GREEN, "failure": RED, "initial": "#1f5fa8", "": "#7d8fa8"}

@@ -36,13 +36,10 @@ def _when(cs: CompiledScenario, hours: float) -> str:
 
 def _quantity(cs: CompiledScenario, value: float | str) -> str:
     """A distribution field as written, with a parameter's value shown."""
-    if isinstance(value, str) and value in cs.params:
-        p = cs.model.params[value]
-        v = cs.params[value]
-        shown = (
-            format_duration(v) if p.kind == "duration" or isinstance(p.default, str) else f"{v:g}"
-        )
-        return f"{shown} ({value})"
+    if isinstance(value, str):
+        for p in cs.parameters:
+            if p.name == value:
+                return f"{p.display} ({value})"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..compiler.describe import parameter_rows
 from ..compiler.tables import CompiledScenario
 from ..runs.results import PARTS, Estimate
 from ..runs.runner import trace
@@ -127,21 +126,20 @@ def _sources(cs: CompiledScenario) -> str:
 
 def _assumptions(cs: CompiledScenario) -> str:
     rows = []
-    for r in parameter_rows(cs):
+    for p in cs.parameters:
         rng = ""
-        if r["low"] is not None or r["high"] is not None:
-            lo = "−∞" if r["low"] is None else f"{r['low']:g}"
-            hi = "∞" if r["high"] is None else f"{r['high']:g}"
+        if p.low is not None or p.high is not None:
+            lo = "−∞" if p.low is None else f"{p.low:g}"
+            hi = "∞" if p.high is None else f"{p.high:g}"
             rng = f"{lo} – {hi}"
         note = []
-        if r["source"]:
-            note.append(f"source: {_e(r['source'].strip())}")
-        if r["assumption"]:
-            note.append(
-                f'<span class="assumption">assumption: {_e(r["assumption"].strip())}</span>'
-            )
-        rows.append([f"<code>{_e(r['name'])}</code>", _e(r["display"]), _e(rng),
-                     _e(r["uncertainty"] or ""), "<br>".join(note)])  # fmt: skip
+        if p.source:
+            note.append(f"source: {_e(p.source.strip())}")
+        if p.assumption:
+            note.append(f'<span class="assumption">assumption: {_e(p.assumption.strip())}</span>')
+        uncertainty = p.uncertainty.text if p.uncertainty else ""
+        rows.append([f"<code>{_e(p.name)}</code>", _e(p.display), _e(rng), _e(uncertainty),
+                     "<br>".join(note)])  # fmt: skip
     if not rows:
         return "<p class=muted>This scenario declares no parameters.</p>"
     return _table(["parameter", "default", "range", "uncertainty", "source or assumption"],

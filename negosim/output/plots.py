@@ -29,7 +29,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from ..extras import require
+
+require("plots", "drawing figures")  # matplotlib, or one line saying how to install it
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # no display: files and reports only
 import matplotlib.dates as mdates  # noqa: E402
@@ -252,6 +255,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV, Parquet or JSON results file, numbers converted (UsageError if not)."""
     p = Path(path)
     if p.suffix.lower() == ".parquet":
+        require("parquet", "reading Parquet")
         try:
             import pyarrow.parquet as pq
 

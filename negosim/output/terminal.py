@@ -6,14 +6,16 @@ trace lines, parameter rows); it never runs or inspects the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Row, TraceLine
 from ..runs.results import PARTS, Estimate
@@ -190,7 +192,7 @@ def render_trace(
     console.print(Text(verdict, style="bold"))
 
 
-def render_params(rows: list[dict[str, Any]], title: str, console: Console) -> None:
+def render_params(params: Sequence[Parameter], title: str, console: Console) -> None:
     narrow = console.width < 110  # e.g. 80 columns: stack the short fields in one column
     table = Table(title=f"Parameters of {title}", title_justify="left", show_lines=True)
     if narrow:
@@ -201,35 +203,28 @@ def render_params(rows: list[dict[str, Any]], title: str, console: Console) -> N
         table.add_column("range")
         table.add_column("uncertainty")
     table.add_column("source or assumption", ratio=1)
-    for r in rows:
-        rng = (
-            f"{_num(r['low'])} – {_num(r['high'])}"
-            if (r["low"] is not None or r["high"] is not None)
-            else ""
-        )
+    for p in params:
+        rng = f"{_num(p.low)} – {_num(p.high)}" if (p.low is not None or p.high is not None) else ""
+        uncertainty = p.uncertainty.text if p.uncertainty else ""
         note = Text()
-        if r["source"]:
-            src = r["source"].strip()
+        if p.source:
+            src = p.source.strip()
             note.append(src if src[:1] in "\"'“" else f"“{src}”")
-        if r["assumption"]:
-            note.append(("\n" if r["source"] else "") + "assumption: " + r["assumption"].strip(),
+        if p.assumption:
+            note.append(("\n" if p.source else "") + "assumption: " + p.assumption.strip(),
                         style="yellow")  # fmt: skip
         if narrow:
-            cell = Text(r["name"], style="bold")
-            cell.append(f"\ndefault {r['display']}")
+            cell = Text(p.name, style="bold")
+            cell.append(f"\ndefault {p.display}")
             if rng:
                 cell.append(f"\nrange {rng}")
-            if r["uncertainty"]:
-                cell.append(f"\n{r['uncertainty']}", style="dim")
+            if uncertainty:
+                cell.append(f"\n{uncertainty}", style="dim")
             table.add_row(cell, note)
         else:
-            table.add_row(r["name"], r["display"], rng, r["uncertainty"] or "", note)
+            table.add_row(p.name, p.display, rng, uncertainty, note)
     console.print(table)
 
 
 def _num(x: float | None) -> str:
     return "∞" if x is None else f"{x:g}"
-
-
-def render_problems(problems: list[str], console: Console) -> None:
-    console.print(Group(*[Text(p) for p in problems]))

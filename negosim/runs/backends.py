@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -33,11 +34,13 @@ from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine
 from ..errors import UsageError
+from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
 
 _CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-flight points
 _engines: OrderedDict[str, Engine] = OrderedDict()
+_lock = threading.Lock()  # a Dask worker runs chunks on several threads of one process
 
 
 def model_key(model: Scenario) -> str:
@@ -47,20 +50,28 @@ def model_key(model: Scenario) -> str:
 
 def prime(key: str, cs: CompiledScenario) -> None:
     """Put an already compiled scenario in this process's cache (forked workers inherit it)."""
-    _engines[key] = Engine(cs)
-    _engines.move_to_end(key)
-    while len(_engines) > _CACHE_SIZE:
-        _engines.popitem(last=False)
+    engine = Engine(cs)
+    with _lock:
+        _engines[key] = engine
+        _engines.move_to_end(key)
+        while len(_engines) > _CACHE_SIZE:
+            _engines.popitem(last=False)
 
 
 def engine_for(key: str, model: Scenario) -> Engine:
     """The engine of ``model``, compiled at most once per process while it stays cached."""
-    engine = _engines.get(key)
-    if engine is None:
-        prime(key, compile_model(model))
-        engine = _engines[key]
-    else:
-        _engines.move_to_end(key)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is not None:
+            _engines.move_to_end(key)
+            return engine
+    # Compiled outside the lock; two threads may both compile a new model, and
+    # either engine will do: engines are immutable and give the same rows.
+    engine = Engine(compile_model(model))
+    with _lock:
+        _engines[key] = engine
+        while len(_engines) > _CACHE_SIZE:
+            _engines.popitem(last=False)
     return engine
 
 
@@ -79,11 +90,9 @@ def run_job(job: Job) -> Tally:
     """Run a chunk of replications where this function is called (any backend's worker)."""
     engine = engine_for(job.key, job.model)
     tally = Tally()
-    run = engine.run
     add = tally.add
-    seed = job.seed
-    for i in range(job.start, job.stop):
-        add(run(seed, i))
+    for row in engine.run_block(job.seed, job.start, job.stop):
+        add(row)
     return tally
 
 
@@ -156,6 +165,9 @@ class Processes(_Base):
 
     def __init__(self, workers: int):
         self.workers = workers
+        # Imported here: a single-process run does not pay for the process machinery.
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
@@ -182,10 +194,9 @@ class Dask(_Base):
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, local_workers: int | None = None):
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise UsageError(f"the Dask backend needs the 'distributed' package ({exc})") from None
+        require("dask", "the Dask backend")
+        from distributed import Client, LocalCluster
+
         self._cluster: Any = None
         try:
             if scheduler is not None:

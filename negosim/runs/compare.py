@@ -1,7 +1,8 @@
 """What-if comparisons: a baseline against a variant, with common random numbers.
 
 Replication ``i`` of the baseline and replication ``i`` of the variant both
-draw from ``Stream(seed, i)``, so each pair of runs faces the same luck and
+draw from the same keyed streams (seed, replication i, what draws), so each
+pair of runs faces the same luck and
 the difference between the two scenarios is measured with far less noise
 than two independent runs would give. Pairs are streamed: only counts are
 kept (a :class:`~negosim.results.Tally` per side and the 2x2 table of held /
@@ -197,9 +198,9 @@ class _PairTally:
 
 def _run_pairs(eb: Engine, ev: Engine, seed: int, indexes: range) -> _PairTally:
     out = _PairTally(Tally(), Tally())
-    for i in indexes:
-        rb = eb.run(seed, i)  # replication i of both sides: the same stream
-        rv = ev.run(seed, i)
+    a, b = indexes.start, indexes.stop
+    # Replication i of both sides draws from the same keyed streams.
+    for rb, rv in zip(eb.run_block(seed, a, b), ev.run_block(seed, a, b), strict=True):
         out.base.add(rb)
         out.variant.add(rv)
         if rb.held and rv.held:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -32,9 +33,10 @@ import pydantic
 from pydantic import Field
 
 from ..compiler import dists
-from ..compiler.describe import parameter_rows
+from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
+from ..extras import require
 from ..scenario.schema import Strict
 from ..scenario.units import is_duration, parse_duration
 from ..scenario.yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
@@ -197,12 +199,12 @@ def resolve_params(
     cs: CompiledScenario, ranges: dict[str, ParamRange], design: str
 ) -> list[SweepParam]:
     """Check the requested parameters against the scenario; UsageError listing every problem."""
-    rows = _rows(cs)
+    table = _table(cs)
     out: list[SweepParam] = []
     problems: list[str] = []
     for name, rng in ranges.items():
         try:
-            out.append(_resolve_one(cs, rows, name, rng, design))
+            out.append(_resolve_one(table, name, rng, design))
         except UsageError as exc:
             problems.extend(p.message for p in exc.problems)
     if problems:
@@ -211,14 +213,14 @@ def resolve_params(
 
 
 def _resolve_one(
-    cs: CompiledScenario, rows: dict[str, dict[str, Any]], name: str, rng: ParamRange, design: str
+    table: dict[str, Parameter], name: str, rng: ParamRange, design: str
 ) -> SweepParam:
-    if name not in rows:
-        close = difflib.get_close_matches(name, list(rows), n=3)
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UsageError(f"--param {name}: no parameter named {name!r}{hint}")
-    row = rows[name]
-    kind = row["kind"]
+    param = table[name]
+    kind = param.kind
     where = f"--param {name}"
     p = SweepParam(name=name, kind=kind)
     if rng.values is not None:
@@ -243,13 +245,12 @@ def _resolve_one(
         p.dist = f"uniform({p.low:g}, {p.high:g})"
         p.ppf = _uniform(p.low, p.high)
         return p
-    spec = cs.model.params[name].uncertainty
-    if spec is not None:
-        p.dist = row["uncertainty"]
-        p.ppf = _distribution(cs, spec, kind)
+    if param.uncertainty is not None:
+        p.dist = param.uncertainty.text
+        p.ppf = _clipped(param.uncertainty.sample)
         return p
-    if row["low"] is not None and row["high"] is not None and row["low"] < row["high"]:
-        p.low, p.high = float(row["low"]), float(row["high"])
+    if param.low is not None and param.high is not None and param.low < param.high:
+        p.low, p.high = param.low, param.high
         p.dist = f"uniform({p.low:g}, {p.high:g})"
         p.ppf = _uniform(p.low, p.high)
         return p
@@ -263,24 +264,10 @@ def _uniform(low: float, high: float) -> Callable[[float], float]:
     return lambda u: low + u * (high - low)
 
 
-def _distribution(cs: CompiledScenario, spec: Any, kind: str) -> Callable[[float], float]:
-    """The inverse CDF of a parameter's uncertainty distribution (values resolved)."""
-
-    def num(x: Any) -> float:
-        if isinstance(x, str):
-            if x in cs.params:
-                return cs.params[x]
-            return parse_duration(x) if is_duration(x) else float(x)
-        return float(x)
-
-    if isinstance(spec, dists.schema.Empirical):
-        values = [num(v) for v in spec.values]
-        sampler = dists.build("empirical", {}, values, spec.weights)
-    else:
-        resolved = {f: num(getattr(spec, f)) for f in dists.FIELDS[spec.dist]}
-        sampler = dists.build(spec.dist, resolved)
+def _clipped(sample: dists.Sampler) -> Callable[[float], float]:
+    """An uncertainty distribution's inverse CDF between its 0.1% and 99.9% quantiles."""
     lo, hi = _QUANTILE_CLIP, 1 - _QUANTILE_CLIP
-    return lambda u: sampler(min(max(u, lo), hi))
+    return lambda u: sample(min(max(u, lo), hi))
 
 
 # --- sweep files --------------------------------------------------------------------------
@@ -329,7 +316,7 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     params: list[SweepParam] = []
     for name, rng in sf.params.items():
         try:
-            params.append(_resolve_one(base, _rows(base), name, rng, sf.design))
+            params.append(_resolve_one(_table(base), name, rng, sf.design))
         except UsageError as exc:
             where = f"--param {name}: "
             problems += [doc.problem(("params", name), p.message.removeprefix(where))
@@ -345,8 +332,8 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     )
 
 
-def _rows(cs: CompiledScenario) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in parameter_rows(cs)}
+def _table(cs: CompiledScenario) -> dict[str, Parameter]:
+    return {p.name: p for p in cs.parameters}
 
 
 def check_samples(design: str, samples: int | None) -> None:
@@ -381,6 +368,7 @@ def design(spec: SweepSpec) -> Design:
         combos = product(*[p.values or [] for p in params])
         return Design([dict(zip([p.name for p in params], c, strict=True)) for c in combos], None)
     assert spec.samples is not None
+    require("sensitivity", f"the {spec.design} design")
     problem = _problem(params)
     if spec.design == "lhs":
         from SALib.sample import latin
@@ -440,6 +428,7 @@ def sensitivity(
         return None
     if any(not math.isfinite(v) for v in y):
         return {"error": "some design points failed; indices need every point"}
+    require("sensitivity", f"the {spec.design} design")
     assert spec.samples is not None
     problem = _problem(spec.params)
     yy = np.asarray(y, dtype=float)
@@ -571,7 +560,6 @@ def sobol_indices(
     of ``y`` (as SALib does) is data-dependent, a bias of order noise / N.
     """
     from SALib.analyze.sobol import separate_output_values
-    from scipy.stats import norm
 
     d = int(problem["num_vars"])
     n = y.size // (d + 2)
@@ -616,7 +604,7 @@ def sobol_indices(
     jack1 = jackT = np.zeros(d)
     if blocks is not None:
         jack1, jackT = _jackknife(parts[1:], w)
-    z = float(norm.ppf(0.5 + conf_level / 2))
+    z = NormalDist().inv_cdf(0.5 + conf_level / 2)
     return {
         "S1": s1[0] / var[0],
         "ST": st[0] / var[0],

@@ -27,7 +27,7 @@ from statistics import NormalDist
 from typing import Any
 
 from ..compiler.tables import CompiledScenario, day_parts
-from ..engine.simulation import Row
+from ..engine.simulation import TICKS_PER_MINUTE, Row
 from ..scenario.units import at_hours
 
 Z95 = NormalDist().inv_cdf(0.975)
@@ -65,8 +65,8 @@ class Tally:
         self.outcomes[row.outcome] += 1
         self.paths[row.path] += 1
         if row.held:
-            assert row.time is not None
-            self.held_minutes[int(row.time * 60)] += 1
+            assert row.ticks is not None
+            self.held_minutes[row.ticks // TICKS_PER_MINUTE] += 1  # exact: midnight is midnight
         else:
             for b in row.blocking:
                 self.blocking[b] += 1

@@ -1,7 +1,7 @@
 """Monte Carlo over replications, in one process or several.
 
 Replications are numbered 0..runs-1 and replication ``i`` always draws from
-its own stream spawned from the run's seed (see :class:`negosim.engine.Stream`);
+its own keyed streams (see :mod:`negosim.engine.streams`);
 they travel to workers in chunks of consecutive indexes, and each chunk comes
 back as a :class:`~negosim.results.Tally` of integer counts. Adding tallies
 does not depend on their order, so the same seed gives the same numbers for
@@ -15,9 +15,9 @@ objects hold functions, which do not pickle) and compile it once each.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine, Row
@@ -42,18 +42,15 @@ def chunks(runs: int, workers: int) -> Iterator[range]:
 def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
     """Run the replications ``indexes`` and fold them into a tally."""
     tally = Tally()
-    run = engine.run
     add = tally.add
-    for i in indexes:
-        add(run(seed, i))
+    for row in engine.run_block(seed, indexes.start, indexes.stop):
+        add(row)
     return tally
 
 
 def rows(cs: CompiledScenario, runs: int, seed: int) -> Iterator[Row]:
     """The replication rows themselves, one at a time (for export and tests)."""
-    engine = Engine(cs)
-    for i in range(runs):
-        yield engine.run(seed, i)
+    yield from Engine(cs).run_block(seed, 0, runs)
 
 
 def simulate(
@@ -94,36 +91,107 @@ class Partial(Protocol):
 
 
 P = TypeVar("P", bound=Partial)
+K = TypeVar("K")
+Task = tuple[Callable[[Any], P], Any]
+"""A chunk of work: a function and its one argument, called where a worker runs it."""
+
+
+class _Group(Generic[K, P]):
+    """A group's running total while its chunks are out."""
+
+    __slots__ = ("key", "total", "error", "left", "all_sent")
+
+    def __init__(self, key: K, total: P):
+        self.key = key
+        self.total = total
+        self.error: Exception | None = None
+        self.left = 0  # chunks in flight
+        self.all_sent = False
+
+
+def fold_groups(
+    backend: Backend,
+    groups: Iterable[tuple[K, P, Iterable[Task[P]]]],
+    limit: int,
+    progress: Progress | None = None,
+    catch: bool = False,
+) -> Iterator[tuple[K, P, Exception | None]]:
+    """The chunk-and-fold loop: run groups of chunks on ``backend``, one total per group.
+
+    ``groups`` yields ``(key, total, tasks)``: a run, a comparison or a sweep point,
+    the empty total its chunks merge into, and its chunks. Both are taken lazily,
+    only while fewer than ``limit`` chunks are in flight, so the workers stay busy,
+    memory stays flat and a group is set up only when there is room for it. Results
+    merge as they finish (totals add up in any order, so the numbers do not depend on
+    it); ``progress(part.runs)`` follows every merged chunk. Once all of a group's
+    chunks are in, this yields ``(key, total, error)``. A chunk that raises ends the
+    loop with its exception, unless ``catch``: then the group's first exception is
+    its ``error`` (its other chunks still merge) and the other groups go on.
+    """
+    source = iter(groups)
+    current: tuple[_Group[K, P], Iterator[Task[P]]] | None = None
+    exhausted = False
+    pending: dict[Any, _Group[K, P]] = {}  # future -> its group
+    while True:
+        while len(pending) < limit and not exhausted:
+            if current is None:
+                nxt = next(source, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                key, total, tasks = nxt
+                current = (_Group(key, total), iter(tasks))
+            group, tasks = current
+            task = next(tasks, None)
+            if task is None:
+                group.all_sent = True
+                current = None
+                if group.left == 0:
+                    yield group.key, group.total, group.error
+                continue
+            fn, arg = task
+            pending[backend.submit(fn, arg)] = group
+            group.left += 1
+        if not pending:
+            return
+        for fut in backend.wait_any(list(pending)):
+            group = pending.pop(fut)
+            group.left -= 1
+            try:
+                part = fut.result()
+            except Exception as exc:
+                if not catch:
+                    raise
+                if group.error is None:
+                    group.error = exc
+            else:
+                group.total.merge(part)
+                if progress:
+                    progress(part.runs)
+            if group.left == 0 and group.all_sent:
+                yield group.key, group.total, group.error
 
 
 def fold_chunks(
     backend: Backend,
     indexes: range,
-    task: Callable[[int, int], tuple[Callable[[Any], P], Any]],
+    task: Callable[[int, int], Task[P]],
     total: P,
     progress: Progress | None = None,
 ) -> P:
     """Run ``indexes`` in chunks on ``backend`` and merge the results into ``total``.
 
     ``task(start, stop)`` gives the function and argument that run one chunk
-    where a worker calls them. A bounded number of chunks is in flight, so the
-    workers stay busy and memory stays flat; results merge as they finish.
+    where a worker calls them. The loop is :func:`fold_groups` with one group.
     """
-    todo = iter(chunks(len(indexes), backend.workers))
+    tasks = (
+        task(indexes.start + c.start, indexes.start + c.stop)
+        for c in chunks(len(indexes), backend.workers)
+    )
     limit = max(2, 2 * backend.workers)
-    pending: list[Any] = []
-    while True:
-        while len(pending) < limit and (c := next(todo, None)) is not None:
-            fn, arg = task(indexes.start + c.start, indexes.start + c.stop)
-            pending.append(backend.submit(fn, arg))
-        if not pending:
-            return total
-        for fut in backend.wait_any(pending):
-            pending.remove(fut)
-            part = fut.result()
-            total.merge(part)
-            if progress:
-                progress(part.runs)
+    for _, folded, _ in fold_groups(backend, [(None, total, tasks)], limit, progress):
+        return folded
+    return total  # pragma: no cover - one group always comes back
 
 
 def run_tally(
@@ -194,7 +262,4 @@ def simulate_to_precision(
 
 def trace(cs: CompiledScenario, seed: int, index: int = 0) -> tuple[Row, list[Any]]:
     """One replication with its timeline (``negosim trace``)."""
-    engine = Engine(cs)
-    row = engine.run(seed, index, trace=True)
-    assert engine.trace is not None
-    return row, engine.trace
+    return Engine(cs).trace(seed, index)

@@ -1,7 +1,8 @@
 """Running a sweep: design points on a backend, rows written as they finish, resume.
 
-Each design point is loaded once with its values as ``--set`` overrides (so it
-is validated exactly like a command-line override), compiled once, and its
+The scenario file is read and validated once; each design point sets its
+values on that validated model as ``--set`` would (only those values are
+validated again, see :func:`point_scenario`), is compiled once, and its
 replications travel to the backend in chunks (:mod:`negosim.backends`). Only a
 bounded number of chunks is in flight, and each point keeps just a
 :class:`~negosim.results.Tally` until it is done, so memory does not grow with
@@ -26,20 +27,22 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..compiler.loader import load
+from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, UsageError
-from ..scenario.yamlsource import load_yaml_file
+from ..extras import require
+from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
-from .designs import SweepSpec, block_bounds, design, point_seed, sensitivity
+from .designs import NOISE_BLOCKS, SweepSpec, block_bounds, design, point_seed, sensitivity
 from .results import Tally, estimate
+from .runner import Task, fold_groups
 
 Advance = Callable[[int], None]
 
@@ -49,6 +52,8 @@ def paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     p = Path(out)
     if p.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--out {out}: the file name must end in .csv or .parquet")
+    if p.suffix == ".parquet":
+        require("parquet", "Parquet output")  # before any point is run
     return p, p.with_name(p.stem + ".partial.csv"), p.with_name(p.stem + ".manifest.json")
 
 
@@ -238,8 +243,7 @@ def run_sweep(
     ``on_start(points, replications)`` is called once the work is known (for
     progress bars); ``advance_points``/``advance_runs`` as it gets done.
     """
-    doc = load_yaml_file(spec.scenario)  # read once; each point is validated from it
-    base = load(spec.scenario, spec.sets, doc)
+    base = load(spec.scenario, spec.sets)  # read and validated once, for every point
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
     dsg = design(spec)
@@ -297,69 +301,50 @@ def run_sweep(
 
     size = _chunk_size(spec.runs, n_points, backend.workers)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
-    pending: dict[Any, tuple[int, int]] = {}  # future -> (point, block)
-    state: dict[int, tuple[CompiledScenario, Tally, list[int], list[int]]] = {}
-    failed: dict[int, str] = {}
-    queue = iter(todo)
-    exhausted = False
+    compiled: dict[int, CompiledScenario] = {}  # points with chunks out
+    nblocks = NOISE_BLOCKS if has_blocks(spec) else 1
+
+    def points() -> Iterator[tuple[int, BlockTally, Iterator[Task[BlockTally]]]]:
+        """Each point to run, set up only when the loop has room for its chunks.
+
+        A point whose values the scenario refuses is finished here as a failure row."""
+        for j in todo:
+            values = dsg.points[j]
+            try:
+                cs = point_scenario(spec, base, values)
+            except InputError as exc:
+                why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+                finish(_failure(j, values, why))
+                if advance_runs:
+                    advance_runs(spec.runs)
+                continue
+            key = model_key(cs.model)
+            prime(key, cs)
+            seed = point_seed(spec.seed, j, spec.crn)
+            compiled[j] = cs
+            # Chunks never straddle a block, so each block's count is known.
+            bounds = block_bounds(spec.runs, nblocks)
+            jobs = (BlockJob(Job(key, cs.model, seed, a, min(a + size, hi)), blk, nblocks)
+                    for blk, (lo, hi) in enumerate(itertools.pairwise(bounds))
+                    for a in range(lo, hi, size))  # fmt: skip
+            yield j, BlockTally(Tally(), [0] * nblocks), ((run_block_job, b) for b in jobs)
+
+    def ran(n: int) -> None:
+        nonlocal replications
+        replications += n
+        if advance_runs:
+            advance_runs(n)
+
     try:
-        while True:
-            while not exhausted and len(pending) < limit:
-                j = next(queue, None)
-                if j is None:
-                    exhausted = True
-                    break
-                values = dsg.points[j]
-                try:
-                    sets = [*spec.sets, *(p.set_value(values[p.name]) for p in spec.params)]
-                    cs = load(spec.scenario, sets, doc)
-                except InputError as exc:
-                    why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
-                    finish(_failure(j, values, why))
-                    if advance_runs:
-                        advance_runs(spec.runs)
-                    continue
-                key = model_key(cs.model)
-                prime(key, cs)
-                seed = point_seed(spec.seed, j, spec.crn)
-                # Chunks never straddle a block, so each block's count is known.
-                bounds = block_bounds(spec.runs) if has_blocks(spec) else [0, spec.runs]
-                chunks = [(blk, a, min(a + size, hi))
-                          for blk, (lo, hi) in enumerate(itertools.pairwise(bounds))
-                          for a in range(lo, hi, size)]  # fmt: skip
-                state[j] = (cs, Tally(), [len(chunks)], [0] * (len(bounds) - 1))
-                for blk, a, b in chunks:
-                    job = Job(key, cs.model, seed, a, b)
-                    pending[backend.submit(run_job, job)] = (j, blk)
-            if not pending:
-                break
-            for fut in backend.wait_any(list(pending)):
-                j, blk = pending.pop(fut)
-                cs, tally, left, held_blocks = state[j]
-                try:
-                    part = fut.result()
-                except NegosimError as exc:
-                    failed.setdefault(j, getattr(exc, "message", str(exc)))
-                    part = None
-                except Exception as exc:  # noqa: BLE001 - one bad point must not end the sweep
-                    failed.setdefault(j, f"{type(exc).__name__}: {exc}")
-                    part = None
-                if part is not None:
-                    tally.merge(part)
-                    held_blocks[blk] += part.held
-                    replications += part.runs
-                    if advance_runs:
-                        advance_runs(part.runs)
-                left[0] -= 1
-                if left[0] == 0:
-                    del state[j]
-                    if j in failed:
-                        finish(_failure(j, dsg.points[j], failed.pop(j)))
-                    else:
-                        row = _row(j, dsg.points[j], cs, tally, outcome_names)
-                        if has_blocks(spec):
-                            row["held_blocks"] = " ".join(map(str, held_blocks))
-                        finish(row)
+        for j, total, error in fold_groups(backend, points(), limit, ran, catch=True):
+            cs = compiled.pop(j)
+            if error is not None:
+                finish(_failure(j, dsg.points[j], _message(error)))
+            else:
+                row = _row(j, dsg.points[j], cs, total.tally, outcome_names)
+                if has_blocks(spec):
+                    row["held_blocks"] = " ".join(map(str, total.held))
+                finish(row)
     finally:
         if journal:
             journal.close()
@@ -400,6 +385,58 @@ def run_sweep(
         resumed=len(done),
         failures=[r for r in all_rows if r["status"] != "ok"],
     )
+
+
+@dataclass
+class BlockTally:
+    """A point's tally, and the meetings held in each block of its replications."""
+
+    tally: Tally
+    held: list[int]
+
+    @property
+    def runs(self) -> int:
+        return self.tally.runs
+
+    def merge(self, other: BlockTally) -> BlockTally:
+        self.tally.merge(other.tally)
+        self.held = [a + b for a, b in zip(self.held, other.held, strict=True)]
+        return self
+
+
+@dataclass(frozen=True)
+class BlockJob:
+    """A chunk of replications, all in block ``block`` of ``blocks``."""
+
+    job: Job
+    block: int
+    blocks: int
+
+
+def run_block_job(bj: BlockJob) -> BlockTally:
+    """Run a chunk where this function is called (any backend's worker): its tally, and
+    its meetings held counted in its block."""
+    tally = run_job(bj.job)
+    held = [0] * bj.blocks
+    held[bj.block] = tally.held
+    return BlockTally(tally, held)
+
+
+def point_scenario(
+    spec: SweepSpec, base: CompiledScenario, values: dict[str, float]
+) -> CompiledScenario:
+    """The scenario of a design point: ``base``'s validated model with the point's
+    parameter values set as ``--set`` would set them, compiled (nothing is re-read
+    or re-validated but those values); ScenarioError if the values are refused."""
+    sets = [p.set_value(values[p.name]) for p in spec.params]
+    return compile_model(set_param_defaults(base.model, sets), None, [*spec.sets, *sets])
+
+
+def _message(exc: Exception) -> str:
+    """What went wrong at a point that failed while running, for its ``error`` column."""
+    if isinstance(exc, NegosimError):
+        return getattr(exc, "message", str(exc))
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _failure(j: int, values: dict[str, float], message: str) -> dict[str, Any]:

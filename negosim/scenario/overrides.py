@@ -5,7 +5,8 @@
 (``actors.us.present.0.window=conference``). Values are read as YAML
 scalars (``true``, ``0.3``, ``36h``, ``[a, b]``). Overrides are applied to the
 raw data before validation, so an overridden value is checked exactly like
-one written in the file.
+one written in the file. A sweep sets parameter defaults on the validated
+model instead (:func:`set_param_defaults`), which validates just those.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import copy
 import difflib
 from typing import Any
 
+import pydantic
+
 from ..errors import Problem, ScenarioError, UsageError
+from .schema import Param, Scenario
 from .units import is_duration
-from .yamlsource import load_yaml_text
+from .yamlsource import dotted, load_yaml_text
 
 
 def parse_set(arg: str) -> tuple[str, Any]:
@@ -48,6 +52,35 @@ def apply_overrides(data: Any, sets: list[tuple[str, Any]]) -> Any:
     if problems:
         raise UsageError(problems)
     return data
+
+
+def set_param_defaults(model: Scenario, sets: list[tuple[str, Any]]) -> Scenario:
+    """``model`` with ``NAME=VALUE`` overrides of parameter defaults applied.
+
+    The same model as reading the file again with these ``--set`` overrides, but
+    only the changed parameters are validated: nothing is parsed and the rest of
+    the model is shared, not copied (a sweep point costs a compile, not a load).
+    UsageError for unknown names; pydantic's ValidationError for a bad value.
+    """
+    params = dict(model.params)
+    for name, value in sets:
+        old = params.get(name)
+        if old is None:
+            raise UsageError(
+                f"--set {name}: no parameter named {name!r}{_hint(name, list(params))}"
+            )
+        data = old.model_dump(by_alias=True, exclude_unset=True)
+        _apply_one({"params": {name: data}}, name, value)
+        try:
+            params[name] = Param.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise ScenarioError(
+                [
+                    Problem("<scenario>", 0, 0, dotted(("params", name, *e["loc"])), e["msg"])
+                    for e in exc.errors()
+                ]  # fmt: skip
+            ) from None
+    return model.model_copy(update={"params": params})
 
 
 def _apply_one(data: Any, path: str, value: Any) -> None:

@@ -134,6 +134,13 @@ class YamlDocument:
         pos = self._walk(loc)[1]
         return (pos.line, pos.col) if pos is not None else (1, 1)
 
+    def locate_key(self, loc: Loc) -> tuple[int, int]:
+        """1-based (line, col) of the key naming the value at ``loc`` (else :meth:`locate`)."""
+        pos = self._walk(loc)[1]
+        if pos is not None and pos.key is not None:
+            return pos.key
+        return (pos.line, pos.col) if pos is not None else (1, 1)
+
     def problem(self, loc: Loc, message: str, offset: int | None = None) -> Problem:
         """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``.
 

@@ -7,18 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...classroom.play import (
-    GameEnded,
-    Player,
-    check_actor,
-    local_time,
-    play_game,
-    policy_odds,
-    read_script,
-)
 from ...errors import UsageError
-from ...output.terminal import render_trace
-from ...runs.runner import simulate
 from ..util import add_command, add_sets, load_args, nonnegative, positive, stdout
 
 
@@ -29,7 +18,22 @@ def _read_line(prompt: str) -> str:
         return ""  # undecodable bytes are bad input like any other: ask again
 
 
+# The library is imported inside each command: parsing the command line stays cheap.
+
+
 def cmd_play(args: argparse.Namespace) -> int:
+    from ...classroom.play import (
+        GameEnded,
+        Player,
+        check_actor,
+        local_time,
+        play_game,
+        policy_odds,
+        read_script,
+    )
+    from ...output.terminal import render_trace
+    from ...runs.runner import simulate
+
     cs = load_args(args)
     check_actor(cs, args.actor)
     script = read_script(args.script) if args.script else None

@@ -6,14 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ...compiler.describe import graph, parameter_rows
-from ...compiler.loader import load
 from ...errors import InputError, Problem
-from ...output.terminal import render_estimate, render_params, render_trace, trace_rows
-from ...runs.designs import check_sweep_file, is_sweep_file
-from ...runs.runner import simulate, simulate_to_precision, trace
-from ...scenario.schema import json_schema
-from ...scenario.yamlsource import load_yaml_file
 from ..util import (
     add_backend_options,
     add_command,
@@ -41,7 +34,14 @@ def precision(text: str) -> float:
     return value
 
 
+# The library is imported inside each command, so that parsing the command line
+# (and --help, --version) stays cheap; see tests/test_extras.py.
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from ...output.terminal import render_estimate
+    from ...runs.runner import simulate, simulate_to_precision
+
     cs = load_args(args)
     with backend_from_args(args) as backend:
         if args.precision is not None:
@@ -73,6 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from ...output.terminal import render_trace, trace_rows
+    from ...runs.runner import trace
+
     cs = load_args(args)
     row, lines = trace(cs, args.seed, args.run)
     if args.format == "json":
@@ -93,6 +96,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from ...compiler.loader import load
+    from ...runs.designs import check_sweep_file, is_sweep_file
+    from ...scenario.yamlsource import load_yaml_file
+
     problems: list[Problem] = []
     out = stdout()
     for path in args.files:
@@ -111,21 +118,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    from ...compiler.describe import parameter_rows
+    from ...output.terminal import render_params
+
     cs = load_args(args)
-    rows = parameter_rows(cs)
     if args.format == "json":
-        print_json(rows)
+        print_json(parameter_rows(cs))
     else:
-        render_params(rows, cs.model.title, stdout())
+        render_params(cs.parameters, cs.model.title, stdout())
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from ...scenario.schema import json_schema
+
     print_json(json_schema())
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from ...compiler.describe import graph
+    from ...compiler.loader import load
+
     sys.stdout.write(graph(load(args.file), args.format))
     return 0
 

@@ -8,26 +8,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
-from ...compiler.loader import load
 from ...errors import UsageError
-from ...runs.designs import (
-    DESIGNS,
-    ParamRange,
-    SweepSpec,
-    check_samples,
-    check_sweep_file,
-    is_sweep_file,
-    parse_param_option,
-    read_sweep_file,
-    resolve_params,
-)
-from ...runs.sweeprun import SweepResult, paths, run_sweep
-from ...scenario.overrides import parse_set
-from ...scenario.yamlsource import load_yaml_file
+from ...extras import require
 from ..util import (
     add_backend_options,
     add_command,
@@ -42,9 +26,30 @@ from ..util import (
 )
 from ..util import stdout as out_console
 
+if TYPE_CHECKING:
+    from ...runs.designs import ParamRange, SweepSpec
+    from ...runs.sweeprun import SweepResult
+
+# The library is imported inside the command, so that parsing the command line stays cheap.
+DESIGNS = ("grid", "lhs", "sobol", "morris")
+"""``--design`` choices: :data:`negosim.runs.designs.DESIGNS` (tests/test_extras.py checks)."""
+
 
 def _spec(args: argparse.Namespace) -> SweepSpec:
     """The sweep asked for: a sweep file's settings, then the command line's on top."""
+    from ...compiler.loader import load
+    from ...runs.designs import (
+        SweepSpec,
+        check_samples,
+        check_sweep_file,
+        is_sweep_file,
+        parse_param_option,
+        read_sweep_file,
+        resolve_params,
+    )
+    from ...scenario.overrides import parse_set
+    from ...scenario.yamlsource import load_yaml_file
+
     doc = load_yaml_file(args.file)
     ranges: dict[str, ParamRange] = {}
     sets = [parse_set(s) for s in args.sets]
@@ -69,6 +74,8 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     if not ranges:
         raise UsageError("name at least one parameter to vary: --param NAME=... (see --help)")
     check_samples(design, samples)
+    if design != "grid":
+        require("sensitivity", f"the {design} design")  # before any point is run
     base = load(scenario, sets)
     params = resolve_params(base, ranges, design)
     return SweepSpec(scenario, params, design, samples, runs, seed, crn, sets)
@@ -90,8 +97,12 @@ def _bars(label: str) -> Iterator[tuple[Any, Any, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from ...runs.sweeprun import paths, run_sweep
+
     spec = _spec(args)
     out = args.out
+    if out:
+        paths(out)  # a bad name, or .parquet without the extra: said before the work starts
     err = stderr()
     with backend_from_args(args) as backend, _bars(Path(spec.scenario).stem) as (start, ap, ar):
         try:
@@ -146,6 +157,8 @@ def _throughput(res: SweepResult) -> None:
 
 
 def _render(res: SweepResult, spec: SweepSpec, limit: int = 40) -> None:
+    from rich.table import Table
+
     con = out_console()
     names = [p.name for p in spec.params]
     table = Table(title=f"{res.manifest['scenario']['id']}: {spec.design} sweep, {spec.runs} runs")
@@ -178,6 +191,8 @@ def _render(res: SweepResult, spec: SweepSpec, limit: int = 40) -> None:
 def _render_sensitivity(sens: dict[str, Any]) -> None:
     """The indices, a mark on each whose interval is wider than itself, what that means
     and how many samples would settle it, and the ranking that the intervals support."""
+    from rich.table import Table
+
     con = out_console()
     sobol = sens["method"] == "sobol"
     title = f"Sensitivity of P(meeting) ({sens['method']}, {sens['samples']} samples"

@@ -5,15 +5,10 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
-from ...runs.compare import Comparison, compare
+from ...extras import require
 from ..util import (
     add_backend_options,
     add_command,
@@ -28,6 +23,14 @@ from ..util import (
     stderr,
     stdout,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ...runs.compare import Comparison
+
+# The library is imported inside each command, so that parsing the command line stays
+# cheap; figures need the 'plots' extra, checked before anything is simulated.
 
 SCENARIO_KINDS = ("when", "curve", "outcomes", "paths", "protocol")
 RESULT_KINDS = ("sweep", "tornado")
@@ -47,6 +50,10 @@ def _when(iso: str | None) -> str:
 
 def render_comparison(cmp: Comparison, console: Console) -> None:
     """The comparison as tables that fit in 80 columns."""
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     b, v = cmp.base, cmp.variant
     lo, hi = cmp.diff_ci95
     what = ", ".join(v.overrides) if v.overrides else v.scenario
@@ -106,6 +113,10 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from ...runs.compare import compare
+
+    if args.plot:
+        require("plots", "--plot")
     base = load_args(_no_sets(args), args.file)
     variant_path = args.other or args.file
     variant = load_args(args, variant_path)
@@ -137,6 +148,13 @@ def _no_sets(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "sets": args.base_sets})
 
 
+def _require_extras(*files: str | None) -> None:
+    """Figures need the 'plots' extra, Parquet files the 'parquet' one: said up front."""
+    require("plots")
+    if any(f and Path(f).suffix.lower() == ".parquet" for f in files):
+        require("parquet", "reading Parquet")
+
+
 def _is_results(path: str) -> bool:
     return Path(path).suffix.lower() in (".csv", ".parquet", ".json")
 
@@ -165,6 +183,7 @@ def _wrote(path: str, what: str, est: Any = None) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    _require_extras(args.file)
     from ...output import diagram, plots
 
     est = None
@@ -204,6 +223,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    _require_extras(args.file, args.indices)
     from ...output import htmlreport, plots
 
     if _is_results(args.file):
