@@ -523,3 +523,18 @@ def test_a_point_failing_at_run_time_is_a_failure_row(tmp_path: Path) -> None:
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "negative weight" in rows[1]["error"]
     assert_close_binomial(rows[0]["p_meeting"], 0.2 / 0.7, 300)
+
+
+def test_morris_elementary_effects_of_a_linear_function_are_its_slopes() -> None:
+    """For y = 2a - 3b + 0c every elementary effect is exactly the slope."""
+    import numpy as np
+    from SALib.sample import morris as morris_sample
+
+    from negosim.runs.designs import MORRIS_LEVELS, _elementary_effects
+
+    problem = {"num_vars": 3, "names": ["a", "b", "c"], "bounds": [[0, 1]] * 3}
+    x = morris_sample.sample(problem, 12, num_levels=MORRIS_LEVELS, seed=3)
+    y = 2 * x[:, 0] - 3 * x[:, 1]
+    ee = _elementary_effects(x, y, 3)
+    assert ee.shape == (3, 12)
+    np.testing.assert_allclose(ee, [[2.0] * 12, [-3.0] * 12, [0.0] * 12], atol=1e-12)

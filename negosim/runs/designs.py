@@ -665,15 +665,32 @@ def _morris_noise(problem: dict[str, Any], unit: np.ndarray, blocks: Blocks) -> 
     mu* of pure noise with that variance is its mean absolute value, sqrt(2/pi)
     times its standard deviation; a mu* not clearly above it is not an effect.
     """
-    from SALib.analyze.morris import _compute_delta, _compute_elementary_effects
-
     d = int(problem["num_vars"])
     est, w = blocks
-    delta = _compute_delta(MORRIS_LEVELS)
-    e = np.asarray([_compute_elementary_effects(unit, yb, d + 1, delta) for yb in est])
+    e = np.asarray([_elementary_effects(unit, np.asarray(yb), d) for yb in est])
     mean = np.tensordot(w, e, axes=1)  # (d, trajectories): the effects of all runs
     var = np.tensordot(w, (e - mean) ** 2, axes=1) / (len(w) - 1)
     return np.sqrt(2 / np.pi) * np.sqrt(var.mean(axis=1))
+
+
+def _elementary_effects(unit: np.ndarray, y: np.ndarray, d: int) -> np.ndarray:
+    """Morris elementary effects, shape (d, trajectories), from a unit-cube design.
+
+    Each trajectory is d + 1 rows; consecutive rows differ in one coordinate
+    by ±delta, and the effect of that coordinate is the change in ``y`` over the
+    change in it (SALib's unscaled effects, computed here so as not to rely on
+    its private helpers).
+    """
+    x = unit.reshape(-1, d + 1, d)
+    yt = y.reshape(-1, d + 1)
+    dx = np.diff(x, axis=1)  # (trajectories, d, d): one non-zero per step
+    dy = np.diff(yt, axis=1)  # (trajectories, d)
+    which = np.abs(dx).argmax(axis=2)  # the coordinate each step moves
+    step = np.take_along_axis(dx, which[..., None], axis=2)[..., 0]
+    out = np.empty((d, x.shape[0]))
+    for t in range(x.shape[0]):
+        out[which[t], t] = dy[t] / step[t]
+    return out
 
 
 def _clean(x: float) -> float | None:
