@@ -264,8 +264,6 @@ def test_the_compiled_scenario_is_not_written_by_runs(tmp_path: Path) -> None:
     assert (list(cs.initial), cs.clocks, cs.edges, cs.stays) == before
 
 
-
-
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_traced_single_and_block_runs_give_the_same_rows(path: Path) -> None:
     """The plain replication (fast paths, precomputed draws), a single run and a
