@@ -125,6 +125,8 @@ def starts_workers(argv: list[str]) -> bool:
     """Whether a command line would start worker processes or a Dask cluster: a sweep
     (all cores by default) unless it says ``--workers 1``, ``--workers N`` above 1,
     ``--dask-local`` or ``--scheduler``."""
+    if {"--help", "-h", "--version"} & set(argv):
+        return False
     if "--dask-local" in argv or "--scheduler" in argv:
         return True
     workers = argv[argv.index("--workers") + 1] if "--workers" in argv[:-1] else None
