@@ -124,15 +124,15 @@ def negosim_cmd() -> list[str]:
 def starts_workers(argv: list[str]) -> bool:
     """Whether a command line would start worker processes or a Dask cluster: a sweep
     (all cores by default) unless it says ``--workers 1``, ``--workers N`` above 1,
-    ``--dask-local`` or ``--scheduler``."""
-    if {"--help", "-h", "--version"} & set(argv):
+    ``--dask-local`` or ``--scheduler`` (``--help`` and ``--version`` start nothing)."""
+    words = [w for arg in argv for w in (arg.split("=", 1) if arg.startswith("--") else [arg])]
+    if {"--help", "-h", "--version"} & set(words):
         return False
-    if "--dask-local" in argv or "--scheduler" in argv:
+    if "--dask-local" in words or "--scheduler" in words:
         return True
-    workers = argv[argv.index("--workers") + 1] if "--workers" in argv[:-1] else None
-    if workers is not None:
-        return workers != "1"
-    return bool(argv) and argv[0] == "sweep"
+    if "--workers" in words[:-1]:
+        return words[words.index("--workers") + 1] != "1"
+    return bool(words) and words[0] == "sweep"
 
 
 def run_in_process(
