@@ -7,12 +7,15 @@ write it with the ``write_scenario`` fixture, which accepts YAML text or data.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,20 +121,104 @@ def negosim_cmd() -> list[str]:
     return [sys.executable, "-m", "negosim.cli.main"]
 
 
+def starts_workers(argv: list[str]) -> bool:
+    """Whether a command line would start worker processes or a Dask cluster: a sweep
+    (all cores by default) unless it says ``--workers 1``, ``--workers N`` above 1,
+    ``--dask-local`` or ``--scheduler`` (``--help`` and ``--version`` start nothing)."""
+    words = [w for arg in argv for w in (arg.split("=", 1) if arg.startswith("--") else [arg])]
+    if {"--help", "-h", "--version"} & set(words):
+        return False
+    if "--dask-local" in words or "--scheduler" in words:
+        return True
+    if "--workers" in words[:-1]:
+        return words[words.index("--workers") + 1] != "1"
+    return bool(words) and words[0] == "sweep"
+
+
+def run_in_process(
+    argv: list[str], cwd: Path = REPO, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``negosim ARGV`` as :func:`negosim.cli.main.main` in this process: the exit code
+    it returns (or argparse's ``SystemExit`` for --help), stdout and stderr captured.
+
+    What the process would print on stderr is kept: warnings are recorded under
+    Python's default filters (not pytest's) and appended to stderr as the interpreter
+    would print them. Environment variables in ``env`` (None: unset) hold for the call.
+    """
+    from negosim.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    try:
+        for k, v in (env or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        with (
+            contextlib.chdir(cwd),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.resetwarnings()
+            for category in (
+                DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning
+            ):  # fmt: skip
+                warnings.simplefilter("ignore", category)
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # --help, --version
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+    stderr = err.getvalue() + "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught
+    )
+    return subprocess.CompletedProcess(["negosim", *argv], code, out.getvalue(), stderr)
+
+
+_CLI_ENV: dict[str, str | None] = {"COLUMNS": "200", "NO_COLOR": "1", "NEGOSIM_DEBUG": None}
+
+
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``cli(*args)`` runs the negosim command and returns the completed process."""
+    """``cli(*args, cwd=REPO)`` runs ``negosim ARGS`` and returns the completed process.
+
+    In this process (:func:`run_in_process`): the command line is parsed and dispatched
+    exactly as the console script does, and the exit code is what ``main`` returns. A
+    command that would start worker processes or a Dask cluster runs as a real
+    subprocess (forking the test process is not something to rely on). What only a
+    subprocess can show (the console script, signals, a terminal) uses ``cli_process``.
+    """
 
     def run(*args: str | os.PathLike[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("NEGOSIM_DEBUG", None)
-        return subprocess.run(
-            [*negosim_cmd(), *map(str, args)],
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            env=env,
-            timeout=120,
-        )
+        argv = [str(a) for a in args]
+        if starts_workers(argv):
+            return _subprocess(argv, cwd)
+        return run_in_process(argv, cwd, _CLI_ENV)
+
+    return run
+
+
+def _subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _CLI_ENV}
+    env.update({k: v for k, v in _CLI_ENV.items() if v is not None})
+    return subprocess.run(
+        [*negosim_cmd(), *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
+
+
+@pytest.fixture
+def cli_process() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``cli_process(*args, cwd=REPO)``: like ``cli``, always through the installed
+    console script in a new process (its exit status is the process's)."""
+
+    def run(*args: str | os.PathLike[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+        return _subprocess([str(a) for a in args], cwd)
 
     return run

@@ -1,4 +1,9 @@
-"""The installed ``negosim`` command, run as a subprocess."""
+"""The ``negosim`` command line.
+
+Most tests call the command in this process (the ``cli`` fixture); a few, so commented,
+use ``cli_process``, the installed console script in a real process, for
+what only a process shows: its exit status and everything it writes.
+"""
 
 from __future__ import annotations
 
@@ -96,8 +101,9 @@ def assert_input_error(proc: Any, *needles: str) -> list[str]:
 # --- run ---------------------------------------------------------------------------------
 
 
-def test_run_json_has_every_field(cli, scenario):
-    result = run_json(cli, scenario, "--runs", "600", "--seed", "5")
+def test_run_json_has_every_field(cli_process, scenario):
+    # a real process: exactly one JSON document on stdout, exit status 0
+    result = run_json(cli_process, scenario, "--runs", "600", "--seed", "5")
     assert set(result) >= RUN_FIELDS
     assert result["scenario"] == "cli-test"
     assert (result["runs"], result["seed"]) == (600, 5)
@@ -152,12 +158,13 @@ def test_run_with_set(cli, scenario):
 # --- bad input: exit 2, one line per problem, no traceback --------------------------------
 
 
-def test_bad_scenario_exit_2(cli, write_scenario):
+def test_bad_scenario_exit_2(cli_process, write_scenario):
     data = cli_scenario()
     data["actions"]["meet"]["actor"] = "zed"
     data["preconditions"]["asked"]["holds"] = "asked and"
     path = write_scenario(data)
-    lines = assert_input_error(cli("run", path), "unknown actor 'zed'", "syntax error")
+    # a real process: exit status 2, one line per problem, no traceback
+    lines = assert_input_error(cli_process("run", path), "unknown actor 'zed'", "syntax error")
     assert len(lines) == 2
     assert all(PROBLEM.match(line) and line.startswith(str(path)) for line in lines)
 
@@ -204,9 +211,9 @@ def test_bad_arguments_exit_2(cli, scenario, args, needle):
     assert not line.startswith("<input>")
 
 
-def test_unknown_command_exit_2(cli):
-    assert_input_error(cli("fly"), "invalid choice")
-    proc = cli()
+def test_unknown_command_exit_2(cli_process):
+    assert_input_error(cli_process("fly"), "invalid choice")
+    proc = cli_process()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
@@ -363,8 +370,8 @@ def test_help_has_an_example(cli, command):
     assert "usage: negosim" in proc.stdout
 
 
-def test_version(cli):
-    proc = cli("--version")
+def test_version(cli_process):
+    proc = cli_process("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("negosim ")
 
 

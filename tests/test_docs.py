@@ -7,12 +7,18 @@
   ``# run fails:`` must load and then stop with a SimulationError. A block whose first
   line is ``# from PATH`` is an excerpt: its lines must appear in PATH.
 * Each line of a ```console or ```bash block that starts with ``negosim`` (or
-  ``$ negosim``) is run through the installed console script, in the
-  temporary directory (so the doc's own files are found by name), with paths
-  of the repository (``scenarios/...``) made absolute. It must exit 0, or the
-  code named by a ``# exits N`` comment. Output redirections (``>``, ``|``)
-  are dropped: the output is captured. If such a failing command is the only
-  one of its block and a ```text block follows, its stderr must be that text.
+  ``$ negosim``) is run, in the temporary directory (so the doc's own files
+  are found by name), with paths of the repository (``scenarios/...``) made
+  absolute: through :func:`negosim.cli.main.main` in this process (its return
+  value is the exit code), or through the installed console script if it
+  starts worker processes or a Dask cluster. It must exit 0, or the code named
+  by a ``# exits N`` comment. Output redirections (``>``, ``|``) are dropped:
+  the output is captured. If such a failing command is the only one of its
+  block and a ```text block follows, its stderr must be that text. A
+  ``--runs N`` above 2000 runs 2000 replications (the check is the exit code
+  and the output, not the figures; the prose's figures are checked below): set
+  ``NEGOSIM_DOCS_RUNS=0`` to run every count as written, or to another cap. A
+  sweep that does not choose ``--workers`` runs on one (same results).
 * The worked example of docs/semantics.md: the closed-form numbers are
   computed here from the scenario in the doc, must be the numbers the doc
   states, and must match a simulation within binomial tolerance.
@@ -40,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_in_process, starts_workers
 
 import negosim
 from negosim.cli.main import build_parser
@@ -196,26 +203,52 @@ def _run(
     cwd: Path,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_console_script(), *argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "100", **(env or {})},
-    )
+    """``negosim ARGV`` in this process, or through the console script if it starts
+    worker processes or a Dask cluster."""
+    env = {"COLUMNS": "100", **(env or {})}
+    if starts_workers(argv):
+        return subprocess.run(
+            [_console_script(), *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
+    return run_in_process(argv, cwd, dict(env))
+
+
+RUNS_CAP = int(os.environ.get("NEGOSIM_DOCS_RUNS", "2000"))
+
+
+def _equivalent(argv: list[str]) -> list[str]:
+    """The command to run for a documented one: ``--runs N`` lowered to
+    :data:`RUNS_CAP` (0: no cap), and a sweep that does not say ``--workers`` on one
+    worker (it gives the same file for any worker count: tests/test_sweep.py)."""
+    out = list(argv)
+    for i in range(len(out) - 1):
+        if out[i] == "--runs" and RUNS_CAP and int(out[i + 1]) > RUNS_CAP:
+            out[i + 1] = str(RUNS_CAP)
+    if out[0] == "sweep" and "--workers" not in out and not starts_workers(["run", *out[1:]]):
+        out += ["--workers", "1"]
+    return out
 
 
 @pytest.fixture(scope="module")
 def results(workdir: Path) -> dict[int, subprocess.CompletedProcess[str]]:
-    """Every documented command, run once (two at a time: most are short)."""
-
-    def one(words: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-        return _run([a for arg in words for a in _resolve(arg)], workdir)
-
+    """Every documented command, run once: in this process one after the other, while
+    the few that need a process of their own run alongside."""
     unique = list(dict.fromkeys(c.argv for c in COMMANDS))  # some commands recur
+    argvs = {w: _equivalent([a for arg in w for a in _resolve(arg)]) for w in unique}
+    done: dict[tuple[str, ...], Any] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip(unique, pool.map(one, unique), strict=True))
+        futures = {
+            w: pool.submit(_run, argv, workdir) for w, argv in argvs.items() if starts_workers(argv)
+        }
+        for w, argv in argvs.items():
+            if w not in futures:
+                done[w] = _run(argv, workdir)
+        done.update({w: f.result() for w, f in futures.items()})
     return {i: done[c.argv] for i, c in enumerate(COMMANDS)}
 
 

@@ -4,13 +4,12 @@ what `negosim plot` and `negosim report` read, parameters and indices included."
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from conftest import negosim_cmd
+from conftest import run_in_process
 
 from negosim.errors import UsageError
 from negosim.output import plots
@@ -31,8 +30,8 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "--param", "p_china_declines", "--out", "sobol.csv"],
     ]  # fmt: skip
     for args in runs:
-        cmd = [*negosim_cmd(), "sweep", str(MUNICH), "--runs", "100", "--workers", "1", *args]
-        subprocess.run(cmd, cwd=out, check=True, capture_output=True, text=True, timeout=120)
+        r = run_in_process(["sweep", str(MUNICH), "--runs", "100", "--workers", "1", *args], out)
+        assert r.returncode == 0, r.stderr
     return out
 
 
