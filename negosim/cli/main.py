@@ -25,6 +25,7 @@ COMMAND_GROUPS = [core, sweep, visual, classroom]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level ``negosim`` parser with every command group's subcommands registered."""
     parser = Parser(
         prog="negosim",
         description="Simulate the negotiation of a diplomatic meeting: whether and when it "

@@ -53,6 +53,7 @@ class Parser(argparse.ArgumentParser):
     """argparse whose usage errors go through negosim's one error path (exit 2)."""
 
     def error(self, message: str) -> Any:
+        """Raise a UsageError naming the program and pointing at --help, instead of exiting."""
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
@@ -72,6 +73,7 @@ def add_command(
 
 
 def add_sets(p: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--set PATH=VALUE`` override option (parameter name or dotted path)."""
     p.add_argument(
         "--set",
         dest="sets",
@@ -84,6 +86,7 @@ def add_sets(p: argparse.ArgumentParser) -> None:
 
 
 def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
+    """Add ``--format`` with ``choices``; the first choice is the default."""
     p.add_argument(
         "--format",
         choices=choices,
@@ -115,6 +118,7 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
+    """The run backend asked for by ``--workers``, ``--scheduler`` and ``--dask-local``."""
     from ..runs.backends import make_backend
 
     return make_backend(args.workers, args.scheduler, args.dask_local)
@@ -143,16 +147,19 @@ def _out_class() -> type[Console]:
 
 
 def stdout() -> Console:
+    """The console for results: colour unless NO_COLOR, a broken pipe not an error."""
     return _out_class()(highlight=False, color_system=None if _plain() else "auto")
 
 
 def stderr() -> Console:
+    """The console for progress and diagnostics: colour unless NO_COLOR."""
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, color_system=None if _plain() else "auto")
 
 
 def print_json(data: Any) -> None:
+    """Print ``data`` to stdout as indented JSON, non-ASCII characters kept as they are."""
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -63,6 +63,7 @@ class Parameter:
 
     @property
     def unit(self) -> str | None:
+        """The unit of ``value``: ``hours`` for durations, ``per day`` for rates, else None."""
         return {"duration": "hours", "rate": "per day"}.get(self.kind)
 
     @property

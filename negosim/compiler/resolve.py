@@ -52,6 +52,7 @@ class Resolver:
         self.param_kind: dict[str, str] = {}
 
     def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
+        """Record a problem at ``loc`` (``offset``: where in an expression); do not raise."""
         self.problems.append(Issue(loc, message, offset))
 
     # --- slots -------------------------------------------------------------
@@ -102,6 +103,7 @@ class Resolver:
     def sampler(
         self, loc: Loc, spec: Any, *, duration: bool = True, nonnegative: bool = True
     ) -> dists.Sampler | None:
+        """The inverse-CDF sampler of distribution ``spec``; None (and a problem) if bad."""
         built = self.distribution(loc, spec, duration=duration, nonnegative=nonnegative)
         return built[0] if built else None
 
@@ -141,6 +143,7 @@ class Resolver:
     # --- expressions ---------------------------------------------------------
 
     def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
+        """Compile expression ``text`` (result type ``expect``); None (and a problem) if bad."""
         try:
             return compile_expr(text, self.names, expect)
         except ExpressionError as exc:
@@ -148,6 +151,7 @@ class Resolver:
             return None
 
     def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
+        """Compile a ``set:`` mapping into one :class:`Assign` per fact, skipping bad ones."""
         out = []
         for fact_id, value in sets.items():
             here = (*loc, "set", fact_id)
@@ -197,6 +201,7 @@ def _enum_checked(fn: Value, fact: str, values: tuple[str, ...]) -> Value:
 
 
 def listing(names: Any) -> str:
+    """``names`` sorted and comma-separated for a message: at most 12, then the count."""
     items = sorted(names)
     if not items:
         return "(none)"

@@ -134,10 +134,12 @@ class CompiledScenario:
 
     @property
     def id(self) -> str:
+        """The scenario's ``id`` as written in the file."""
         return self.model.id
 
     @property
     def outcome_states(self) -> frozenset[int]:
+        """Indexes of the protocol states that end a replication: success or failure."""
         return self.success | self.failure
 
 

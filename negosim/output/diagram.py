@@ -46,6 +46,7 @@ class Shape:
     failure: frozenset[str]
 
     def role(self, state: str) -> str:
+        """How ``state`` is drawn: ``success``, ``failure``, ``initial`` or ``""`` (any other)."""
         if state in self.success:
             return "success"
         if state in self.failure:
@@ -54,6 +55,7 @@ class Shape:
 
 
 def shape(cs: CompiledScenario) -> Shape:
+    """The declared states and transitions of ``cs``'s protocol, one edge per source state."""
     proto = cs.model.protocol
     edges = []
     for t in proto.transitions:

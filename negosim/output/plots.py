@@ -330,6 +330,7 @@ def sweep(rows: list[dict[str, Any]], path: str | Path = "") -> Figure:
 
 
 def sweep_line(rows: list[dict[str, Any]], x: str) -> Figure:
+    """P(meeting) with its 95% band against the one swept parameter ``x``."""
     pts = sorted(rows, key=lambda r: r[x])
     xs = [r[x] for r in pts]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -346,6 +347,7 @@ def sweep_line(rows: list[dict[str, Any]], x: str) -> Figure:
 
 
 def heatmap(rows: list[dict[str, Any]], x: str, y: str) -> Figure:
+    """P(meeting) over the grid of swept parameters ``x`` and ``y``, cells labelled when few."""
     xs = sorted({r[x] for r in rows})
     ys = sorted({r[y] for r in rows})
     grid = [[math.nan] * len(xs) for _ in ys]

@@ -36,6 +36,12 @@ def _day_label(iso: str) -> str:
 
 
 def render_estimate(est: Estimate, console: Console) -> None:
+    """Print an estimate: P(meeting), when it is held, outcomes, blockers, common paths.
+
+    Tables that each fit in 80 columns: the chance by venue-local day and part
+    of day, P(held) by the end of each day, the outcomes, the preconditions
+    standing in failed runs, and the most common paths through the protocol.
+    """
     low, high = est.ci95
     head = Text.assemble(
         (f"{est.title}\n", "bold"),
@@ -164,6 +170,7 @@ def render_trace(
     console: Console,
     verbose: bool = False,
 ) -> None:
+    """Print one replication as a venue-local timeline, then how it ended and what blocked it."""
     tzname = cs.start.astimezone(cs.tz).strftime("%Z")
     table = Table(
         title=f"{cs.model.title}: replication {row.index} of seed {seed}", title_justify="left"
@@ -193,6 +200,7 @@ def render_trace(
 
 
 def render_params(params: Sequence[Parameter], title: str, console: Console) -> None:
+    """Print the parameter table: default, range, uncertainty, source or assumption."""
     narrow = console.width < 110  # e.g. 80 columns: stack the short fields in one column
     table = Table(title=f"Parameters of {title}", title_justify="left", show_lines=True)
     if narrow:

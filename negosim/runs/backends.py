@@ -102,15 +102,21 @@ class Backend(Protocol):
     workers: int
     name: str
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Start ``fn(*args)`` on a worker; return its future (``result()`` gives the value)."""
+        ...
 
-    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]: ...
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``futures`` as they finish, whatever order they were submitted in."""
+        ...
 
     def wait_any(self, futures: list[Any]) -> list[Any]:
         """Block until at least one of ``futures`` is done; return the done ones."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the workers; the backend takes no more tasks."""
+        ...
 
     def __enter__(self) -> Self: ...
 
@@ -137,6 +143,7 @@ class InProcess(_Base):
     name = "in-process"
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` now, here; return a future already holding its result or error."""
         fut: Future[Any] = Future()
         try:
             fut.set_result(fn(*args))
@@ -147,9 +154,11 @@ class InProcess(_Base):
         return fut
 
     def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
+        """Yield ``futures`` in the order given: all finished at ``submit``."""
         return iter(list(futures))
 
     def wait_any(self, futures: list[Future[Any]]) -> list[Future[Any]]:
+        """All of ``futures``: each finished at ``submit``."""
         return list(futures)  # all done at submit
 
 
@@ -172,15 +181,19 @@ class Processes(_Base):
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue ``fn(*args)`` on the process pool; return its future."""
         return self._pool.submit(fn, *args)
 
     def as_completed(self, futures: Iterable[Future[Any]]) -> Iterator[Future[Any]]:
+        """Yield ``futures`` as their worker processes finish them."""
         return _cf_as_completed(list(futures))
 
     def wait_any(self, futures: list[Future[Any]]) -> list[Future[Any]]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
         return list(wait(futures, return_when=FIRST_COMPLETED).done)
 
     def close(self) -> None:
+        """Shut the pool down: wait for running tasks, cancel queued ones."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -217,20 +230,24 @@ class Dask(_Base):
         self.workers = max(1, sum(nthreads.values()))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Submit ``fn(*args)`` to the cluster as its own task; return the Dask future."""
         # pure=False: two identical chunks are still two tasks (Dask would merge them).
         return self._client.submit(fn, *args, pure=False)
 
     def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``futures`` as the cluster finishes them."""
         from distributed import as_completed
 
         return iter(as_completed(list(futures)))
 
     def wait_any(self, futures: list[Any]) -> list[Any]:
+        """Block until at least one of ``futures`` is done; return the done ones."""
         from distributed import wait as dask_wait
 
         return list(dask_wait(futures, return_when="FIRST_COMPLETED").done)
 
     def close(self) -> None:
+        """Close the client, and the LocalCluster if this backend started one."""
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

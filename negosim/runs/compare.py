@@ -48,6 +48,7 @@ class Pairs:
 
     @property
     def n(self) -> int:
+        """The number of pairs: every replication counted once."""
         return self.both + self.base_only + self.variant_only + self.neither
 
 
@@ -123,6 +124,7 @@ class Comparison:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        """The ``negosim compare --format json`` object (docs/reports.md lists its fields)."""
         names = list(dict.fromkeys([*self.base.blocking, *self.variant.blocking]))
         return {
             "base": {"scenario": self.base.scenario, "overrides": self.base.overrides},

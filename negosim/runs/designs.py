@@ -89,6 +89,7 @@ class SweepParam:
     ppf: Callable[[float], float] | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, Any]:
+        """The parameter's name, kind, values or range and mapping, for the manifest."""
         return {
             "name": self.name,
             "kind": self.kind,
@@ -119,6 +120,7 @@ class SweepSpec:
     sets: list[tuple[str, Any]] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
+        """The sweep's settings as plain data: the manifest's ``sweep`` entry."""
         return {
             "design": self.design,
             "samples": self.samples,
@@ -337,6 +339,10 @@ def _table(cs: CompiledScenario) -> dict[str, Parameter]:
 
 
 def check_samples(design: str, samples: int | None) -> None:
+    """Raise UsageError unless ``samples`` suits ``design``.
+
+    A grid takes no ``--samples``; lhs, sobol and morris need it, sobol a power of 2.
+    """
     if design == "grid":
         if samples is not None:
             raise UsageError("--samples is for the lhs, sobol and morris designs")

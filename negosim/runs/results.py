@@ -60,6 +60,11 @@ class Tally:
     paths: Counter[tuple[int, ...]] = field(default_factory=Counter)
 
     def add(self, row: Row) -> None:
+        """Count one replication row.
+
+        Its outcome, path and events; the minute after the start at which it was
+        held (from its ticks), or, if not held, the preconditions standing at its end.
+        """
         self.runs += 1
         self.events += row.events
         self.outcomes[row.outcome] += 1
@@ -72,6 +77,7 @@ class Tally:
                 self.blocking[b] += 1
 
     def merge(self, other: Tally) -> Tally:
+        """Add ``other``'s counts into this tally; return it (order does not matter)."""
         self.runs += other.runs
         self.events += other.events
         self.outcomes.update(other.outcomes)
@@ -82,6 +88,7 @@ class Tally:
 
     @property
     def held(self) -> int:
+        """Runs in which the meeting was held within the horizon."""
         return sum(self.held_minutes.values())
 
 
@@ -116,6 +123,7 @@ class Estimate:
     step_transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The ``negosim run --format json`` object (docs/cli.md lists its fields)."""
         return {
             "scenario": self.scenario,
             "title": self.title,

@@ -85,9 +85,13 @@ class Partial(Protocol):
     """What a chunk of work returns: counts that merge in any order, and how many runs."""
 
     @property
-    def runs(self) -> int: ...
+    def runs(self) -> int:
+        """How many replications these counts cover."""
+        ...
 
-    def merge(self, other: Any) -> Any: ...
+    def merge(self, other: Any) -> Any:
+        """Add ``other``'s counts into these, in place; return self."""
+        ...
 
 
 P = TypeVar("P", bound=Partial)

@@ -84,6 +84,12 @@ def has_blocks(spec: SweepSpec) -> bool:
 
 @dataclass
 class SweepResult:
+    """What :func:`run_sweep` returns: rows, sensitivity, manifest, and what it did.
+
+    ``rows`` holds every point, resumed ones included, in point order;
+    ``computed``, ``replications`` and ``elapsed_s`` count this invocation only.
+    """
+
     rows: list[dict[str, Any]]
     columns: list[str]
     sensitivity: dict[str, Any] | None
@@ -97,6 +103,7 @@ class SweepResult:
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the file's bytes, in hex (the manifest's record of the scenario)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -396,9 +403,11 @@ class BlockTally:
 
     @property
     def runs(self) -> int:
+        """How many replications the tally covers."""
         return self.tally.runs
 
     def merge(self, other: BlockTally) -> BlockTally:
+        """Add ``other``'s tally and per-block meeting counts into this one; return it."""
         self.tally.merge(other.tally)
         self.held = [a + b for a, b in zip(self.held, other.held, strict=True)]
         return self

@@ -254,6 +254,8 @@ class Transition(Strict):
 
 
 class Outcomes(Strict):
+    """Which protocol states end a replication: held (success) or failed."""
+
     success: Annotated[list[Identifier], Field(min_length=1)] = Field(
         description="States in which the meeting has been held"
     )
@@ -271,6 +273,7 @@ class Protocol(Strict):
     outcomes: Outcomes
 
     def state_names(self) -> list[str]:
+        """The state ids in the order written (``states`` as a list or a mapping)."""
         return list(self.states)
 
 
@@ -351,6 +354,8 @@ class Event(Effects):
 
 
 class Settings(Strict):
+    """How a replication is run: the event limit that stops one caught in a loop."""
+
     max_events: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
         default=10_000,
         description="Events one replication may process before it is stopped as a loop",

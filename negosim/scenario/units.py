@@ -65,6 +65,7 @@ def parse_duration(text: str) -> float:
 
 
 def is_duration(text: str) -> bool:
+    """Whether :func:`parse_duration` reads ``text``: a duration with a unit (``36h``)."""
     try:
         parse_duration(text)
     except ValueError:

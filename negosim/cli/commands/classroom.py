@@ -22,6 +22,11 @@ def _read_line(prompt: str) -> str:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    """``negosim play``: the student plays ``--as`` in one seeded game, then sees how they did.
+
+    After the game: its trace, then the player's result beside the simulated
+    actor's P(meeting) over ``--runs`` runs, and the odds of always choosing as they did.
+    """
     from ...classroom.play import (
         GameEnded,
         Player,
@@ -93,6 +98,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    """``negosim new``: write NAME.yaml, a commented starting scenario (``--force``: overwrite)."""
     from ...classroom.scaffold import scaffold
 
     path = Path(args.name if args.name.endswith((".yaml", ".yml")) else f"{args.name}.yaml")
@@ -106,6 +112,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """``negosim explain``: print the scenario described in plain language."""
     from ...output.explain import explain
 
     cs = load_args(args)
@@ -114,6 +121,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add the ``play``, ``new`` and ``explain`` subcommands to ``sub``."""
     pl = add_command(
         sub,
         "play",

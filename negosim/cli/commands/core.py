@@ -39,6 +39,7 @@ def precision(text: str) -> float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``negosim run``: estimate P(meeting) over ``--runs`` runs or to ``--precision``."""
     from ...output.terminal import render_estimate
     from ...runs.runner import simulate, simulate_to_precision
 
@@ -73,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    """``negosim trace``: replay replication ``--run`` of ``--seed`` as a venue-local timeline."""
     from ...output.terminal import render_trace, trace_rows
     from ...runs.runner import trace
 
@@ -96,6 +98,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``negosim validate``: check scenario and sweep files; report every problem at once."""
     from ...compiler.loader import load
     from ...runs.designs import check_sweep_file, is_sweep_file
     from ...scenario.yamlsource import load_yaml_file
@@ -118,6 +121,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    """``negosim params``: print the scenario's parameter table (table or JSON)."""
     from ...compiler.describe import parameter_rows
     from ...output.terminal import render_params
 
@@ -130,6 +134,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    """``negosim schema``: print the JSON Schema of the scenario format."""
     from ...scenario.schema import json_schema
 
     print_json(json_schema())
@@ -137,6 +142,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    """``negosim graph``: print the protocol as a Mermaid or DOT diagram."""
     from ...compiler.describe import graph
     from ...compiler.loader import load
 
@@ -145,6 +151,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add the ``run``, ``trace``, ``validate``, ``params``, ``schema``, ``graph`` commands."""
     run = add_command(
         sub,
         "run",

@@ -97,6 +97,11 @@ def _bars(label: str) -> Iterator[tuple[Any, Any, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """``negosim sweep``: estimate P(meeting) at every point of a parameter design.
+
+    Rows are written as points finish (``--out``, resumable with ``--resume``);
+    then the rows and the sensitivity indices are printed.
+    """
     from ...runs.sweeprun import paths, run_sweep
 
     spec = _spec(args)
@@ -251,6 +256,7 @@ def _pm(x: float | None, half: float | None) -> str:
 
 
 def register(sub: Any) -> None:
+    """Add the ``sweep`` subcommand to ``sub``."""
     sw = add_command(
         sub,
         "sweep",

@@ -113,6 +113,7 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """``negosim compare``: baseline against variant over paired runs (common random numbers)."""
     from ...runs.compare import compare
 
     if args.plot:
@@ -183,6 +184,7 @@ def _wrote(path: str, what: str, est: Any = None) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """``negosim plot``: draw one ``--kind`` of figure of a scenario or of sweep results."""
     _require_extras(args.file)
     from ...output import diagram, plots
 
@@ -223,6 +225,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``negosim report``: write a self-contained HTML report of a scenario or sweep results."""
     _require_extras(args.file, args.indices)
     from ...output import htmlreport, plots
 
@@ -247,6 +250,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
+    """Add the ``compare``, ``plot`` and ``report`` subcommands to ``sub``."""
     cmp = add_command(
         sub,
         "compare",
