@@ -51,32 +51,28 @@ def _cpu_us_per_run(fn: Callable[[int, int], Any], runs: int, start: int) -> flo
 
 def _timeouts_per_run(engine: Engine, runs: int) -> float:
     """How many simpy timeouts the new engine creates per replication (counted)."""
-    made = 0
-    original = simpy.Environment.timeout
-
-    class Counting(simpy.Environment):
-        def __init__(self) -> None:
-            super().__init__()
-            self.timeout = self._counted  # type: ignore[method-assign]
-
-        def _counted(self, delay: Any = 0, value: Any = None) -> simpy.Timeout:
-            nonlocal made
-            made += 1
-            return original(self, delay, value)
-
     import negosim.engine.simulation as sim
 
-    saved = sim.simpy.Environment
-    sim.simpy.Environment = Counting  # type: ignore[misc]
+    made = 0
+    base = sim._Environment
+
+    class Counting(base):  # type: ignore[misc, valid-type]
+        def timeout(self, delay: Any = 0, value: Any = None) -> simpy.Timeout:
+            nonlocal made
+            made += 1
+            return simpy.Timeout(self, delay, value)
+
+    sim._Environment = Counting  # type: ignore[misc]
     try:
         for _ in engine.run_block(0, 0, runs):
             pass
     finally:
-        sim.simpy.Environment = saved  # type: ignore[misc]
+        sim._Environment = base  # type: ignore[misc]
+    assert made > 0, "the engine no longer creates its timeouts through _Environment"
     return made / runs
 
 
-def _bare_simpy(n_timeouts: int) -> Callable[[int, int], None]:
+def _bare_simpy(n_timeouts: float) -> Callable[[int, int], None]:
     """A replication that does nothing but simpy's part: an environment, timeouts, steps."""
     whole, frac = int(n_timeouts), n_timeouts - int(n_timeouts)
 
