@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import UsageError, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -126,10 +128,29 @@ def _plain() -> bool:
 
 
 @cache
-def _out_class() -> type[Console]:
+def _console_classes() -> tuple[type[Console], type[Console]]:
     from rich.console import Console
+    from rich.segment import Segment
 
-    class _Out(Console):
+    class _Safe(Console):
+        """A console that shows text as written (issue 9).
+
+        No markup, emoji shortcodes or highlighting in strings (``:100:`` in
+        ``FILE:100:1`` is not an emoji, ``[b]`` in a title is not bold); styles come
+        from :class:`rich.text.Text` only. Control characters in the text (ESC,
+        BEL, ...) become visible escapes on the way out, whatever renderable held
+        them; rich's own control codes (cursor moves, styles) are left alone.
+        """
+
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("color_system", None if _plain() else "auto")
+            super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+        def _render_buffer(self, buffer: Any) -> str:
+            safe = [seg if seg.control else Segment(visible(seg.text), seg.style) for seg in buffer]
+            return super()._render_buffer(safe)
+
+    class _Out(_Safe):
         """stdout console: a reader that leaves early (``| head``) is not an error.
 
         rich's default turns a broken pipe into exit code 1; we hand it to
@@ -139,21 +160,48 @@ def _out_class() -> type[Console]:
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError
 
-    return _Out
+    return _Safe, _Out
 
 
 def stdout() -> Console:
-    return _out_class()(highlight=False, color_system=None if _plain() else "auto")
+    return _console_classes()[1]()
 
 
 def stderr() -> Console:
-    from rich.console import Console
+    return _console_classes()[0](stderr=True)
 
-    return Console(stderr=True, highlight=False, color_system=None if _plain() else "auto")
+
+def say(text: str) -> None:
+    """One diagnostic line on stderr, shown as written (control characters escaped)."""
+    stderr().print(visible(text, one_line=True), soft_wrap=True)
+
+
+_C1_OR_BIDI = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    """``data`` as JSON on stdout. JSON escapes C0 controls (ESC is ``\\u001b``);
+    the other characters a terminal obeys are escaped the same way (valid JSON)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    print(_C1_OR_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def write_text(text: str) -> None:
+    """Plain text (a diagram, an explanation) on stdout, control characters escaped."""
+    sys.stdout.write(visible(text))
+
+
+class VisibleWriter:
+    """A text stream that escapes control characters on the way through (``play``)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(visible(text)))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScenario:
@@ -177,7 +225,7 @@ def progress() -> Progress:
 
     err = stderr()
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),

@@ -132,8 +132,11 @@ def render_estimate(est: Estimate, console: Console) -> None:
     console.print(paths)
     rate = est.runs / est.elapsed_s if est.elapsed_s > 0 else float("inf")
     console.print(
-        f"[dim]{est.mean_events_per_run:.1f} simulation events per run; "
-        f"{est.elapsed_s:.2f} s ({rate:,.0f} runs/s)[/dim]"
+        Text(
+            f"{est.mean_events_per_run:.1f} simulation events per run; "
+            f"{est.elapsed_s:.2f} s ({rate:,.0f} runs/s)",
+            style="dim",
+        )
     )
 
 

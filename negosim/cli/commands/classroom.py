@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..util import add_command, add_sets, load_args, nonnegative, positive, stdout
+from ..util import (
+    VisibleWriter,
+    add_command,
+    add_sets,
+    load_args,
+    nonnegative,
+    positive,
+    stdout,
+    write_text,
+)
 
 
 def _read_line(prompt: str) -> str:
@@ -37,7 +46,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     cs = load_args(args)
     check_actor(cs, args.actor)
     script = read_script(args.script) if args.script else None
-    out = sys.stdout
+    out: Any = VisibleWriter(sys.stdout)
     me = cs.model.actors[args.actor]
     out.write(
         f"{cs.model.title}\nYou play {me.name}. Seed {args.seed}: the same seed and the same "
@@ -109,7 +118,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ...output.explain import explain
 
     cs = load_args(args)
-    sys.stdout.write(explain(cs))
+    write_text(explain(cs))
     return 0
 
 

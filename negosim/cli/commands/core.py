@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ...errors import InputError, Problem
@@ -20,6 +19,7 @@ from ..util import (
     progress_bar,
     stderr,
     stdout,
+    write_text,
 )
 
 
@@ -140,7 +140,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from ...compiler.describe import graph
     from ...compiler.loader import load
 
-    sys.stdout.write(graph(load(args.file), args.format))
+    write_text(graph(load(args.file), args.format))
     return 0
 
 
