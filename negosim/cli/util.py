@@ -31,28 +31,52 @@ if TYPE_CHECKING:
 # functions that need them: `negosim --version` and `--help` only build the parsers.
 
 
-def _whole_number(text: str, minimum: int) -> int:
+MAX_RUNS = 1_000_000_000
+"""Largest ``--runs`` (a billion replications: hours on a cluster)."""
+MAX_SEED = 2**128 - 1
+"""Largest ``--seed`` (seeds are keyed by 128 bits)."""
+
+
+def _whole_number(text: str, minimum: int, maximum: int | None = None) -> int:
+    shown = repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {shown}") from None
     if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}, found {value}")
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, found {shown}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, found {shown}")
     return value
 
 
 def positive(text: str) -> int:
-    """argparse type: a whole number >= 1 (runs, workers)."""
+    """argparse type: a whole number >= 1 (workers, samples)."""
     return _whole_number(text, 1)
 
 
 def nonnegative(text: str) -> int:
-    """argparse type: a whole number >= 0 (seeds, replication indexes)."""
+    """argparse type: a whole number >= 0 (replication indexes)."""
     return _whole_number(text, 0)
+
+
+def run_count(text: str) -> int:
+    """argparse type: a number of replications, 1 to :data:`MAX_RUNS`."""
+    return _whole_number(text, 1, MAX_RUNS)
+
+
+def seed_number(text: str) -> int:
+    """argparse type: a random seed, 0 to :data:`MAX_SEED`."""
+    return _whole_number(text, 0, MAX_SEED)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors go through negosim's one error path (exit 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations (issue 9): `run --run 5` is an error, not `--runs 5`.
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
@@ -101,7 +125,7 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
         type=positive,
         default=default_workers,
         help=f"local worker processes (default: {'all cores' if default_workers > 1 else 1}); "
-        "results do not depend on it",
+        "at most one per core; results do not depend on it",
     )
     p.add_argument(
         "--scheduler",
@@ -112,14 +136,25 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
         "--dask-local",
         type=positive,
         metavar="N",
-        help="start a local Dask cluster of N worker processes and run on it",
+        help="start a local Dask cluster of N worker processes (at most one per core) "
+        "and run on it",
     )
+
+
+def _capped(option: str, asked: int | None) -> int | None:
+    """``asked`` local processes, at most one per core (a one-line note if capped)."""
+    cores = os.cpu_count() or 1
+    if asked is None or asked <= cores:
+        return asked
+    say(f"note: {option} {asked} capped at {cores}, the number of cores of this machine")
+    return cores
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
     from ..runs.backends import make_backend
 
-    return make_backend(args.workers, args.scheduler, args.dask_local)
+    workers = _capped("--workers", args.workers) or 1
+    return make_backend(workers, args.scheduler, _capped("--dask-local", args.dask_local))
 
 
 def _plain() -> bool:

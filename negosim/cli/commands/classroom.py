@@ -13,8 +13,8 @@ from ..util import (
     add_command,
     add_sets,
     load_args,
-    nonnegative,
-    positive,
+    run_count,
+    seed_number,
     stdout,
     write_text,
 )
@@ -133,7 +133,7 @@ def register(sub: Any) -> None:
     )
     pl.add_argument("file", help="scenario YAML file")
     pl.add_argument("--as", dest="actor", required=True, metavar="ACTOR", help="actor id to play")
-    pl.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    pl.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     pl.add_argument(
         "--script",
         metavar="FILE",
@@ -141,7 +141,7 @@ def register(sub: Any) -> None:
     )
     pl.add_argument(
         "--runs",
-        type=positive,
+        type=run_count,
         default=2000,
         help="Monte Carlo runs for the comparison at the end (default: 2000)",
     )

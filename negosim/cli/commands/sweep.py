@@ -18,10 +18,11 @@ from ..util import (
     add_format,
     add_sets,
     backend_from_args,
-    nonnegative,
     positive,
     print_json,
     progress,
+    run_count,
+    seed_number,
     stderr,
 )
 from ..util import stdout as out_console
@@ -242,8 +243,8 @@ def register(sub: Any) -> None:
         type=positive,
         help="base sample size N of lhs (N points), sobol (N*(k+2)) and morris (N*(k+1))",
     )
-    sw.add_argument("--runs", type=positive, help="replications per design point (default: 1000)")
-    sw.add_argument("--seed", type=nonnegative, help="random seed (default: 0)")
+    sw.add_argument("--runs", type=run_count, help="replications per design point (default: 1000)")
+    sw.add_argument("--seed", type=seed_number, help="random seed (default: 0)")
     sw.add_argument(
         "--max-replications",
         type=positive,

@@ -16,10 +16,10 @@ from ..util import (
     add_sets,
     backend_from_args,
     load_args,
-    nonnegative,
-    positive,
     print_json,
     progress_bar,
+    run_count,
+    seed_number,
     stderr,
     stdout,
 )
@@ -242,8 +242,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
-    p.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    p.add_argument("--runs", type=run_count, default=10_000, help="replications (default: 10000)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
 
 
 def register(sub: Any) -> None:
