@@ -40,7 +40,7 @@ MAX_DAY_ROWS = 31
 most (a ten-year horizon once took 25 s to print); ``--format json`` has every day."""
 
 
-def _first_rows(rows: list[Any], table: Table) -> list[Any]:
+def first_rows(rows: list[Any], table: Table) -> list[Any]:
     """At most :data:`MAX_DAY_ROWS` of ``rows``; say in the table's caption what is left out."""
     if len(rows) <= MAX_DAY_ROWS:
         return rows
@@ -70,7 +70,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
     by_day = list(est.by_day.items())
     if len(by_day) > MAX_DAY_ROWS:  # a long horizon: the days something happened
         by_day = [(day, p) for day, p in by_day if p > 0]
-    for day, p in _first_rows(by_day, when):
+    for day, p in first_rows(by_day, when):
         parts = est.by_part.get(day, {})
         when.add_row(
             _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
@@ -84,7 +84,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
     if len(cums) > MAX_DAY_ROWS:  # a long horizon: the days the chance changed
         cums = [kv for i, kv in enumerate(cums)
                 if i == 0 or i == len(cums) - 1 or kv[1]["p"] != cums[i - 1][1]["p"]]  # fmt: skip
-    for day, cum in _first_rows(cums, by_end):
+    for day, cum in first_rows(cums, by_end):
         by_end.add_row(
             _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
         )
