@@ -239,9 +239,11 @@ class VisibleWriter:
         self.stream = stream
 
     def write(self, text: str) -> int:
+        """Write ``text`` with its control characters made visible."""
         return int(self.stream.write(visible(text)))
 
     def flush(self) -> None:
+        """Flush the underlying stream."""
         self.stream.flush()
 
 

@@ -6,7 +6,8 @@ import json
 import os
 
 import pytest
-from attack_base import write
+
+from .attack_base import write
 
 HUGE = "99999999999999999999999"
 

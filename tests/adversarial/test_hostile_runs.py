@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from attack_base import variant, write
+
+from .attack_base import variant, write
 
 LOOP = """\
 id: loop

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from attack_base import BASE, variant, write
 
 from negosim.scenario.yamlsource import MAX_BYTES, MAX_NODES
+
+from .attack_base import BASE, variant, write
 
 DIGITS = "1" * 60_000
 

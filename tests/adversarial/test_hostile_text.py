@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from attack_base import BASE, variant, write
+
+from .attack_base import BASE, variant, write
 
 EVIL = "Evil\\e]0;pwned\\a\\e[2J :smile: [bold]x[/bold] \\u202e"  # YAML escapes
 SHOWN = "Evil\\x1b]0;pwned"
