@@ -277,6 +277,11 @@ def is_sweep_file(doc: YamlDocument) -> bool:
     return isinstance(doc.data, dict) and "scenario" in doc.data and "protocol" not in doc.data
 
 
+def scenario_path(sweep_file: str | os.PathLike[str], scenario: str) -> Path:
+    """A sweep file's ``scenario:``, relative to the sweep file (``~`` expanded)."""
+    return Path(sweep_file).parent / Path(scenario).expanduser()
+
+
 def read_sweep_file(path: str | os.PathLike[str]) -> tuple[SweepFile, YamlDocument]:
     """Read and validate a sweep file; ScenarioError with located problems if invalid."""
     doc = load_yaml_file(path)
@@ -285,8 +290,12 @@ def read_sweep_file(path: str | os.PathLike[str]) -> tuple[SweepFile, YamlDocume
     except pydantic.ValidationError as exc:
         raise ScenarioError(problems_from_validation_error(exc, doc)) from None
     problems: list[Problem] = []
-    scenario = Path(path).parent / sf.scenario
-    if not scenario.is_file():
+    scenario = scenario_path(path, sf.scenario)
+    if Path(sf.scenario).suffix.lower() not in (".yaml", ".yml"):
+        problems.append(
+            doc.problem(("scenario",), "expected a scenario file ending in .yaml or .yml")
+        )
+    elif not scenario.is_file():
         problems.append(doc.problem(("scenario",), f"no such file: {scenario}"))
     for name, rng in sf.params.items():
         loc = ("params", name)
@@ -309,7 +318,7 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     from ..compiler.loader import load
 
     sf, doc = read_sweep_file(path)
-    scenario = str(Path(path).parent / sf.scenario)
+    scenario = str(scenario_path(path, sf.scenario))
     base = load(scenario, list(sf.set.items()))
     problems: list[Problem] = []
     params: list[SweepParam] = []

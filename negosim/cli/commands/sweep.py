@@ -46,6 +46,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
         parse_param_option,
         read_sweep_file,
         resolve_params,
+        scenario_path,
     )
     from ...scenario.overrides import parse_set
     from ...scenario.yamlsource import load_yaml_file
@@ -59,7 +60,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
         if not args.params and args.design is None and not args.sets:
             check_sweep_file(args.file)  # its own problems, located in the file
         sf, _ = read_sweep_file(args.file)
-        scenario = str(Path(args.file).parent / sf.scenario)
+        scenario = str(scenario_path(args.file, sf.scenario))
         design, samples, runs, seed, crn = sf.design, sf.samples, sf.runs, sf.seed, sf.crn
         ranges = dict(sf.params)
         sets = [*sf.set.items(), *sets]
