@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import UsageError  # noqa: E402
+from ..files import write_atomic  # noqa: E402
 from ..runs.results import PARTS, Estimate, wilson  # noqa: E402
 
 NOT_PARAMS = frozenset(
@@ -69,9 +70,12 @@ def save(fig: Figure, path: str | Path) -> None:
     suffix = Path(path).suffix.lower()
     if suffix not in (".png", ".svg"):
         raise UsageError(f"{path}: the output must end in .png or .svg")
-    fig.savefig(path, dpi=150 if suffix == ".png" else None, bbox_inches="tight",
-                metadata={"Date": None} if suffix == ".svg" else None)  # fmt: skip
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda f: fig.savefig(
+            f, format=suffix[1:], dpi=150 if suffix == ".png" else None, bbox_inches="tight",
+            metadata={"Date": None} if suffix == ".svg" else None))  # fmt: skip
+    finally:
+        plt.close(fig)
 
 
 def svg_data_uri(fig: Figure) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...files import write_atomic
 from ..util import add_command, add_sets, load_args, nonnegative, positive, stdout
 
 
@@ -95,10 +97,21 @@ def cmd_play(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from ...classroom.scaffold import scaffold
 
-    path = Path(args.name if args.name.endswith((".yaml", ".yml")) else f"{args.name}.yaml")
-    if path.exists() and not args.force:
+    name = args.name
+    if (
+        not name
+        or name.startswith((".", "~", "-"))
+        or any(c in name for c in ("/", "\\", os.sep))
+        or not name.isprintable()
+    ):
+        raise UsageError(
+            f"new {name!r}: give a plain name (letters, digits, '-', '_'); the scenario is "
+            "written in the current directory, so no path separators, '..' or '~'"
+        )
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if os.path.lexists(path) and not args.force:
         raise UsageError(f"{path} exists; choose another name or pass --force to overwrite it")
-    path.write_text(scaffold(path.stem), encoding="utf-8")
+    write_atomic(path, scaffold(path.stem))
     stdout().print(
         f"wrote {path}; next: negosim explain {path} && negosim run {path}", markup=False
     )

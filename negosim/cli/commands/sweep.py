@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from ...extras import require
+from ...files import shown
 from ..util import (
     add_backend_options,
     add_command,
@@ -120,7 +121,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             if out:
                 err.print(
-                    f"interrupted: finished points are in {paths(out)[1]}; "
+                    f"interrupted: finished points are in {shown(paths(out)[1])}; "
                     "rerun with --resume to complete the sweep",
                     markup=False,
                 )
@@ -144,7 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _throughput(res: SweepResult) -> None:
     err = stderr()
-    where = f" -> {res.out}" if res.out else ""
+    where = f" -> {shown(res.out)}" if res.out else ""
     msg = f"{len(res.rows)} points ({res.computed} computed"
     msg += f", {res.resumed} from the partial file" if res.resumed else ""
     msg += f", {len(res.failures)} failed)" if res.failures else ")"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from ...extras import require
+from ...files import shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
     add_command,
@@ -174,7 +175,7 @@ def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _wrote(path: str, what: str, est: Any = None) -> None:
     """The one-line result of a command whose real output is a file."""
-    line = f"{path}: {what}"
+    line = f"{shown(user_path(path))}: {shown(what)}"
     if est is not None:
         low, high = est.ci95
         line += (f" (P(meeting) = {_pct(est.p_meeting)}, 95% CI {_pct(low)} – {_pct(high)}, "
@@ -236,7 +237,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("--indices goes with a sweep results file, not a scenario")
         cs, est = _simulate(args)
         html = htmlreport.scenario_report(cs, est)
-    Path(args.output).write_text(html, encoding="utf-8")
+    write_atomic(args.output, html)
     _wrote(args.output, f"HTML report of {args.file}", est)
     return 0
 
