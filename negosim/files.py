@@ -7,7 +7,8 @@
   (:func:`tempfile.mkstemp`: an unpredictable name, and a symlink planted there
   is never followed), is flushed and fsync'ed, and then renamed over the target
   with :func:`os.replace`. A reader sees the old file or the new one, never half
-  of one; a symlink at the target's name is replaced, its target left alone.
+  of one. A symlink or anything but a regular file at the target's name (a
+  device such as ``/dev/full``) is refused, never written through or replaced.
 * :func:`open_nofollow`: journals that are appended to and read back are
   opened with ``O_NOFOLLOW``; a symlink there is refused (exit 2, one line).
 * :class:`Lock`: one writer per output (``OUT.lock``, held with ``flock`` so
@@ -46,16 +47,35 @@ def _umask() -> int:
     return mask
 
 
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """``path`` (``~`` expanded) if :func:`write_atomic` may write it, else a UsageError:
+    said before any work is done, so that a refused output leaves nothing behind."""
+    target = user_path(path)
+    if target.name in ("", ".", ".."):
+        raise UsageError(f"{shown(path)}: not a file name")
+    if target.is_symlink():
+        raise UsageError(
+            f"{shown(path)}: is a symbolic link; negosim neither writes through one nor "
+            "replaces it (remove it, or name another file)"
+        )
+    if os.path.lexists(target) and not target.is_file():
+        raise UsageError(f"{shown(path)}: exists and is not a regular file; name a file to write")
+    if not target.parent.is_dir():
+        raise UsageError(f"{shown(path)}: No such file or directory")
+    return target
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes | Writer) -> Path:
     """Write ``data`` (text as UTF-8, bytes, or ``writer(binary_file)``) to ``path`` atomically.
 
     The directory must exist (an OSError naming it otherwise). Returns the path.
     """
-    target = user_path(path)
-    if target.name in ("", ".", ".."):
-        raise UsageError(f"{path}: not a file name")
+    target = check_target(path)
     directory = target.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"{shown(path)}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(data, str):
@@ -68,9 +88,11 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes | Writer) -> Pa
             os.fsync(f.fileno())
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would have made it
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise UsageError(f"{shown(path)}: cannot write: {exc.strerror or exc}") from None
         raise
     _sync_dir(directory)
     return target

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InputError, NegosimError, SimulationError
+from ..errors import InputError, NegosimError, SimulationError, one_line
 from ..extras import MissingExtra
 from .commands import classroom, core, sweep, visual
 from .util import Parser, stderr
@@ -60,7 +60,7 @@ def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
             return str(load_yaml_file(path).problem(exc.loc, exc.message))
         except NegosimError:
             pass
-    return f"{path or 'negosim'}: {exc.message}"
+    return one_line(f"{path or 'negosim'}: {exc.message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err = stderr()
         for p in exc.problems:
             err.print(
-                str(p) if p.line or p.file != "<input>" else p.message, markup=False, soft_wrap=True
+                str(p) if p.line or p.file != "<input>" else one_line(p.message),
+                markup=False,
+                soft_wrap=True,
             )
         return 2
     except SimulationError as exc:
@@ -103,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _internal(exc)
         # A file the user named cannot be written or read (-o, --out, new NAME):
         # bad input, said plainly.
-        stderr().print(f"{exc.filename}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+        stderr().print(
+            one_line(f"{exc.filename}: {exc.strerror or exc}"), markup=False, soft_wrap=True
+        )
         return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         return _internal(exc)

@@ -36,7 +36,7 @@ from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
 from ..extras import require
-from ..scenario.schema import Strict
+from ..scenario.schema import OneLine, Strict
 from ..scenario.units import is_duration, parse_duration
 from ..scenario.yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
 
@@ -69,7 +69,7 @@ class SweepFile(Strict):
     crn: bool = True
     params: dict[str, ParamRange] = Field(min_length=1)
     set: dict[str, Any] = Field(default_factory=dict, description="fixed --set overrides")
-    title: str | None = None
+    title: OneLine | None = None
 
 
 # --- the resolved sweep ----------------------------------------------------------------

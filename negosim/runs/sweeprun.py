@@ -40,7 +40,15 @@ from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, Problem, UsageError
 from ..extras import require
-from ..files import Lock, open_nofollow, read_nofollow, refuse_symlink, user_path, write_atomic
+from ..files import (
+    Lock,
+    check_target,
+    open_nofollow,
+    read_nofollow,
+    refuse_symlink,
+    user_path,
+    write_atomic,
+)
 from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
@@ -352,8 +360,11 @@ def run_sweep(
     """
     with ExitStack() as stack:
         if out is not None:
-            out_path = paths(out)[0]
+            out_path, journal_path, manifest_path = paths(out)
             out_path.parent.mkdir(parents=True, exist_ok=True)
+            check_target(out_path)  # refused before anything is written
+            check_target(manifest_path)
+            refuse_symlink(journal_path, "partial file")
             stack.enter_context(Lock(out_path))
         return _run_sweep(spec, backend, out, resume, argv, on_start, advance_points, advance_runs)
 

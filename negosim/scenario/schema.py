@@ -15,6 +15,7 @@ used in error messages and by ``--set``.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -57,6 +58,20 @@ Quantity = Annotated[float | str, AfterValidator(_quantity_text)]
 """A number, a duration such as ``36h`` (in hours), or the name of a parameter."""
 
 Expr = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _one_line(text: str) -> str:
+    text = text.strip()
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI for c in text):
+        raise ValueError("must be one line of text (no line breaks or control characters)")
+    return text
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""A title: it is echoed in one-line results, tables, diagrams and reports."""
 """An expression in negosim's restricted language (see docs/expressions.md)."""
 
 SetValue = bool | float | str
@@ -360,7 +375,7 @@ class Settings(Strict):
 class SourceRef(Strict):
     """A document the scenario is built from."""
 
-    title: str
+    title: OneLine
     outlet: str | None = None
     date: str | None = None
     url: str | None = None
@@ -371,7 +386,7 @@ class Scenario(Strict):
     """A negotiation scenario: one YAML file."""
 
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-    title: str
+    title: OneLine
     description: str = ""
     sources: dict[Identifier, SourceRef] = Field(default_factory=dict)
     calendar: Calendar

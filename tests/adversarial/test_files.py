@@ -82,10 +82,8 @@ def test_sweep_file_scenario_is_relative_to_the_sweep_file(tmp_path: Path) -> No
 # --- 2. writing files it should not -----------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "planted", ["o.csv.tmp", "o.manifest.json.tmp", "o.csv", "o.manifest.json"]
-)
-def test_sweep_never_writes_through_a_planted_symlink(tmp_path: Path, planted: str) -> None:
+@pytest.mark.parametrize("planted", ["o.csv.tmp", "o.manifest.json.tmp", "o.parquet.tmp"])
+def test_sweep_never_writes_through_a_planted_temporary_name(tmp_path: Path, planted: str) -> None:
     tutorial(tmp_path)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n", encoding="utf-8")
@@ -94,27 +92,40 @@ def test_sweep_never_writes_through_a_planted_symlink(tmp_path: Path, planted: s
     proc = negosim("sweep", "t.yaml", *SWEEP, "--out", "o.csv", cwd=tmp_path)
     contract(proc, 0)
     assert victim.read_text(encoding="utf-8") == "precious\n"
-    allowed = {"o.csv", "o.manifest.json"}
-    assert changed(before, snapshot(tmp_path)) <= allowed
+    assert changed(before, snapshot(tmp_path)) == {"o.csv", "o.manifest.json"}
 
 
-def test_dangling_symlink_at_the_partial_file_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("planted", ["o.csv", "o.manifest.json", "o.csv.lock"])
+def test_a_symlink_at_an_output_name_is_refused_before_any_work(
+    tmp_path: Path, planted: str
+) -> None:
     tutorial(tmp_path)
-    (tmp_path / "o.partial.csv").symlink_to(tmp_path / "created-by-attack")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    (tmp_path / planted).symlink_to(victim)
     before = snapshot(tmp_path)
-    for extra in ((), ("--resume",)):
-        proc = negosim("sweep", "t.yaml", *SWEEP, "--out", "o.csv", *extra, cwd=tmp_path)
-        refused(proc, "symbolic link")
-    assert not (tmp_path / "created-by-attack").exists()
+    proc = negosim("sweep", "t.yaml", *SWEEP, "--out", "o.csv", cwd=tmp_path)
+    refused(proc, "symbolic link")
     assert changed(before, snapshot(tmp_path)) == set()
 
 
-def test_symlinked_partial_file_is_not_read(tmp_path: Path, secret: Path) -> None:
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_devices_and_directories_are_not_outputs(tmp_path: Path, command: str) -> None:
+    """``-o /dev/full``, a FIFO, a directory, a missing directory: exit 2, nothing written.
+
+    (/dev/full itself only when not root: a regression must not replace a device.)"""
+    pytest.importorskip("matplotlib")
     tutorial(tmp_path)
-    (tmp_path / "o.partial.csv").symlink_to(secret)
-    proc = negosim("sweep", "t.yaml", *SWEEP, "--out", "o.csv", "--resume", cwd=tmp_path)
-    _no_leak(refused(proc, "symbolic link"))
-    assert secret.read_text(encoding="utf-8") == SECRET
+    suffix = ".html" if command == "report" else ".svg"
+    (tmp_path / f"d{suffix}").mkdir()
+    os.mkfifo(tmp_path / f"fifo{suffix}")
+    targets = [f"d{suffix}", f"fifo{suffix}", f"missing/x{suffix}"]
+    if os.geteuid() != 0 and command == "report":
+        targets.append("/dev/full")
+    before = snapshot(tmp_path)
+    for target in targets:
+        refused(negosim(command, "t.yaml", "--runs", "20", "-o", target, cwd=tmp_path), target)
+    assert changed(before, snapshot(tmp_path)) == set()
 
 
 def test_report_and_plot_do_not_write_through_symlinks(tmp_path: Path) -> None:
@@ -124,12 +135,25 @@ def test_report_and_plot_do_not_write_through_symlinks(tmp_path: Path) -> None:
     victim.write_text("precious\n", encoding="utf-8")
     (tmp_path / "r.html").symlink_to(victim)
     (tmp_path / "p.svg").symlink_to(victim)
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "created-by-attack.png")
+    before = snapshot(tmp_path)
+    refused(negosim("report", "t.yaml", "--runs", "50", "-o", "r.html", cwd=tmp_path), "symbolic")
+    refused(negosim("plot", "t.yaml", "--runs", "50", "-o", "p.svg", cwd=tmp_path), "symbolic")
+    proc = negosim("plot", "t.yaml", "--runs", "50", "-o", "dangling.png", cwd=tmp_path)
+    refused(proc, "symbolic")
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert changed(before, snapshot(tmp_path)) == set()
+
+
+def test_report_replaces_its_output_atomically(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    tutorial(tmp_path)
+    (tmp_path / "r.html").write_text("old\n", encoding="utf-8")
+    (tmp_path / "r.html.tmp").symlink_to(tmp_path / "victim")
     before = snapshot(tmp_path)
     contract(negosim("report", "t.yaml", "--runs", "50", "-o", "r.html", cwd=tmp_path), 0)
-    contract(negosim("plot", "t.yaml", "--runs", "50", "-o", "p.svg", cwd=tmp_path), 0)
-    assert victim.read_text(encoding="utf-8") == "precious\n"
-    assert changed(before, snapshot(tmp_path)) == {"r.html", "p.svg"}
-    assert not (tmp_path / "r.html").is_symlink()
+    assert changed(before, snapshot(tmp_path)) == {"r.html"}
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize("name", ["../../x", "../x", "a/b", "/tmp/x", "~/x", "..", ".hidden"])
@@ -143,10 +167,10 @@ def test_new_writes_only_in_the_current_directory(tmp_path: Path, name: str) -> 
 
 def test_new_does_not_follow_a_dangling_symlink(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    before = snapshot(tmp_path)
     refused(negosim("new", "x", cwd=tmp_path), "exists")
-    contract(negosim("new", "x", "--force", cwd=tmp_path), 0)
-    assert not (tmp_path / "elsewhere.yaml").exists()
-    assert not (tmp_path / "x.yaml").is_symlink()
+    refused(negosim("new", "x", "--force", cwd=tmp_path), "symbolic link")
+    assert changed(before, snapshot(tmp_path)) == set()
 
 
 def test_tilde_is_expanded_by_every_command(tmp_path: Path) -> None:

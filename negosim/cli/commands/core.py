@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ...errors import InputError, Problem
+from ...files import shown
 from ..util import (
     add_backend_options,
     add_command,
@@ -111,7 +112,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            out.print(f"{path}: ok")
+            out.print(f"{shown(path)}: ok", markup=False)
     if problems:
         raise InputError(problems)
     return 0

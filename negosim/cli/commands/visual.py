@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from ...extras import require
-from ...files import shown, user_path, write_atomic
+from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
     add_command,
@@ -118,6 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.plot:
         require("plots", "--plot")
+        check_target(args.plot)
     base = load_args(_no_sets(args), args.file)
     variant_path = args.other or args.file
     variant = load_args(args, variant_path)
@@ -185,6 +186,7 @@ def _wrote(path: str, what: str, est: Any = None) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     _require_extras(args.file)
+    check_target(args.output)  # before the work
     from ...output import diagram, plots
 
     est = None
@@ -225,6 +227,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     _require_extras(args.file, args.indices)
+    check_target(args.output)  # before the work
     from ...output import htmlreport, plots
 
     if _is_results(args.file):
