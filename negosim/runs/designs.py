@@ -29,14 +29,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pydantic
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from ..compiler import dists
 from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
 from ..extras import require
-from ..scenario.schema import OneLine, Strict
+from ..scenario.schema import NumberOrText, OneLine, Strict
 from ..scenario.units import is_duration, parse_duration
 from ..scenario.yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
 
@@ -52,10 +52,10 @@ class ParamRange(Strict):
     """How one parameter varies: ``values``, or ``low``/``high`` (with ``steps`` for a grid);
     nothing at all means the scenario's own uncertainty distribution or range."""
 
-    low: float | str | None = None
-    high: float | str | None = None
-    steps: int | None = Field(default=None, ge=2)
-    values: list[float | str] | None = Field(default=None, min_length=1)
+    low: NumberOrText | None = None
+    high: NumberOrText | None = None
+    steps: StrictInt | None = Field(default=None, ge=2)
+    values: list[NumberOrText] | None = Field(default=None, min_length=1)
 
 
 class SweepFile(Strict):
@@ -63,10 +63,10 @@ class SweepFile(Strict):
 
     scenario: str = Field(description="the scenario file, relative to this file")
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
-    samples: int | None = Field(default=None, ge=1)
-    runs: int = Field(default=1000, ge=1)
-    seed: int = Field(default=0, ge=0)
-    crn: bool = True
+    samples: StrictInt | None = Field(default=None, ge=1)
+    runs: StrictInt = Field(default=1000, ge=1)
+    seed: StrictInt = Field(default=0, ge=0)
+    crn: StrictBool = True
     params: dict[str, ParamRange] = Field(min_length=1)
     set: dict[str, Any] = Field(default_factory=dict, description="fixed --set overrides")
     title: OneLine | None = None

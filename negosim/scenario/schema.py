@@ -21,8 +21,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -54,7 +57,18 @@ def _is_number(text: str) -> bool:
     return True
 
 
-Quantity = Annotated[float | str, AfterValidator(_quantity_text)]
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, found {'true' if value else 'false'}")
+    return value
+
+
+Number = Annotated[StrictFloat, BeforeValidator(_not_bool)]
+"""A number: true/false is refused, not read as 1/0 (YAML and --set alike)."""
+NumberOrText = Annotated[StrictFloat | str, BeforeValidator(_not_bool)]
+"""A number, or text (a duration, an expression) that is checked later."""
+
+Quantity = Annotated[StrictFloat | str, BeforeValidator(_not_bool), AfterValidator(_quantity_text)]
 """A number, a duration such as ``36h`` (in hours), or the name of a parameter."""
 
 Expr = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
@@ -131,7 +145,7 @@ class Empirical(Strict):
 
     dist: Literal["empirical"]
     values: Annotated[list[Quantity], Field(min_length=1)]
-    weights: list[Annotated[float, Field(ge=0)]] | None = None
+    weights: list[Annotated[StrictFloat, Field(ge=0)]] | None = None
 
     @model_validator(mode="after")
     def _same_length(self) -> Empirical:
@@ -227,10 +241,10 @@ class Actor(Strict):
 class Param(Strict):
     """A named number with its provenance; overridable with --set NAME=VALUE."""
 
-    default: float | str
+    default: NumberOrText
     kind: Literal["number", "probability", "duration", "rate"] = "number"
-    low: float | str | None = None
-    high: float | str | None = None
+    low: NumberOrText | None = None
+    high: NumberOrText | None = None
     uncertainty: Dist | None = None
     actor: Identifier | None = None
     text: str | None = None
@@ -248,10 +262,10 @@ class Fact(Strict):
     """A piece of shared world state."""
 
     type: Literal["bool", "number", "enum"]
-    initial: bool | float | str
+    initial: bool | StrictFloat | str
     values: list[Identifier] | None = None
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
     text: str | None = None
     source: str | None = None
     assumption: str | None = None
@@ -309,7 +323,7 @@ class Effects(Strict):
 class Option(Effects):
     """One choice of an action, picked with probability proportional to its weight."""
 
-    weight: float | Expr = 1.0
+    weight: Annotated[StrictFloat | Expr, BeforeValidator(_not_bool)] = 1.0
     text: str | None = None
     source: str | None = None
     assumption: str | None = None
@@ -348,7 +362,7 @@ class Event(Effects):
     text: str | None = None
     at: str | None = None
     jitter: Dist | None = None
-    rate: float | str | None = Field(default=None, description="Expected occurrences per day")
+    rate: NumberOrText | None = Field(default=None, description="Expected occurrences per day")
     window: Identifier | None = None
     guard: Expr | None = None
     source: str | None = None
@@ -366,7 +380,7 @@ class Event(Effects):
 
 
 class Settings(Strict):
-    max_events: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+    max_events: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = Field(
         default=10_000,
         description="Events one replication may process before it is stopped as a loop",
     )

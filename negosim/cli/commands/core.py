@@ -51,11 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     cs, args.precision, args.seed, progress=advance, overrides=args.sets,
                     backend=backend,
                 )  # fmt: skip
-            stderr().print(
-                f"precision {args.precision:g} reached after {est.runs:,} runs "
-                f"(95% half-width {(est.ci95[1] - est.ci95[0]) / 2:.4f})",
-                markup=False,
-            )
+            half = (est.ci95[1] - est.ci95[0]) / 2
+            if est.precision and est.precision["reached"]:
+                said = f"precision {args.precision:g} reached after {est.runs:,} runs"
+            else:
+                said = (f"precision {args.precision:g} NOT reached: stopped at the cap of "
+                        f"{est.runs:,} runs")  # fmt: skip
+            stderr().print(f"{said} (95% half-width {half:.4f})", markup=False)
         else:
             with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
                 est = simulate(
