@@ -12,12 +12,28 @@ from ...errors import UsageError
 from ...files import write_atomic
 from ..util import add_command, add_sets, load_args, nonnegative, positive, stdout
 
+MAX_ANSWER = 4096
+"""Bytes in one line of a player's input: more is not a choice (e.g. stdin from /dev/zero)."""
+
 
 def _read_line(prompt: str) -> str:
-    try:
-        return input(prompt)
-    except UnicodeDecodeError:
-        return ""  # undecodable bytes are bad input like any other: ask again
+    if sys.stdin.isatty():
+        try:
+            return input(prompt)
+        except UnicodeDecodeError:
+            return ""  # undecodable bytes are bad input like any other: ask again
+    # Not a terminal: read a bounded line of bytes, so endless input cannot fill memory.
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    raw = sys.stdin.buffer.readline(MAX_ANSWER + 1)
+    if not raw:
+        raise EOFError
+    if len(raw) > MAX_ANSWER or b"\0" in raw:
+        raise UsageError(
+            f"standard input: not a player's answer (a line of more than {MAX_ANSWER:,} "
+            "bytes, or NUL bytes); give one choice per line"
+        )
+    return raw.decode("utf-8", errors="replace")
 
 
 # The library is imported inside each command: parsing the command line stays cheap.
