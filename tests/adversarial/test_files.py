@@ -82,7 +82,7 @@ def test_sweep_file_scenario_is_relative_to_the_sweep_file(tmp_path: Path) -> No
 # --- 2. writing files it should not -----------------------------------------------------
 
 
-@pytest.mark.parametrize("planted", ["o.csv.tmp", "o.manifest.json.tmp", "o.parquet.tmp"])
+@pytest.mark.parametrize("planted", ["o.csv.tmp", "o.manifest.json.tmp", "o.partial.csv.tmp"])
 def test_sweep_never_writes_through_a_planted_temporary_name(tmp_path: Path, planted: str) -> None:
     tutorial(tmp_path)
     victim = tmp_path / "victim.txt"
@@ -195,3 +195,15 @@ def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "o.csv").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_parquet_output_never_writes_through_a_planted_temporary_name(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    tutorial(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    (tmp_path / "o.parquet.tmp").symlink_to(victim)
+    before = snapshot(tmp_path)
+    contract(negosim("sweep", "t.yaml", *SWEEP, "--out", "o.parquet", cwd=tmp_path), 0)
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert changed(before, snapshot(tmp_path)) == {"o.parquet", "o.manifest.json"}
