@@ -61,6 +61,7 @@ plt.rcParams.update(
         "axes.spines.right": False,
         "svg.fonttype": "path",  # text as outlines: the SVG needs no font at all
         "svg.hashsalt": "negosim",  # stable ids: the same figure gives the same file
+        "text.parse_math": False,  # a "$" in a title or column name is text, not TeX
     }
 )
 

@@ -141,3 +141,23 @@ def test_rich_markup_in_a_file_name_is_printed_as_is(tmp_path: Path) -> None:
     ok = negosim("validate", name, cwd=tmp_path)
     contract(ok, 0)
     assert ok.stdout.strip() == f"{name}: ok"
+
+
+@pytest.mark.parametrize("column", ["$\\frac{a$", "$x^$", "a$b$c"])
+def test_dollar_signs_in_column_names_are_text_in_figures(
+    results: Path, tmp_path: Path, column: str
+) -> None:
+    pytest.importorskip("matplotlib")
+    _rewrite(results, tmp_path / "m.csv", {"p_accept": column})
+    (tmp_path / "o.manifest.json").unlink()
+    contract(negosim("plot", "m.csv", "-o", "m.png", cwd=tmp_path), 0)
+    contract(negosim("report", "m.csv", "-o", "m.html", cwd=tmp_path), 0)
+
+
+def test_dollar_signs_in_a_title_are_text_in_figures(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    data = yaml.safe_load(tutorial(tmp_path).read_text(encoding="utf-8"))
+    data["title"] = "A $\\frac{1 deal"
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    args = ("--kind", "protocol", "--no-runs", "-o", "p.png")
+    contract(negosim("plot", "d.yaml", *args, cwd=tmp_path), 0)
