@@ -502,7 +502,9 @@ class Replication:
     def _choose(self, c: Clock) -> Outcome:
         """Draw one of the options of ``c`` by weight."""
         s = self.s
-        weights = [w if isinstance(w, float) else float(w(s)) for w in self.engine.weights[c.index]]
+        weights = [
+            w if isinstance(w, float) else float(w(s)) for w in self.engine.weights[c.index]
+        ]
         total = sum(weights)
         if not 0 < total < math.inf or min(weights) < 0:
             weights, total = self._checked_weights(c, weights)

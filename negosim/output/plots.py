@@ -315,6 +315,11 @@ def _number(v: Any) -> Any:
     return v
 
 
+def ok_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of points that ran: a sweep's ``failed`` points have no estimate to draw."""
+    return [r for r in rows if r.get("status") != "failed"]
+
+
 def sweep_params(rows: list[dict[str, Any]], path: str | Path = "") -> list[str]:
     """The swept parameters: numeric columns other than :data:`NOT_PARAMS` that vary."""
     if not rows:

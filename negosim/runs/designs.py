@@ -285,6 +285,12 @@ def scenario_path(sweep_file: str | os.PathLike[str], scenario: str) -> Path:
 def read_sweep_file(path: str | os.PathLike[str]) -> tuple[SweepFile, YamlDocument]:
     """Read and validate a sweep file; ScenarioError with located problems if invalid."""
     doc = load_yaml_file(path)
+    if not isinstance(doc.data, dict) or "params" not in doc.data:
+        # Not a sweep file at all: one line, quoting none of its keys (see
+        # negosim.compiler.loader.require_scenario).
+        raise ScenarioError(
+            [Problem(doc.file, 1, 1, "", "not a negosim sweep file (no 'params' at the top level)")]
+        )
     try:
         sf = SweepFile.model_validate(doc.data)
     except pydantic.ValidationError as exc:

@@ -207,3 +207,12 @@ def test_parquet_output_never_writes_through_a_planted_temporary_name(tmp_path: 
     contract(negosim("sweep", "t.yaml", *SWEEP, "--out", "o.parquet", cwd=tmp_path), 0)
     assert victim.read_text(encoding="utf-8") == "precious\n"
     assert changed(before, snapshot(tmp_path)) == {"o.parquet", "o.manifest.json"}
+
+
+def test_a_foreign_file_with_a_scenario_key_is_not_echoed(tmp_path: Path) -> None:
+    (tmp_path / "f.yaml").write_text(
+        "scenario: x.yaml\nsecret-token-1: a\nsecret-token-2: b\n", encoding="utf-8"
+    )
+    for command in (("validate",), ("sweep",)):
+        err = refused(negosim(*command, "f.yaml", cwd=tmp_path), "not a negosim sweep file")
+        assert "secret-token" not in err and len(err.strip().splitlines()) == 1

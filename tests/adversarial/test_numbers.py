@@ -305,3 +305,14 @@ def test_play_script_from_an_endless_file(tmp_path: Path) -> None:
     tutorial(tmp_path)
     proc = negosim("play", "t.yaml", "--as", "b", "--script", "/dev/zero", cwd=tmp_path)
     refused(proc, "--script /dev/zero", "not a script")
+
+
+@pytest.mark.parametrize("command", ["report", "plot"])
+def test_results_with_failed_points_are_drawn_without_them(tmp_path: Path, command: str) -> None:
+    pytest.importorskip("matplotlib")
+    tutorial(tmp_path)
+    sweep = ("sweep", "t.yaml", "--param", "p_accept=0.5,2,1", "--runs", "20", "--workers", "1")
+    contract(negosim(*sweep, "--out", "f.csv", cwd=tmp_path), 0)
+    assert ",failed," in (tmp_path / "f.csv").read_text(encoding="utf-8")
+    out = "f.html" if command == "report" else "f.png"
+    contract(negosim(command, "f.csv", "-o", out, cwd=tmp_path), 0)

@@ -197,6 +197,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 f"{args.file}: a results file takes --kind {' or '.join(RESULT_KINDS)}"
             )
         rows = plots.read_rows(args.file)
+        if kind == "sweep":
+            rows = plots.ok_rows(rows)
         fig = plots.sweep(rows, args.file) if kind == "sweep" else plots.tornado(rows, args.file)
     else:
         kind = args.kind or "curve"
@@ -231,7 +233,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ...output import htmlreport, plots
 
     if _is_results(args.file):
-        rows = plots.read_rows(args.file)
+        rows = plots.ok_rows(plots.read_rows(args.file))
         indices = plots.read_rows(args.indices) if args.indices else plots.indices_rows(args.file)
         html = htmlreport.sweep_report(rows, args.file, indices, args.indices or "")
         est = None
