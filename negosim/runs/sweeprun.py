@@ -52,7 +52,7 @@ from ..files import (
 from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import SweepSpec, design, point_seed, sensitivity
-from .results import Tally, estimate
+from .results import Tally, estimate, wilson
 from .runner import Task, fold_groups
 
 Advance = Callable[[int], None]
@@ -279,6 +279,8 @@ def _row_check(
             return f"point {j}: {', '.join(floats)} must be numbers"
         if number(r["p_meeting"]) != int(r["held"]) / spec.runs:
             return f"point {j}: p_meeting is not held / runs"
+        if (number(r["ci95_low"]), number(r["ci95_high"])) != wilson(int(r["held"]), spec.runs):
+            return f"point {j}: ci95_low and ci95_high are not the Wilson interval of held / runs"
         return None
 
     return check

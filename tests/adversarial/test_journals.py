@@ -94,6 +94,7 @@ def test_point_ids_outside_the_design_are_refused(done: Path, point: str) -> Non
         ("n_held", "-1", "whole numbers"),
         ("p_meeting", "1e400", "must be numbers"),
         ("p_meeting", "0.99", "held / runs"),
+        ("ci95_high", "0.5", "Wilson interval"),
         ("status", "great", "neither ok nor failed"),
         ("sweep_key", "0" * 16, "other settings"),
     ],
