@@ -53,6 +53,12 @@ class Problem:
         return visible(text, one_line=True)
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), so that
+    a file name or value from the input cannot start a line of its own in a message."""
+    return visible(text, one_line=True)
+
+
 class NegosimError(Exception):
     """Base class of every error negosim raises deliberately."""
 

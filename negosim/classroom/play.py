@@ -14,7 +14,6 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from ..compiler.tables import Clock, CompiledScenario, Outcome
@@ -123,7 +122,7 @@ def parse_choice(text: str, options: tuple[Outcome, ...]) -> Outcome | None:
     """An option by number (1-based) or by id; None if ``text`` names neither."""
     text = text.strip()
     # isascii: str.isdigit() accepts digits such as '²' that int() refuses.
-    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(options):
+    if text.isascii() and text.isdigit() and len(text) <= 9 and 1 <= int(text) <= len(options):
         return options[int(text) - 1]
     for o in options:
         if o.id.lower() == text.lower():
@@ -153,7 +152,7 @@ class Player:
 
     def _ask(self, clock: Clock) -> Outcome:
         n = len(clock.options)
-        while True:
+        for _ in range(MAX_TRIES):
             self.out.flush()
             try:
                 text = self.read(f"Your choice [1-{n} or an option id]: ")
@@ -163,7 +162,8 @@ class Player:
             if chosen is not None:
                 return chosen
             ids = ", ".join(o.id for o in clock.options)
-            self.out.write(f"Not an option: {text.strip()!r}. Type 1 to {n}, or one of: {ids}.\n")
+            self.out.write(f"Not an option: {_short(text)}. Type 1 to {n}, or one of: {ids}.\n")
+        raise GameEnded(f"{MAX_TRIES} answers in a row that were not options")
 
     def _from_script(self, clock: Clock) -> Outcome:
         assert self.script is not None
@@ -174,19 +174,44 @@ class Player:
         if chosen is None:
             ids = ", ".join(o.id for o in clock.options)
             raise UsageError(
-                f"{self.script_name}:{number}: {text!r} is not an option of {clock.id!r} "
+                f"{self.script_name}:{number}: {_short(text)} is not an option of {clock.id!r} "
                 f"(1 to {len(clock.options)}, or one of: {ids})"
             )
         self.out.write(f"Your choice: {text}\n")
         return chosen
 
 
+def _short(text: str, limit: int = 40) -> str:
+    """A player's answer as it may be quoted back: stripped, cut short, escaped."""
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+MAX_TRIES = 100
+"""Answers in a row that are not options before the game gives up (endless bad input)."""
+MAX_SCRIPT = 1_000_000
+"""Bytes of a ``--script`` file: choices, one per line, never more (not /dev/zero)."""
+
+
 def read_script(path: str) -> list[tuple[int, str]]:
     """Choices, one per line; ``#`` starts a comment; blank lines are skipped."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SCRIPT + 1)
     except OSError as exc:
         raise UsageError(f"--script: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SCRIPT:
+        raise UsageError(f"--script {path}: more than {MAX_SCRIPT:,} bytes; not a script")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}:{where}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); a script is "
+            "text, one choice per line"
+        ) from None
+    if "\0" in text:
+        raise UsageError(f"{path}:{text[: text.index(chr(0))].count(chr(10)) + 1}: NUL byte")
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()

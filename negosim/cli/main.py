@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InputError, NegosimError, SimulationError
+from ..errors import InputError, NegosimError, SimulationError, one_line
 from ..extras import MissingExtra
 from .commands import classroom, core, sweep, visual
 from .util import Parser, say
@@ -61,7 +61,7 @@ def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
             return str(load_yaml_file(path).problem(exc.loc, exc.message))
         except NegosimError:
             pass
-    return f"{path or 'negosim'}: {exc.message}"
+    return one_line(f"{path or 'negosim'}: {exc.message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ that the loader turns into a located ``FILE:LINE:COL`` line.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
@@ -47,6 +47,33 @@ from .tables import (
 MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
 
+def _check_wall_clock(text: str, when: datetime, tz: ZoneInfo) -> None:
+    """ValueError if a venue-local time (written without an offset) falls in a DST gap
+    (it never happens) or a DST overlap (it happens twice): never guessed silently."""
+    if when.tzinfo is not tz:
+        return  # written with its UTC offset: unambiguous
+    early, late = when.replace(fold=0), when.replace(fold=1)
+    a, b = early.utcoffset(), late.utcoffset()
+    if a == b:
+        return
+    shown = when.strftime("%Y-%m-%d %H:%M")
+    roundtrip = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if roundtrip != when.replace(tzinfo=None):
+        raise ValueError(
+            f"{shown} does not exist in {tz.key}: the clocks skip it (a daylight-saving gap); "
+            "choose a time outside the gap"
+        )
+    raise ValueError(
+        f"{shown} happens twice in {tz.key} (the clocks go back); write it with its UTC "
+        f"offset, {early.isoformat(' ', 'minutes')} or {late.isoformat(' ', 'minutes')}"
+    )
+
+
+_MACHINE_ATTRIBUTES = frozenset({"state", "trigger", "get_graph"})
+"""Names ``transitions`` (and its diagram extension) sets on the model: no trigger may
+be called so, or it would replace the machine's own attribute."""
+
+
 class _Compiler(Resolver):
     """Checks each section of the file and builds its part of the runtime tables."""
 
@@ -65,6 +92,7 @@ class _Compiler(Resolver):
             return None
         try:
             start = parse_datetime(cal.start, tz)
+            _check_wall_clock(cal.start, start, tz)
         except ValueError as exc:
             self.bad(("calendar", "start"), str(exc))
             return None
@@ -94,7 +122,9 @@ class _Compiler(Resolver):
         if is_duration(text):
             return parse_duration(text)
         try:
-            return hours_between(start, parse_datetime(text, tz))
+            when = parse_datetime(text, tz)
+            _check_wall_clock(text, when, tz)
+            return hours_between(start, when)
         except ValueError as exc:
             self.bad(loc, str(exc))
             return None
@@ -288,6 +318,27 @@ class _Compiler(Resolver):
                         f"unknown state {s!r}; states: {listing(states)}",
                     )
                     ok = False
+        if p.initial in [*p.outcomes.success, *p.outcomes.failure]:
+            self.bad(
+                ("protocol", "initial"),
+                f"initial state {p.initial!r} is already an outcome: every run would end "
+                "before anything happens; start in a state before the outcome",
+            )
+            ok = False
+        triggers = {t.trigger for t in p.transitions}
+        reserved = (
+            _MACHINE_ATTRIBUTES
+            | {f"{pre}_{s}" for s in states for pre in ("is", "to")}
+            | {f"may_{t}" for t in triggers}
+        )
+        for i, t in enumerate(p.transitions):
+            if t.trigger in reserved or t.trigger.startswith("__"):
+                self.bad(
+                    ("protocol", "transitions", i, "trigger"),
+                    f"trigger name {t.trigger!r} is taken by the state machine itself "
+                    f"(its model's {t.trigger!r}); choose another name",
+                )
+                ok = False
         if not ok:
             return None
         # Reachability from the initial state along the transition table.

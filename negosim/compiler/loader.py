@@ -33,6 +33,7 @@ def load_model(
 ) -> tuple[Scenario, YamlDocument]:
     """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
     doc = load_yaml_file(path)
+    require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
     try:
@@ -42,6 +43,35 @@ def load_model(
         problems.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(problems, sets)) from None
     return model, doc
+
+
+SCENARIO_MARKERS = ("id", "protocol")
+"""Top-level keys every scenario has: a file without them is not a scenario at all."""
+
+
+def require_scenario(doc: YamlDocument) -> None:
+    """ScenarioError (one line) if ``doc`` is not a negosim scenario.
+
+    A file that is not a scenario (``/etc/passwd``, a sweep file named by
+    mistake) is refused with one line that names no key and quotes no text of
+    it: its lines would otherwise be echoed back in "unknown key" messages.
+    """
+    data = doc.data
+    missing = [k for k in SCENARIO_MARKERS if not (isinstance(data, dict) and k in data)]
+    if missing:
+        raise ScenarioError(
+            [
+                Problem(
+                    doc.file,
+                    1,
+                    1,
+                    "",
+                    "not a negosim scenario (no "
+                    + " or ".join(f"'{k}'" for k in missing)
+                    + " at the top level)",
+                )
+            ]
+        )
 
 
 # Sections that are mappings of named items: an invalid item can be left out

@@ -97,12 +97,12 @@ def _page(title: str, body: str) -> str:
 
 def _table(head: list[str], rows: list[list[str]], num: set[int] | None = None,
            row_class: list[str] | None = None) -> str:  # fmt: skip
-    """An HTML table; cells are already escaped HTML."""
+    """An HTML table; ``head`` is plain text (escaped here), cells are already escaped HTML."""
     num = num or set()
-    th = "".join(f"<th{' class=num' if i in num else ''}>{h}</th>" for i, h in enumerate(head))
+    th = "".join(f"<th{' class=num' if i in num else ''}>{_e(h)}</th>" for i, h in enumerate(head))
     body = []
     for r, cells in enumerate(rows):
-        cls = f' class="{row_class[r]}"' if row_class else ""
+        cls = f' class="{_e(row_class[r])}"' if row_class else ""
         tds = "".join(
             f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(cells)
         )
@@ -166,7 +166,7 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     )  # fmt: skip
     tz = cs.start.astimezone(cs.tz).strftime("%Z")
     return (
-        f"<p>Replication 0 of seed {seed}: {_e(verdict)}. Times are venue-local ({_e(tz)}).</p>"
+        f"<p>Replication 0 of seed {_e(seed)}: {_e(verdict)}. Times are venue-local ({_e(tz)}).</p>"
         + _table(["time", "who", "what"], cells, row_class=classes)
     )
 

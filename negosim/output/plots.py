@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import UsageError  # noqa: E402
+from ..files import write_atomic  # noqa: E402
 from ..runs.results import PARTS, Estimate, wilson  # noqa: E402
 
 NOT_PARAMS = frozenset(
@@ -61,6 +62,7 @@ plt.rcParams.update(
         "axes.spines.right": False,
         "svg.fonttype": "path",  # text as outlines: the SVG needs no font at all
         "svg.hashsalt": "negosim",  # stable ids: the same figure gives the same file
+        "text.parse_math": False,  # a "$" in a title or column name is text, not TeX
     }
 )
 
@@ -70,9 +72,12 @@ def save(fig: Figure, path: str | Path) -> None:
     suffix = Path(path).suffix.lower()
     if suffix not in (".png", ".svg"):
         raise UsageError(f"{path}: the output must end in .png or .svg")
-    fig.savefig(path, dpi=150 if suffix == ".png" else None, bbox_inches="tight",
-                metadata={"Date": None} if suffix == ".svg" else None)  # fmt: skip
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda f: fig.savefig(
+            f, format=suffix[1:], dpi=150 if suffix == ".png" else None, bbox_inches="tight",
+            metadata={"Date": None} if suffix == ".svg" else None))  # fmt: skip
+    finally:
+        plt.close(fig)
 
 
 def svg_data_uri(fig: Figure) -> str:
@@ -248,7 +253,8 @@ def indices_rows(path: str | Path) -> list[dict[str, Any]] | None:
     sens = (m or {}).get("sensitivity")
     if not isinstance(sens, dict) or not isinstance(sens.get("params"), dict):
         return None
-    return [{"param": name, **values} for name, values in sens["params"].items()]
+    return [{"param": str(name), **values} for name, values in sens["params"].items()
+            if isinstance(values, dict)]  # fmt: skip
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -264,9 +270,14 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}: cannot read Parquet: {exc}") from None
         return [{k: _number(v) for k, v in r.items()} for r in table.to_pylist()]
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
     rows: list[dict[str, Any]]
     if p.suffix.lower() == ".json":
         try:
@@ -288,7 +299,11 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}: expected a list of rows (JSON objects)")
         rows = data
     else:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise UsageError(f"{path}:{reader.line_num}: not a readable CSV file: {exc}") from None
     return [{k: _number(v) for k, v in r.items() if k is not None} for r in rows]
 
 
@@ -301,6 +316,11 @@ def _number(v: Any) -> Any:
     return v
 
 
+def ok_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of points that ran: a sweep's ``failed`` points have no estimate to draw."""
+    return [r for r in rows if r.get("status") != "failed"]
+
+
 def sweep_params(rows: list[dict[str, Any]], path: str | Path = "") -> list[str]:
     """The swept parameters: numeric columns other than :data:`NOT_PARAMS` that vary."""
     if not rows:
@@ -308,9 +328,19 @@ def sweep_params(rows: list[dict[str, Any]], path: str | Path = "") -> list[str]
     need = {"p_meeting", "ci95_low", "ci95_high"} - set(rows[0])
     if need:
         raise UsageError(f"{path}: missing column(s) {', '.join(sorted(need))}")
+    for i, r in enumerate(rows):
+        for c in ("p_meeting", "ci95_low", "ci95_high"):
+            if not isinstance(r.get(c), float) or not 0 <= r[c] <= 1:
+                raise UsageError(f"{path}: row {i + 1}: {c} is not a number between 0 and 1")
     m = manifest(path) if path else None
-    declared = [q.get("name") for q in (m or {}).get("sweep", {}).get("params", [])]
-    if declared and all(n in rows[0] for n in declared):
+    sweep = (m or {}).get("sweep")
+    listed = sweep.get("params") if isinstance(sweep, dict) else None
+    declared = [q.get("name") for q in listed if isinstance(q, dict)] if isinstance(
+        listed, list) else []  # fmt: skip
+    if declared and all(
+        isinstance(n, str) and n in rows[0] and all(isinstance(r.get(n), float) for r in rows)
+        for n in declared
+    ):
         return [str(n) for n in declared]  # what the sweep itself says it varied
     cols = [c for c in rows[0] if c not in NOT_PARAMS and not c.startswith("n_")]
     return [c for c in cols if all(isinstance(r.get(c), float) for r in rows)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +34,7 @@ from typing import Any, Protocol, Self
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine
-from ..errors import UsageError
+from ..errors import UsageError, one_line
 from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
@@ -222,10 +223,12 @@ class Dask(_Base):
                     dashboard_address=":0",  # any free port: never clash with a running one
                 )
                 self._client = Client(self._cluster)
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             if self._cluster is not None:
                 self._cluster.close()
-            raise UsageError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from None
+            raise UsageError(
+                one_line(f"cannot connect to the Dask scheduler {scheduler}: {exc}")
+            ) from None
         nthreads = self._client.nthreads()
         self.workers = max(1, sum(nthreads.values()))
 
@@ -253,6 +256,23 @@ class Dask(_Base):
             self._cluster.close()
 
 
+_SCHEDULER = re.compile(
+    r"(?:(?:tcp|tls|ws|wss)://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])"
+    r":(?P<port>[0-9]{1,5})"
+)
+
+
+def check_scheduler(address: str) -> None:
+    """UsageError unless ``address`` is a Dask scheduler address, HOST:PORT with an
+    optional tcp://, tls://, ws:// or wss://: said before anything is imported or run."""
+    m = _SCHEDULER.fullmatch(address)
+    if m is None or not 0 < int(m["port"]) < 65536:
+        raise UsageError(
+            f"--scheduler {one_line(address[:200])}: expected a Dask scheduler address "
+            "HOST:PORT, e.g. tcp://10.0.0.5:8786"
+        )
+
+
 def make_backend(
     workers: int = 1, scheduler: str | None = None, dask_local: int | None = None
 ) -> Backend:
@@ -260,6 +280,8 @@ def make_backend(
     ``--dask-local``); one worker and no Dask means in-process."""
     if scheduler is not None and dask_local is not None:
         raise UsageError("give either --scheduler or --dask-local, not both")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     if scheduler is not None or dask_local is not None:
         return Dask(scheduler, dask_local)
     if workers <= 1:

@@ -30,14 +30,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pydantic
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from ..compiler import dists
 from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
 from ..extras import require
-from ..scenario.schema import Strict
+from ..scenario.schema import NumberOrText, OneLine, Strict
 from ..scenario.units import is_duration, parse_duration
 from ..scenario.yamlsource import YamlDocument, load_yaml_file, problems_from_validation_error
 
@@ -53,10 +53,10 @@ class ParamRange(Strict):
     """How one parameter varies: ``values``, or ``low``/``high`` (with ``steps`` for a grid);
     nothing at all means the scenario's own uncertainty distribution or range."""
 
-    low: float | str | None = None
-    high: float | str | None = None
-    steps: int | None = Field(default=None, ge=2)
-    values: list[float | str] | None = Field(default=None, min_length=1)
+    low: NumberOrText | None = None
+    high: NumberOrText | None = None
+    steps: StrictInt | None = Field(default=None, ge=2)
+    values: list[NumberOrText] | None = Field(default=None, min_length=1)
 
 
 class SweepFile(Strict):
@@ -64,13 +64,13 @@ class SweepFile(Strict):
 
     scenario: str = Field(description="the scenario file, relative to this file")
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
-    samples: int | None = Field(default=None, ge=1)
-    runs: int = Field(default=1000, ge=1)
-    seed: int = Field(default=0, ge=0)
-    crn: bool = True
+    samples: StrictInt | None = Field(default=None, ge=1)
+    runs: StrictInt = Field(default=1000, ge=1)
+    seed: StrictInt = Field(default=0, ge=0)
+    crn: StrictBool = True
     params: dict[str, ParamRange] = Field(min_length=1)
     set: dict[str, Any] = Field(default_factory=dict, description="fixed --set overrides")
-    title: str | None = None
+    title: OneLine | None = None
 
 
 # --- the resolved sweep ----------------------------------------------------------------
@@ -280,16 +280,31 @@ def is_sweep_file(doc: YamlDocument) -> bool:
     return isinstance(doc.data, dict) and "scenario" in doc.data and "protocol" not in doc.data
 
 
+def scenario_path(sweep_file: str | os.PathLike[str], scenario: str) -> Path:
+    """A sweep file's ``scenario:``, relative to the sweep file (``~`` expanded)."""
+    return Path(sweep_file).parent / Path(scenario).expanduser()
+
+
 def read_sweep_file(path: str | os.PathLike[str]) -> tuple[SweepFile, YamlDocument]:
     """Read and validate a sweep file; ScenarioError with located problems if invalid."""
     doc = load_yaml_file(path)
+    if not isinstance(doc.data, dict) or "params" not in doc.data:
+        # Not a sweep file at all: one line, quoting none of its keys (see
+        # negosim.compiler.loader.require_scenario).
+        raise ScenarioError(
+            [Problem(doc.file, 1, 1, "", "not a negosim sweep file (no 'params' at the top level)")]
+        )
     try:
         sf = SweepFile.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         raise ScenarioError(problems_from_validation_error(exc, doc)) from None
     problems: list[Problem] = []
-    scenario = Path(path).parent / sf.scenario
-    if not scenario.is_file():
+    scenario = scenario_path(path, sf.scenario)
+    if Path(sf.scenario).suffix.lower() not in (".yaml", ".yml"):
+        problems.append(
+            doc.problem(("scenario",), "expected a scenario file ending in .yaml or .yml")
+        )
+    elif not scenario.is_file():
         problems.append(doc.problem(("scenario",), f"no such file: {scenario}"))
     for name, rng in sf.params.items():
         loc = ("params", name)
@@ -316,7 +331,7 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
         check_size(sf.design, sf.samples, sf.params, sf.runs)
     except UsageError as exc:
         raise ScenarioError([doc.problem(("params",), p.message) for p in exc.problems]) from None
-    scenario = str(Path(path).parent / sf.scenario)
+    scenario = str(scenario_path(path, sf.scenario))
     base = load(scenario, list(sf.set.items()))
     problems: list[Problem] = []
     params: list[SweepParam] = []

@@ -121,6 +121,8 @@ class Estimate:
     # (step from 1, source, dest).
     held_minutes: dict[int, int] = field(default_factory=dict)
     step_transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    # ``run --precision``: {"target", "half_width", "reached", "max_runs"} (else None).
+    precision: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``negosim run --format json`` object (docs/cli.md lists its fields)."""
@@ -142,6 +144,7 @@ class Estimate:
             "horizon": self.horizon,
             "overrides": self.overrides,
             "elapsed_s": self.elapsed_s,
+            **({"precision": self.precision} if self.precision is not None else {}),
         }
 
 

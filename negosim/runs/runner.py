@@ -246,7 +246,8 @@ def simulate_to_precision(
     all runs so far is computed, and the run stops at the first batch boundary
     where ``(high - low) / 2 <= precision``, or at ``max_runs``. The number of
     runs is therefore a multiple of ``batch`` and, like the estimate, depends
-    only on the seed.
+    only on the seed. The estimate's ``precision`` says whether the target was
+    reached or the cap stopped the run first.
     """
     if not 0 < precision < 0.5:
         raise ValueError("precision must be between 0 and 0.5")
@@ -261,7 +262,17 @@ def simulate_to_precision(
             if (high - low) / 2 <= precision:
                 break
     elapsed = time.perf_counter() - started
-    return estimate(cs, tally, seed, elapsed, overrides)
+    est = estimate(cs, tally, seed, elapsed, overrides)
+    low, high = est.ci95
+    half = (high - low) / 2
+    # Said honestly: the cap can stop the run before the precision is reached.
+    est.precision = {
+        "target": precision,
+        "half_width": half,
+        "reached": half <= precision,
+        "max_runs": max_runs,
+    }
+    return est
 
 
 def trace(cs: CompiledScenario, seed: int, index: int = 0) -> tuple[Row, list[Any]]:

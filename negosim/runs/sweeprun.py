@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +39,21 @@ from typing import Any
 from .. import __version__
 from ..compiler.loader import compile_model, load
 from ..compiler.tables import CompiledScenario
-from ..errors import InputError, NegosimError, UsageError
+from ..errors import InputError, NegosimError, Problem, UsageError
 from ..extras import require
+from ..files import (
+    Lock,
+    check_target,
+    open_nofollow,
+    read_nofollow,
+    refuse_symlink,
+    user_path,
+    write_atomic,
+)
 from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, model_key, prime, run_job
 from .designs import NOISE_BLOCKS, SweepSpec, block_bounds, design, point_seed, sensitivity
-from .results import Tally, estimate
+from .results import Tally, estimate, wilson
 from .runner import Task, fold_groups
 
 Advance = Callable[[int], None]
@@ -49,7 +61,7 @@ Advance = Callable[[int], None]
 
 def paths(out: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """(output, journal, manifest) paths for ``--out``."""
-    p = Path(out)
+    p = user_path(out)
     if p.suffix not in (".csv", ".parquet"):
         raise UsageError(f"--out {out}: the file name must end in .csv or .parquet")
     if p.suffix == ".parquet":
@@ -122,37 +134,92 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class _Journal:
-    """The CSV journal: one line per finished point, durable as soon as it is written."""
+JOURNAL_KEY = "sweep_key"
+"""The journal's extra last column: :func:`sweep_key` of the sweep that wrote the row."""
 
-    def __init__(self, path: Path, cols: list[str], resume: bool):
+
+def sweep_key(settings: dict[str, Any], scenario_sha256: str) -> str:
+    """A short hash of a sweep's settings and its scenario's content: a journal row
+    is only trusted by a sweep with the same key."""
+    blob = json.dumps({"sweep": settings, "scenario": scenario_sha256}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+class _Journal:
+    """The CSV journal: one line per finished point, durable as soon as it is written.
+
+    Its columns are the output's plus :data:`JOURNAL_KEY`. On resume every row is
+    checked by ``check(row)`` (a reason to refuse it, or None) before it is trusted;
+    a symlink at the journal's name is refused, never followed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        cols: list[str],
+        key: str,
+        resume: bool,
+        check: Callable[[dict[str, str]], str | None],
+    ):
         self.path = path
         self.cols = cols
+        self.key = key
         self.rows: dict[int, dict[str, str]] = {}
+        refuse_symlink(path, "partial file")
         if resume and path.exists():
-            self._read()
+            self._read(check)
         elif path.exists():
             raise UsageError(
                 f"{path}: a partial sweep is there; add --resume to complete it, "
                 "or delete the file to start again"
             )
         # Rewrite what was read (dropping a line cut short by a kill), then append.
-        self._f = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self._w = csv.DictWriter(self._f, fieldnames=cols)
-        self._w.writeheader()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=[*cols, JOURNAL_KEY])
+        w.writeheader()
         for r in self.rows.values():
-            self._w.writerow(r)
-        self._sync()
+            w.writerow({**r, JOURNAL_KEY: key})
+        write_atomic(path, buf.getvalue())
+        fd = open_nofollow(path, "partial file", os.O_WRONLY | os.O_APPEND)
+        self._f = os.fdopen(fd, "a", newline="", encoding="utf-8")
+        self._w = csv.DictWriter(self._f, fieldnames=[*cols, JOURNAL_KEY])
 
-    def _read(self) -> None:
-        text = self.path.read_text(encoding="utf-8")
+    def _refuse(self, line: int, why: str) -> UsageError:
+        why += "; cannot resume (delete it to start again)"
+        return UsageError([Problem(str(self.path), line, 1, "", why)])
+
+    def _read(self, check: Callable[[dict[str, str]], str | None]) -> None:
+        raw = read_nofollow(self.path, "partial file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._refuse(
+                raw.count(b"\n", 0, exc.start) + 1, "not a negosim partial file (not UTF-8)"
+            ) from None
         if not text.endswith("\n"):
             text = text[: text.rfind("\n") + 1]  # the last line was cut short
-        reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames != self.cols:
-            raise UsageError(f"{self.path}: its columns do not match this sweep; cannot resume")
-        for r in reader:
-            self.rows[int(r["point"])] = r
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            if reader.fieldnames != [*self.cols, JOURNAL_KEY]:
+                raise self._refuse(1, "its columns are not those of this sweep")
+            for r in reader:
+                line = reader.line_num
+                if None in r or any(v is None for v in r.values()):
+                    raise self._refuse(line, "a row with the wrong number of fields")
+                if r[JOURNAL_KEY] != self.key:
+                    raise self._refuse(
+                        line, "a row written by a sweep with other settings or another "
+                        "version of the scenario"
+                    )  # fmt: skip
+                why = check(r)
+                if why is None and int(r["point"]) in self.rows:
+                    why = f"point {r['point']} appears twice"
+                if why is not None:
+                    raise self._refuse(line, why)
+                del r[JOURNAL_KEY]
+                self.rows[int(r["point"])] = r
+        except csv.Error as exc:
+            raise self._refuse(reader.line_num, f"not a readable CSV file ({exc})") from None
 
     def _sync(self) -> None:
         self._f.flush()
@@ -160,7 +227,7 @@ class _Journal:
 
     def write(self, row: dict[str, Any]) -> None:
         r = {c: _fmt(row.get(c)) for c in self.cols}
-        self._w.writerow(r)
+        self._w.writerow({**r, JOURNAL_KEY: self.key})
         self._sync()
         self.rows[int(row["point"])] = r
 
@@ -169,9 +236,69 @@ class _Journal:
 
 
 def _write_manifest(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of an interrupted sweep; UsageError (one line) if it is not one."""
+    raw = read_nofollow(path, "manifest")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{path}: not a negosim sweep manifest (not a JSON object); cannot resume "
+            "(delete it to start again)"
+        )
+    return data
+
+
+_INT = re.compile(r"(0|[1-9][0-9]{0,17})")
+
+
+def _row_check(
+    spec: SweepSpec, points: list[dict[str, float]], cols: list[str]
+) -> Callable[[dict[str, str]], str | None]:
+    """Why a journal row cannot be a row of this design (None if it can)."""
+    counts = [c for c in cols if c.startswith("n_")]
+    floats = ("p_meeting", "ci95_low", "ci95_high", "mean_events_per_run")
+
+    def number(text: str) -> float | None:
+        try:
+            x = float(text)
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+
+    def check(r: dict[str, str]) -> str | None:
+        if not _INT.fullmatch(r["point"]) or int(r["point"]) >= len(points):
+            last = len(points) - 1
+            return f"point {r['point'][:20]!r} is not a point of this design (0 to {last})"
+        j = int(r["point"])
+        for p in spec.params:
+            want = float(points[j][p.name])
+            if number(r[p.name]) != want:
+                return f"point {j}: {p.name} is not the design's value {want!r}"
+        if r["status"] == "failed":
+            return None if r["error"] else f"point {j}: a failed point without its error"
+        if r["status"] != "ok":
+            return f"point {j}: status is neither ok nor failed"
+        if r["runs"] != str(spec.runs):
+            return f"point {j}: runs is not {spec.runs}"
+        if not all(_INT.fullmatch(r[c]) for c in ("held", *counts)):
+            return f"point {j}: held and the n_ columns must be whole numbers"
+        if sum(int(r[c]) for c in counts) != spec.runs or int(r["held"]) > spec.runs:
+            return f"point {j}: the outcome counts do not add up to runs"
+        if any(number(r[c]) is None for c in floats):
+            return f"point {j}: {', '.join(floats)} must be numbers"
+        if number(r["p_meeting"]) != int(r["held"]) / spec.runs:
+            return f"point {j}: p_meeting is not held / runs"
+        if (number(r["ci95_low"]), number(r["ci95_high"])) != wilson(int(r["held"]), spec.runs):
+            return f"point {j}: ci95_low and ci95_high are not the Wilson interval of held / runs"
+        return None
+
+    return check
 
 
 def _typed(rows: list[dict[str, str]], cols: list[str], spec: SweepSpec) -> list[dict[str, Any]]:
@@ -202,12 +329,11 @@ def _finalise(out: Path, journal: _Journal) -> list[dict[str, str]]:
     """Write the output from the journal, rows sorted by point id."""
     rows = [journal.rows[k] for k in sorted(journal.rows)]
     if out.suffix == ".csv":
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=journal.cols)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, out)
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=journal.cols)
+        w.writeheader()
+        w.writerows(rows)
+        write_atomic(out, buf.getvalue())
     return rows
 
 
@@ -216,9 +342,7 @@ def _write_parquet(out: Path, rows: list[dict[str, Any]], cols: list[str]) -> No
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(rows, schema=_arrow_schema(rows, cols))
-    tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, out)
+    write_atomic(out, lambda f: pq.write_table(table, f))
 
 
 def _arrow_schema(rows: list[dict[str, Any]], cols: list[str]) -> Any:
@@ -248,8 +372,30 @@ def run_sweep(
     """Run every design point of ``spec`` (``runs`` replications each) on ``backend``.
 
     ``on_start(points, replications)`` is called once the work is known (for
-    progress bars); ``advance_points``/``advance_runs`` as it gets done.
+    progress bars); ``advance_points``/``advance_runs`` as it gets done. With
+    ``out``, one sweep at a time writes it (``OUT.lock``; a second is refused).
     """
+    with ExitStack() as stack:
+        if out is not None:
+            out_path, journal_path, manifest_path = paths(out)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            check_target(out_path)  # refused before anything is written
+            check_target(manifest_path)
+            refuse_symlink(journal_path, "partial file")
+            stack.enter_context(Lock(out_path))
+        return _run_sweep(spec, backend, out, resume, argv, on_start, advance_points, advance_runs)
+
+
+def _run_sweep(
+    spec: SweepSpec,
+    backend: Backend,
+    out: str | os.PathLike[str] | None,
+    resume: bool,
+    argv: list[str] | None,
+    on_start: Callable[[int, int], None] | None,
+    advance_points: Advance | None,
+    advance_runs: Advance | None,
+) -> SweepResult:
     base = load(spec.scenario, spec.sets)  # read and validated once, for every point
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
@@ -275,16 +421,22 @@ def run_sweep(
     out_path = manifest_path = None
     if out is not None:
         out_path, journal_path, manifest_path = paths(out)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and manifest_path.exists() and journal_path.exists():
-            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        refuse_symlink(journal_path, "partial file")
+        if (
+            resume
+            and journal_path.exists()
+            and (manifest_path.exists() or manifest_path.is_symlink())
+        ):
+            old = _read_manifest(manifest_path)
             if old.get("sweep") != manifest["sweep"] or old.get("scenario") != manifest["scenario"]:
                 raise UsageError(
                     f"{manifest_path}: the partial sweep was made with other settings or another "
                     "version of the scenario; cannot resume (delete it to start again)"
                 )
-            manifest["started"] = old.get("started", manifest["started"])
-        journal = _Journal(journal_path, cols, resume)
+            if isinstance(old.get("started"), str):
+                manifest["started"] = old["started"]
+        key = sweep_key(manifest["sweep"], manifest["scenario"]["sha256"])
+        journal = _Journal(journal_path, cols, key, resume, _row_check(spec, dsg.points, cols))
         _write_manifest(manifest_path, manifest)
     done = set(journal.rows) if journal else set()
     todo = [i for i in range(n_points) if i not in done]

@@ -15,13 +15,17 @@ used in error messages and by ``--set``.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -54,10 +58,35 @@ def _is_number(text: str) -> bool:
     return True
 
 
-Quantity = Annotated[float | str, AfterValidator(_quantity_text)]
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, found {'true' if value else 'false'}")
+    return value
+
+
+Number = Annotated[StrictFloat, BeforeValidator(_not_bool)]
+"""A number: true/false is refused, not read as 1/0 (YAML and --set alike)."""
+NumberOrText = Annotated[StrictFloat | str, BeforeValidator(_not_bool)]
+"""A number, or text (a duration, an expression) that is checked later."""
+
+Quantity = Annotated[StrictFloat | str, BeforeValidator(_not_bool), AfterValidator(_quantity_text)]
 """A number, a duration such as ``36h`` (in hours), or the name of a parameter."""
 
 Expr = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _one_line(text: str) -> str:
+    text = text.strip()
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI for c in text):
+        raise ValueError("must be one line of text (no line breaks or control characters)")
+    return text
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""A title: it is echoed in one-line results, tables, diagrams and reports."""
 """An expression in negosim's restricted language (see docs/expressions.md)."""
 
 SetValue = bool | float | str
@@ -117,7 +146,7 @@ class Empirical(Strict):
 
     dist: Literal["empirical"]
     values: Annotated[list[Quantity], Field(min_length=1)]
-    weights: list[Annotated[float, Field(ge=0)]] | None = None
+    weights: list[Annotated[StrictFloat, Field(ge=0)]] | None = None
 
     @model_validator(mode="after")
     def _same_length(self) -> Empirical:
@@ -213,10 +242,10 @@ class Actor(Strict):
 class Param(Strict):
     """A named number with its provenance; overridable with --set NAME=VALUE."""
 
-    default: float | str
+    default: NumberOrText
     kind: Literal["number", "probability", "duration", "rate"] = "number"
-    low: float | str | None = None
-    high: float | str | None = None
+    low: NumberOrText | None = None
+    high: NumberOrText | None = None
     uncertainty: Dist | None = None
     actor: Identifier | None = None
     text: str | None = None
@@ -234,10 +263,10 @@ class Fact(Strict):
     """A piece of shared world state."""
 
     type: Literal["bool", "number", "enum"]
-    initial: bool | float | str
+    initial: bool | StrictFloat | str
     values: list[Identifier] | None = None
-    low: float | None = None
-    high: float | None = None
+    low: Number | None = None
+    high: Number | None = None
     text: str | None = None
     source: str | None = None
     assumption: str | None = None
@@ -298,7 +327,7 @@ class Effects(Strict):
 class Option(Effects):
     """One choice of an action, picked with probability proportional to its weight."""
 
-    weight: float | Expr = 1.0
+    weight: Annotated[StrictFloat | Expr, BeforeValidator(_not_bool)] = 1.0
     text: str | None = None
     source: str | None = None
     assumption: str | None = None
@@ -337,7 +366,7 @@ class Event(Effects):
     text: str | None = None
     at: str | None = None
     jitter: Dist | None = None
-    rate: float | str | None = Field(default=None, description="Expected occurrences per day")
+    rate: NumberOrText | None = Field(default=None, description="Expected occurrences per day")
     window: Identifier | None = None
     guard: Expr | None = None
     source: str | None = None
@@ -357,7 +386,7 @@ class Event(Effects):
 class Settings(Strict):
     """How a replication is run: the event limit that stops one caught in a loop."""
 
-    max_events: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+    max_events: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = Field(
         default=10_000,
         description="Events one replication may process before it is stopped as a loop",
     )
@@ -366,7 +395,7 @@ class Settings(Strict):
 class SourceRef(Strict):
     """A document the scenario is built from."""
 
-    title: str
+    title: OneLine
     outlet: str | None = None
     date: str | None = None
     url: str | None = None
@@ -377,7 +406,7 @@ class Scenario(Strict):
     """A negotiation scenario: one YAML file."""
 
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-    title: str
+    title: OneLine
     description: str = ""
     sources: dict[Identifier, SourceRef] = Field(default_factory=dict)
     calendar: Calendar

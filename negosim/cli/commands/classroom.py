@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...files import write_atomic
 from ..util import (
     VisibleWriter,
     add_command,
@@ -19,12 +21,28 @@ from ..util import (
     write_text,
 )
 
+MAX_ANSWER = 4096
+"""Bytes in one line of a player's input: more is not a choice (e.g. stdin from /dev/zero)."""
+
 
 def _read_line(prompt: str) -> str:
-    try:
-        return input(prompt)
-    except UnicodeDecodeError:
-        return ""  # undecodable bytes are bad input like any other: ask again
+    if sys.stdin.isatty():
+        try:
+            return input(prompt)
+        except UnicodeDecodeError:
+            return ""  # undecodable bytes are bad input like any other: ask again
+    # Not a terminal: read a bounded line of bytes, so endless input cannot fill memory.
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    raw = sys.stdin.buffer.readline(MAX_ANSWER + 1)
+    if not raw:
+        raise EOFError
+    if len(raw) > MAX_ANSWER or b"\0" in raw:
+        raise UsageError(
+            f"standard input: not a player's answer (a line of more than {MAX_ANSWER:,} "
+            "bytes, or NUL bytes); give one choice per line"
+        )
+    return raw.decode("utf-8", errors="replace")
 
 
 # The library is imported inside each command: parsing the command line stays cheap.
@@ -110,10 +128,21 @@ def cmd_new(args: argparse.Namespace) -> int:
     """``negosim new``: write NAME.yaml, a commented starting scenario (``--force``: overwrite)."""
     from ...classroom.scaffold import scaffold
 
-    path = Path(args.name if args.name.endswith((".yaml", ".yml")) else f"{args.name}.yaml")
-    if path.exists() and not args.force:
+    name = args.name
+    if (
+        not name
+        or name.startswith((".", "~", "-"))
+        or any(c in name for c in ("/", "\\", os.sep))
+        or not name.isprintable()
+    ):
+        raise UsageError(
+            f"new {name!r}: give a plain name (letters, digits, '-', '_'); the scenario is "
+            "written in the current directory, so no path separators, '..' or '~'"
+        )
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if os.path.lexists(path) and not args.force:
         raise UsageError(f"{path} exists; choose another name or pass --force to overwrite it")
-    path.write_text(scaffold(path.stem), encoding="utf-8")
+    write_atomic(path, scaffold(path.stem))
     stdout().print(
         f"wrote {path}; next: negosim explain {path} && negosim run {path}", markup=False
     )

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ...errors import InputError, Problem, UsageError
+from ...files import shown
 from ..util import (
     MAX_RUNS,
     add_backend_options,
@@ -60,11 +61,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     cs, args.precision, args.seed, progress=advance, overrides=args.sets,
                     backend=backend,
                 )  # fmt: skip
-            stderr().print(
-                f"precision {args.precision:g} reached after {est.runs:,} runs "
-                f"(95% half-width {(est.ci95[1] - est.ci95[0]) / 2:.4f})",
-                markup=False,
-            )
+            half = (est.ci95[1] - est.ci95[0]) / 2
+            if est.precision and est.precision["reached"]:
+                said = f"precision {args.precision:g} reached after {est.runs:,} runs"
+            else:
+                said = (f"precision {args.precision:g} NOT reached: stopped at the cap of "
+                        f"{est.runs:,} runs")  # fmt: skip
+            stderr().print(f"{said} (95% half-width {half:.4f})", markup=False)
         else:
             runs = args.runs or DEFAULT_RUNS
             with progress_bar(runs, f"{cs.id}: simulating") as advance:
@@ -124,7 +127,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            out.print(f"{path}: ok")
+            out.print(f"{shown(path)}: ok", markup=False)
     if problems:
         raise InputError(problems)
     return 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from ...extras import require
+from ...files import shown
 from ..util import (
     add_backend_options,
     add_command,
@@ -52,6 +53,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
         parse_param_option,
         read_sweep_file,
         resolve_params,
+        scenario_path,
     )
     from ...scenario.overrides import parse_set
     from ...scenario.yamlsource import load_yaml_file
@@ -65,7 +67,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
         if not args.params and args.design is None and not args.sets:
             check_sweep_file(args.file)  # its own problems, located in the file
         sf, _ = read_sweep_file(args.file)
-        scenario = str(Path(args.file).parent / sf.scenario)
+        scenario = str(scenario_path(args.file, sf.scenario))
         design, samples, runs, seed, crn = sf.design, sf.samples, sf.runs, sf.seed, sf.crn
         ranges = dict(sf.params)
         sets = [*sf.set.items(), *sets]
@@ -131,7 +133,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             if out:
                 err.print(
-                    f"interrupted: finished points are in {paths(out)[1]}; "
+                    f"interrupted: finished points are in {shown(paths(out)[1])}; "
                     "rerun with --resume to complete the sweep",
                     markup=False,
                 )
@@ -155,7 +157,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _throughput(res: SweepResult) -> None:
     err = stderr()
-    where = f" -> {res.out}" if res.out else ""
+    where = f" -> {shown(res.out)}" if res.out else ""
     msg = f"{len(res.rows)} points ({res.computed} computed"
     msg += f", {res.resumed} from the partial file" if res.resumed else ""
     msg += f", {len(res.failures)} failed)" if res.failures else ")"

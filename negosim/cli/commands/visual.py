@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import UsageError
 from ...extras import require
+from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
     add_command,
@@ -124,6 +125,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.plot:
         require("plots", "--plot")
+        check_target(args.plot)
     base = load_args(_no_sets(args), args.file)
     variant_path = args.other or args.file
     variant = load_args(args, variant_path)
@@ -181,7 +183,7 @@ def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _wrote(path: str, what: str, est: Any = None) -> None:
     """The one-line result of a command whose real output is a file."""
-    line = f"{path}: {what}"
+    line = f"{shown(user_path(path))}: {shown(what)}"
     if est is not None:
         low, high = est.ci95
         line += (f" (P(meeting) = {_pct(est.p_meeting)}, 95% CI {_pct(low)} – {_pct(high)}, "
@@ -192,6 +194,7 @@ def _wrote(path: str, what: str, est: Any = None) -> None:
 def cmd_plot(args: argparse.Namespace) -> int:
     """``negosim plot``: draw one ``--kind`` of figure of a scenario or of sweep results."""
     _require_extras(args.file)
+    check_target(args.output)  # before the work
     from ...output import diagram, plots
 
     est = None
@@ -202,6 +205,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 f"{args.file}: a results file takes --kind {' or '.join(RESULT_KINDS)}"
             )
         rows = plots.read_rows(args.file)
+        if kind == "sweep":
+            rows = plots.ok_rows(rows)
         fig = plots.sweep(rows, args.file) if kind == "sweep" else plots.tornado(rows, args.file)
     else:
         kind = args.kind or "curve"
@@ -233,10 +238,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """``negosim report``: write a self-contained HTML report of a scenario or sweep results."""
     _require_extras(args.file, args.indices)
+    check_target(args.output)  # before the work
     from ...output import htmlreport, plots
 
     if _is_results(args.file):
-        rows = plots.read_rows(args.file)
+        rows = plots.ok_rows(plots.read_rows(args.file))
         indices = plots.read_rows(args.indices) if args.indices else plots.indices_rows(args.file)
         html = htmlreport.sweep_report(rows, args.file, indices, args.indices or "")
         est = None
@@ -245,7 +251,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("--indices goes with a sweep results file, not a scenario")
         cs, est = _simulate(args)
         html = htmlreport.scenario_report(cs, est)
-    Path(args.output).write_text(html, encoding="utf-8")
+    write_atomic(args.output, html)
     _wrote(args.output, f"HTML report of {args.file}", est)
     return 0
 

@@ -1,0 +1,98 @@
+"""Helpers of the hostile-file tests: run negosim as a subprocess with a time limit,
+check the exit-code contract, and prove which files an attack touched.
+
+(Not a conftest: other adversarial test files come with their own fixtures.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+TUTORIAL = REPO / "scenarios" / "tutorial.yaml"
+MAIN = "import sys; from negosim.cli.main import main; sys.exit(main())"
+
+Tree = dict[str, tuple[str, int, int, str]]
+
+
+def negosim(
+    *args: str,
+    cwd: Path,
+    timeout: float = 120,
+    stdin: Any = subprocess.DEVNULL,
+    input: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``negosim ARGS`` in ``cwd``, killed after ``timeout`` seconds (a hang fails)."""
+    full = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
+    full.pop("NEGOSIM_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN, *args],
+        cwd=cwd,
+        env=full,
+        stdin=None if input is not None else stdin,
+        input=input.encode() if isinstance(input, str) else input,
+        capture_output=True,
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+
+
+def contract(proc: subprocess.CompletedProcess[str], *codes: int) -> None:
+    """Exit code 0 or 2 (or as given), never a traceback, never an internal error."""
+    allowed = codes or (0, 2)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode in allowed, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in text, text[-2000:]
+    assert "internal error" not in text, text[-2000:]
+
+
+def refused(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2 with the reason on stderr (each needle in it); returns stderr."""
+    contract(proc, 2)
+    for n in needles:
+        assert n in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def snapshot(root: Path) -> Tree:
+    """Every entry under ``root``: kind, size, mtime and symlink target."""
+    tree: Tree = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                tree[rel] = ("link", 0, 0, os.readlink(p))
+            elif p.is_dir():
+                tree[rel] = ("dir", 0, 0, "")
+            else:
+                tree[rel] = ("file", st.st_size, st.st_mtime_ns, "")
+    return tree
+
+
+def changed(before: Tree, after: Tree) -> set[str]:
+    """Paths created, removed or modified between two snapshots."""
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def tutorial(dest: Path, name: str = "t.yaml") -> Path:
+    path = dest / name
+    shutil.copy(TUTORIAL, path)
+    return path
+
+
+SWEEP = ("--param", "p_accept=0:1:3", "--param", "answer_median=1h,2h", "--runs", "40",
+         "--workers", "1")  # fmt: skip
+"""A 6-point grid over the tutorial, fast enough to run many times."""
