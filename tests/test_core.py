@@ -272,3 +272,27 @@ def test_traced_single_and_block_runs_give_the_same_rows(path: Path) -> None:
     block = list(engine.run_block(5, 100, 160))
     assert [engine.run(5, i) for i in range(100, 160)] == block
     assert [engine.trace(5, i)[0] for i in range(100, 160)] == block
+
+
+def _two_options(load_data: Any, yes: float, no: float) -> negosim.CompiledScenario:
+    data = base_scenario()
+    meet = data["actions"]["meet"]
+    del meet["trigger"]
+    meet["delay"] = fixed("1h")
+    meet["options"] = {
+        "yes": {"weight": yes, "trigger": "meet"},
+        "no": {"weight": no, "trigger": "fail"},
+    }
+    return load_data(data)
+
+
+def test_weights_whose_sum_overflows_are_rescaled(load_data: Any) -> None:
+    """1e308 + 1e308 is inf in floats: the choice must still be 50/50, not 'last wins'."""
+    est = negosim.simulate(_two_options(load_data, 1e308, 1e308), runs=4000, seed=2)
+    assert abs(est.p_meeting - 0.5) < 4.5 * (0.25 / 4000) ** 0.5
+
+
+@pytest.mark.parametrize(("yes", "no"), [(0.0, 5e-324), (5e-324, 0.0)])
+def test_a_zero_weight_is_never_chosen(load_data: Any, yes: float, no: float) -> None:
+    rows = list(negosim.rows(_two_options(load_data, yes, no), 300, seed=1))
+    assert {r.outcome for r in rows} == ({"failed"} if yes == 0 else {"held"})

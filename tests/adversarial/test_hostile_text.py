@@ -44,10 +44,24 @@ def test_a_newline_in_a_key_keeps_one_line_per_problem(hostile, tmp_path):
     assert res.lines == [f"{path}:2:1: two\\x0alines: unknown key 'two\\x0alines'"]
 
 
+def test_a_title_with_control_characters_is_refused(hostile, tmp_path):
+    """A title is one line of plain text (the schema says so); other text is shown escaped."""
+    path = variant(tmp_path, "title: A test scenario", f'title: "{EVIL}"')
+    res = hostile("validate", path, codes=(2,))
+    assert res.lines == [
+        f"{path}:2:8: title: must be one line of text (no line breaks or control characters)"
+    ]
+
+
 @pytest.fixture
 def evil(tmp_path):
-    path = variant(tmp_path, "title: A test scenario", f'title: "{EVIL}"')
-    path.write_text(path.read_text().replace("{name: Minister A}", '{name: "Min\\e[31mister"}'))
+    """Markup and emoji codes in the title; control sequences in an actor's name, an
+    action's text and a parameter's assumption."""
+    path = variant(tmp_path, "title: A test scenario", 'title: "Evil :smile: [bold]x[/bold]"')
+    text = path.read_text().replace("{name: Minister A}", '{name: "Min\\e[31mister"}')
+    text = text.replace("    trigger: meet\n", f'    trigger: meet\n    text: "{EVIL}"\n', 1)
+    text = text.replace("assumption: a test value", f'assumption: "{EVIL}"')
+    path.write_text(text)
     return path
 
 
@@ -65,7 +79,7 @@ def evil(tmp_path):
 )
 def test_control_characters_in_titles_never_reach_the_terminal(hostile, evil, args):
     res = hostile(args[0], evil, *args[1:], limit=5.0, codes=(0,))
-    if args[0] in ("run", "trace", "explain", "params"):
+    if args[0] in ("trace", "explain", "params"):
         assert SHOWN in res.stdout
     assert "[bold]x[/bold]" in res.stdout or args[0] in ("graph", "sweep")
     assert ":smile:" in res.stdout or args[0] in ("graph", "sweep")
@@ -75,7 +89,7 @@ def test_control_characters_in_titles_never_reach_the_terminal(hostile, evil, ar
 def test_json_escapes_what_a_terminal_would_obey(hostile, evil, command):
     res = hostile(command, evil, "--format", "json", codes=(0,))
     json.loads(res.stdout)  # still valid JSON
-    if command == "run":
+    if command == "trace":
         assert "\\u001b]0;pwned" in res.stdout
 
 
