@@ -16,7 +16,9 @@ class Problem:
     """One thing wrong with an input, located as precisely as we can.
 
     Rendered as ``FILE:LINE:COL: dotted.path: message``. ``line``/``col`` are
-    1-based; 0 means "unknown" (e.g. the file could not be read at all).
+    1-based; 0 means "unknown" (e.g. the file could not be read at all). A
+    problem with no file (``<input>`` at line 0: an argument, a keyword) is
+    rendered without a location, as the command line prints it.
     """
 
     file: str
@@ -26,6 +28,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.file == "<input>" and not self.line:
+            return f"{self.path}: {self.message}" if self.path else self.message
         where = f"{self.file}:{self.line}:{self.col}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 

@@ -405,10 +405,10 @@ def test_worked_example_closed_form(name: str, workdir: Path) -> None:
     median_open = m * math.log(2)
     density = math.exp(-median_open / m) / m  # per open hour, at the median
     se_hours = 0.5 / math.sqrt(n) / density
-    assert est.median_time is not None
-    local = est.median_time[11:16]
+    assert est.median_time_held is not None
+    local = est.median_time_held[11:16]
     minutes = int(local[:2]) * 60 + int(local[3:])
-    assert abs(minutes - (16 * 60 + 38)) <= Z * se_hours * 60 + 1, est.median_time
+    assert abs(minutes - (16 * 60 + 38)) <= Z * se_hours * 60 + 1, est.median_time_held
 
 
 def test_worked_example_restart_not_resume(workdir: Path) -> None:
@@ -423,7 +423,7 @@ def test_worked_example_restart_not_resume(workdir: Path) -> None:
     )
     est = negosim.simulate(cs, runs=200, seed=0)
     assert est.p_meeting == 1.0
-    assert est.median_time is not None and est.median_time.startswith("2023-02-16T17:00")
+    assert est.median_time_held is not None and est.median_time_held.startswith("2023-02-16T17:00")
 
 
 # --- figures quoted in the prose ---------------------------------------------------------------

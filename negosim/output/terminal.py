@@ -61,7 +61,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
         when.add_column(part, justify="right")
     when.add_column("that day", justify="right")
     for day, p in est.by_day.items():
-        parts = est.by_part.get(day, {})
+        parts = est.by_part_of_day.get(day, {})
         when.add_row(
             _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
         )
@@ -75,8 +75,8 @@ def render_estimate(est: Estimate, console: Console) -> None:
             _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
         )
     console.print(by_end)
-    if est.median_time:
-        console.print(f"Median time of meeting: {est.median_time} (venue-local)")
+    if est.median_time_held:
+        console.print(f"Median time of meeting: {est.median_time_held} (venue-local)")
     else:
         console.print(
             "Median time of meeting: not reached (held in half the runs or fewer "
