@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,10 +69,11 @@ def bars_svg(labels: Sequence[str], values: Sequence[float], ylabel: str) -> str
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     start = svg.find("<svg")  # drop the XML prolog and DOCTYPE (no external DTD)
-    return svg[start:] if start >= 0 else ""
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg[start:] if start >= 0 else "", flags=re.S)
+    return svg
 
 
 def clip(line: str, width: int = WIDTH) -> str:
