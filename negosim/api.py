@@ -391,6 +391,11 @@ class Trace:
 
     ``events`` are dicts with ``time`` (venue-local ISO), ``hours``, ``kind``,
     ``actor`` and ``text``; :meth:`to_dict` is ``negosim trace --format json``.
+
+    >>> from negosim import load, trace
+    >>> t = trace(load("scenarios/munich.yaml"), seed=2023)
+    >>> t.to_dict()["seed"], t.events[0]["time"][:10]
+    (2023, '2023-02-17')
     """
 
     scenario: str
@@ -488,8 +493,8 @@ def explain(scenario: ScenarioLike, set: Sets = None) -> str:
     """The scenario in plain words, as ``negosim explain`` prints it.
 
     >>> from negosim import explain, load
-    >>> print(explain(load("scenarios/tutorial.yaml")))  # doctest: +ELLIPSIS
-    ...
+    >>> print(explain(load("scenarios/tutorial.yaml")).splitlines()[0])
+    A coffee on the sidelines (tutorial)
     """
     from .output.explain import explain as words
 

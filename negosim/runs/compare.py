@@ -86,6 +86,11 @@ class Comparison:
 
     ``base`` and ``variant`` are :class:`~negosim.runs.results.Estimate` objects;
     ``diff`` is P(variant) - P(base) and ``diff_ci95`` its paired 95% interval.
+
+    >>> from negosim import compare, load
+    >>> cmp = compare(load("scenarios/munich.yaml"), set={"p_china_declines": 0.0}, runs=300)
+    >>> cmp.to_dict()["diff"] == cmp.diff
+    True
     """
 
     base: Estimate

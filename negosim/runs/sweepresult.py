@@ -22,6 +22,12 @@ class Sweep(SweepResult):
     ``rows`` (dicts keyed by ``columns``, the columns of the CSV), ``sensitivity``
     (the JSON's indices for ``sobol`` and ``morris`` designs, else None),
     ``manifest`` (what reproduces the sweep) and ``failures``.
+
+    >>> from negosim import load, sweep
+    >>> sw = sweep(load("scenarios/munich.yaml"),
+    ...            params={"p_us_formal_request": (0.0, 1.0, 3)}, runs=100)
+    >>> sw.columns[:3], len(sw.rows)
+    (['point', 'p_us_formal_request', 'status'], 3)
     """
 
     @classmethod
