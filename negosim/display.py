@@ -55,9 +55,7 @@ def bars_svg(labels: Sequence[str], values: Sequence[float], ylabel: str) -> str
     if not labels:
         return ""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        # A bare Figure, not pyplot: the notebook's own backend is left alone.
         from matplotlib.figure import Figure
     except ImportError:
         return ""

@@ -256,7 +256,8 @@ def test_html_without_matplotlib_has_tables_only(
     munich: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     est = negosim.simulate(munich, runs=50)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)
     page = est._repr_html_()
     assert "<table>" in page and "<svg" not in page
 
