@@ -52,6 +52,7 @@ import negosim
 from negosim.cli.main import build_parser
 from negosim.compiler.describe import parameter_rows
 from negosim.compiler.expr import FUNCTIONS
+from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
 from negosim.scenario.schema import json_schema
 from negosim.scenario.units import hours_between, parse_datetime, parse_duration, zone
 
@@ -507,7 +508,7 @@ def test_trace_json_fields_documented(workdir: Path) -> None:
     for name in ("full-example.yaml", "tutorial-in-person.yaml"):
         cs = negosim.load(_scenario(name, workdir))
         for seed in range(20):
-            kinds |= {line.kind for line in negosim.trace(cs, seed)[1]}
+            kinds |= {line.kind for line in engine_trace(cs, seed)[1]}
     assert {"window", "fire", "state", "end", "enable", "block", "unblock"} <= kinds
     for kind in kinds:
         assert f"`{kind}`" in section, kind
