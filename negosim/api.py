@@ -102,7 +102,7 @@ def _pythonic(message: str, values: dict[str, Any]) -> str:
         return f"{_KEYWORD[m.group(1)]}={{{name!r}: {shown}}}"
 
     message = _OPTION.sub(keyword, message)
-    return re.sub(r"--(design|samples|runs|seed|workers)\b", r"\1=", message)
+    return re.sub(r"--(design|samples|runs|seed|workers|out)\b", r"\1=", message)
 
 
 def _speak_python(exc: InputError, sets: list[tuple[str, Any]]) -> ScenarioError:
@@ -287,7 +287,7 @@ def compare(
     with _progress(progress, runs, f"{cs_base.id}: comparing") as advance:
         return run(
             cs_base, cs_variant, runs=runs, seed=seed, progress=advance,
-            base_overrides=_overrides(_pairs(base_set)), variant_overrides=_overrides(_pairs(set)),
+            base_overrides=_overrides(cs_base.sets), variant_overrides=_overrides(cs_variant.sets),
             workers=workers,
         )  # fmt: skip
 

@@ -67,6 +67,16 @@ def test_comparison_to_dict_is_the_cli_json(cli: Callable[..., Any], munich: Any
     assert _no_elapsed(cmp.to_dict()) == _no_elapsed(out)
 
 
+def test_compare_base_set_is_the_cli_base_set(cli: Callable[..., Any], munich: Any) -> None:
+    cmp = negosim.compare(munich, set={"p_china_declines": 0.0},
+                          base_set={"p_us_formal_request": 0.2}, runs=200, seed=4)  # fmt: skip
+    out = _json(
+        cli("compare", MUNICH, "--runs", 200, "--seed", 4, "--set", "p_china_declines=0.0",
+            "--base-set", "p_us_formal_request=0.2", "--format", "json")
+    )  # fmt: skip
+    assert _no_elapsed(cmp.to_dict()) == _no_elapsed(out)
+
+
 def test_trace_to_dict_is_the_cli_json(cli: Callable[..., Any], munich: Any) -> None:
     t = negosim.trace(munich, seed=2023)
     out = _json(cli("trace", MUNICH, "--seed", 2023, "--format", "json"))
