@@ -101,6 +101,26 @@ class Comparison:
     diff_ci95: tuple[float, float]
     elapsed_s: float
 
+    @property
+    def p_base(self) -> float:
+        """P(meeting) of the baseline (the JSON's ``p_base``)."""
+        return self.base.p_meeting
+
+    @property
+    def p_variant(self) -> float:
+        """P(meeting) of the variant (the JSON's ``p_variant``)."""
+        return self.variant.p_meeting
+
+    @property
+    def ci95_base(self) -> tuple[float, float]:
+        """The baseline's 95% Wilson interval (the JSON's ``ci95_base``)."""
+        return self.base.ci95
+
+    @property
+    def ci95_variant(self) -> tuple[float, float]:
+        """The variant's 95% Wilson interval (the JSON's ``ci95_variant``)."""
+        return self.variant.ci95
+
     def blocking_changes(self) -> dict[str, list[str]]:
         """Preconditions that stop blocking (some base runs, no variant run) and start."""
         names = list(dict.fromkeys([*self.base.blocking, *self.variant.blocking]))
