@@ -102,7 +102,11 @@ def _pythonic(message: str, values: dict[str, Any]) -> str:
         return f"{_KEYWORD[m.group(1)]}={{{name!r}: {shown}}}"
 
     message = _OPTION.sub(keyword, message)
-    return re.sub(r"--(design|samples|runs|seed|workers|out)\b", r"\1=", message)
+    return re.sub(
+        r"--(design|samples|runs|seed|workers|out|max-replications)\b",
+        lambda m: m.group(1).replace("-", "_") + "=",
+        message,
+    )
 
 
 def _speak_python(exc: InputError, sets: list[tuple[str, Any]]) -> ScenarioError:
@@ -328,6 +332,7 @@ def sweep(
     crn: bool = True,
     out: str | os.PathLike[str] | None = None,
     progress: ProgressArg = False,
+    max_replications: int | None = None,
 ) -> Sweep:
     """Run ``scenario`` at many parameter values: one row per design point.
 
@@ -337,6 +342,8 @@ def sweep(
     range for the sampling designs ``lhs``, ``sobol``, ``morris``), a string as
     ``--param`` takes it (``"0.2:0.8:4"``) or None (the parameter's own
     uncertainty or range). ``out`` also writes the CSV or Parquet file.
+    A sweep above ``max_replications`` replications in all (default: the
+    CLI's ``--max-replications``) is refused before anything runs.
     The result's ``rows`` and ``to_frame()`` have the columns of the CSV;
     ``sensitivity_frame()`` gives the indices of a Sobol or Morris design.
 
@@ -348,7 +355,7 @@ def sweep(
     """
     from .extras import require
     from .runs.backends import make_backend
-    from .runs.designs import SweepSpec, check_samples, resolve_params
+    from .runs.designs import MAX_REPLICATIONS, SweepSpec, check_samples, check_size, resolve_params
     from .runs.sweeprun import run_sweep
 
     cs = _scenario(scenario)
@@ -356,6 +363,7 @@ def sweep(
     with _python_errors(pairs):
         ranges = {name: _param_range(name, spec) for name, spec in params.items()}
         check_samples(design, samples)
+        check_size(design, samples, ranges, runs, max_replications or MAX_REPLICATIONS)
         if design != "grid":
             require("sensitivity", f"design={design!r}")
         base = _scenario(cs, set)

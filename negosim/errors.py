@@ -8,7 +8,29 @@ problems one per line; anything else is an internal error (exit code 1).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# C0 controls but tab and newline, DEL, C1 controls, line/paragraph separators and
+# the bidirectional overrides/isolates ("Trojan source"): never sent to a terminal raw.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, one_line: bool = False) -> str:
+    """``text`` with control characters written as visible escapes (ESC as ``\\x1b``).
+
+    The one helper for text that comes from files or arguments on its way to a
+    terminal (issue 9): titles, keys and values cannot clear the screen, set the
+    window title or reorder a line. ``one_line`` also escapes tabs and line breaks
+    (a problem is one line).
+    """
+    return (_CONTROL_OR_BREAK if one_line else _CONTROL).sub(_escape, text)
 
 
 @dataclass(frozen=True)
@@ -28,10 +50,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}: "
         if self.file == "<input>" and not self.line:
-            return f"{self.path}: {self.message}" if self.path else self.message
-        where = f"{self.file}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+            where = ""  # an argument or keyword, not a place in a file
+        text = f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
+        return visible(text, one_line=True)
 
 
 class NegosimError(Exception):

@@ -66,6 +66,8 @@ def test_extras_match_pyproject() -> None:
 
 def test_sweep_design_choices_are_the_library_designs() -> None:
     assert sweep_command.DESIGNS == designs.DESIGNS
+    assert sweep_command.MAX_REPLICATIONS == designs.MAX_REPLICATIONS
+    assert sweep_command.MAX_POINTS == designs.MAX_POINTS
 
 
 # --- one line, exit 2, the exact pip command --------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InputError, NegosimError, SimulationError
 from ..extras import MissingExtra
 from .commands import classroom, core, sweep, visual
-from .util import Parser, stderr
+from .util import Parser, say
 
 COMMAND_GROUPS = [core, sweep, visual, classroom]
 """Modules whose ``register(subparsers)`` adds commands, in --help order."""
@@ -77,22 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingExtra as exc:
         # e.g. "negosim plot: needs the 'plots' extra: pip install 'negosim[plots]'"
         who = f"negosim {args.command}" if args is not None else "negosim"
-        stderr().print(exc.line(who), markup=False, soft_wrap=True)
+        say(exc.line(who))
         return 2
     except InputError as exc:
-        err = stderr()
         for p in exc.problems:
-            err.print(
-                str(p) if p.line or p.file != "<input>" else p.message, markup=False, soft_wrap=True
-            )
+            say(str(p) if p.line or p.file != "<input>" else p.message)
         return 2
     except SimulationError as exc:
-        stderr().print(
-            _simulation_problem(exc, args or argparse.Namespace()), markup=False, soft_wrap=True
-        )
+        say(_simulation_problem(exc, args or argparse.Namespace()))
         return 2
     except KeyboardInterrupt:
-        stderr().print("interrupted", markup=False)
+        say("interrupted")
         return 130
     except BrokenPipeError:
         # e.g. `negosim schema | head`: the reader left; that is not an error.
@@ -104,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _internal(exc)
         # A file the user named cannot be written or read (-o, --out, new NAME):
         # bad input, said plainly.
-        stderr().print(f"{exc.filename}: {exc.strerror or exc}", markup=False, soft_wrap=True)
+        say(f"{exc.filename}: {exc.strerror or exc}")
         return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         return _internal(exc)
@@ -116,11 +111,10 @@ def _internal(exc: BaseException) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    stderr().print(
-        f"negosim: internal error: {type(exc).__name__}: {exc}\n"
+    say(f"negosim: internal error: {type(exc).__name__}: {exc}")
+    say(
         "This is a bug in negosim; rerun with NEGOSIM_DEBUG=1 for the traceback "
-        "and please report it.",
-        markup=False,
+        "and please report it."
     )
     return 1
 

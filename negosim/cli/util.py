@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import UsageError, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,28 +31,52 @@ if TYPE_CHECKING:
 # functions that need them: `negosim --version` and `--help` only build the parsers.
 
 
-def _whole_number(text: str, minimum: int) -> int:
+MAX_RUNS = 1_000_000_000
+"""Largest ``--runs`` (a billion replications: hours on a cluster)."""
+MAX_SEED = 2**128 - 1
+"""Largest ``--seed`` (seeds are keyed by 128 bits)."""
+
+
+def _whole_number(text: str, minimum: int, maximum: int | None = None) -> int:
+    shown = repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} characters)"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {shown}") from None
     if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}, found {value}")
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, found {shown}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, found {shown}")
     return value
 
 
 def positive(text: str) -> int:
-    """argparse type: a whole number >= 1 (runs, workers)."""
+    """argparse type: a whole number >= 1 (workers, samples)."""
     return _whole_number(text, 1)
 
 
 def nonnegative(text: str) -> int:
-    """argparse type: a whole number >= 0 (seeds, replication indexes)."""
+    """argparse type: a whole number >= 0 (replication indexes)."""
     return _whole_number(text, 0)
+
+
+def run_count(text: str) -> int:
+    """argparse type: a number of replications, 1 to :data:`MAX_RUNS`."""
+    return _whole_number(text, 1, MAX_RUNS)
+
+
+def seed_number(text: str) -> int:
+    """argparse type: a random seed, 0 to :data:`MAX_SEED`."""
+    return _whole_number(text, 0, MAX_SEED)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors go through negosim's one error path (exit 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations (issue 9): `run --run 5` is an error, not `--runs 5`.
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         """Raise a UsageError naming the program and pointing at --help, instead of exiting."""
@@ -102,7 +128,7 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
         type=positive,
         default=default_workers,
         help=f"local worker processes (default: {'all cores' if default_workers > 1 else 1}); "
-        "results do not depend on it",
+        "at most one per core; results do not depend on it",
     )
     p.add_argument(
         "--scheduler",
@@ -113,15 +139,26 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
         "--dask-local",
         type=positive,
         metavar="N",
-        help="start a local Dask cluster of N worker processes and run on it",
+        help="start a local Dask cluster of N worker processes (at most one per core) "
+        "and run on it",
     )
+
+
+def _capped(option: str, asked: int | None) -> int | None:
+    """``asked`` local processes, at most one per core (a one-line note if capped)."""
+    cores = os.cpu_count() or 1
+    if asked is None or asked <= cores:
+        return asked
+    say(f"note: {option} {asked} capped at {cores}, the number of cores of this machine")
+    return cores
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
     """The run backend asked for by ``--workers``, ``--scheduler`` and ``--dask-local``."""
     from ..runs.backends import make_backend
 
-    return make_backend(args.workers, args.scheduler, args.dask_local)
+    workers = _capped("--workers", args.workers) or 1
+    return make_backend(workers, args.scheduler, _capped("--dask-local", args.dask_local))
 
 
 def _plain() -> bool:
@@ -130,10 +167,29 @@ def _plain() -> bool:
 
 
 @cache
-def _out_class() -> type[Console]:
+def _console_classes() -> tuple[type[Console], type[Console]]:
     from rich.console import Console
+    from rich.segment import Segment
 
-    class _Out(Console):
+    class _Safe(Console):
+        """A console that shows text as written (issue 9).
+
+        No markup, emoji shortcodes or highlighting in strings (``:100:`` in
+        ``FILE:100:1`` is not an emoji, ``[b]`` in a title is not bold); styles come
+        from :class:`rich.text.Text` only. Control characters in the text (ESC,
+        BEL, ...) become visible escapes on the way out, whatever renderable held
+        them; rich's own control codes (cursor moves, styles) are left alone.
+        """
+
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("color_system", None if _plain() else "auto")
+            super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+        def _render_buffer(self, buffer: Any) -> str:
+            safe = [seg if seg.control else Segment(visible(seg.text), seg.style) for seg in buffer]
+            return super()._render_buffer(safe)
+
+    class _Out(_Safe):
         """stdout console: a reader that leaves early (``| head``) is not an error.
 
         rich's default turns a broken pipe into exit code 1; we hand it to
@@ -143,24 +199,50 @@ def _out_class() -> type[Console]:
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError
 
-    return _Out
+    return _Safe, _Out
 
 
 def stdout() -> Console:
     """The console for results: colour unless NO_COLOR, a broken pipe not an error."""
-    return _out_class()(highlight=False, color_system=None if _plain() else "auto")
+    return _console_classes()[1]()
 
 
 def stderr() -> Console:
     """The console for progress and diagnostics: colour unless NO_COLOR."""
-    from rich.console import Console
+    return _console_classes()[0](stderr=True)
 
-    return Console(stderr=True, highlight=False, color_system=None if _plain() else "auto")
+
+def say(text: str) -> None:
+    """One diagnostic line on stderr, shown as written (control characters escaped)."""
+    stderr().print(visible(text, one_line=True), soft_wrap=True)
+
+
+_C1_OR_BIDI = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def print_json(data: Any) -> None:
-    """Print ``data`` to stdout as indented JSON, non-ASCII characters kept as they are."""
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    """``data`` as JSON on stdout. JSON escapes C0 controls (ESC is ``\\u001b``);
+    the other characters a terminal obeys are escaped the same way (valid JSON)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    print(_C1_OR_BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def write_text(text: str) -> None:
+    """Plain text (a diagram, an explanation) on stdout, control characters escaped."""
+    sys.stdout.write(visible(text))
+
+
+class VisibleWriter:
+    """A text stream that escapes control characters on the way through (``play``)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(visible(text)))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def load_args(args: argparse.Namespace, path: str | None = None) -> CompiledScenario:
@@ -184,7 +266,7 @@ def progress() -> Progress:
 
     err = stderr()
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),

@@ -64,6 +64,9 @@ TICKS_PER_HOUR = 3_600_000
 """Time unit of the engine: one tick is one millisecond."""
 TICKS_PER_MINUTE = TICKS_PER_HOUR // 60
 BLOCK = 256  # replications whose first draws numpy computes at once (Engine.run_block)
+SAME_INSTANT_LIMIT = 10_000
+"""Happenings one replication may process at one instant (the default max_events):
+more is a zero-time loop, stopped however large settings.max_events is (issue 9)."""
 
 # Order of happenings at one instant: (group, order) with lower first.
 _HORIZON, _BREAKPOINT, _CLOCK = 0, 1, 2
@@ -243,6 +246,7 @@ class Replication:
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
         "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
+        "instant", "at_instant",
     )  # fmt: skip
 
     def __init__(
@@ -271,6 +275,8 @@ class Replication:
         self.seq = engine.first_dynamic
         self.events = 0
         self.limit = cs.max_events
+        self.instant = 0  # the instant (tick) of the last happening, and how many happened then
+        self.at_instant = 0
         self._dirty: set[int] = set()
         self.t = 0  # the current instant, in ticks (env.now, read once per happening)
         self._nclocks = n
@@ -385,8 +391,16 @@ class Replication:
         """Process one happening (never a cancelled firing); enforce the events cap."""
         if self.done is None:
             self.events += 1
+            # Issue 9: a zero-time loop is stopped after SAME_INSTANT_LIMIT happenings at
+            # one instant, whatever settings.max_events allows (no time passes, so a
+            # larger cap only delays the same error).
+            if self.t != self.instant:
+                self.instant, self.at_instant = self.t, 0
+            self.at_instant += 1
             self._process(item)
-            if self.events >= self.limit and self.done is None:
+            if (
+                self.events >= self.limit or self.at_instant >= SAME_INSTANT_LIMIT
+            ) and self.done is None:
                 self._cap()
 
     def _cap(self) -> None:
@@ -710,13 +724,18 @@ class _Recording(Replication):
         index, events = self.index, self.events
         same_time = [name for t, name in recent if t == now]
         culprit = self._culprit(recent[-1][1] if recent else None)
+        cap = (
+            "settings.max_events caps events per replication"
+            if events >= self.limit
+            else f"at most {SAME_INSTANT_LIMIT} events may happen at one instant"
+        )
         if len(same_time) >= 4:
             cycle = _cycle(same_time)
             return (
                 f"replication {index} stopped after {events} events: "
                 f"{' → '.join(cycle + cycle[:1])} keeps repeating without time passing at "
                 f"{self._when(now)}; give one of them a delay, or a guard its own effects "
-                "make false (settings.max_events caps events per replication)"
+                f"make false ({cap})"
             ), culprit
         tail = " → ".join(name for _, name in recent[-8:])
         return (

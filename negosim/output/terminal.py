@@ -35,6 +35,19 @@ def _day_label(iso: str) -> str:
     return datetime.fromisoformat(iso).strftime("%a %d %b")
 
 
+MAX_DAY_ROWS = 31
+"""Rows of a by-day table; a longer horizon shows the days that matter, this many at
+most (a ten-year horizon once took 25 s to print); ``--format json`` has every day."""
+
+
+def first_rows(rows: list[Any], table: Table) -> list[Any]:
+    """At most :data:`MAX_DAY_ROWS` of ``rows``; say in the table's caption what is left out."""
+    if len(rows) <= MAX_DAY_ROWS:
+        return rows
+    table.caption = f"first {MAX_DAY_ROWS} of {len(rows)} days shown; --format json has all"
+    return rows[:MAX_DAY_ROWS]
+
+
 def render_estimate(est: Estimate, console: Console) -> None:
     """Print an estimate: P(meeting), when it is held, outcomes, blockers, common paths.
 
@@ -60,7 +73,10 @@ def render_estimate(est: Estimate, console: Console) -> None:
     for part in PARTS:
         when.add_column(part, justify="right")
     when.add_column("that day", justify="right")
-    for day, p in est.by_day.items():
+    by_day = list(est.by_day.items())
+    if len(by_day) > MAX_DAY_ROWS:  # a long horizon: the days something happened
+        by_day = [(day, p) for day, p in by_day if p > 0]
+    for day, p in first_rows(by_day, when):
         parts = est.by_part_of_day.get(day, {})
         when.add_row(
             _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
@@ -70,7 +86,11 @@ def render_estimate(est: Estimate, console: Console) -> None:
     by_end.add_column("day", no_wrap=True)
     by_end.add_column("P(held)", justify="right")
     by_end.add_column("95% CI (Wilson)", justify="right", no_wrap=True)
-    for day, cum in est.held_by_end_of_day.items():
+    cums = list(est.held_by_end_of_day.items())
+    if len(cums) > MAX_DAY_ROWS:  # a long horizon: the days the chance changed
+        cums = [kv for i, kv in enumerate(cums)
+                if i == 0 or i == len(cums) - 1 or kv[1]["p"] != cums[i - 1][1]["p"]]  # fmt: skip
+    for day, cum in first_rows(cums, by_end):
         by_end.add_row(
             _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
         )
@@ -118,8 +138,11 @@ def render_estimate(est: Estimate, console: Console) -> None:
     console.print(paths)
     rate = est.runs / est.elapsed_s if est.elapsed_s > 0 else float("inf")
     console.print(
-        f"[dim]{est.mean_events_per_run:.1f} simulation events per run; "
-        f"{est.elapsed_s:.2f} s ({rate:,.0f} runs/s)[/dim]"
+        Text(
+            f"{est.mean_events_per_run:.1f} simulation events per run; "
+            f"{est.elapsed_s:.2f} s ({rate:,.0f} runs/s)",
+            style="dim",
+        )
     )
 
 

@@ -312,6 +312,10 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     from ..compiler.loader import load
 
     sf, doc = read_sweep_file(path)
+    try:
+        check_size(sf.design, sf.samples, sf.params, sf.runs)
+    except UsageError as exc:
+        raise ScenarioError([doc.problem(("params",), p.message) for p in exc.problems]) from None
     scenario = str(Path(path).parent / sf.scenario)
     base = load(scenario, list(sf.set.items()))
     problems: list[Problem] = []
@@ -336,6 +340,46 @@ def check_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
 
 def _table(cs: CompiledScenario) -> dict[str, Parameter]:
     return {p.name: p for p in cs.parameters}
+
+
+MAX_POINTS = 1_000_000
+"""Design points of one sweep: each is held in memory before the sweep starts."""
+MAX_REPLICATIONS = 100_000_000
+"""Default limit on points × runs of one sweep (``--max-replications`` raises it)."""
+
+
+def design_points(design: str, samples: int | None, ranges: dict[str, ParamRange]) -> int:
+    """How many points a design has, computed from the request alone (nothing built)."""
+    k = len(ranges)
+    if design == "grid":
+        n = 1
+        for rng in ranges.values():
+            n *= len(rng.values) if rng.values is not None else (rng.steps or 1)
+        return n
+    per_sample = {"sobol": k + 2, "morris": k + 1}.get(design, 1)
+    return (samples or 0) * per_sample
+
+
+def check_size(
+    design: str,
+    samples: int | None,
+    ranges: dict[str, ParamRange],
+    runs: int,
+    max_replications: int = MAX_REPLICATIONS,
+) -> None:
+    """Refuse a sweep too large to mean, before anything is built or run (issue 9)."""
+    points = design_points(design, samples, ranges)
+    if points > MAX_POINTS:
+        raise UsageError(
+            f"the {design} design has {points:,} points, above the limit of {MAX_POINTS:,} "
+            "points per sweep; use fewer steps or samples"
+        )
+    if points * runs > max_replications:
+        raise UsageError(
+            f"the sweep needs {points:,} points × {runs:,} runs = {points * runs:,} "
+            f"replications, above the limit of {max_replications:,} (--max-replications); "
+            "use fewer points or runs, or raise the limit with --max-replications N"
+        )
 
 
 def check_samples(design: str, samples: int | None) -> None:

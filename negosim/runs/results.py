@@ -310,11 +310,7 @@ def estimate(
     marks = list(day_parts(cs))  # (hours after start, local datetime) every 6 h
     starts = [at for at, _ in marks]
     # Local calendar days from the start's day to the horizon's, all listed.
-    days: list[str] = []
-    for _, mark in marks:
-        d = mark.date().isoformat()
-        if d not in days:
-            days.append(d)
+    days = list(dict.fromkeys(mark.date().isoformat() for _, mark in marks))  # linear (issue 9)
     held_day: Counter[str] = Counter()
     held_part: Counter[tuple[str, str]] = Counter()
     for minute, count in tally.held_minutes.items():

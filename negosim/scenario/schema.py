@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import is_duration
+from .units import is_duration, quote_short
 
 Identifier = Annotated[
     str,
@@ -40,7 +40,8 @@ def _quantity_text(value: Any) -> Any:
         is_duration(value) or value.isidentifier() or _is_number(value)
     ):
         raise ValueError(
-            f"expected a number, a duration (36h, 2d, 90min) or a parameter name, found {value!r}"
+            "expected a number, a duration (36h, 2d, 90min) or a parameter name, "
+            f"found {quote_short(value)}"
         )
     return value
 

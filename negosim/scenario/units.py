@@ -31,7 +31,13 @@ _UNIT_HOURS = {
     "s": 1 / 3600,
     "sec": 1 / 3600,
 }
+# Matched only where the previous part ended (``match(s, pos)``, never a scan), on
+# text of bounded length: reading a duration is linear, whatever it is sent.
 _PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)", re.IGNORECASE)
+MAX_DURATION_CHARS = 64
+"""Longest duration text read (``1d 6h 30min`` is 11); longer is refused at once."""
+MAX_NUMBER_CHARS = 20
+"""Longest number in a duration (digits and point)."""
 
 
 def parse_duration(text: str) -> float:
@@ -50,18 +56,32 @@ def parse_duration(text: str) -> float:
         s = s[1:]
     if not s:
         raise ValueError(f"{text!r} is not a duration (write e.g. 36h, 2d, 90min)")
-    total, pos = 0.0, 0
-    for m in _PART.finditer(s):
-        if m.start() != pos:
-            break
+    if len(s) > MAX_DURATION_CHARS:
+        raise ValueError(
+            f"{quote_short(text)} is not a duration: longer than {MAX_DURATION_CHARS} characters"
+        )
+    total, pos, end = 0.0, 0, len(s.rstrip())
+    while pos < end and (m := _PART.match(s, pos)):
+        if len(m.group(1)) > MAX_NUMBER_CHARS:
+            raise ValueError(
+                f"{quote_short(text)} is not a duration: a number longer than {MAX_NUMBER_CHARS} "
+                "characters"
+            )
         unit = m.group(2).lower()
         if unit not in _UNIT_HOURS:
             raise ValueError(f"unknown time unit {m.group(2)!r} in {text!r} (use min, h, d or w)")
         total += float(m.group(1)) * _UNIT_HOURS[unit]
         pos = m.end()
-    if pos != len(s.rstrip()) or pos == 0:
+    if pos != end or pos == 0:
         raise ValueError(f"{text!r} is not a duration (write e.g. 36h, 2d, 90min)")
     return sign * total
+
+
+def quote_short(text: str, limit: int = 40) -> str:
+    """``text`` quoted, cut short if long (a message must not echo a megabyte)."""
+    return (
+        repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+    )
 
 
 def is_duration(text: str) -> bool:
@@ -101,7 +121,8 @@ def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
     try:
         dt = datetime.fromisoformat(s)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{text!r} is not a date and time (write e.g. 2023-02-17 14:00)") from exc
+        what = quote_short(text) if isinstance(text, str) else repr(text)
+        raise ValueError(f"{what} is not a date and time (write e.g. 2023-02-17 14:00)") from exc
     return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
 
 

@@ -37,11 +37,16 @@ __all__ = [
 
 Loc = tuple[str | int, ...]
 
-MAX_NODES = 100_000  # values in the document once aliases are expanded
+# Limits, all checked while reading (a hostile file is refused in well under a
+# second, before it is held in memory): the largest shipped scenario is 16 KB
+# with about 800 values.
+MAX_BYTES = 256 * 1024  # bytes of one file; more are not even read
+MAX_NODES = 20_000  # values in the document, counting alias expansions
 MAX_ALIASES = 1_000  # alias uses (``*name``) in one document
 MAX_DEPTH = 100  # nesting levels (scenarios need about ten)
 _TOO_DEEP = f"document nested too deeply (more than {MAX_DEPTH} levels)"
 _TOO_LARGE = f"document too large: more than {MAX_NODES} values here, counting alias expansions"
+_TOO_BIG = f"file too large: more than {MAX_BYTES} bytes ({MAX_BYTES // 1024} KiB)"
 
 _T = "tag:yaml.org,2002:"
 _MAP, _SEQ, _STR, _NULL = _T + "map", _T + "seq", _T + "str", _T + "null"
@@ -165,6 +170,7 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self.alias_uses = 0
         self.depth = 0
+        self.nodes = 0  # values composed so far (alias expansions are counted later)
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -175,6 +181,10 @@ class _Loader(yaml.SafeLoader):
         elif self.depth >= MAX_DEPTH:
             mark = self.peek_event().start_mark
             raise _Abort(mark, _TOO_DEEP)
+        else:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:  # stop now: a long list is not read to its end
+                raise _Abort(self.peek_event().start_mark, _TOO_LARGE)
         self.depth += 1
         try:
             return super().compose_node(parent, index)
@@ -346,6 +356,8 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
 
 def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
     """Parse one YAML document whose top level is a mapping; raise ScenarioError."""
+    if len(text) > MAX_BYTES:
+        raise _fail(file, 0, 0, _TOO_BIG)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
@@ -394,13 +406,16 @@ def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
     if target.is_dir():
         raise _fail(file, 0, 0, "is a directory, expected a YAML file")
     try:
-        raw = target.read_bytes()
+        with target.open("rb") as f:  # at most one byte more than allowed: /dev/zero ends
+            raw = f.read(MAX_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         raise _fail(file, 0, 0, "no such file") from None
     except PermissionError:
         raise _fail(file, 0, 0, "cannot read file: permission denied") from None
     except OSError as exc:
         raise _fail(file, 0, 0, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise _fail(file, 0, 0, _TOO_BIG)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
-from ..util import add_command, add_sets, load_args, nonnegative, positive, stdout
+from ..util import (
+    VisibleWriter,
+    add_command,
+    add_sets,
+    load_args,
+    run_count,
+    seed_number,
+    stdout,
+    write_text,
+)
 
 
 def _read_line(prompt: str) -> str:
@@ -42,7 +51,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     cs = load_args(args)
     check_actor(cs, args.actor)
     script = read_script(args.script) if args.script else None
-    out = sys.stdout
+    out: Any = VisibleWriter(sys.stdout)
     me = cs.model.actors[args.actor]
     out.write(
         f"{cs.model.title}\nYou play {me.name}. Seed {args.seed}: the same seed and the same "
@@ -116,7 +125,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ...output.explain import explain
 
     cs = load_args(args)
-    sys.stdout.write(explain(cs))
+    write_text(explain(cs))
     return 0
 
 
@@ -132,7 +141,7 @@ def register(sub: Any) -> None:
     )
     pl.add_argument("file", help="scenario YAML file")
     pl.add_argument("--as", dest="actor", required=True, metavar="ACTOR", help="actor id to play")
-    pl.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    pl.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     pl.add_argument(
         "--script",
         metavar="FILE",
@@ -140,7 +149,7 @@ def register(sub: Any) -> None:
     )
     pl.add_argument(
         "--runs",
-        type=positive,
+        type=run_count,
         default=2000,
         help="Monte Carlo runs for the comparison at the end (default: 2000)",
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from ...errors import InputError, Problem
+from ...errors import InputError, Problem, UsageError
 from ..util import (
+    MAX_RUNS,
     add_backend_options,
     add_command,
     add_format,
@@ -15,11 +15,13 @@ from ..util import (
     backend_from_args,
     load_args,
     nonnegative,
-    positive,
     print_json,
     progress_bar,
+    run_count,
+    seed_number,
     stderr,
     stdout,
+    write_text,
 )
 
 
@@ -34,6 +36,8 @@ def precision(text: str) -> float:
     return value
 
 
+DEFAULT_RUNS = 10_000
+
 # The library is imported inside each command, so that parsing the command line
 # (and --help, --version) stays cheap; see tests/test_extras.py.
 
@@ -43,6 +47,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ...output.terminal import render_estimate
     from ...runs.runner import simulate, simulate_to_precision
 
+    if args.precision is not None and args.runs is not None:
+        raise UsageError(
+            "negosim run: give either --runs or --precision, not both "
+            "(--precision chooses the number of runs)"
+        )
     cs = load_args(args)
     with backend_from_args(args) as backend:
         if args.precision is not None:
@@ -57,10 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 markup=False,
             )
         else:
-            with progress_bar(args.runs, f"{cs.id}: simulating") as advance:
+            runs = args.runs or DEFAULT_RUNS
+            with progress_bar(runs, f"{cs.id}: simulating") as advance:
                 est = simulate(
                     cs,
-                    runs=args.runs,
+                    runs=runs,
                     seed=args.seed,
                     progress=advance,
                     overrides=args.sets,
@@ -146,7 +156,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from ...compiler.describe import graph
     from ...compiler.loader import load
 
-    sys.stdout.write(graph(load(args.file), args.format))
+    write_text(graph(load(args.file), args.format))
     return 0
 
 
@@ -163,14 +173,18 @@ def register(sub: Any) -> None:
         cmd_run,
     )
     run.add_argument("file", help="scenario YAML file")
-    run.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
-    run.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    run.add_argument(
+        "--runs",
+        type=run_count,
+        help=f"replications (default: {DEFAULT_RUNS}; at most {MAX_RUNS:,})",
+    )
+    run.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     run.add_argument(
         "--precision",
         type=precision,
         metavar="H",
-        help="instead of --runs: replicate in batches of 1000 until the 95%% interval's "
-        "half-width is at most H (e.g. 0.01)",
+        help="instead of --runs (not with it): replicate in batches of 1000 until the 95%% "
+        "interval's half-width is at most H (e.g. 0.01)",
     )
     add_backend_options(run, default_workers=1)
     add_sets(run)
@@ -185,7 +199,7 @@ def register(sub: Any) -> None:
         cmd_trace,
     )
     tr.add_argument("file", help="scenario YAML file")
-    tr.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    tr.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     tr.add_argument(
         "--run",
         type=nonnegative,

@@ -18,10 +18,11 @@ from ..util import (
     add_format,
     add_sets,
     backend_from_args,
-    nonnegative,
     positive,
     print_json,
     progress,
+    run_count,
+    seed_number,
     stderr,
 )
 from ..util import stdout as out_console
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from ...runs.sweeprun import SweepResult
 
 # The library is imported inside the command, so that parsing the command line stays cheap.
+MAX_REPLICATIONS = 100_000_000
+"""Default of ``--max-replications``: :data:`negosim.runs.designs.MAX_REPLICATIONS`."""
+MAX_POINTS = 1_000_000
+"""Design points per sweep: :data:`negosim.runs.designs.MAX_POINTS`."""
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 """``--design`` choices: :data:`negosim.runs.designs.DESIGNS` (tests/test_extras.py checks)."""
 
@@ -41,6 +46,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     from ...runs.designs import (
         SweepSpec,
         check_samples,
+        check_size,
         check_sweep_file,
         is_sweep_file,
         parse_param_option,
@@ -74,6 +80,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
     if not ranges:
         raise UsageError("name at least one parameter to vary: --param NAME=... (see --help)")
     check_samples(design, samples)
+    check_size(design, samples, ranges, runs, args.max_replications)  # before anything is built
     if design != "grid":
         require("sensitivity", f"the {design} design")  # before any point is run
     base = load(scenario, sets)
@@ -284,8 +291,16 @@ def register(sub: Any) -> None:
         type=positive,
         help="base sample size N of lhs (N points), sobol (N*(k+2)) and morris (N*(k+1))",
     )
-    sw.add_argument("--runs", type=positive, help="replications per design point (default: 1000)")
-    sw.add_argument("--seed", type=nonnegative, help="random seed (default: 0)")
+    sw.add_argument("--runs", type=run_count, help="replications per design point (default: 1000)")
+    sw.add_argument("--seed", type=seed_number, help="random seed (default: 0)")
+    sw.add_argument(
+        "--max-replications",
+        type=positive,
+        default=MAX_REPLICATIONS,
+        metavar="N",
+        help=f"refuse a sweep of more than N points × runs, before it starts "
+        f"(default: {MAX_REPLICATIONS:,}); design points are at most {MAX_POINTS:,}",
+    )
     sw.add_argument(
         "--no-crn",
         action="store_true",

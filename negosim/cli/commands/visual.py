@@ -16,10 +16,10 @@ from ..util import (
     add_sets,
     backend_from_args,
     load_args,
-    nonnegative,
-    positive,
     print_json,
     progress_bar,
+    run_count,
+    seed_number,
     stderr,
     stdout,
 )
@@ -54,6 +54,8 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ...output.terminal import MAX_DAY_ROWS, first_rows
+
     b, v = cmp.base, cmp.variant
     lo, hi = cmp.diff_ci95
     what = ", ".join(v.overrides) if v.overrides else v.scenario
@@ -80,7 +82,11 @@ def render_comparison(cmp: Comparison, console: Console) -> None:
     when.add_column("baseline", justify="right")
     when.add_column("variant", justify="right")
     when.add_column("change", justify="right")
-    for day, row in cmp.by_end_of_day().items():
+    days = list(cmp.by_end_of_day().items())
+    if len(days) > MAX_DAY_ROWS:  # a long horizon: the days either chance changed
+        days = [(d, r) for i, (d, r) in enumerate(days)
+                if i in (0, len(days) - 1) or r != days[i - 1][1]]  # fmt: skip
+    for day, row in first_rows(days, when):
         label = datetime.fromisoformat(day).strftime("%a %d %b")
         when.add_row(label, _pct(row["base"]), _pct(row["variant"]), _pts(row["diff"]))
     console.print(when)
@@ -245,8 +251,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=positive, default=10_000, help="replications (default: 10000)")
-    p.add_argument("--seed", type=nonnegative, default=0, help="random seed (default: 0)")
+    p.add_argument("--runs", type=run_count, default=10_000, help="replications (default: 10000)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
 
 
 def register(sub: Any) -> None:

@@ -1,0 +1,89 @@
+"""Hostile input (issue 9): run the ``negosim`` command as a subprocess under limits.
+
+``hostile(*args)`` runs the command with a wall-clock time limit and a 2 GB
+address-space limit, and checks the contracts every attack must keep: exit
+code 0 or 2, no traceback, no raw control characters (ESC, BEL, C1 codes) on
+stdout or stderr, and, for inputs under 1 MB, an answer within
+:data:`FAST` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = 2.0  # seconds, for inputs under 1 MB
+MEMORY = 2 * 1024**3  # bytes of address space
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stderr.splitlines()
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def _command() -> list[str]:
+    exe = Path(sys.executable).parent / "negosim"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "negosim.cli.main"]
+
+
+def run_hostile(
+    *args: str | os.PathLike[str],
+    limit: float = FAST,
+    codes: tuple[int, ...] = (0, 2),
+    cwd: Path = REPO,
+) -> Result:
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    env.pop("NEGOSIM_DEBUG", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [*_command(), *map(str, args)],
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            cwd=cwd,
+            env=env,
+            timeout=max(limit * 5, 10),
+            preexec_fn=_limit_memory,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"negosim {' '.join(map(str, args))[:200]}: still running after the limit")
+    seconds = time.perf_counter() - start
+    res = Result(proc.returncode, proc.stdout, proc.stderr, seconds)
+    what = f"negosim {' '.join(map(str, args))[:200]}"
+    assert res.returncode in codes, f"{what}: exit {res.returncode}\n{res.stderr[-2000:]}"
+    assert "Traceback" not in res.stderr, f"{what}: traceback\n{res.stderr[-2000:]}"
+    for name, text in (("stdout", res.stdout), ("stderr", res.stderr)):
+        raw = _RAW_CONTROL.search(text)
+        assert raw is None, f"{what}: raw control character {raw.group()!r} on {name}"
+    assert seconds < limit, f"{what}: took {seconds:.1f} s (limit {limit} s)"
+    return res
+
+
+@pytest.fixture
+def hostile() -> Callable[..., Result]:
+    """``hostile(*args, limit=2.0, codes=(0, 2))``: run negosim and check the contracts."""
+    return run_hostile
