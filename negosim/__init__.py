@@ -1,11 +1,13 @@
 """negosim: simulate the negotiation of a diplomatic meeting.
 
-The public API is small::
+The public API is small (docs/api.md documents every name in ``__all__``)::
 
-    from negosim import load, simulate, trace
-    scenario = load("scenarios/munich.yaml", sets=[("p_us_formal_request", 0.5)])
-    estimate = simulate(scenario, runs=10_000, seed=1)
+    from negosim import compare, load, simulate, sweep
+    munich = load("scenarios/munich.yaml", set={"p_us_formal_request": 0.5})
+    estimate = simulate(munich, runs=10_000, seed=1)
     print(estimate.p_meeting, estimate.ci95)
+    estimate.to_dict()          # the JSON of `negosim run --format json`
+    estimate.to_frame()         # a pandas DataFrame (pip install 'negosim[pandas]')
 """
 
 from __future__ import annotations
@@ -24,26 +26,38 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .compiler.loader import load, validate
+    from .api import Trace, compare, explain, load, load_string, simulate, sweep, trace
+    from .compiler.loader import validate
     from .compiler.tables import CompiledScenario
     from .engine.simulation import Engine, Row
+    from .extras import MissingExtra
+    from .runs.compare import Comparison
     from .runs.results import Estimate, Tally, wilson
-    from .runs.runner import rows, simulate, trace
+    from .runs.runner import rows
+    from .runs.sweepresult import Sweep
 
 # The rest of the API is imported on first use, so that `negosim --version` and `--help`
 # do not pay for pydantic, numpy and simpy (see docs/dependencies.md).
 _LAZY = {
-    "load": "compiler.loader",
+    "load": "api",
+    "load_string": "api",
+    "simulate": "api",
+    "compare": "api",
+    "sweep": "api",
+    "trace": "api",
+    "explain": "api",
+    "Trace": "api",
     "validate": "compiler.loader",
     "CompiledScenario": "compiler.tables",
     "Engine": "engine.simulation",
     "Row": "engine.simulation",
+    "MissingExtra": "extras",
+    "Comparison": "runs.compare",
     "Estimate": "runs.results",
     "Tally": "runs.results",
     "wilson": "runs.results",
     "rows": "runs.runner",
-    "simulate": "runs.runner",
-    "trace": "runs.runner",
+    "Sweep": "runs.sweepresult",
 }
 
 
@@ -69,21 +83,29 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Comparison",
     "CompiledScenario",
     "Engine",
     "Estimate",
     "ExpressionError",
     "InputError",
+    "MissingExtra",
     "NegosimError",
     "Problem",
     "Row",
     "ScenarioError",
     "SimulationError",
+    "Sweep",
     "Tally",
+    "Trace",
     "UsageError",
+    "compare",
+    "explain",
     "load",
+    "load_string",
     "rows",
     "simulate",
+    "sweep",
     "trace",
     "validate",
     "wilson",

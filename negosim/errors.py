@@ -38,7 +38,9 @@ class Problem:
     """One thing wrong with an input, located as precisely as we can.
 
     Rendered as ``FILE:LINE:COL: dotted.path: message``. ``line``/``col`` are
-    1-based; 0 means "unknown" (e.g. the file could not be read at all).
+    1-based; 0 means "unknown" (e.g. the file could not be read at all). A
+    problem with no file (``<input>`` at line 0: an argument, a keyword) is
+    rendered without a location, as the command line prints it.
     """
 
     file: str
@@ -48,8 +50,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}"
-        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        where = f"{self.file}:{self.line}:{self.col}: "
+        if self.file == "<input>" and not self.line:
+            where = ""  # an argument or keyword, not a place in a file
+        text = f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
         return visible(text, one_line=True)
 
 

@@ -22,6 +22,7 @@ from negosim.cli.main import main
 from negosim.engine import streams
 from negosim.engine.simulation import TICKS_PER_HOUR, Engine, Replication, to_ticks
 from negosim.runs.results import Tally
+from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
 
 MUNICH = SCENARIOS / "munich.yaml"
 
@@ -79,7 +80,7 @@ def test_a_window_that_closes_as_a_clock_falls_due_comes_first(load_data):
         "meet": {"actor": "a", "from": "waiting", "guard": "go", "delay": fixed("6min"),
                  "trigger": "meet"},
     }  # fmt: skip
-    row, lines = negosim.trace(load_data(data), seed=0)
+    row, lines = engine_trace(load_data(data), seed=0)
     assert row.outcome == "censored"
     kinds = [(line.kind, line.text) for line in lines if line.time == 0.8]
     assert kinds[0] == ("window", "window w closes")
@@ -103,7 +104,7 @@ def test_a_meeting_at_midnight_is_on_the_new_day_everywhere(load_data, delay, da
     cs = load_data(data)
     est = negosim.simulate(cs, runs=10, seed=0)
     assert {k: v for k, v in est.by_day.items() if v} == {day: 1.0}
-    row, lines = negosim.trace(cs, seed=0)
+    row, lines = engine_trace(cs, seed=0)
     assert row.ticks == to_ticks(row.time or 0)
     end = [line for line in lines if line.kind == "end"][0]
     from negosim.output.terminal import trace_rows
@@ -189,9 +190,9 @@ def test_threads_sharing_one_engine_give_the_same_rows(switchy: None) -> None:
 
 def test_traces_in_threads_do_not_mix(switchy: None) -> None:
     cs = negosim.load(MUNICH)
-    expected = [negosim.trace(cs, seed=s) for s in range(8)]
+    expected = [engine_trace(cs, seed=s) for s in range(8)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        got = list(pool.map(lambda s: negosim.trace(cs, seed=s), range(8)))
+        got = list(pool.map(lambda s: engine_trace(cs, seed=s), range(8)))
     assert got == expected
 
 
@@ -232,7 +233,7 @@ def test_replications_leave_no_garbage_cycles() -> None:
     try:
         for _ in engine.run_block(0, 0, 200):
             pass
-        negosim.trace(cs, seed=1)
+        engine_trace(cs, seed=1)
         gc.collect()
         # Other tests may leave threads that make garbage meanwhile: look only
         # for what a replication is made of.
@@ -260,7 +261,7 @@ def test_the_compiled_scenario_is_not_written_by_runs(tmp_path: Path) -> None:
     cs = negosim.load(MUNICH)
     before = (list(cs.initial), cs.clocks, cs.edges, cs.stays)
     negosim.simulate(cs, runs=200, seed=0)
-    negosim.trace(cs, seed=0)
+    engine_trace(cs, seed=0)
     assert (list(cs.initial), cs.clocks, cs.edges, cs.stays) == before
 
 

@@ -52,6 +52,7 @@ import negosim
 from negosim.cli.main import build_parser
 from negosim.compiler.describe import parameter_rows
 from negosim.compiler.expr import FUNCTIONS
+from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
 from negosim.scenario.schema import json_schema
 from negosim.scenario.units import hours_between, parse_datetime, parse_duration, zone
 
@@ -60,7 +61,7 @@ DOCS = REPO / "docs"
 DOC_NAMES = [
     "index.md", "tutorial.md", "scenario-format.md", "expressions.md", "semantics.md",
     "cli.md", "dependencies.md", "instructors.md", "reference.md", "reports.md", "sweeps.md",
-    "performance.md", "security.md",
+    "performance.md", "security.md", "api.md",
     *sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("*/*.md")),
 ]  # fmt: skip
 Z = 4.5  # tolerance, in binomial standard errors
@@ -405,10 +406,10 @@ def test_worked_example_closed_form(name: str, workdir: Path) -> None:
     median_open = m * math.log(2)
     density = math.exp(-median_open / m) / m  # per open hour, at the median
     se_hours = 0.5 / math.sqrt(n) / density
-    assert est.median_time is not None
-    local = est.median_time[11:16]
+    assert est.median_time_held is not None
+    local = est.median_time_held[11:16]
     minutes = int(local[:2]) * 60 + int(local[3:])
-    assert abs(minutes - (16 * 60 + 38)) <= Z * se_hours * 60 + 1, est.median_time
+    assert abs(minutes - (16 * 60 + 38)) <= Z * se_hours * 60 + 1, est.median_time_held
 
 
 def test_worked_example_restart_not_resume(workdir: Path) -> None:
@@ -423,7 +424,7 @@ def test_worked_example_restart_not_resume(workdir: Path) -> None:
     )
     est = negosim.simulate(cs, runs=200, seed=0)
     assert est.p_meeting == 1.0
-    assert est.median_time is not None and est.median_time.startswith("2023-02-16T17:00")
+    assert est.median_time_held is not None and est.median_time_held.startswith("2023-02-16T17:00")
 
 
 # --- figures quoted in the prose ---------------------------------------------------------------
@@ -507,7 +508,7 @@ def test_trace_json_fields_documented(workdir: Path) -> None:
     for name in ("full-example.yaml", "tutorial-in-person.yaml"):
         cs = negosim.load(_scenario(name, workdir))
         for seed in range(20):
-            kinds |= {line.kind for line in negosim.trace(cs, seed)[1]}
+            kinds |= {line.kind for line in engine_trace(cs, seed)[1]}
     assert {"window", "fire", "state", "end", "enable", "block", "unblock"} <= kinds
     for kind in kinds:
         assert f"`{kind}`" in section, kind

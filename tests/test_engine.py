@@ -11,6 +11,7 @@ from conftest import base_scenario
 
 import negosim
 from negosim import Engine, SimulationError
+from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
 
 
 def fixed(hours: float) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def test_set_reads_all_right_hand_sides_before_writing(load_data):
     )
     cs = load_data(data)
     assert outcomes_of(cs) == {"held"}
-    _, lines = negosim.trace(cs, seed=0)
+    _, lines = engine_trace(cs, seed=0)
     assert fact_changes(lines) == {"x": (1, 2), "y": (2, 1), "p": (True, False), "q": (False, True)}
 
 
@@ -148,7 +149,7 @@ def test_numeric_facts_are_clamped(load_data, expr, expected):
     _two_step(data, {"set": {"tension": expr}}, f"tension == {expected}")
     cs = load_data(data)
     assert outcomes_of(cs) == {"held"}
-    _, lines = negosim.trace(cs, seed=0)
+    _, lines = engine_trace(cs, seed=0)
     assert fact_changes(lines) == {"tension": (0.5, expected)}
 
 
@@ -173,7 +174,7 @@ def test_trace_lines_for_a_known_seed(load_data):
     data["events"] = {"request": {"at": "1h", "set": {"asked": True}, "text": "A asks"}}
     data["actions"]["meet"].update(guard="asked and present('b')", delay=fixed(1))
     cs = load_data(data)
-    row, lines = negosim.trace(cs, seed=42)
+    row, lines = engine_trace(cs, seed=42)
     assert row.held and row.outcome == "held"
     kinds = [line.kind for line in lines]
     for kind in ("event", "fact", "window", "arrive", "enable", "fire", "state", "end"):
@@ -186,7 +187,7 @@ def test_trace_lines_for_a_known_seed(load_data):
     assert fire.time == pytest.approx(arrive.time + 1.0) == pytest.approx(row.time)
     assert lines[-1].kind == "end" and "held" in lines[-1].text
     # the same seed gives the same timeline; the trace is replication 0 of `rows`
-    again = negosim.trace(cs, seed=42)[1]
+    again = engine_trace(cs, seed=42)[1]
     assert [(x.time, x.kind, x.text) for x in again] == [(x.time, x.kind, x.text) for x in lines]
     assert one_row(cs, seed=42).time == row.time
 
@@ -194,7 +195,7 @@ def test_trace_lines_for_a_known_seed(load_data):
 def test_trace_of_a_censored_run_ends_at_the_horizon(load_data):
     data = base_scenario()
     data["actions"]["meet"]["delay"] = fixed(100)
-    row, lines = negosim.trace(load_data(data), seed=0)
+    row, lines = engine_trace(load_data(data), seed=0)
     assert row.outcome == "censored" and row.time is None
     assert lines[-1].kind == "end" and lines[-1].time == 48.0
     assert "censored" in lines[-1].text
@@ -382,7 +383,7 @@ def test_trace_with_a_vanishing_rate(load_data):
     """A random event whose mean delay overflows to infinity is never due; tracing says so."""
     data = base_scenario()
     data["events"] = {"rare": {"rate": 1e-310, "text": "rare"}}
-    row, lines = negosim.trace(load_data(data), seed=0)
+    row, lines = engine_trace(load_data(data), seed=0)
     assert row.outcome in {"held", "censored"}
     assert any(line.kind == "enable" and "∞" in line.text for line in lines)
     assert not any(line.kind == "fire" and line.text == "rare" for line in lines)

@@ -11,6 +11,7 @@ from conftest import base_scenario
 
 import negosim
 from negosim import Problem, ScenarioError, UsageError
+from negosim.compiler.loader import load as cli_load  # the loader the CLI uses (--set wording)
 from negosim.scenario.overrides import parse_set
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.]+): (?P<msg>.+)$")
@@ -18,7 +19,7 @@ LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.]+
 
 def problems_of(path: Path, sets: list[tuple[str, object]] | None = None) -> list[Problem]:
     with pytest.raises(ScenarioError) as info:
-        negosim.load(path, sets)
+        cli_load(path, sets)
     problems = info.value.problems
     # the exception text is one FILE:LINE:COL: path: message line per problem
     lines = str(info.value).splitlines()
@@ -465,29 +466,29 @@ def tunable(write_scenario) -> Path:
 
 
 def test_set_parameter_by_name(tunable):
-    assert negosim.load(tunable).params["p_yes"] == 0.5
-    cs = negosim.load(tunable, [parse_set("p_yes=0.25"), parse_set("wait=2d")])
+    assert cli_load(tunable).params["p_yes"] == 0.5
+    cs = cli_load(tunable, [parse_set("p_yes=0.25"), parse_set("wait=2d")])
     assert cs.params == {"p_yes": 0.25, "wait": 48.0}
-    est = negosim.simulate(negosim.load(tunable, [parse_set("p_yes=1")]), runs=200, seed=1)
+    est = negosim.simulate(cli_load(tunable, [parse_set("p_yes=1")]), runs=200, seed=1)
     assert est.outcomes["failed"] == 0
 
 
 def test_set_by_dotted_path(tunable):
-    cs = negosim.load(
+    cs = cli_load(
         tunable, [parse_set("calendar.horizon=1h"), parse_set("actors.a.present.0.until=30h")]
     )
     assert cs.horizon == 1.0
     assert cs.stays[0].end == 30.0
-    cs = negosim.load(tunable, [parse_set("actions.meet.options.no.weight=0")])
+    cs = cli_load(tunable, [parse_set("actions.meet.options.no.weight=0")])
     est = negosim.simulate(cs, runs=100, seed=0)
     assert est.outcomes["failed"] == 0
 
 
 def test_set_does_not_change_the_file(tunable):
     before = tunable.read_text()
-    negosim.load(tunable, [parse_set("p_yes=0.1")])
+    cli_load(tunable, [parse_set("p_yes=0.1")])
     assert tunable.read_text() == before
-    assert negosim.load(tunable).params["p_yes"] == 0.5
+    assert cli_load(tunable).params["p_yes"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -505,7 +506,7 @@ def test_set_does_not_change_the_file(tunable):
 )
 def test_set_unknown_name_is_a_usage_error(tunable, arg, pattern):
     with pytest.raises(UsageError) as info:
-        negosim.load(tunable, [parse_set(arg)])
+        cli_load(tunable, [parse_set(arg)])
     (p,) = info.value.problems
     assert re.search(pattern, p.message), p.message
     assert "<input>" not in str(p.message)
@@ -513,7 +514,7 @@ def test_set_unknown_name_is_a_usage_error(tunable, arg, pattern):
 
 def test_set_several_unknown_names_reports_each(tunable):
     with pytest.raises(UsageError) as info:
-        negosim.load(tunable, [parse_set("nope=1"), parse_set("p_yes=0.2"), parse_set("zip=2")])
+        cli_load(tunable, [parse_set("nope=1"), parse_set("p_yes=0.2"), parse_set("zip=2")])
     messages = [p.message for p in info.value.problems]
     assert len(messages) == 2
     assert messages[0].startswith("--set nope:") and messages[1].startswith("--set zip:")
@@ -628,6 +629,6 @@ def test_edge_values_are_input_errors(write_scenario, tweak, path, pattern):
 def test_ten_year_horizon_is_fine(write_scenario):
     data = base_scenario()
     data["calendar"]["horizon"] = "3650d"
-    cs = negosim.load(write_scenario(data))
+    cs = cli_load(write_scenario(data))
     est = negosim.simulate(cs, runs=20, seed=0)
     assert len(est.by_day) == 3650 and est.p_meeting == 1.0  # horizon at a midnight

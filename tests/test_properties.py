@@ -151,8 +151,8 @@ def test_parameters_within_range_give_valid_results(rich_path, p_yes, reply, rat
     )
 )
 def test_out_of_range_parameters_are_input_errors(rich_path, p_yes):
-    with pytest.raises(negosim.ScenarioError, match=r"value from --set p_yes"):
-        negosim.load(rich_path, [("p_yes", p_yes)])
+    with pytest.raises(negosim.ScenarioError, match=r"value from set=\{'p_yes': "):
+        negosim.load(rich_path, {"p_yes": p_yes})
 
 
 # --- arbitrary input files never crash the loader ------------------------------------------

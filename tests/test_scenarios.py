@@ -9,6 +9,7 @@ import pytest
 from conftest import SCENARIOS
 
 import negosim
+from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
 
 FILES = sorted(SCENARIOS.glob("*.yaml"))
 RUNS = 300
@@ -61,5 +62,5 @@ def test_runs(scenario_file):
     assert set(j["blocking"]) == set(cs.preconditions)
     assert j["mean_events_per_run"] > 0
     # a trace of the first replication agrees with the run's first row
-    row, lines = negosim.trace(cs, seed=2023)
+    row, lines = engine_trace(cs, seed=2023)
     assert lines and row == next(iter(negosim.rows(cs, 1, seed=2023)))

@@ -79,8 +79,8 @@ def test_local_midnight_across_dst(load_data):
     assert est.p_meeting == 1.0
     assert est.by_day["2024-04-01"] == 1.0
     assert est.by_day["2024-03-31"] == 0.0
-    assert est.median_time == "2024-04-01T00:30+02:00"
-    assert est.by_part["2024-04-01"]["night"] == 1.0
+    assert est.median_time_held == "2024-04-01T00:30+02:00"
+    assert est.by_part_of_day["2024-04-01"]["night"] == 1.0
 
 
 # --- competing exponential actions ----------------------------------------------
@@ -132,8 +132,8 @@ def test_action_only_inside_later_window(load_data, how, window, length):
     est = negosim.simulate(cs, runs=runs, seed=3)
     assert est.held == len(times)  # simulate and rows agree replication by replication
     if opens == 10.0:  # nothing before 10:00 on the first day
-        assert est.by_part["2024-01-01"]["night"] == 0.0
-        assert est.by_part["2024-01-01"]["morning"] > 0.0
+        assert est.by_part_of_day["2024-01-01"]["night"] == 0.0
+        assert est.by_part_of_day["2024-01-01"]["morning"] > 0.0
 
 
 def test_exponential_resampled_after_disable_is_memoryless(load_data):

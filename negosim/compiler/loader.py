@@ -32,7 +32,13 @@ def load_model(
     path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
 ) -> tuple[Scenario, YamlDocument]:
     """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
-    doc = load_yaml_file(path)
+    return validate_document(load_yaml_file(path), sets)
+
+
+def validate_document(
+    doc: YamlDocument, sets: list[tuple[str, Any]] | None = None
+) -> tuple[Scenario, YamlDocument]:
+    """Validate an already parsed document (with ``--set`` overrides); ScenarioError if invalid."""
     require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
@@ -130,7 +136,10 @@ def load(
     >>> scenario = load("scenarios/tutorial.yaml")
     """
     model, doc = load_model(path, sets)
-    return compile_model(model, doc, sets)
+    compiled = compile_model(model, doc, sets)
+    compiled.source = os.fspath(path)
+    compiled.sets = list(sets or [])
+    return compiled
 
 
 def compile_model(

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
+from ..display import block, lines, table
 from ..scenario import schema
 from ..scenario.units import hours_between
 from . import dists
@@ -108,9 +109,18 @@ class Edge:
     value: bool
 
 
-@dataclass
+@dataclass(repr=False)
 class CompiledScenario:
-    """Everything the engine needs, resolved to indexes, floats and functions."""
+    """Everything the engine needs, resolved to indexes, floats and functions.
+
+    What :func:`negosim.load` returns: pass it to ``simulate``, ``compare``,
+    ``sweep``, ``trace`` or ``explain``. ``source`` is the file it was read from
+    (None for :func:`negosim.load_string`), ``sets`` the overrides applied.
+
+    >>> from negosim import load
+    >>> load("scenarios/tutorial.yaml").id
+    'tutorial'
+    """
 
     model: schema.Scenario
     tz: ZoneInfo
@@ -131,6 +141,40 @@ class CompiledScenario:
     max_events: int
     params: dict[str, float] = field(default_factory=dict)
     parameters: tuple[Parameter, ...] = ()  # the parameter table, in file order
+    source: str | None = None  # the file read (None if from text or a model)
+    source_text: str | None = None  # the YAML text, for scenarios loaded from a string
+    sets: list[tuple[str, Any]] = field(default_factory=list)  # the overrides applied
+
+    def __repr__(self) -> str:
+        where = self.source or "<string>"
+        return lines(
+            f"CompiledScenario({self.id!r} from {where})",
+            f"  {self.model.title}",
+            f"  states: {', '.join(self.states)}",
+            f"  parameters: {', '.join(p.name for p in self.parameters)}",
+        )
+
+    def _repr_html_(self) -> str:
+        head = table(
+            ["id", "file", "start", "horizon (h)", "states", "preconditions"],
+            [[self.id, self.source or "<string>", self.start.isoformat(timespec="minutes"),
+              f"{self.horizon:g}", " > ".join(self.states), ", ".join(self.preconditions)]],
+            self.model.title,
+        )  # fmt: skip
+        params = table(
+            ["parameter", "value", "low", "high", "source or assumption"],
+            [
+                [
+                    p.name,
+                    p.written,
+                    "" if p.low is None else f"{p.low:g}",
+                    "" if p.high is None else f"{p.high:g}",
+                    p.source or p.assumption or "",
+                ]
+                for p in self.parameters
+            ],  # fmt: skip
+        )
+        return block(f"negosim scenario: {self.id}", head, params)
 
     @property
     def id(self) -> str:

@@ -107,7 +107,7 @@ def when(est: Estimate) -> Figure:
     bottom = [0.0] * len(days)
     x = range(len(days))
     for part in PARTS:
-        vals = [est.by_part.get(d, {}).get(part, 0.0) for d in days]
+        vals = [est.by_part_of_day.get(d, {}).get(part, 0.0) for d in days]
         if not any(vals):
             continue
         ax.bar(x, vals, bottom=bottom, color=PART_COLOURS[part], label=part, width=0.6)

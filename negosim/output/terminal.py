@@ -77,7 +77,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
     if len(by_day) > MAX_DAY_ROWS:  # a long horizon: the days something happened
         by_day = [(day, p) for day, p in by_day if p > 0]
     for day, p in first_rows(by_day, when):
-        parts = est.by_part.get(day, {})
+        parts = est.by_part_of_day.get(day, {})
         when.add_row(
             _day_label(day), *[_pct(parts[x]) if x in parts else "" for x in PARTS], _pct(p)
         )
@@ -95,8 +95,8 @@ def render_estimate(est: Estimate, console: Console) -> None:
             _day_label(day), _pct(cum["p"]), f"{_pct(cum['ci95'][0])} – {_pct(cum['ci95'][1])}"
         )
     console.print(by_end)
-    if est.median_time:
-        console.print(f"Median time of meeting: {est.median_time} (venue-local)")
+    if est.median_time_held:
+        console.print(f"Median time of meeting: {est.median_time_held} (venue-local)")
     else:
         console.print(
             "Median time of meeting: not reached (held in half the runs or fewer "

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from ..compiler.tables import CompiledScenario
+from ..display import bars_svg, block, lines, pct, table
 from ..engine.simulation import Engine
 from ..scenario.schema import Scenario
 from .backends import Backend, engine_for, model_key, prime
@@ -79,9 +80,18 @@ def paired_diff_ci(pairs: Pairs, identical: bool = False) -> tuple[float, float]
     return (max(-1.0, min(low, d)), min(1.0, max(high, d)))
 
 
-@dataclass
+@dataclass(repr=False)
 class Comparison:
-    """A baseline and a variant estimate, and what changed (see :meth:`to_json`)."""
+    """A baseline and a variant estimate, and what changed (see :meth:`to_dict`).
+
+    ``base`` and ``variant`` are :class:`~negosim.runs.results.Estimate` objects;
+    ``diff`` is P(variant) - P(base) and ``diff_ci95`` its paired 95% interval.
+
+    >>> from negosim import compare, load
+    >>> cmp = compare(load("scenarios/munich.yaml"), set={"p_china_declines": 0.0}, runs=300)
+    >>> cmp.to_dict()["diff"] == cmp.diff
+    True
+    """
 
     base: Estimate
     variant: Estimate
@@ -90,6 +100,26 @@ class Comparison:
     diff: float
     diff_ci95: tuple[float, float]
     elapsed_s: float
+
+    @property
+    def p_base(self) -> float:
+        """P(meeting) of the baseline (the JSON's ``p_base``)."""
+        return self.base.p_meeting
+
+    @property
+    def p_variant(self) -> float:
+        """P(meeting) of the variant (the JSON's ``p_variant``)."""
+        return self.variant.p_meeting
+
+    @property
+    def ci95_base(self) -> tuple[float, float]:
+        """The baseline's 95% Wilson interval (the JSON's ``ci95_base``)."""
+        return self.base.ci95
+
+    @property
+    def ci95_variant(self) -> tuple[float, float]:
+        """The variant's 95% Wilson interval (the JSON's ``ci95_variant``)."""
+        return self.variant.ci95
 
     def blocking_changes(self) -> dict[str, list[str]]:
         """Preconditions that stop blocking (some base runs, no variant run) and start."""
@@ -104,11 +134,11 @@ class Comparison:
 
     def median_shift_h(self) -> float | None:
         """Hours by which the median time of meeting moved (None unless both reached)."""
-        if not (self.base.median_time and self.variant.median_time):
+        if not (self.base.median_time_held and self.variant.median_time_held):
             return None
-        later = datetime.fromisoformat(self.variant.median_time)
+        later = datetime.fromisoformat(self.variant.median_time_held)
         return round(
-            (later - datetime.fromisoformat(self.base.median_time)).total_seconds() / 3600, 2
+            (later - datetime.fromisoformat(self.base.median_time_held)).total_seconds() / 3600, 2
         )
 
     def by_end_of_day(self) -> dict[str, dict[str, float]]:
@@ -122,6 +152,78 @@ class Comparison:
             pv = _cum(self.variant, d)
             out[d] = {"base": pb, "variant": pv, "diff": pv - pb}
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``negosim compare --format json`` object (docs/reports.md lists its fields)."""
+        return self.to_json()
+
+    def to_frame(self) -> Any:
+        """P(held by the end of each day), baseline and variant, as a pandas DataFrame.
+
+        Columns ``day``, ``base``, ``variant``, ``diff`` (``negosim[pandas]``).
+        """
+        from ..extras import require
+
+        require("pandas", "Comparison.to_frame()")
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"day": d, **v} for d, v in self.by_end_of_day().items()],
+            columns=["day", "base", "variant", "diff"],
+        )
+
+    def _what(self) -> str:
+        return ", ".join(self.variant.overrides) or self.variant.scenario
+
+    def __repr__(self) -> str:
+        low, high = self.diff_ci95
+        return lines(
+            f"Comparison({self.base.scenario!r} vs {self._what()}, {self.base.runs:,} pairs)",
+            f"  P(meeting): {pct(self.base.p_meeting)} -> {pct(self.variant.p_meeting)}",
+            f"  change: {100 * self.diff:+.1f} points (95% CI {100 * low:+.1f} to "
+            f"{100 * high:+.1f})",
+        )
+
+    def _repr_html_(self) -> str:
+        low, high = self.diff_ci95
+        head = table(
+            ["", "baseline", "variant", "change"],
+            [
+                ["scenario", self.base.scenario, self._what(), ""],
+                [
+                    "P(meeting)",
+                    pct(self.base.p_meeting),
+                    pct(self.variant.p_meeting),
+                    f"{100 * self.diff:+.1f} pts ({100 * low:+.1f} to {100 * high:+.1f})",
+                ],
+                [
+                    "median time held",
+                    self.base.median_time_held or "not reached",
+                    self.variant.median_time_held or "not reached",
+                    "",
+                ],
+            ],  # fmt: skip
+            f"{self.base.runs:,} paired runs, seed {self.base.seed}",
+        )
+        days = table(
+            ["day", "held by end of day: baseline", "variant", "change"],
+            [
+                [d, pct(v["base"]), pct(v["variant"]), f"{100 * v['diff']:+.1f} pts"]
+                for d, v in self.by_end_of_day().items()
+            ],  # fmt: skip
+        )
+        names = list(dict.fromkeys([*self.base.blocking, *self.variant.blocking]))
+        blocking = table(
+            ["precondition", "baseline runs blocked", "variant"],
+            [[p, self.base.blocking.get(p, 0), self.variant.blocking.get(p, 0)] for p in names],
+        )
+        days_list = list(self.by_end_of_day())
+        figure = bars_svg(
+            [f"{d[5:]} {side}" for d in days_list for side in ("base", "variant")],
+            [self.by_end_of_day()[d][side] for d in days_list for side in ("base", "variant")],
+            "P(held by end of day)",
+        )
+        return block("negosim comparison", head, figure, days, blocking)
 
     def to_json(self) -> dict[str, Any]:
         """The ``negosim compare --format json`` object (docs/reports.md lists its fields)."""
@@ -147,8 +249,8 @@ class Comparison:
                 "neither": self.pairs.neither,
             },
             "median_time_held": {
-                "base": self.base.median_time,
-                "variant": self.variant.median_time,
+                "base": self.base.median_time_held,
+                "variant": self.variant.median_time_held,
                 "shift_h": self.median_shift_h(),
             },
             "held_by_end_of_day": self.by_end_of_day(),

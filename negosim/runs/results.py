@@ -27,10 +27,13 @@ from statistics import NormalDist
 from typing import Any
 
 from ..compiler.tables import CompiledScenario, day_parts
+from ..display import bars_svg, block, lines, pct, table
 from ..engine.simulation import TICKS_PER_MINUTE, Row
 from ..scenario.units import at_hours
 
 Z95 = NormalDist().inv_cdf(0.975)
+ROW_COLUMNS = ("run", "outcome", "held", "time", "hours", "path", "blocking", "events")
+"""The columns of a kept replication row (:func:`readable_row`, :meth:`Estimate.rows_frame`)."""
 PARTS = ("night", "morning", "afternoon", "evening")  # 00-06, 06-12, 12-18, 18-24 local
 
 
@@ -92,9 +95,20 @@ class Tally:
         return sum(self.held_minutes.values())
 
 
-@dataclass
+@dataclass(repr=False)
 class Estimate:
-    """What a Monte Carlo run found, as plain data (see :meth:`to_json`)."""
+    """What a Monte Carlo run found, as plain data (see :meth:`to_dict`).
+
+    The attributes are named as the keys of ``negosim run --format json``
+    (``p_meeting``, ``ci95``, ``by_day``, ``by_part_of_day``,
+    ``median_time_held``...); :meth:`to_dict` gives that JSON object,
+    :meth:`to_frame` the same numbers as a pandas DataFrame.
+
+    >>> from negosim import load, simulate
+    >>> est = simulate(load("scenarios/tutorial.yaml"), runs=200, seed=1)
+    >>> est.to_dict()["runs"]
+    200
+    """
 
     scenario: str
     title: str
@@ -104,9 +118,9 @@ class Estimate:
     p_meeting: float
     ci95: tuple[float, float]
     by_day: dict[str, float]
-    by_part: dict[str, dict[str, float]]
+    by_part_of_day: dict[str, dict[str, float]]
     held_by_end_of_day: dict[str, dict[str, Any]]
-    median_time: str | None  # venue-local ISO datetime, or None if not reached
+    median_time_held: str | None  # venue-local ISO datetime, or None if not reached
     outcomes: dict[str, int]
     blocking: dict[str, int]
     blocking_text: dict[str, str]
@@ -123,6 +137,139 @@ class Estimate:
     step_transitions: dict[tuple[int, str, str], int] = field(default_factory=dict)
     # ``run --precision``: {"target", "half_width", "reached", "max_runs"} (else None).
     precision: dict[str, Any] | None = None
+    # One readable dict per replication, kept only on request (``simulate(keep_rows=True)``).
+    rows: list[dict[str, Any]] | None = None
+    timezone: str = "UTC"  # the venue's IANA time zone (for timestamps in frames)
+
+    @property
+    def by_part(self) -> dict[str, dict[str, float]]:
+        """Old name of :attr:`by_part_of_day` (kept for existing callers)."""
+        return self.by_part_of_day
+
+    @property
+    def median_time(self) -> str | None:
+        """Old name of :attr:`median_time_held` (kept for existing callers)."""
+        return self.median_time_held
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``negosim run --format json`` object (docs/cli.md lists its fields).
+
+        >>> from negosim import load, simulate
+        >>> sorted(simulate(load("scenarios/tutorial.yaml"), runs=100).to_dict())[:3]
+        ['blocking', 'by_day', 'by_part_of_day']
+        """
+        return self.to_json()
+
+    def to_frame(self, by: str = "part_of_day") -> Any:
+        """The estimate by day and part of day as a pandas DataFrame (``negosim[pandas]``).
+
+        ``by="part_of_day"`` (default): one row per venue-local day and part of day
+        (night, morning, afternoon, evening) with ``p_held``, the fraction of all
+        runs held then. ``by="day"``: one row per day with ``p_held``,
+        ``p_held_by_end_of_day`` and its Wilson interval ``ci95_low``/``ci95_high``.
+
+        >>> from negosim import load, simulate
+        >>> est = simulate(load("scenarios/tutorial.yaml"), runs=200, seed=1)
+        >>> list(est.to_frame().columns)
+        ['day', 'part_of_day', 'p_held']
+        """
+        from ..extras import require
+
+        require("pandas", "Estimate.to_frame()")
+        import pandas as pd
+
+        if by == "day":
+            return pd.DataFrame(
+                [
+                    {
+                        "day": day,
+                        "p_held": p,
+                        "p_held_by_end_of_day": self.held_by_end_of_day[day]["p"],
+                        "ci95_low": self.held_by_end_of_day[day]["ci95"][0],
+                        "ci95_high": self.held_by_end_of_day[day]["ci95"][1],
+                    }
+                    for day, p in self.by_day.items()
+                ],
+                columns=["day", "p_held", "p_held_by_end_of_day", "ci95_low", "ci95_high"],
+            )
+        if by != "part_of_day":
+            raise ValueError(f"by must be 'part_of_day' or 'day', not {by!r}")
+        return pd.DataFrame(
+            [
+                {"day": day, "part_of_day": part, "p_held": p}
+                for day, parts in self.by_part_of_day.items()
+                for part, p in parts.items()
+            ],
+            columns=["day", "part_of_day", "p_held"],
+        )
+
+    def rows_frame(self) -> Any:
+        """The replications kept by ``simulate(..., keep_rows=True)`` as a DataFrame.
+
+        Columns: ``run``, ``outcome``, ``held``, ``time`` (venue-local timestamp of
+        the outcome, empty if censored), ``hours`` (after the start), ``path``
+        (protocol state names joined by " > "), ``blocking`` (names of the
+        preconditions standing at the end, joined by ", ") and ``events``.
+        ValueError if the rows were not kept.
+        """
+        from ..extras import require
+
+        require("pandas", "Estimate.rows_frame()")
+        import pandas as pd
+
+        if self.rows is None:
+            raise ValueError("no rows kept: simulate(..., keep_rows=True) keeps them")
+        frame = pd.DataFrame(self.rows, columns=list(ROW_COLUMNS))
+        frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(self.timezone)
+        return frame
+
+    def __repr__(self) -> str:
+        low, high = self.ci95
+        return lines(
+            f"Estimate({self.scenario!r}, {self.runs:,} runs, seed {self.seed})",
+            f"  P(meeting) = {pct(self.p_meeting)}  (95% CI {pct(low)} - {pct(high)})",
+            f"  median time held: {self.median_time_held or 'not reached'}",
+            "  by day: " + ", ".join(f"{d[5:]} {pct(p)}" for d, p in self.by_day.items()),
+            "  outcomes: " + ", ".join(f"{k} {v:,}" for k, v in self.outcomes.items()),
+        )
+
+    def _repr_html_(self) -> str:
+        low, high = self.ci95
+        head = table(
+            ["scenario", "runs", "seed", "P(meeting)", "95% CI", "median time held"],
+            [[self.scenario, f"{self.runs:,}", self.seed, pct(self.p_meeting),
+              f"{pct(low)} - {pct(high)}", self.median_time_held or "not reached"]],
+            self.title,
+        )  # fmt: skip
+        days = table(
+            ["day", "held that day", "held by end of day", "95% CI"],
+            [
+                [
+                    d,
+                    pct(p),
+                    pct(self.held_by_end_of_day[d]["p"]),
+                    "{} - {}".format(*map(pct, self.held_by_end_of_day[d]["ci95"])),
+                ]
+                for d, p in self.by_day.items()
+            ],  # fmt: skip
+        )
+        parts = sorted({p for v in self.by_part_of_day.values() for p in v}, key=PARTS.index)
+        by_part = table(
+            ["day", *parts],
+            [
+                [d, *(pct(v[p]) if p in v else "" for p in parts)]
+                for d, v in self.by_part_of_day.items()
+            ],  # fmt: skip
+        )
+        outcomes = table(["outcome", "runs"], [[k, f"{v:,}"] for k, v in self.outcomes.items()])
+        blocking = table(
+            ["precondition", "failed runs blocked", "text"],
+            [[k, f"{v:,}", self.blocking_text.get(k, "")] for k, v in self.blocking.items()],
+        )
+        figure = bars_svg(list(self.by_day), list(self.by_day.values()), "P(held that day)")
+        return block(
+            f"negosim estimate: {self.scenario}", head, figure, days, by_part, outcomes, blocking
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The ``negosim run --format json`` object (docs/cli.md lists its fields)."""
@@ -134,9 +281,9 @@ class Estimate:
             "p_meeting": self.p_meeting,
             "ci95": list(self.ci95),
             "by_day": self.by_day,
-            "by_part_of_day": self.by_part,
+            "by_part_of_day": self.by_part_of_day,
             "held_by_end_of_day": self.held_by_end_of_day,
-            "median_time_held": self.median_time,
+            "median_time_held": self.median_time_held,
             "outcomes": self.outcomes,
             "blocking": self.blocking,
             "paths": [{"states": states, "runs": n} for states, n in self.paths],
@@ -222,9 +369,9 @@ def estimate(
         p_meeting=held / n if n else 0.0,
         ci95=wilson(held, n),
         by_day=by_day,
-        by_part=by_part,
+        by_part_of_day=by_part,
         held_by_end_of_day=cumulative,
-        median_time=median,
+        median_time_held=median,
         outcomes=outcomes,
         blocking=blocking,
         blocking_text=blocking_text,
@@ -236,6 +383,7 @@ def estimate(
         overrides=list(overrides or []),
         held_minutes=dict(sorted(tally.held_minutes.items())),
         step_transitions=_step_transitions(cs, tally),
+        timezone=getattr(cs.tz, "key", None) or "UTC",
     )
 
 
@@ -246,3 +394,20 @@ def _step_transitions(cs: CompiledScenario, tally: Tally) -> dict[tuple[int, str
         for step, (a, b) in enumerate(zip(path, path[1:], strict=False), 1):
             counts[(step, cs.states[a], cs.states[b])] += n
     return dict(counts)
+
+
+def readable_row(cs: CompiledScenario, row: Row) -> dict[str, Any]:
+    """One replication row with names instead of indexes (see :data:`ROW_COLUMNS`)."""
+    when = None
+    if row.time is not None and row.outcome != "censored":
+        when = _local(cs, row.time).isoformat(timespec="minutes")
+    return {
+        "run": row.index,
+        "outcome": row.outcome,
+        "held": row.held,
+        "time": when,
+        "hours": None if row.time is None else round(row.time, 4),
+        "path": " > ".join(cs.states[i] for i in row.path),
+        "blocking": ", ".join(cs.preconditions[i] for i in row.blocking),
+        "events": row.events,
+    }
