@@ -128,7 +128,7 @@ def test_a_line_break_in_a_file_name_cannot_forge_a_message(tmp_path: Path) -> N
     (tmp_path / name).write_text("id: [\n", encoding="utf-8")
     proc = negosim("validate", name, cwd=tmp_path)
     refused(proc)
-    assert all(line.startswith("x\\nforged") for line in proc.stderr.strip().splitlines())
+    assert all(line.startswith("x\\x0aforged") for line in proc.stderr.strip().splitlines())
     good = "y\nz.yaml"
     tutorial(tmp_path, good)
     ok = negosim("validate", good, cwd=tmp_path)
