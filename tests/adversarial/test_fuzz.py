@@ -3,7 +3,8 @@
 hypothesis mutates the shipped scenarios and sweep files (lines deleted,
 duplicated, swapped or cut short; values replaced by hostile tokens: huge or
 negative numbers, booleans, control characters, markup, paths, deep nesting)
-and draws argument lists from every command's options, then calls
+and draws argument lists from every command's options; it also mutates the
+journal of a sweep (the partial file ``--resume`` reads). Each input goes to
 ``negosim.cli.main.main(argv)`` in this process. The contract checked for
 every input: the exit code is 0 or 2 (1 means an internal error, a bug), no
 exception escapes, every stderr line is one line, and no raw control
@@ -19,8 +20,11 @@ shrinks them to a minimal input).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -161,3 +165,53 @@ def test_random_arguments_keep_the_contract(
         _check(argv, capsys)
     finally:
         os.chdir(old)
+
+
+@pytest.fixture(scope="module")
+def honest_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, str]:
+    """A finished 6-point sweep of the tutorial and its output as an honest journal."""
+    from negosim.runs.sweeprun import sweep_key
+
+    from ._helpers_files import SWEEP, tutorial
+
+    work = tmp_path_factory.mktemp("honest")
+    tutorial(work)
+    old = os.getcwd()
+    os.chdir(work)
+    try:
+        assert main(["sweep", "t.yaml", *SWEEP, "--out", "o.csv"]) == 0
+    finally:
+        os.chdir(old)
+    final = (work / "o.csv").read_bytes()
+    manifest = json.loads((work / "o.manifest.json").read_text(encoding="utf-8"))
+    key = sweep_key(manifest["sweep"], manifest["scenario"]["sha256"])
+    lines = final.decode("utf-8").splitlines()
+    journal = "\n".join([lines[0] + ",sweep_key", *(f"{x},{key}" for x in lines[1:])]) + "\n"
+    (work / "o.csv").unlink()
+    return work, final, journal
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_journals_are_verified_before_they_are_trusted(
+    data: st.DataObject,
+    honest_sweep: tuple[Path, bytes, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A resumed sweep either refuses the journal (exit 2, nothing written) or writes
+    exactly what an uninterrupted sweep writes."""
+    from ._helpers_files import SWEEP
+
+    template, final, journal = honest_sweep
+    work = Path(tempfile.mkdtemp(dir=tmp_path)) / "w"  # a fresh copy per example
+    shutil.copytree(template, work)
+    (work / "o.partial.csv").write_text(_mutate(journal, data), encoding="utf-8")
+    old = os.getcwd()
+    os.chdir(work)
+    try:
+        _check(["sweep", "t.yaml", *SWEEP, "--out", "o.csv", "--resume"], capsys)
+    finally:
+        os.chdir(old)
+    out = work / "o.csv"
+    assert not out.exists() or out.read_bytes() == final
