@@ -7,9 +7,12 @@ check the exit-code contract, and prove which files an attack touched.
 from __future__ import annotations
 
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,14 @@ TUTORIAL = REPO / "scenarios" / "tutorial.yaml"
 MAIN = "import sys; from negosim.cli.main import main; sys.exit(main())"
 
 Tree = dict[str, tuple[str, int, int, str]]
+FAST = 2.0  # seconds: the answer to any input under 1 MB
+MEMORY = 2 * 1024**3  # bytes of address space for the process under attack
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_seconds: dict[int, float] = {}  # id(CompletedProcess) -> wall time
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
 
 def negosim(
@@ -28,9 +39,11 @@ def negosim(
     input: str | bytes | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``negosim ARGS`` in ``cwd``, killed after ``timeout`` seconds (a hang fails)."""
+    """``negosim ARGS`` in ``cwd`` under a 2 GB address-space limit, killed after
+    ``timeout`` seconds (a hang fails); :func:`contract` checks the time it took."""
     full = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
     full.pop("NEGOSIM_DEBUG", None)
+    start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", MAIN, *args],
         cwd=cwd,
@@ -39,22 +52,30 @@ def negosim(
         input=input.encode() if isinstance(input, str) else input,
         capture_output=True,
         timeout=timeout,
+        preexec_fn=_limit_memory,
     )
-    return subprocess.CompletedProcess(
+    done = subprocess.CompletedProcess(
         proc.args,
         proc.returncode,
         proc.stdout.decode("utf-8", "replace"),
         proc.stderr.decode("utf-8", "replace"),
     )
+    _seconds[id(done)] = time.perf_counter() - start
+    return done
 
 
-def contract(proc: subprocess.CompletedProcess[str], *codes: int) -> None:
-    """Exit code 0 or 2 (or as given), never a traceback, never an internal error."""
+def contract(proc: subprocess.CompletedProcess[str], *codes: int, limit: float = FAST) -> None:
+    """Exit code 0 or 2 (or as given), never a traceback, never an internal error, no
+    raw control character on stdout or stderr, and an answer within ``limit`` seconds."""
     allowed = codes or (0, 2)
     text = proc.stdout + proc.stderr
     assert proc.returncode in allowed, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in text, text[-2000:]
     assert "internal error" not in text, text[-2000:]
+    raw = _RAW_CONTROL.search(text)
+    assert raw is None, f"raw control character {raw.group()!r} in the output"
+    seconds = _seconds.get(id(proc))
+    assert seconds is None or seconds < limit, f"took {seconds:.1f} s (limit {limit} s)"
 
 
 def refused(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
