@@ -23,11 +23,11 @@ MAIN = "import sys; from negosim.cli.main import main; sys.exit(main())"
 Tree = dict[str, tuple[str, int, int, str]]
 FAST = 2.0  # seconds: the answer to any input under 1 MB
 MEMORY = 2 * 1024**3  # bytes of address space for the process under attack
-_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _seconds: dict[int, float] = {}  # id(CompletedProcess) -> wall time
 
 
-def _limit_memory() -> None:
+def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
 
@@ -52,7 +52,7 @@ def negosim(
         input=input.encode() if isinstance(input, str) else input,
         capture_output=True,
         timeout=timeout,
-        preexec_fn=_limit_memory,
+        preexec_fn=limit_memory,
     )
     done = subprocess.CompletedProcess(
         proc.args,
@@ -72,7 +72,7 @@ def contract(proc: subprocess.CompletedProcess[str], *codes: int, limit: float =
     assert proc.returncode in allowed, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in text, text[-2000:]
     assert "internal error" not in text, text[-2000:]
-    raw = _RAW_CONTROL.search(text)
+    raw = RAW_CONTROL.search(text)
     assert raw is None, f"raw control character {raw.group()!r} in the output"
     seconds = _seconds.get(id(proc))
     assert seconds is None or seconds < limit, f"took {seconds:.1f} s (limit {limit} s)"

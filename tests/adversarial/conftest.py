@@ -10,8 +10,6 @@ stdout or stderr, and, for inputs under 1 MB, an answer within
 from __future__ import annotations
 
 import os
-import re
-import resource
 import subprocess
 import sys
 import time
@@ -21,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-FAST = 2.0  # seconds, for inputs under 1 MB
-MEMORY = 2 * 1024**3  # bytes of address space
-_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from ._helpers_files import FAST, RAW_CONTROL, REPO, limit_memory
 
 
 @dataclass
@@ -37,10 +32,6 @@ class Result:
     @property
     def lines(self) -> list[str]:
         return self.stderr.splitlines()
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
 
 def _command() -> list[str]:
@@ -67,7 +58,7 @@ def run_hostile(
             cwd=cwd,
             env=env,
             timeout=max(limit * 5, 10),
-            preexec_fn=_limit_memory,
+            preexec_fn=limit_memory,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"negosim {' '.join(map(str, args))[:200]}: still running after the limit")
@@ -77,7 +68,7 @@ def run_hostile(
     assert res.returncode in codes, f"{what}: exit {res.returncode}\n{res.stderr[-2000:]}"
     assert "Traceback" not in res.stderr, f"{what}: traceback\n{res.stderr[-2000:]}"
     for name, text in (("stdout", res.stdout), ("stderr", res.stderr)):
-        raw = _RAW_CONTROL.search(text)
+        raw = RAW_CONTROL.search(text)
         assert raw is None, f"{what}: raw control character {raw.group()!r} on {name}"
     assert seconds < limit, f"{what}: took {seconds:.1f} s (limit {limit} s)"
     return res
