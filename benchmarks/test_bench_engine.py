@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from negosim import Engine, load, simulate
-from negosim.runs.runner import run_chunk
+from negosim.runs.backends import run_chunk
 
 ROOT = Path(__file__).resolve().parents[1]
 MUNICH = ROOT / "scenarios" / "munich.yaml"

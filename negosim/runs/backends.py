@@ -87,14 +87,18 @@ class Job:
     stop: int
 
 
-def run_job(job: Job) -> Tally:
-    """Run a chunk of replications where this function is called (any backend's worker)."""
-    engine = engine_for(job.key, job.model)
+def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
+    """Run the replications ``indexes`` and fold them into a tally."""
     tally = Tally()
     add = tally.add
-    for row in engine.run_block(job.seed, job.start, job.stop):
+    for row in engine.run_block(seed, indexes.start, indexes.stop):
         add(row)
     return tally
+
+
+def run_job(job: Job) -> Tally:
+    """Run a chunk of replications where this function is called (any backend's worker)."""
+    return run_chunk(engine_for(job.key, job.model), job.seed, range(job.start, job.stop))
 
 
 class Backend(Protocol):

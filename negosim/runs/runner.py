@@ -39,15 +39,6 @@ def chunks(runs: int, workers: int) -> Iterator[range]:
         yield range(a, min(a + size, runs))
 
 
-def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
-    """Run the replications ``indexes`` and fold them into a tally."""
-    tally = Tally()
-    add = tally.add
-    for row in engine.run_block(seed, indexes.start, indexes.stop):
-        add(row)
-    return tally
-
-
 def rows(cs: CompiledScenario, runs: int, seed: int) -> Iterator[Row]:
     """The replication rows themselves, one at a time (for export and tests)."""
     yield from Engine(cs).run_block(seed, 0, runs)
