@@ -144,7 +144,7 @@ def point_seed(seed: int, point: int, crn: bool) -> int:
     """The seed of a point's replication streams.
 
     With common random numbers (the default) every point uses ``seed`` itself, so
-    replication ``i`` draws from ``Stream(seed, i)`` at every point. Without them,
+    replication ``i`` draws from the same keyed streams at every point. Without them,
     point ``j`` uses a 63-bit seed derived by ``SeedSequence([seed, j])``.
     """
     if crn:
