@@ -53,6 +53,8 @@ class Problem:
         where = f"{self.file}:{self.line}:{self.col}: "
         if self.file == "<input>" and not self.line:
             where = ""  # an argument or keyword, not a place in a file
+        elif not self.line:
+            where = f"{self.file}: "  # the file as a whole (missing, too large, ...)
         text = f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
         return visible(text, one_line=True)
 

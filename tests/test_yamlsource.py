@@ -228,7 +228,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_yaml_file(str(tmp_path))
-    assert str(info.value) == f"{tmp_path}:0:0: is a directory, expected a YAML file"
+    assert str(info.value) == f"{tmp_path}: is a directory, expected a YAML file"
 
 
 def test_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -379,8 +379,8 @@ def test_problems_from_validation_error() -> None:
         "s.yaml:10:11: actions.1.delay.mu: Input should be a valid number, "
         "unable to parse string as a number (found: 'x')",
         "s.yaml:11:5: actions.2: missing required key 'name'",
-        "s.yaml:12:19: actions.2.delay.dist: Input tag 'weibull' found using 'dist' does not "
-        "match any of the expected tags: 'normal', 'lognormal'",
+        "s.yaml:12:19: actions.2.delay.dist: unknown distribution 'weibull'; "
+        "valid: normal, lognormal",
         "s.yaml:14:7: actors.us: missing required key 'sd'",
         "s.yaml:15:3: actors.US: String should match pattern '^[a-z]+$' (found: 'US')",
     ]
@@ -395,3 +395,19 @@ def test_found_repr_is_truncated() -> None:
     found = problem.message.split("(found: ", 1)[1].rstrip(")")
     assert len(found) <= 40
     assert found.endswith("...")
+
+
+def test_an_unknown_distribution_lists_the_valid_ones(write_scenario) -> None:  # type: ignore[no-untyped-def]
+    """Not pydantic's tag message: the name, the nearest valid one and the list."""
+    from conftest import base_scenario
+
+    import negosim
+
+    data = base_scenario()
+    data["actions"]["meet"]["delay"] = {"dist": "lognormall", "median": "1h", "p90": "2h"}
+    with pytest.raises(negosim.ScenarioError) as info:
+        negosim.load(write_scenario(data))
+    assert str(info.value).endswith(
+        "actions.meet.delay.dist: unknown distribution 'lognormall' (did you mean 'lognormal'?); "
+        "valid: fixed, uniform, triangular, exponential, lognormal, empirical"
+    )

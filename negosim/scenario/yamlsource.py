@@ -18,6 +18,7 @@ keys are supported. Every problem is collected and raised at once as one
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -445,6 +446,17 @@ def _tidy(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.line, p.col))
 
 
+def _unknown_tag(key: str, ctx: dict[str, Any]) -> str:
+    """``unknown distribution 'lognormall' (did you mean 'lognormal'?); valid: ...``."""
+    tag = str(ctx.get("tag", ""))
+    valid = [s.strip().strip("'") for s in str(ctx.get("expected_tags", "")).split(",")]
+    valid = [v for v in valid if v]
+    what = "distribution" if key == "dist" else f"'{key}'"
+    close = difflib.get_close_matches(tag, valid, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {what} {tag!r}{hint}; valid: {', '.join(valid)}"
+
+
 def problems_from_validation_error(
     exc: pydantic.ValidationError, doc: YamlDocument
 ) -> list[Problem]:
@@ -468,6 +480,7 @@ def problems_from_validation_error(
             msg = f"unknown key '{loc[-1]}'"
         elif kind == "union_tag_invalid" and disc.startswith("'"):
             loc = (*loc, disc.strip("'"))  # point at the tag's value
+            msg = _unknown_tag(disc.strip("'"), err.get("ctx", {}))
         elif kind == "union_tag_not_found" and disc.startswith("'"):
             msg = f"missing required key {disc}"
         elif kind.endswith(("_type", "_parsing")) or kind in _FOUND_TYPES:

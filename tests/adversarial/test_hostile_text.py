@@ -95,4 +95,4 @@ def test_json_escapes_what_a_terminal_would_obey(hostile, evil, command):
 
 def test_error_messages_escape_the_file_name(hostile, tmp_path):
     res = hostile("validate", tmp_path / "no\x1b[2Jsuch.yaml", codes=(2,))
-    assert res.lines == [f"{tmp_path}/no\\x1b[2Jsuch.yaml:0:0: no such file"]
+    assert res.lines == [f"{tmp_path}/no\\x1b[2Jsuch.yaml: no such file"]
