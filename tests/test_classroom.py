@@ -103,3 +103,23 @@ def test_library_case_is_documented_and_its_numbers_have_provenance(name: str):
         literal = any(not (isinstance(v, str) and v in cs.model.params) for v in fields)
         if literal:
             assert act.source or act.assumption, f"{name}: actions.{aid}.delay needs a note"
+
+
+def test_explain_joins_precondition_sentences_without_stray_full_stops(
+    write_scenario,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two required preconditions written as sentences read 'A; B', not 'A.; B.'."""
+    from conftest import base_scenario
+
+    from negosim.output.explain import explain
+
+    data = base_scenario()
+    data["facts"] = {"x": {"type": "bool", "initial": True}}
+    data["preconditions"] = {
+        "seoul": {"text": "Seoul must be willing to meet.", "insisted_by": "a", "holds": "x"},
+        "tokyo": {"text": "Tokyo must be willing to meet.", "insisted_by": "a", "holds": "x"},
+    }
+    data["actions"]["meet"]["requires"] = ["seoul", "tokyo"]
+    text = " ".join(explain(negosim.load(write_scenario(data))).split())
+    assert "Seoul must be willing to meet; Tokyo must be willing to meet" in text
+    assert ".;" not in text

@@ -161,7 +161,11 @@ def explain(cs: CompiledScenario) -> str:
             if act.guard:
                 out += _wrap(f"only when: {expression_words(cs, act.guard)}", "        ")
             if act.requires:
-                conds = "; ".join(m.preconditions[r].text.strip() for r in act.requires)
+                # Texts are sentences ("Seoul must be willing to meet."): drop the
+                # full stop before joining, or the list reads ".;".
+                conds = "; ".join(
+                    m.preconditions[r].text.strip().rstrip(".") for r in act.requires
+                ) + "."
                 out += _wrap(f"only once met: {conds}", "        ")
             out += _wrap(f"happens {delay_words(cs, act.delay)}", "        ")
             for oid, o in act.options.items():
