@@ -156,6 +156,7 @@ def test_functions_documented() -> None:
         ("await a", "await is not allowed|syntax error"),
         ("(yield a)", "yield is not allowed|syntax error"),
         ("zzz > 1", "unknown name 'zzz'; declared names are: a, b, c, label, stance"),
+        ("stanse > 1", r"unknown name 'stanse' \(did you mean 'stance'\?\); declared names"),
         ("abs()", r"abs\(\) takes 1 argument"),
         ("abs(1, 2)", r"abs\(\) takes 1 argument"),
         ("clamp(a, 1)", r"clamp\(\) takes 3 argument"),

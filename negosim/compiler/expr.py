@@ -353,7 +353,10 @@ class _Gen:
             close = difflib.get_close_matches(node.id, declared, n=10, cutoff=0.6)
             shown = (close + [k for k in declared if k not in close])[:10]
             more = ", ..." if len(declared) > 10 else ""
-            msg = f"unknown name '{node.id}'; declared names are: {', '.join(shown)}{more}"
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            msg = (
+                f"unknown name '{node.id}'{hint}; declared names are: {', '.join(shown)}{more}"
+            )
             raise self.err(msg, node)
         t = self.names[node.id].type
         if t not in TYPES:
