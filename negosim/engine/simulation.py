@@ -357,21 +357,10 @@ class Replication:
         if item[0] == _CLOCK and item[3] != self.tokens[item[2]]:
             pass  # a cancelled firing: disabled since it was sampled
         elif not self.due and env.peek() != t:
-            # Alone at its instant: the common case.
-            if item[0] == _CLOCK:
-                self.events += 1
-                self._fire(item[2])
-                if self.events >= self.limit and self.done is None:
-                    self._cap()
-            else:
-                self._happen(item)
-            if self.due:
-                self._instant()
-            return
+            self._happen(item)  # alone at its instant: the common case
         else:
             heappush(self.due, item)
-        if self.due and env.peek() != t:
-            self._instant()
+        self._settle()
 
     def _settle(self) -> None:
         """Process what is due now if simpy holds nothing else for this instant."""
