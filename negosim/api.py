@@ -33,7 +33,7 @@ from .errors import InputError, Problem, ScenarioError
 from .runs.compare import Comparison
 from .runs.results import Estimate, Tally, estimate, readable_row
 from .runs.sweepresult import Sweep
-from .scenario.yamlsource import load_yaml_file, load_yaml_text
+from .scenario.yamlsource import load_scenario_file, load_yaml_text
 
 Sets = Mapping[str, Any] | list[tuple[str, Any]] | None
 """Overrides: a dict ``{name or dotted.path: value}`` (or a list of such pairs)."""
@@ -144,7 +144,7 @@ def load(path: str | os.PathLike[str], set: Sets = None, *, sets: Sets = None) -
     """
     pairs = _pairs(set) + _pairs(sets)
     with _python_errors(pairs):
-        model, doc = validate_document(load_yaml_file(path), pairs)
+        model, doc = validate_document(load_scenario_file(path), pairs)
         cs = compile_model(model, doc, pairs)
     cs.source = os.fspath(path)
     cs.sets = pairs

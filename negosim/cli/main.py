@@ -53,12 +53,12 @@ class _Version(argparse._VersionAction):
 
 def _simulation_problem(exc: SimulationError, args: argparse.Namespace) -> str:
     """Locate a run-time scenario defect at its line in the file, if we can."""
-    from ..scenario.yamlsource import load_yaml_file
+    from ..scenario.yamlsource import load_scenario_file
 
     path = getattr(args, "file", None)
     if exc.loc and path:
         try:
-            return str(load_yaml_file(path).problem(exc.loc, exc.message))
+            return str(load_scenario_file(path).problem(exc.loc, exc.message))
         except NegosimError:
             pass
     return one_line(f"{path or 'negosim'}: {exc.message}")

@@ -21,24 +21,31 @@ from ..scenario.schema import Scenario
 from ..scenario.yamlsource import (
     YamlDocument,
     dotted,
-    load_yaml_file,
+    load_scenario_file,
     problems_from_validation_error,
+    sort_problems,
 )
 from .compile import compile_scenario
+from .parameters import Parameter
 from .tables import CompiledScenario
 
 
 def load_model(
     path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
 ) -> tuple[Scenario, YamlDocument]:
-    """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
-    return validate_document(load_yaml_file(path), sets)
+    """Read and validate ``path`` and its bases (with ``--set`` overrides); ScenarioError
+    if invalid."""
+    return validate_document(load_scenario_file(path), sets)
 
 
 def validate_document(
     doc: YamlDocument, sets: list[tuple[str, Any]] | None = None
 ) -> tuple[Scenario, YamlDocument]:
-    """Validate an already parsed document (with ``--set`` overrides); ScenarioError if invalid."""
+    """Validate an already parsed document (with ``--set`` overrides); ScenarioError if invalid.
+
+    An abstract base (``abstract: true``) is refused: it is not meant to be run.
+    """
+    refuse_abstract(doc)
     require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
@@ -46,9 +53,49 @@ def validate_document(
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         problems = problems_from_validation_error(exc, doc) + _whole_file_problems(exc, doc)
-        problems.sort(key=lambda p: (p.line, p.col))
-        raise ScenarioError(_annotate(problems, sets)) from None
+        raise ScenarioError(_annotate(sort_problems(problems, doc), sets)) from None
     return model, doc
+
+
+def is_abstract(doc: YamlDocument) -> bool:
+    """Whether ``doc`` says ``abstract: true``: a base, not a scenario to run."""
+    return isinstance(doc.data, dict) and doc.data.get("abstract") is True
+
+
+def refuse_abstract(doc: YamlDocument) -> None:
+    """ScenarioError (one line, at ``abstract``) if ``doc`` is an abstract base."""
+    if is_abstract(doc):
+        line, col = doc.locate_key(("abstract",))
+        raise ScenarioError(
+            [
+                Problem(
+                    doc.file,
+                    line,
+                    col,
+                    "abstract",
+                    "this is an abstract base (abstract: true), not a scenario to run: "
+                    f"write a case with 'extends: {os.path.basename(doc.file)}' that adds "
+                    "what is missing, and run that",
+                )
+            ]
+        )
+
+
+def check_base(doc: YamlDocument) -> None:
+    """Validate an abstract base: every value it gives must be valid, but parts of a
+    scenario may be missing (a case that extends it gives them). ScenarioError if not."""
+    try:
+        Scenario.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        missing = ("missing", "union_tag_not_found")
+        real = [e for e in exc.errors() if e["type"] not in missing]
+        if real:
+            problems = problems_from_validation_error(
+                pydantic.ValidationError.from_exception_data(exc.title, real),  # type: ignore[arg-type]
+                doc,
+            )
+            if problems:
+                raise ScenarioError(problems) from None
 
 
 SCENARIO_MARKERS = ("id", "protocol")
@@ -151,15 +198,23 @@ def compile_model(
         if doc is None:
             located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
         else:
-            located = [doc.problem(p.loc, p.message, p.offset) for p in problems]
-        located.sort(key=lambda p: (p.line, p.col))
+            located = sort_problems(
+                [doc.problem(p.loc, p.message, p.offset) for p in problems], doc
+            )
         raise ScenarioError(_annotate(located, sets))
-    if doc is not None:  # say where each parameter is declared
-        compiled.parameters = tuple(
-            replace(p, file=doc.file, line=doc.locate_key(("params", p.name))[0])
-            for p in compiled.parameters
-        )
+    if doc is not None:  # say where each parameter's default is written (case or base)
+        compiled.parameters = tuple(_declared(p, doc) for p in compiled.parameters)
     return compiled
+
+
+def _declared(p: Parameter, doc: YamlDocument) -> Parameter:
+    """``p`` with the file and line where its default is written: the parameter's own
+    line if the same file declares it, else the line of ``default`` in the case or base."""
+    loc: tuple[str, ...] = ("params", p.name)
+    file = doc.file_of((*loc, "default"))
+    if doc.file_of(loc) != file:
+        loc = (*loc, "default")
+    return replace(p, file=file, line=doc.locate_key(loc)[0])
 
 
 def validate(path: str | os.PathLike[str]) -> list[Problem]:

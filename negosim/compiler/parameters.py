@@ -86,4 +86,6 @@ class Parameter:
             "text": self.text,
             "source": self.source,
             "assumption": self.assumption,
+            "file": self.file,
+            "line": self.line,
         }

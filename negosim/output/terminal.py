@@ -222,8 +222,14 @@ def render_trace(
     console.print(Text(verdict, style="bold"))
 
 
-def render_params(params: Sequence[Parameter], title: str, console: Console) -> None:
-    """Print the parameter table: default, range, uncertainty, source or assumption."""
+def render_params(
+    params: Sequence[Parameter], title: str, console: Console, source: str | None = None
+) -> None:
+    """Print the parameter table: default, range, uncertainty, source or assumption.
+
+    A parameter whose default is written in another file than ``source`` (a base
+    the scenario extends) says where: ``from FILE:LINE``.
+    """
     narrow = console.width < 110  # e.g. 80 columns: stack the short fields in one column
     table = Table(title=f"Parameters of {title}", title_justify="left", show_lines=True)
     if narrow:
@@ -244,6 +250,8 @@ def render_params(params: Sequence[Parameter], title: str, console: Console) -> 
         if p.assumption:
             note.append(("\n" if p.source else "") + "assumption: " + p.assumption.strip(),
                         style="yellow")  # fmt: skip
+        if source is not None and p.file is not None and p.file != source:
+            note.append(("\n" if note else "") + f"from {p.file}:{p.line}", style="dim")
         if narrow:
             cell = Text(p.name, style="bold")
             cell.append(f"\ndefault {p.display}")

@@ -403,8 +403,19 @@ class SourceRef(Strict):
 
 
 class Scenario(Strict):
-    """A negotiation scenario: one YAML file."""
+    """A negotiation scenario: one YAML file (and the bases it extends)."""
 
+    extends: str | None = Field(
+        default=None,
+        description="A base scenario file (path relative to this file) whose values this "
+        "file's own extend and override: mappings merge key by key, lists and scalars "
+        "are replaced",
+    )
+    abstract: bool = Field(
+        default=False,
+        description="This file is a base to extend, not a scenario to run (parts may be "
+        "missing); not inherited by the files that extend it",
+    )
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
     title: OneLine
     description: str = ""

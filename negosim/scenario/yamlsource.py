@@ -21,6 +21,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from negosim.errors import Problem, ScenarioError
 
 __all__ = [
-    "Loc", "YamlDocument", "dotted", "format_problems", "load_yaml_file", "load_yaml_text",
-    "problems_from_validation_error",
+    "Loc", "YamlDocument", "dotted", "format_problems", "load_scenario_file", "load_yaml_file",
+    "load_yaml_text", "problems_from_validation_error", "sort_problems",
 ]  # fmt: skip
 
 Loc = tuple[str | int, ...]
@@ -74,6 +76,9 @@ class _Pos:
     # ``col`` its text starts (1 past a quote), so a character offset inside it
     # (e.g. where an expression goes wrong) can be located exactly.
     text_col: int | None = None
+    # The file it was written in, when not the document's own (a base named by
+    # ``extends``); None for the document's own file.
+    file: str | None = None
 
 
 class _Abort(Exception):
@@ -102,6 +107,7 @@ class YamlDocument:
     file: str  # display name: the path as the user gave it
     data: Any  # dict (str keys) / list / str / int / float / bool / None
     _root: _Pos | None = field(default=None, repr=False, compare=False)
+    bases: tuple[str, ...] = ()  # the files named by ``extends``, nearest first
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -140,6 +146,11 @@ class YamlDocument:
         pos = self._walk(loc)[1]
         return (pos.line, pos.col) if pos is not None else (1, 1)
 
+    def file_of(self, loc: Loc) -> str:
+        """The file in which the deepest value on ``loc`` was written (a base or this file)."""
+        pos = self._walk(loc)[1]
+        return pos.file if pos is not None and pos.file else self.file
+
     def locate_key(self, loc: Loc) -> tuple[int, int]:
         """1-based (line, col) of the key naming the value at ``loc`` (else :meth:`locate`)."""
         pos = self._walk(loc)[1]
@@ -158,7 +169,8 @@ class YamlDocument:
         line, col = (pos.line, pos.col) if pos is not None else (1, 1)
         if offset is not None and pos is not None and pos.text_col is not None:
             col += pos.text_col + offset
-        return Problem(self.file, line, col, dotted(loc), message)
+        file = pos.file if pos is not None and pos.file else self.file
+        return Problem(file, line, col, dotted(loc), message)
 
 
 # ---------------------------------------------------------------- reading
@@ -427,6 +439,132 @@ def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
     return load_yaml_text(text.removeprefix("\ufeff"), file)
 
 
+# ---------------------------------------------------------------- bases (extends)
+
+MAX_BASES = 8
+"""Bases one scenario may be built on, counting bases of bases (a chain this long
+is already hard to follow)."""
+_BASE_SUFFIXES = (".yaml", ".yml")
+
+
+def load_scenario_file(path: str | os.PathLike[str]) -> YamlDocument:
+    """Read a scenario file (see :func:`load_yaml_file`) and the bases it ``extends``.
+
+    ``extends: PATH`` (top level, relative to the file that writes it) names a
+    base file; the base's values come first and the file's own values win:
+    mappings merge key by key, lists and scalars are replaced. A base may
+    extend another base (at most :data:`MAX_BASES` in a chain); a cycle is an
+    error naming the chain. A base's own ``abstract`` is not inherited. Every
+    value keeps the file and position where it was written, so problems point
+    at the base or the case (:meth:`YamlDocument.problem`).
+    """
+    doc = load_yaml_file(path)
+    return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
+
+
+def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
+    """``doc`` merged onto the base it names, recursively.
+
+    ``chain``: (real path, name as shown) of ``doc`` and the files that extend it."""
+    data = doc.data
+    if not isinstance(data, dict) or "extends" not in data:
+        return doc
+    where = doc._walk(("extends",))[1]
+    line, col = (where.line, where.col) if where is not None else (1, 1)
+
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError([Problem(doc.file, line, col, "extends", message)])
+
+    text = data["extends"]
+    if not isinstance(text, str) or not text.strip():
+        raise fail("expected the path of a base scenario file (relative to this file)")
+    if len(text) > 1000 or not text.isprintable():
+        raise fail("not a usable file name")
+    if not text.endswith(_BASE_SUFFIXES):
+        raise fail(f"a base must be a YAML file ending in .yaml or .yml, not {text!r}")
+    base_file = os.path.normpath(os.path.join(os.path.dirname(doc.file), text))
+    ident = os.path.realpath(base_file)
+    if any(ident == seen for seen, _ in chain):
+        names = [name for _, name in reversed(chain)] + [base_file]
+        raise fail("'extends' makes a cycle: " + " → ".join(names))
+    if len(chain) > MAX_BASES:
+        raise fail(f"too many bases in a chain (at most {MAX_BASES})")
+    raw = _read_base(base_file, fail)
+    if not (raw.data.get("abstract") is True or ("id" in raw.data and "protocol" in raw.data)):
+        # Quote nothing of a file that is not a scenario (see compiler.loader.require_scenario).
+        raise fail(f"{base_file}: not a negosim scenario or base (no 'abstract: true', "
+                   "nor 'id' and 'protocol', at the top level)")
+    base = _extend(raw, [(ident, base_file), *chain])
+    assert base._root is not None and doc._root is not None
+    _mark_file(base._root, base_file)
+    base.data.pop("abstract", None)  # being a base is not inherited
+    if isinstance(base._root.children, dict):
+        base._root.children.pop("abstract", None)
+    merged, root = _merge(base.data, base._root, data, doc._root)
+    return YamlDocument(doc.file, merged, root, (base_file, *base.bases))
+
+
+def _read_base(file: str, fail: Callable[[str], ScenarioError]) -> YamlDocument:
+    """A base file: a regular file (never a device, pipe or directory), bounded in size."""
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise fail(f"{file}: no such file") from None
+    except OSError as exc:
+        raise fail(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise fail(f"{file}: not a regular file; a base must be a YAML file")
+        raw = os.read(fd, MAX_BYTES + 1)
+    except OSError as exc:
+        raise fail(f"{file}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_BYTES:
+        raise fail(f"{file}: {_TOO_BIG}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{file}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
+    return load_yaml_text(text.removeprefix("\ufeff"), file)
+
+
+def _mark_file(pos: _Pos, file: str) -> None:
+    """Say that every value under ``pos`` not already marked was written in ``file``."""
+    stack = [pos]
+    while stack:
+        p = stack.pop()
+        if p.file is None:
+            p.file = file
+        kids = p.children
+        if isinstance(kids, dict):
+            stack.extend(kids.values())
+        elif isinstance(kids, list):
+            stack.extend(kids)
+
+
+def _merge(base: Any, base_pos: _Pos, case: Any, case_pos: _Pos) -> tuple[Any, _Pos]:
+    """The case's value over the base's: mappings key by key, anything else replaced.
+
+    Keys keep the base's order, the case's new keys follow in its own order."""
+    if not (isinstance(base, dict) and isinstance(case, dict)):
+        return case, case_pos
+    base_kids = base_pos.children if isinstance(base_pos.children, dict) else {}
+    case_kids = case_pos.children if isinstance(case_pos.children, dict) else {}
+    data: dict[str, Any] = {}
+    kids: dict[str, _Pos] = {}
+    for key, value in base.items():
+        if key in case:
+            data[key], kids[key] = _merge(value, base_kids[key], case[key], case_kids[key])
+        else:
+            data[key], kids[key] = value, base_kids[key]
+    for key, value in case.items():
+        if key not in base:
+            data[key], kids[key] = value, case_kids[key]
+    pos = _Pos(case_pos.line, case_pos.col, case_pos.key, kids, case_pos.text_col, case_pos.file)
+    return data, pos
+
+
 # ---------------------------------------------------------------- pydantic errors
 
 
@@ -489,5 +627,14 @@ def problems_from_validation_error(
         line, col = (pos.line, pos.col) if pos is not None else (1, 1)
         if (kind == "extra_forbidden" or "[key]" in loc) and pos is not None and pos.key:
             line, col = pos.key
-        problems.append(Problem(doc.file, line, col, dotted(tuple(path)), msg))
-    return sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col))  # stable; no repeats
+        file = pos.file if pos is not None and pos.file else doc.file
+        problems.append(Problem(file, line, col, dotted(tuple(path)), msg))
+    return sort_problems(list(dict.fromkeys(problems)), doc)  # stable; no repeats
+
+
+def sort_problems(problems: list[Problem], doc: YamlDocument) -> list[Problem]:
+    """``problems`` in reading order: the document's own file first, then its bases
+    (nearest first), each by line and column."""
+    files = [doc.file, *doc.bases]
+    rank = {f: i for i, f in enumerate(files)}
+    return sorted(problems, key=lambda p: (rank.get(p.file, len(files)), p.line, p.col))

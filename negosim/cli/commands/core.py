@@ -112,22 +112,27 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``negosim validate``: check scenario and sweep files; report every problem at once."""
-    from ...compiler.loader import load
+    from ...compiler.loader import check_base, is_abstract, load
     from ...runs.designs import check_sweep_file, is_sweep_file
-    from ...scenario.yamlsource import load_yaml_file
+    from ...scenario.yamlsource import load_scenario_file
 
     problems: list[Problem] = []
     out = stdout()
     for path in args.files:
+        base = False
         try:
-            if is_sweep_file(load_yaml_file(path)):
+            doc = load_scenario_file(path)
+            if is_sweep_file(doc):
                 check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
+            elif is_abstract(doc):
+                check_base(doc)  # a base: what it gives is checked, parts may be missing
+                base = True
             else:
                 load(path)
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            out.print(f"{shown(path)}: ok", markup=False)
+            out.print(f"{shown(path)}: ok" + (" (abstract base)" if base else ""), markup=False)
     if problems:
         raise InputError(problems)
     return 0
@@ -142,7 +147,7 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(parameter_rows(cs))
     else:
-        render_params(cs.parameters, cs.model.title, stdout())
+        render_params(cs.parameters, cs.model.title, stdout(), cs.source)
     return 0
 
 

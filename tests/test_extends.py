@@ -1,0 +1,248 @@
+"""``extends:``: scenarios built on base files (issue 10, point 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from negosim import load
+from negosim.cli.main import main
+from negosim.errors import ScenarioError
+from negosim.scenario.yamlsource import MAX_BASES, load_scenario_file
+
+BASE = """\
+abstract: true
+params:
+  p_accept:
+    kind: probability
+    default: 0.7
+    assumption: base value
+  answer_median:
+    default: 2h
+    assumption: base value
+protocol:
+  states: [requested, accepted, held, declined]
+  initial: requested
+  transitions:
+    - {trigger: accept, source: requested, dest: accepted}
+    - {trigger: decline, source: requested, dest: declined}
+    - {trigger: meet, source: accepted, dest: held}
+  outcomes: {success: [held], failure: [declined]}
+actions:
+  b_answers:
+    actor: b
+    from: requested
+    delay: {dist: lognormal, median: answer_median, p90: 6h}
+    options:
+      yes: {weight: p_accept, trigger: accept}
+      no: {weight: 1 - p_accept, trigger: decline}
+  meet:
+    actor: a
+    from: accepted
+    guard: present('a') and present('b')
+    delay: {dist: triangular, min: 30min, mode: 1h, max: 3h}
+    trigger: meet
+"""
+
+CASE = """\
+extends: bases/base.yaml
+id: case
+title: A case on a base
+calendar:
+  timezone: Europe/Vienna
+  start: 2024-05-14 08:00
+  horizon: 2024-05-14 18:00
+  windows:
+    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}
+params:
+  p_accept:
+    default: 0.4
+actors:
+  a: {name: A, present: [{window: conference}]}
+  b: {name: B, present: [{window: conference}]}
+"""
+
+
+def write(tmp: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_text(text, encoding="utf-8")
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_mappings_merge_key_by_key_and_the_case_wins(tmp_path: Path) -> None:
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": CASE})
+    cs = load(tmp_path / "case.yaml")
+    assert cs.params["p_accept"] == 0.4  # the case's value
+    p = cs.model.params["p_accept"]
+    assert p.kind == "probability" and p.assumption == "base value"  # the rest from the base
+    assert list(cs.model.actions) == ["b_answers", "meet"]  # the base's order
+    assert cs.model.abstract is False  # not inherited
+
+
+def test_lists_and_scalars_are_replaced(tmp_path: Path) -> None:
+    case = CASE + """\
+protocol:
+  states: [requested, accepted, held, declined, lapsed]
+  transitions:
+    - {trigger: accept, source: requested, dest: accepted}
+    - {trigger: decline, source: requested, dest: declined}
+    - {trigger: meet, source: accepted, dest: held}
+"""
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
+    cs = load(tmp_path / "case.yaml")
+    assert cs.states == ["requested", "accepted", "held", "declined", "lapsed"]
+    assert len(cs.model.protocol.transitions) == 3  # replaced, not appended
+    assert cs.model.protocol.initial == "requested"  # kept from the base
+
+
+def test_a_chain_of_bases(tmp_path: Path) -> None:
+    middle = "abstract: true\nextends: base.yaml\nparams:\n  answer_median: {default: 5h}\n"
+    write(
+        tmp_path,
+        {
+            "bases/base.yaml": BASE,
+            "bases/middle.yaml": middle,
+            "case.yaml": CASE.replace("bases/base.yaml", "bases/middle.yaml"),
+        },
+    )
+    cs = load(tmp_path / "case.yaml")
+    assert cs.params["answer_median"] == 5.0
+    assert cs.params["p_accept"] == 0.4
+    doc = load_scenario_file(tmp_path / "case.yaml")
+    assert doc.bases == (
+        os.path.join(str(tmp_path), "bases", "middle.yaml"),
+        os.path.join(str(tmp_path), "bases", "base.yaml"),
+    )
+
+
+def test_a_cycle_is_an_error_naming_the_chain(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "a.yaml": "abstract: true\nextends: b.yaml\n",
+            "b.yaml": "abstract: true\nextends: a.yaml\n",
+        },
+    )
+    [msg] = problems(tmp_path / "a.yaml")
+    a, b = str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")
+    assert msg == f"{b}:2:10: extends: 'extends' makes a cycle: {a} → {b} → {a}"
+
+
+def test_a_file_extending_itself(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": "abstract: true\nextends: a.yaml\n"})
+    [msg] = problems(tmp_path / "a.yaml")
+    assert "makes a cycle" in msg
+
+
+def test_the_chain_is_bounded(tmp_path: Path) -> None:
+    files = {
+        f"b{i}.yaml": f"abstract: true\nextends: b{i + 1}.yaml\n" for i in range(MAX_BASES + 2)
+    }
+    files[f"b{MAX_BASES + 2}.yaml"] = "abstract: true\n"
+    write(tmp_path, files)
+    [msg] = problems(tmp_path / "b0.yaml")
+    assert f"too many bases in a chain (at most {MAX_BASES})" in msg
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("missing.yaml", "no such file"),
+        ("dir.yaml", "not a regular file"),
+        ("fifo.yaml", "not a regular file"),
+        ("notes.txt", "ending in .yaml or .yml"),
+        ("other.yaml", "not a negosim scenario or base"),
+        ("big.yaml", "file too large"),
+    ],
+)
+def test_hostile_bases_are_refused(tmp_path: Path, target: str, message: str) -> None:
+    (tmp_path / "dir.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")  # would block a reader that waits for data
+    (tmp_path / "notes.txt").write_text("abstract: true\n")
+    (tmp_path / "other.yaml").write_text("password: hunter2\n")
+    (tmp_path / "big.yaml").write_text("abstract: true\n" + "#" * 300_000 + "\n")
+    (tmp_path / "case.yaml").write_text(f"extends: {target}\nid: x\n")
+    [msg] = problems(tmp_path / "case.yaml")
+    assert message in msg and msg.startswith(f"{tmp_path / 'case.yaml'}:1:10: extends: ")
+    assert "hunter2" not in msg and "password" not in msg
+
+
+def test_errors_point_at_the_file_and_line_that_wrote_the_value(tmp_path: Path) -> None:
+    base = BASE.replace("guard: present('a') and present('b')", "guard: present('a') and presnt")
+    case = CASE.replace("default: 0.4", "default: 1.4")
+    write(tmp_path, {"bases/base.yaml": base, "case.yaml": case})
+    msgs = problems(tmp_path / "case.yaml")
+    case_file, base_file = str(tmp_path / "case.yaml"), str(tmp_path / "bases" / "base.yaml")
+    assert msgs[0].startswith(f"{case_file}:12:14: params.p_accept.default: ")
+    assert msgs[1].startswith(f"{base_file}:29:29: actions.meet.guard: ")  # case first, then base
+    assert "presnt" in msgs[1] and len(msgs) == 2
+
+
+def test_schema_errors_in_a_base_are_located_in_the_base(tmp_path: Path) -> None:
+    base = BASE.replace("    from: accepted\n", "    from: accepted\n    colour: red\n")
+    write(tmp_path, {"bases/base.yaml": base, "case.yaml": CASE})
+    [msg] = problems(tmp_path / "case.yaml")
+    assert msg == (
+        f"{tmp_path / 'bases' / 'base.yaml'}:29:5: actions.meet.colour: unknown key 'colour'"
+    )
+
+
+def test_an_abstract_base_is_refused_by_run_but_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, {"bases/base.yaml": BASE})
+    base = tmp_path / "bases" / "base.yaml"
+    assert main(["validate", str(base)]) == 0
+    assert " ".join(capsys.readouterr().out.split()) == f"{base}: ok (abstract base)"
+    assert main(["run", str(base), "--runs", "10"]) == 2
+    err = capsys.readouterr().err
+    assert f"{base}:1:1: abstract: this is an abstract base" in err
+    assert "extends: base.yaml" in err
+
+
+def test_an_invalid_value_in_an_abstract_base_is_reported_by_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, {"base.yaml": BASE.replace("default: 0.7", "default: true")})
+    assert main(["validate", str(tmp_path / "base.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'base.yaml'}:5:14: params.p_accept.default: " in err
+
+
+def test_params_says_which_file_each_value_comes_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": CASE})
+    case = tmp_path / "case.yaml"
+    assert main(["params", str(case), "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["p_accept"]["file"], rows["p_accept"]["line"]) == (str(case), 11)
+    base = str(tmp_path / "bases" / "base.yaml")
+    assert (rows["answer_median"]["file"], rows["answer_median"]["line"]) == (base, 7)
+    assert main(["params", str(case)]) == 0
+    out = capsys.readouterr().out
+    assert f"from {base}:7" in out and f"from {case}" not in out
+
+
+def test_numbers_are_those_of_the_same_scenario_written_in_one_file(tmp_path: Path) -> None:
+    from negosim import simulate
+
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": CASE})
+    whole = BASE.replace("abstract: true\n", "") + CASE.split("\n", 1)[1].replace(
+        "params:\n  p_accept:\n    default: 0.4\n", ""
+    )
+    whole = whole.replace("default: 0.7", "default: 0.4")
+    (tmp_path / "whole.yaml").write_text(whole)
+    a = simulate(load(tmp_path / "case.yaml"), runs=2000, seed=3)
+    b = simulate(load(tmp_path / "whole.yaml"), runs=2000, seed=3)
+    assert a.p_meeting == b.p_meeting
