@@ -16,7 +16,8 @@ that the loader turns into a located ``FILE:LINE:COL`` line.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
@@ -67,6 +68,21 @@ def _check_wall_clock(text: str, when: datetime, tz: ZoneInfo) -> None:
         f"{shown} happens twice in {tz.key} (the clocks go back); write it with its UTC "
         f"offset, {early.isoformat(' ', 'minutes')} or {late.isoformat(' ', 'minutes')}"
     )
+
+
+_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _merged(periods: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """``periods`` sorted, those that overlap or touch joined into one."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(periods):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return tuple(out)
 
 
 _MACHINE_ATTRIBUTES = frozenset({"state", "trigger", "get_graph"})
@@ -132,11 +148,20 @@ class _Compiler(Resolver):
             self.bad(loc, f"{text!r} is too close to year 1 or 9999")
             return None
 
-    def windows(self, tz: ZoneInfo, start: datetime) -> dict[str, tuple[float, float]]:
-        spans: dict[str, tuple[float, float]] = {}
-        for wid, w in self.sc.calendar.windows.items():
+    def windows(self, tz: ZoneInfo, start: datetime) -> dict[str, tuple[tuple[float, float], ...]]:
+        """Each window's periods (hours after start), merged where they overlap or touch."""
+        spans: dict[str, tuple[tuple[float, float], ...]] = {}
+        windows = self.sc.calendar.windows
+        for wid, w in windows.items():
             loc: Loc = ("calendar", "windows", wid)
-            a = self.time_or_offset((*loc, "start"), w.start, tz, start)
+            if w.group is not None:
+                continue
+            if w.daily is not None:
+                periods = self.recurring(loc, w, tz, start)
+                if periods is not None:
+                    spans[wid] = _merged(periods)
+                continue
+            a = self.time_or_offset((*loc, "start"), w.start or "", tz, start)
             if a is None:
                 continue
             if w.end is not None:
@@ -152,8 +177,72 @@ class _Compiler(Resolver):
             if b <= a:
                 self.bad((*loc, "end" if w.end else "duration"), "the window ends before it starts")
                 continue
-            spans[wid] = (a, b)
+            spans[wid] = ((a, b),)
+        for wid, w in windows.items():  # groups: the union of their members' periods
+            if w.group is None:
+                continue
+            periods = []
+            for j, member in enumerate(w.group):
+                where: Loc = ("calendar", "windows", wid, "group", j)
+                if member not in windows:
+                    self.bad(where, f"unknown window {member!r}; windows: {listing(windows)}")
+                elif windows[member].group is not None:
+                    self.bad(where, f"{member!r} is a group itself; list its windows instead")
+                else:
+                    periods += spans.get(member, ())
+            spans[wid] = _merged(periods)
         return spans
+
+    def recurring(
+        self, loc: Loc, w: schema.Window, tz: ZoneInfo, start: datetime
+    ) -> list[tuple[float, float]] | None:
+        """The periods of a window with ``daily`` hours, venue-local on each day (DST-correct)."""
+        days: list[date] = []
+        for key in ("start", "end"):
+            text = str(getattr(w, key))
+            try:
+                days.append(date.fromisoformat(text.strip()))
+            except ValueError:
+                msg = f"with 'daily', write a date such as 2023-06-02, not {text!r}"
+                self.bad((*loc, key), msg)
+        match = _HOURS.fullmatch(w.daily or "")
+        hours: list[time] = []
+        if match is None:
+            self.bad((*loc, "daily"), f"write the hours as 08:00-22:00, not {w.daily!r}")
+        else:
+            for h, m in ((match[1], match[2]), (match[3], match[4])):
+                if int(m) > 59 or int(h) > 24 or (int(h) == 24 and int(m) > 0):
+                    self.bad((*loc, "daily"), f"{h}:{m} is not a time of day")
+                else:
+                    hours.append(time(0) if int(h) == 24 else time(int(h), int(m)))
+            if len(hours) == 2 and hours[0] == hours[1] and match[3] != "24":
+                self.bad((*loc, "daily"), "the hours open and close at the same time")
+        if len(days) < 2 or len(hours) < 2:
+            return None
+        first, last = days
+        if last < first:
+            self.bad((*loc, "end"), "the last date comes before the first")
+            return None
+        if (last - first).days > MAX_HORIZON_DAYS:
+            self.bad((*loc, "end"), f"at most {MAX_HORIZON_DAYS} days of recurring hours")
+            return None
+        wanted = set(w.days) if w.days else None
+        opens, closes = hours
+        next_day = closes <= opens  # e.g. 22:00-02:00, or 00:00-24:00
+        periods = []
+        day = first
+        while day <= last:
+            if wanted is None or _WEEKDAYS[day.weekday()] in wanted:
+                # A wall time in a DST gap is read as after the gap (fold=0), one that
+                # happens twice as the first of the two.
+                a = datetime.combine(day, opens, tzinfo=tz)
+                b = datetime.combine(day + timedelta(days=next_day), closes, tzinfo=tz)
+                periods.append((hours_between(start, a), hours_between(start, b)))
+            day += timedelta(days=1)
+        if not periods:
+            self.bad((*loc, "days"), "no date from 'start' to 'end' falls on these days")
+            return None
+        return periods
 
     def param_number(self, loc: Loc, x: float | str, kind: str) -> float | None:
         """A parameter's default or bound: a number, or a duration for duration parameters."""
@@ -448,12 +537,11 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
         elif pid in c.params:
             c._slot(pid, "number", c.params[pid])
-    spans: dict[str, tuple[float, float]] = {}
+    spans: dict[str, tuple[tuple[float, float], ...]] = {}
     if cal is not None:
         spans = c.windows(cal[0], cal[1])
     for wid in sc.calendar.windows:
-        a, b = spans.get(wid, (1.0, 0.0))
-        c._slot(f"window:{wid}", "bool", a <= 0 < b)
+        c._slot(f"window:{wid}", "bool", any(a <= 0 < b for a, b in spans.get(wid, ())))
     for aid in sc.actors:
         c._slot(f"present:{aid}", "bool", False)
 
@@ -481,14 +569,14 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             )
         for j, stay in enumerate(actor.present):
             here: Loc = (*loc, "present", j)
-            span: tuple[float, float] | None = None
+            periods: tuple[tuple[float, float], ...] = ()
             if stay.window is not None:
                 if stay.window not in sc.calendar.windows:
                     c.bad(
                         (*here, "window"),
                         f"unknown window {stay.window!r}; windows: {listing(sc.calendar.windows)}",
                     )
-                span = spans.get(stay.window)
+                periods = spans.get(stay.window, ())  # a recurring window: one stay each
             elif cal is not None:
                 begin = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
                 until = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
@@ -496,13 +584,11 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     if until <= begin:
                         c.bad((*here, "until"), "the stay ends before it starts")
                     else:
-                        span = (begin, until)
+                        periods = ((begin, until),)
             arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
             departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
-            if span is not None:
-                stays.append(
-                    Stay(aid, c.names[f"present:{aid}"].index, span[0], span[1], arrival, departure)
-                )
+            for a, b in periods:
+                stays.append(Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure))
 
     # Preconditions.
     prec_ids = list(sc.preconditions)
@@ -644,11 +730,14 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     if cal is None or machine is None or c.problems:
         return None, c.problems
     tz, start, horizon = cal
+    # Every opening, then every closing, each in file order, sorted (stably) by time.
     edges = sorted(
-        [Edge(a, c.names[f"window:{w}"].index, w, True) for w, (a, _) in spans.items() if a > 0]
-        + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items() if b > 0],
+        [Edge(a, c.names[f"window:{w}"].index, w, True)
+         for w, periods in spans.items() for a, _ in periods if a > 0]
+        + [Edge(b, c.names[f"window:{w}"].index, w, False)
+           for w, periods in spans.items() for _, b in periods if b > 0],
         key=lambda e: e.at,
-    )
+    )  # fmt: skip
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
@@ -671,4 +760,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         max_events=sc.settings.max_events,
         params=c.params,
         parameters=tuple(c.parameters),
+        windows=spans,
     ), []

@@ -141,6 +141,9 @@ class CompiledScenario:
     max_events: int
     params: dict[str, float] = field(default_factory=dict)
     parameters: tuple[Parameter, ...] = ()  # the parameter table, in file order
+    # Each window's periods (hours after start): one for a plain window, one per
+    # day for recurring hours, the union of its members' for a group.
+    windows: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     source: str | None = None  # the file read (None if from text or a model)
     source_text: str | None = None  # the YAML text, for scenarios loaded from a string
     sets: list[tuple[str, Any]] = field(default_factory=list)  # the overrides applied

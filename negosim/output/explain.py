@@ -80,15 +80,6 @@ def _offset(cs: CompiledScenario, text: str) -> float:
     return hours_between(cs.start, parse_datetime(text, cs.tz))
 
 
-def _windows(cs: CompiledScenario) -> dict[str, tuple[float, float]]:
-    spans = {}
-    for wid, w in cs.model.calendar.windows.items():
-        a = _offset(cs, w.start)
-        b = _offset(cs, w.end) if w.end is not None else a + parse_duration(w.duration or "")
-        spans[wid] = (a, b)
-    return spans
-
-
 def explain(cs: CompiledScenario) -> str:
     """The whole scenario as plain text."""
     m = cs.model
@@ -101,14 +92,23 @@ def explain(cs: CompiledScenario) -> str:
         f"The simulation starts {_when(cs, 0)} and the question closes "
         f"{_when(cs, cs.horizon)} ({format_duration(cs.horizon)} later)."
     )
-    spans = _windows(cs)
     for wid, w in m.calendar.windows.items():
-        a, b = spans[wid]
-        opens = "open from the start" if a <= 0 else f"from {_when(cs, a)}"
-        closes = f"until {_when(cs, b)}" + (
-            " (after the question closes)" if b > cs.horizon else ""
-        )
-        out += _wrap(f"Window {wid}: {opens} {closes}.")
+        periods = cs.windows.get(wid, ())
+        if w.daily is not None:
+            on = f" on {', '.join(w.days)}" if w.days else " each day"
+            out += _wrap(
+                f"Window {wid}: {w.daily}{on} from {w.start} to {w.end} "
+                f"({len(periods)} periods)."
+            )
+        elif w.group is not None:
+            out += _wrap(f"Window {wid}: while any of {', '.join(w.group)} is open.")
+        elif periods:
+            a, b = periods[0]
+            opens = "open from the start" if a <= 0 else f"from {_when(cs, a)}"
+            closes = f"until {_when(cs, b)}" + (
+                " (after the question closes)" if b > cs.horizon else ""
+            )
+            out += _wrap(f"Window {wid}: {opens} {closes}.")
         if w.text:
             out += _wrap(w.text, "    ")
 

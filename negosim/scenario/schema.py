@@ -169,18 +169,59 @@ Dist = Annotated[
 # --- calendar and actors -----------------------------------------------------
 
 
-class Window(Strict):
-    """A named period: ``start`` and either ``end`` or ``duration``."""
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-    start: str
-    end: str | None = None
+
+class Window(Strict):
+    """A named period, in one of three forms.
+
+    * one period: ``start`` and either ``end`` or ``duration``;
+    * recurring hours: ``daily`` (``"08:00-22:00"``, venue-local; an end at or
+      before the start is on the next day) on each date from ``start`` to ``end``
+      (dates, both included), optionally only on the weekdays in ``days``;
+    * a group: ``group`` lists other windows; it is open while any of them is.
+    """
+
+    start: str | None = Field(
+        default=None, description="When it opens (a datetime or a duration after the "
+        "calendar's start); with 'daily', the first date"
+    )  # fmt: skip
+    end: str | None = Field(default=None, description="When it closes; with 'daily', the last date")
     duration: str | None = None
+    daily: str | None = Field(
+        default=None,
+        description="Venue-local hours repeating each day from 'start' to 'end', e.g. "
+        "'08:00-22:00' (an end at or before the start is on the next day)",
+    )
+    days: list[Weekday] | None = Field(
+        default=None, description="With 'daily': only on these weekdays (mon ... sun)"
+    )
+    group: list[Identifier] | None = Field(
+        default=None,
+        description="Other windows: this one is open while any of them is (a window group)",
+    )
     text: str | None = None
     source: str | None = None
     assumption: str | None = None
 
     @model_validator(mode="after")
-    def _end_or_duration(self) -> Window:
+    def _one_form(self) -> Window:
+        if self.group is not None:
+            given = [k for k in ("start", "end", "duration", "daily", "days")
+                     if getattr(self, k) is not None]  # fmt: skip
+            if given:
+                raise ValueError(f"a group lists windows only; remove {', '.join(given)}")
+            if not self.group:
+                raise ValueError("a group lists at least one window")
+            return self
+        if self.start is None:
+            raise ValueError("give 'start' (and 'end' or 'duration'), or 'group'")
+        if self.daily is not None:
+            if self.end is None or self.duration is not None:
+                raise ValueError("with 'daily', give 'start' and 'end' (the first and last date)")
+            return self
+        if self.days is not None:
+            raise ValueError("'days' applies to recurring windows (with 'daily') only")
         if (self.end is None) == (self.duration is None):
             raise ValueError("give exactly one of 'end' and 'duration'")
         return self
