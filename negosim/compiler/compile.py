@@ -651,12 +651,12 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     we = c.expr((*oloc, "weight"), opt.weight, "number")
                     weight = we.fn if we else 0.0
                 c.trigger_ok(oloc, opt.trigger, machine, from_states)
-                options.append(
-                    Outcome(oid, weight, c.assigns(oloc, opt.set), opt.trigger, opt.text or oid)
-                )
+                sets = c.assigns(oloc, opt.set) + c.presence(oloc, opt.present)
+                options.append(Outcome(oid, weight, sets, opt.trigger, opt.text or oid))
         else:
             c.trigger_ok(loc, act.trigger, machine, from_states)
-            options.append(Outcome(aid, 1.0, c.assigns(loc, act.set), act.trigger, act.text or aid))
+            sets = c.assigns(loc, act.set) + c.presence(loc, act.present)
+            options.append(Outcome(aid, 1.0, sets, act.trigger, act.text or aid))
         if delay is not None:
             clocks.append(
                 Clock(
@@ -685,7 +685,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     scheduled: list[Scheduled] = []
     for eid, ev in sc.events.items():
         loc = ("events", eid)
-        sets = c.assigns(loc, ev.set)
+        sets = c.assigns(loc, ev.set) + c.presence(loc, ev.present)
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
@@ -698,8 +698,14 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             jitter = (
                 c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False) if ev.jitter else None
             )
+            guard = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
             if at is not None:
-                scheduled.append(Scheduled(eid, at, jitter, sets, ev.trigger, ev.text or eid))
+                scheduled.append(
+                    Scheduled(
+                        eid, at, jitter, sets, ev.trigger, ev.text or eid,
+                        guard.fn if guard else None, " ".join((ev.guard or "").split()),
+                    )  # fmt: skip
+                )
             continue
         assert ev.rate is not None
         rate = c.quantity((*loc, "rate"), ev.rate, duration=False)

@@ -165,6 +165,20 @@ class Resolver:
                 out.append(Assign(slot, fact_id, fn, fact.low, fact.high))
         return tuple(out)
 
+    def presence(self, loc: Loc, present: dict[str, bool]) -> tuple[Assign, ...]:
+        """Compile a ``present:`` mapping: one :class:`Assign` per actor's presence slot."""
+        out = []
+        for actor, value in present.items():
+            key = f"present:{actor}"
+            if actor not in self.sc.actors or key not in self.names:
+                self.bad(
+                    (*loc, "present", actor),
+                    f"unknown actor {actor!r}; declared: {listing(self.sc.actors)}",
+                )
+                continue
+            out.append(Assign(self.names[key].index, key, _const(bool(value))))
+        return tuple(out)
+
     def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:
         if fact.type == "bool":
             if isinstance(value, bool):

@@ -29,7 +29,9 @@ Value = Callable[[list[Any]], Any]
 
 @dataclass(frozen=True)
 class Assign:
-    """Set fact slot ``slot`` to ``value(s)``, clamped to ``[low, high]`` for numbers."""
+    """Set fact slot ``slot`` to ``value(s)``, clamped to ``[low, high]`` for numbers.
+
+    An actor's presence is a slot too: ``fact`` is then ``present:ACTOR``."""
 
     slot: int
     fact: str
@@ -77,7 +79,8 @@ class Clock:
 
 @dataclass(frozen=True)
 class Scheduled:
-    """A scheduled event: a fixed time (hours), optional jitter, effects."""
+    """A scheduled event: a fixed time (hours), optional jitter, effects, and an
+    optional guard: it happens at its time only if the guard holds then."""
 
     id: str
     at: float
@@ -85,6 +88,8 @@ class Scheduled:
     sets: tuple[Assign, ...]
     trigger: str | None
     text: str
+    guard: Value | None = None
+    guard_text: str | None = None  # the guard as written, for the trace
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ generalized semi-Markov process, written up in ``docs/semantics.md``:
   firing, the pending firing is cancelled; if enabled again, it is sampled
   afresh (and also after it fires, if it is still enabled);
 * window edges, arrivals, departures and scheduled events are breakpoints at
-  which enabledness is re-evaluated;
+  which enabledness is re-evaluated; a scheduled event with a guard happens
+  only if the guard holds at its time;
+* an actor's presence is a slot like a fact: stays write it at their arrival
+  and departure, and effects (``present: {actor: false}``) write it at once;
 * time is an integer number of ticks (:data:`TICKS_PER_HOUR`: one tick is a
   millisecond), so equal instants compare equal; what happens at one instant
   happens in a fixed order: the horizon first, then breakpoints (in the order
@@ -454,6 +457,8 @@ class Replication:
         self._reevaluate(self.engine.watchers[stay.slot])
 
     def _scheduled(self, sched: Any) -> None:
+        if sched.guard is not None and not sched.guard(self.s):
+            return  # its guard does not hold at its time: it does not happen
         self.last = sched.id
         self._apply(sched.sets, sched.trigger)
         self._flush()

@@ -57,7 +57,13 @@ class TracedReplication(Replication):
         super()._stay(stay, arriving)
 
     def _scheduled(self, sched: Any) -> None:
-        self.note("event", None, sched.text)
+        if sched.guard is not None and not sched.guard(self.s):
+            self.note("event", None, f"{sched.text}: does not happen ({sched.guard_text} "
+                      "does not hold)")  # fmt: skip
+        elif sched.guard is not None:
+            self.note("event", None, f"{sched.text} ({sched.guard_text} holds)")
+        else:
+            self.note("event", None, sched.text)
         super()._scheduled(sched)
 
     def _enable(self, c: Clock) -> float:
@@ -102,6 +108,11 @@ class TracedReplication(Replication):
         self.note("fire", c.actor, what)
 
     def _fact(self, a: Assign, old: Any, new: Any) -> None:
+        if a.fact.startswith("present:"):  # an effect moved an actor: say it as a stay would
+            actor = a.fact.removeprefix("present:")
+            verb = "arrives at" if new else "leaves"
+            self.note("arrive" if new else "leave", actor, f"{self._name(actor)} {verb} the venue")
+            return
         self.note("fact", None, f"{a.fact}: {_show(old)} → {_show(new)}")
 
     def _moved(self, old: int, new: int) -> None:

@@ -80,6 +80,16 @@ def _offset(cs: CompiledScenario, text: str) -> float:
     return hours_between(cs.start, parse_datetime(text, cs.tz))
 
 
+def _moves(m: schema.Scenario, present: dict[str, bool]) -> str:
+    """``{yoon: false}`` -> "then Yoon Suk Yeol leaves the venue"."""
+    said = [
+        f"{m.actors[a].name if a in m.actors else a} "
+        + ("arrives at the venue" if here else "leaves the venue")
+        for a, here in present.items()
+    ]
+    return "then " + " and ".join(said)
+
+
 def explain(cs: CompiledScenario) -> str:
     """The whole scenario as plain text."""
     m = cs.model
@@ -168,10 +178,14 @@ def explain(cs: CompiledScenario) -> str:
                 ) + "."
                 out += _wrap(f"only once met: {conds}", "        ")
             out += _wrap(f"happens {delay_words(cs, act.delay)}", "        ")
+            if act.present:
+                out += _wrap(_moves(m, act.present), "        ")
             for oid, o in act.options.items():
                 wt = o.weight
                 weight = f"{wt:g}" if isinstance(wt, float | int) else expression_words(cs, wt)
                 out += _wrap(f"* {o.text or oid} (weight {weight})", "        ")
+                if o.present:
+                    out += _wrap(_moves(m, o.present), "          ")
 
     if m.events:
         out += ["", "OUTSIDE EVENTS"]
@@ -179,6 +193,8 @@ def explain(cs: CompiledScenario) -> str:
             if ev.at is not None:
                 when = f"at {ev.at}" + (f", give or take {delay_words(cs, ev.jitter)}"
                                         if ev.jitter else "")  # fmt: skip
+                if ev.guard:
+                    when += f", only if then {expression_words(cs, ev.guard)}"
             else:
                 when = f"at random, {_quantity(cs, ev.rate or 0)} times a day on average"
                 if ev.window:
@@ -186,6 +202,8 @@ def explain(cs: CompiledScenario) -> str:
                 if ev.guard:
                     when += f" while {expression_words(cs, ev.guard)}"
             out += _wrap(f"- {ev.text or eid} ({eid}): {when}")
+            if ev.present:
+                out += _wrap(_moves(m, ev.present), "    ")
 
     if m.sources:
         out += ["", "SOURCES"]

@@ -359,9 +359,15 @@ class Precondition(Strict):
 
 
 class Effects(Strict):
-    """What happens when something fires: facts set, a protocol trigger."""
+    """What happens when something fires: facts set, actors arriving or leaving, a
+    protocol trigger."""
 
     set: dict[Identifier, SetValue] = Field(default_factory=dict)
+    present: dict[Identifier, bool] = Field(
+        default_factory=dict,
+        description="Actors who arrive (true) or leave (false) the venue at once; their "
+        "stays' later arrivals and departures still happen",
+    )
     trigger: Identifier | None = None
 
 
@@ -396,20 +402,30 @@ class Action(Effects):
 
     @model_validator(mode="after")
     def _options_or_effects(self) -> Action:
-        if self.options and (self.set or self.trigger):
-            raise ValueError("put 'set'/'trigger' inside each option when 'options' are given")
+        if self.options and (self.set or self.trigger or self.present):
+            raise ValueError(
+                "put 'set'/'present'/'trigger' inside each option when 'options' are given"
+            )
         return self
 
 
 class Event(Effects):
-    """An outside shock: scheduled (``at``, optional ``jitter``) or random (``rate`` per day)."""
+    """An outside shock: scheduled (``at``, optional ``jitter``) or random (``rate`` per day).
+
+    A scheduled event with a ``guard`` happens at its time only if the guard holds
+    then; a random one is possible while its guard holds (and its window is open).
+    """
 
     text: str | None = None
     at: str | None = None
     jitter: Dist | None = None
     rate: NumberOrText | None = Field(default=None, description="Expected occurrences per day")
     window: Identifier | None = None
-    guard: Expr | None = None
+    guard: Expr | None = Field(
+        default=None,
+        description="Random events: possible only while it holds; scheduled events: "
+        "happen at their time only if it holds then",
+    )
     source: str | None = None
     assumption: str | None = None
 
@@ -417,8 +433,11 @@ class Event(Effects):
     def _at_or_rate(self) -> Event:
         if (self.at is None) == (self.rate is None):
             raise ValueError("give exactly one of 'at' (scheduled) and 'rate' (random)")
-        if self.at is not None and (self.window is not None or self.guard is not None):
-            raise ValueError("'window' and 'guard' apply to random events (with 'rate') only")
+        if self.at is not None and self.window is not None:
+            raise ValueError(
+                "'window' applies to random events (with 'rate') only; for a scheduled "
+                "event write guard: in_window('...')"
+            )
         if self.rate is not None and self.jitter is not None:
             raise ValueError("'jitter' applies to scheduled events (with 'at') only")
         return self
