@@ -32,8 +32,10 @@ RECORDED: dict[str, dict[str, int]] = {
 RUNS = 10_000
 
 
-def test_every_shipped_scenario_is_recorded() -> None:
-    assert {p.stem for p in SCENARIOS.glob("*.yaml")} == set(RECORDED)
+def test_every_recorded_scenario_is_still_shipped() -> None:
+    """The cases added after the rebuild (issue 13) never ran on the old engine: they
+    are checked by tests/test_scenarios.py and tests/test_resolutions.py instead."""
+    assert set(RECORDED) <= {p.stem for p in SCENARIOS.glob("*.yaml")}
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))

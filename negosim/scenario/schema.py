@@ -16,6 +16,7 @@ used in error messages and by ``--set``.
 from __future__ import annotations
 
 import unicodedata
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -462,6 +463,14 @@ class SourceRef(Strict):
     file: str | None = None
 
 
+def _iso_date(text: str) -> str:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, found {quote_short(text)}") from None
+    return text.strip()
+
+
 class Scenario(Strict):
     """A negotiation scenario: one YAML file (and the bases it extends)."""
 
@@ -479,6 +488,11 @@ class Scenario(Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
     title: OneLine
     description: str = ""
+    as_of: Annotated[str, AfterValidator(_iso_date)] | None = Field(
+        default=None,
+        description="The day (YYYY-MM-DD) the case is modelled as of: only reporting "
+        "published by then is used",
+    )
     sources: dict[Identifier, SourceRef] = Field(default_factory=dict)
     calendar: Calendar
     params: dict[Identifier, Param] = Field(default_factory=dict)
