@@ -28,9 +28,9 @@ def keys():
     return module
 
 
-def test_there_are_five_exercises_each_with_a_key():
+def test_there_are_six_exercises_each_with_a_key():
     pages = sorted(EXERCISES.glob("0*.md"))
-    assert [p.name[:2] for p in pages] == ["01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in pages] == ["01", "02", "03", "04", "05", "06"]
     answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
     for n, page in enumerate(pages, 1):
         assert "answers.md#exercise-" in page.read_text(encoding="utf-8"), page.name
@@ -54,3 +54,17 @@ def test_the_keys_say_what_they_compute(keys):
     assert values == sorted(values), "more willingness to lift cannot lower the odds"
     answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
     assert re.search(r"largest swing: \*\*" + re.escape(rows[0][0]), answers)
+
+
+def test_the_history_key_scores_what_it_says(keys):
+    """Exercise 6: the stated mean is the mean of the stated per-case Brier scores, each
+    (p - o)^2 of the stated forecast and outcome; the worst case is the largest score."""
+    data = keys.history().to_json()
+    assert data["n"] == len(keys.HISTORY) == 6
+    for c in data["cases"]:
+        assert c["brier"] == pytest.approx((c["p_meeting"] - c["met"]) ** 2)
+    assert data["brier"] == pytest.approx(sum(c["brier"] for c in data["cases"]) / 6)
+    worst = max(data["cases"], key=lambda c: c["brier"])
+    answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
+    assert f"The model's worst case: `{worst['case']}`" in answers
+    assert f"**{data['brier']:.3f}**" in answers

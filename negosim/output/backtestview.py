@@ -42,8 +42,9 @@ def render_backtest(bt: Backtest, console: Console) -> None:
                      "top: was the likeliest day the real one?")  # fmt: skip
     for c in bt.cases:
         held = f"{_day(c.date)} {(c.part_of_day or '')[:3]}" if c.met else "no"
-        right = "" if c.most_likely_day_right is None else (
-            "yes" if c.most_likely_day_right else "no")
+        right = (
+            "" if c.most_likely_day_right is None else ("yes" if c.most_likely_day_right else "no")
+        )
         cases.add_row(c.case, _pct(c.p_meeting), held, _num(c.brier), _num(c.log_score, 2),
                       _pct(c.p_day), _pct(c.p_part_of_day), right)  # fmt: skip
     console.print(cases)

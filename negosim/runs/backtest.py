@@ -150,12 +150,15 @@ class Backtest:
             "uncertainty": self.uncertainty,
             "base_rate": self.base_rate,
             "brier": b,
-            "brier_ci95": list(scoring.bootstrap_mean([c.brier for c in self.cases],
-                                                      self.seed, name="brier")),  # fmt: skip
+            "brier_ci95": list(
+                scoring.bootstrap_mean([c.brier for c in self.cases], self.seed, name="brier")
+            ),  # fmt: skip
             "log_score": ls,
             "log_score_ci95": list(
-                scoring.bootstrap_mean([c.log_score for c in self.cases], self.seed,
-                                       name="log_score")),  # fmt: skip
+                scoring.bootstrap_mean(
+                    [c.log_score for c in self.cases], self.seed, name="log_score"
+                )
+            ),  # fmt: skip
             "brier_always_half": 0.25,
             "brier_base_rate": self.brier_base_rate,
             "brier_base_rate_loo": self.brier_base_rate_loo,
@@ -166,8 +169,10 @@ class Backtest:
             "met_cases": sum(self.outcomes),
             "bins": self.bins,
             "reliability": [
-                r.to_json() for r in scoring.reliability_table(self.forecasts, self.outcomes,
-                                                               self.bins)  # fmt: skip
+                r.to_json()
+                for r in scoring.reliability_table(
+                    self.forecasts, self.outcomes, self.bins
+                )  # fmt: skip
             ],
             "murphy": scoring.murphy(self.forecasts, self.outcomes, self.bins).to_json(),
             "unresolved": self.unresolved,
@@ -209,8 +214,11 @@ def score_case(
         brier=scoring.brier(p, res.met),
         log_score=scoring.log_score(p, res.met),
         p_day=by_day.get(res.date, 0.0) if res.met and res.date else None,
-        p_part_of_day=(by_part.get(res.date, {}).get(res.part_of_day, 0.0)
-                       if res.met and res.date and res.part_of_day else None),  # fmt: skip
+        p_part_of_day=(
+            by_part.get(res.date, {}).get(res.part_of_day, 0.0)
+            if res.met and res.date and res.part_of_day
+            else None
+        ),  # fmt: skip
         most_likely_day=most,
         most_likely_day_right=(most == res.date) if res.met else None,
         p_meeting_band=band,

@@ -371,8 +371,10 @@ def compare_uncertain(
             prime(kv, cv)
             start = d * per
             tasks = (
-                (run_pair_job, PairJob(kb, cb.model, kv, cv.model, seed, start + c.start,
-                                       start + c.stop))  # fmt: skip
+                (
+                    run_pair_job,
+                    PairJob(kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop),
+                )  # fmt: skip
                 for c in chunks(per, be.workers)
             )
             yield d, _PairTally(Tally(), Tally()), tasks
