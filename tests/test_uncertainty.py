@@ -22,6 +22,7 @@ from negosim.cli.main import main
 from negosim.runs.results import wilson
 from negosim.runs.runner import simulate
 from negosim.runs.uncertainty import (
+    compare_uncertain,
     draw_value,
     nested_ci,
     simulate_uncertain,
@@ -160,3 +161,43 @@ def test_nested_ci_and_split() -> None:
     lo, hi = nested_ci(means, 5_000, 10_000)
     half = 1.959963984540054 * float(np.std(means, ddof=1)) / 10
     assert (lo, hi) == pytest.approx((0.5 - half, 0.5 + half))
+
+
+def test_compare_uncertain_shares_draws(load_data: Callable[..., Any]) -> None:
+    cs = load_data(uncertain_mean_scenario())
+    # The same scenario on both sides: every pair identical, the change exactly 0.
+    same = compare_uncertain(cs, cs, runs=1_000, seed=1, draws=10)
+    assert same.params == ["m"] and same.comparison.diff == 0.0
+    assert same.comparison.diff_ci95 == (0.0, 0.0)
+    assert same.draw_base == same.draw_variant
+    # A variant that pins m at its longest mean: lower odds in (nearly) every draw.
+    slow = load_data(uncertain_mean_scenario(), [("m", f"{HIGH:g}h")])
+    cmp = compare_uncertain(cs, slow, runs=4_000, seed=1, draws=40)
+    exact = predictive()
+    pinned = 1 - math.exp(-T / HIGH)
+    assert cmp.comparison.diff == pytest.approx(pinned - exact, abs=0.05)
+    lo, hi = cmp.comparison.diff_ci95
+    assert lo <= cmp.comparison.diff <= hi < 0
+    data = cmp.to_json()
+    assert data["uncertain_params"] == ["m"] and data["draws"] == 40
+    assert data["p_variant_band"][1] - data["p_variant_band"][0] < 0.3  # m fixed: noise only
+    assert data["p_base_band"][1] - data["p_base_band"][0] > 0.4  # m drawn
+
+
+def test_report_and_plot_show_the_band(
+    write_scenario: Callable[..., Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    path = str(write_scenario(uncertain_mean_scenario()))
+    html, png = tmp_path / "r.html", tmp_path / "c.png"
+    assert main(["report", path, "--uncertainty", "--runs", "1000", "--draws", "20",
+                 "-o", str(html)]) == 0  # fmt: skip
+    page = html.read_text(encoding="utf-8")
+    assert "Across parameter draws (5th–95th)" in page and "Parameter uncertainty" in page
+    assert "<code>m</code>" in page
+    assert main(["plot", path, "--kind", "curve", "--uncertainty", "--runs", "1000",
+                 "-o", str(png)]) == 0  # fmt: skip
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["compare", path, "--set", "m=50h", "--uncertainty", "--runs", "1000",
+                 "--draws", "10"]) == 0  # fmt: skip
+    assert "Across draws (5th–95th)" in capsys.readouterr().out
