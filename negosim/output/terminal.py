@@ -88,7 +88,7 @@ def render_estimate(est: Estimate, console: Console, ci_label: str = "Wilson") -
     by_end = Table(title="Held by the end of the day", title_justify="left")
     by_end.add_column("day", no_wrap=True)
     by_end.add_column("P(held)", justify="right")
-    by_end.add_column("95% CI (Wilson)", justify="right", no_wrap=True)
+    by_end.add_column(f"95% CI ({ci_label.split(',')[0]})", justify="right", no_wrap=True)
     cums = list(est.held_by_end_of_day.items())
     if len(cums) > MAX_DAY_ROWS:  # a long horizon: the days the chance changed
         cums = [kv for i, kv in enumerate(cums)

@@ -284,6 +284,11 @@ def simulate_uncertain(
         day: band([e.held_by_end_of_day[day]["p"] for e in per_draw])
         for day in est.held_by_end_of_day
     }
+    for day, cum in est.held_by_end_of_day.items():  # nested intervals, as for P(meeting)
+        held_by = round(cum["p"] * pooled.runs)
+        cum["ci95"] = list(
+            nested_ci([e.held_by_end_of_day[day]["p"] for e in per_draw], held_by, pooled.runs)
+        )
     return UncertainEstimate(
         estimate=est,
         params=params,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ...errors import UsageError
 from ...extras import require
 from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
@@ -40,13 +41,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from ...scenario.resolution import load_resolutions
 
     if args.draws is not None and not args.uncertainty:
-        from ...errors import UsageError
-
         raise UsageError("negosim backtest: --draws goes with --uncertainty")
     for target in (args.plot, args.report):
         if target:
             require("plots", "--plot" if target == args.plot else "--report")
             check_target(target)
+    if args.plot and not args.plot.lower().endswith((".png", ".svg")):
+        raise UsageError(f"--plot {args.plot}: the output must end in .png or .svg")
     resolutions = load_resolutions(args.outcomes)
     with backend_from_args(args) as backend, progress_bar(None, "backtest") as advance:
         bt = backtest(
