@@ -198,11 +198,10 @@ STUDENT = 0.7
 @cache
 def history() -> object:
     """The backtest of exercise 6: the six cases, 5,000 runs each, seed 2023."""
-    from negosim.runs.backtest import backtest
-    from negosim.scenario.resolution import load_resolutions
+    from negosim.runs.backtest import backtest, load_outcomes
 
     files = [REPO / "scenarios" / f"{name}.yaml" for name in HISTORY]
-    return backtest(files, load_resolutions(REPO / "resolutions"), runs=5000, seed=SEED)
+    return backtest(files, load_outcomes(REPO / "resolutions"), runs=5000, seed=SEED)
 
 
 def key_6() -> list[str]:

@@ -20,8 +20,8 @@ from conftest import REPO, base_scenario
 from negosim.cli.main import main
 from negosim.errors import ScenarioError
 from negosim.runs import scoring
-from negosim.runs.backtest import backtest
-from negosim.scenario.resolution import load_resolution, load_resolutions
+from negosim.runs.backtest import backtest, load_outcomes
+from negosim.scenario.resolution import load_resolution
 
 P = [0.9, 0.9, 0.1, 0.1, 0.5]
 OUT = [1, 0, 0, 0, 1]
@@ -88,7 +88,7 @@ def test_bootstrap_interval() -> None:
 
 
 def test_library_resolutions_load() -> None:
-    res = load_resolutions(REPO / "resolutions")
+    res = load_outcomes(REPO / "resolutions")  # README.md there is not a resolution
     assert {"munich-2023", "shangri-la-2023"} <= set(res)
     assert res["shangri-la-2023"].met is False and res["shangri-la-2023"].date is None
     assert all(r.sources for r in res.values())
@@ -97,13 +97,16 @@ def test_library_resolutions_load() -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("case: x\nmet: true\nsources: [{title: t, outlet: o, date: 2020-01-01}]\n",
-         "needs its 'date' and 'part_of_day'"),
-        ("case: x\nmet: false\ndate: 2020-01-01\nsources: [{title: t, outlet: o, "
-         "date: 2020-01-01}]\n", "has no 'date'"),
-        ("case: x\nmet: true\ndate: 2020-13-01\npart_of_day: noon\nsources: []\n", "ISO date"),
-        ("case: x\nmet: true\nwhen: today\nsources: []\n", "unknown key 'when'"),
-        ("just: text\n", "not a resolution file"),
+        ("case: x\nmet: true\nsources: {a: {title: t, outlet: o, date: 2020-01-01}}\n",
+         "needs its 'date'"),
+        ("case: x\nmet: false\ndate: 2020-01-01\nsources: {a: {title: t, outlet: o, "
+         "date: 2020-01-01}}\n", "has no 'date'"),
+        ("case: x\nmet: true\ndate: 2020-13-01\nsources: {a: {title: t}}\n",
+         "expected a date YYYY-MM-DD"),
+        ("case: x\nmet: true\ndate: 2020-01-01\npart_of_day: noon\nsources: {a: {title: t}}\n",
+         "part_of_day"),
+        ("case: x\nmet: true\nwhen: today\nsources: {a: {title: t}}\n", "unknown key 'when'"),
+        ("just: text\n", "missing required key 'case'"),
     ],
 )  # fmt: skip
 def test_bad_resolution_files_are_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -136,7 +139,7 @@ def _resolution(tmp_path: Path, case: str, met: bool, date: str = "2024-01-01",
     out.mkdir(exist_ok=True)
     (out / f"{case}.yaml").write_text(
         f"case: {case}\nmet: {str(met).lower()}\n{when}"
-        "sources: [{title: t, outlet: o, date: 2024-01-03}]\n",
+        "sources: {r: {title: t, outlet: o, date: 2024-01-03}}\n",
         encoding="utf-8",
     )
 
@@ -149,7 +152,7 @@ def test_backtest_scores_each_case(tmp_path: Path) -> None:
     _case(tmp_path, "unresolved", 10.0)
     _resolution(tmp_path, "fast", True, "2024-01-01", "morning")
     _resolution(tmp_path, "slow", False)
-    bt = backtest([tmp_path / "cases"], load_resolutions(tmp_path / "res"), runs=4000, seed=3)
+    bt = backtest([tmp_path / "cases"], load_outcomes(tmp_path / "res"), runs=4000, seed=3)
     assert bt.n == 2 and bt.unresolved == [str(tmp_path / "cases" / "unresolved.yaml")]
     fast, slow = bt.cases
     assert fast.p_meeting == pytest.approx(1 - math.exp(-4.8), abs=0.01)
@@ -188,6 +191,15 @@ def test_backtest_cli_json_plot_and_report(
     assert "http://" not in page.split("<footer>")[0].replace("http://www.w3.org", "")
 
 
+def test_outcomes_refuses_a_case_given_twice(tmp_path: Path) -> None:
+    _resolution(tmp_path, "fast", False)
+    (tmp_path / "res" / "again.yaml").write_text(
+        (tmp_path / "res" / "fast.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    with pytest.raises(ScenarioError, match="case 'fast' given twice"):
+        load_outcomes(tmp_path / "res")
+
+
 def test_backtest_cli_refuses_no_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _case(tmp_path, "fast", 10.0)
     _resolution(tmp_path, "other", False)
@@ -212,7 +224,7 @@ def test_backtest_with_uncertainty(write_scenario: Callable[..., Any], tmp_path:
     data["actions"]["meet"]["delay"] = {"dist": "exponential", "mean": "m"}
     path = write_scenario(data, "t.yaml")
     _resolution(tmp_path, "t", False)
-    res = load_resolutions(tmp_path / "res")
+    res = load_outcomes(tmp_path / "res")
     plain = backtest([path], res, runs=2000, seed=1)
     drawn = backtest([path], res, runs=2000, seed=1, uncertainty=True, draws=20)
     assert drawn.cases[0].p_meeting_band is not None

@@ -6,7 +6,9 @@ its file's stem), runs it exactly as ``negosim run`` would (or ``run
 --uncertainty``), and scores it with :mod:`negosim.runs.scoring`. What each
 number means and how far to trust it with a few dozen cases: docs/backtest.md.
 
-Per case: P(meeting) and its interval, what happened, Brier and log score, the
+Resolutions are read with :func:`load_outcomes` (one file or a directory), each
+file by :func:`negosim.scenario.resolution.load_resolution`. Per case: P(meeting)
+and its interval, what happened, Brier and log score, the
 probability given to the real day and to the real day's part of day, and
 whether the day the model found most likely was the real one. Over the set:
 the mean Brier and log scores with bootstrap intervals (cases resampled), the
@@ -25,15 +27,15 @@ from typing import Any
 
 from ..compiler.loader import load
 from ..compiler.tables import CompiledScenario
-from ..errors import UsageError
-from ..scenario.resolution import Resolution
+from ..errors import Problem, ScenarioError, UsageError
+from ..scenario.resolution import Resolution, load_resolution
 from . import scoring
 from .backends import Backend
 from .runner import backend_or_local, simulate
 from .uncertainty import DEFAULT_DRAWS, simulate_uncertain
 
 MAX_CASES = 1_000
-"""Scenario files a backtest reads at most (every input may be hostile)."""
+"""Scenario files (and resolution files) a backtest reads at most (every input may be hostile)."""
 DEFAULT_BINS = 5
 
 
@@ -179,6 +181,36 @@ class Backtest:
         }
 
 
+def load_outcomes(path: str | os.PathLike[str]) -> dict[str, Resolution]:
+    """Every resolution in a file or a directory of ``*.yaml`` files, keyed by case.
+
+    ScenarioError listing every problem (invalid files, a case given twice).
+    """
+    p = Path(path)
+    files = sorted(p.glob("*.yaml")) if p.is_dir() else [p]
+    if len(files) > MAX_CASES:
+        raise UsageError(f"{path}: {len(files)} resolution files; at most {MAX_CASES} are read")
+    out: dict[str, Resolution] = {}
+    problems: list[Problem] = []
+    for f in files:
+        try:
+            res = load_resolution(f)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        if res.case in out:
+            problems.append(Problem(os.fspath(f), 1, 1, "case", f"case {res.case!r} given twice"))
+        out[res.case] = res
+    if problems:
+        raise ScenarioError(problems)
+    return out
+
+
+def _iso(day: Any) -> str | None:
+    """A resolution's date as an ISO string (it may be a ``date`` or a string)."""
+    return None if day is None else day if isinstance(day, str) else day.isoformat()
+
+
 def scenario_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The scenario files named: files as given, directories' ``*.yaml`` in name order."""
     out: list[Path] = []
@@ -201,6 +233,7 @@ def score_case(
 ) -> CaseScore:
     """Score one forecast (P(meeting) and its timing) against its resolution."""
     most = max(by_day, key=lambda d: by_day[d]) if by_day and max(by_day.values()) > 0 else None
+    day = _iso(res.date)
     return CaseScore(
         case=res.case,
         file=cs.source or "",
@@ -209,18 +242,18 @@ def score_case(
         p_meeting=p,
         ci95=ci95,
         met=res.met,
-        date=res.date,
+        date=day,
         part_of_day=res.part_of_day,
         brier=scoring.brier(p, res.met),
         log_score=scoring.log_score(p, res.met),
-        p_day=by_day.get(res.date, 0.0) if res.met and res.date else None,
+        p_day=by_day.get(day, 0.0) if res.met and day else None,
         p_part_of_day=(
-            by_part.get(res.date, {}).get(res.part_of_day, 0.0)
-            if res.met and res.date and res.part_of_day
+            by_part.get(day, {}).get(res.part_of_day, 0.0)
+            if res.met and day and res.part_of_day
             else None
         ),  # fmt: skip
         most_likely_day=most,
-        most_likely_day_right=(most == res.date) if res.met else None,
+        most_likely_day_right=(most == day) if res.met and day else None,
         p_meeting_band=band,
     )
 

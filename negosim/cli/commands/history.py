@@ -36,9 +36,8 @@ def bin_count(text: str) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """``negosim backtest``: run every resolved case and score it against what happened."""
-    from ...runs.backtest import backtest
+    from ...runs.backtest import backtest, load_outcomes
     from ...runs.uncertainty import DEFAULT_DRAWS
-    from ...scenario.resolution import load_resolutions
 
     if args.draws is not None and not args.uncertainty:
         raise UsageError("negosim backtest: --draws goes with --uncertainty")
@@ -48,7 +47,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             check_target(target)
     if args.plot and not args.plot.lower().endswith((".png", ".svg")):
         raise UsageError(f"--plot {args.plot}: the output must end in .png or .svg")
-    resolutions = load_resolutions(args.outcomes)
+    resolutions = load_outcomes(args.outcomes)
     with backend_from_args(args) as backend, progress_bar(None, "backtest") as advance:
         bt = backtest(
             args.files or ["scenarios"], resolutions, runs=args.runs, seed=args.seed,
