@@ -68,3 +68,23 @@ def test_the_history_key_scores_what_it_says(keys):
     answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
     assert f"The model's worst case: `{worst['case']}`" in answers
     assert f"**{data['brier']:.3f}**" in answers
+
+
+def test_backtest_doc_quotes_the_measured_figures(keys):
+    """docs/backtest.md quotes the six cases' backtest: the same command as exercise 6."""
+    data = keys.history().to_json()
+    text = (REPO / "docs" / "backtest.md").read_text(encoding="utf-8").replace("−", "-")
+    doc = " ".join(text.split())
+    lo, hi = data["brier_ci95"]
+    quoted = [
+        f"The mean Brier score is {data['brier']:.3f} (bootstrap 95% interval "
+        f"{lo:.3f} – {hi:.3f}), the mean log score {data['log_score']:.3f}",
+        f"Brier skill {data['brier_skill_vs_half']:+.3f}",
+        f"scores {data['brier_base_rate']:.3f} in sample and "
+        f"{data['brier_base_rate_loo']:.3f} leave-one-out",
+        f"the skill is {data['brier_skill_vs_base_rate']:.2f}",
+        "Five of the six meetings were held" if data["met_cases"] == 5 else "(held count)",
+    ]
+    for phrase in quoted:
+        assert phrase in doc, phrase
+    assert data["day_right"] == data["met_cases"]  # "the real one for all five meetings held"
