@@ -229,3 +229,17 @@ def test_backtest_with_uncertainty(write_scenario: Callable[..., Any], tmp_path:
     drawn = backtest([path], res, runs=2000, seed=1, uncertainty=True, draws=20)
     assert drawn.cases[0].p_meeting_band is not None
     assert drawn.cases[0].p_meeting < plain.cases[0].p_meeting - 0.1  # longer means drawn
+
+
+def test_backtest_report_escapes_scenario_text(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from negosim.output.htmlreport import backtest_report
+
+    path = _case(tmp_path, "evil", 10.0)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["title"] = 'Talks <script>alert("x")</script> & <img src=x onerror=y>'
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _resolution(tmp_path, "evil", True)
+    page = backtest_report(backtest([path], load_outcomes(tmp_path / "res"), runs=200))
+    assert "<script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;" in page
