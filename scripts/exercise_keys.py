@@ -188,6 +188,70 @@ def key_5() -> list[str]:
     return lines
 
 
+HISTORY = ["munich", "bali-2022", "shangri-la-2023", "dmz-2019", "antalya-2022",
+           "singapore-2018"]  # fmt: skip
+"""The six library cases of exercise 6 (named, so that new cases do not change its key)."""
+STUDENT = 0.7
+"""Exercise 6's worked example: a student who answers 70% for every case."""
+
+
+@cache
+def history() -> object:
+    """The backtest of exercise 6: the six cases, 5,000 runs each, seed 2023."""
+    from negosim.runs.backtest import backtest, load_outcomes
+
+    files = [REPO / "scenarios" / f"{name}.yaml" for name in HISTORY]
+    return backtest(files, load_outcomes(REPO / "resolutions"), runs=5000, seed=SEED)
+
+
+def key_6() -> list[str]:
+    from negosim.runs import scoring
+
+    bt = history()
+    data = bt.to_json()  # type: ignore[attr-defined]
+    rows = [
+        f"| `{c['case']}` | {pct(c['p_meeting'])} | {'held' if c['met'] else 'not held'} | "
+        f"{c['brier']:.3f} | {c['log_score']:.2f} | "
+        f"{'' if c['most_likely_day_right'] is None else 'yes' if c['most_likely_day_right'] else 'no'} |"  # noqa: E501
+        for c in data["cases"]
+    ]
+    student = [scoring.brier(STUDENT, c["met"]) for c in data["cases"]]
+    student_mean = sum(student) / len(student)
+    worst = max(data["cases"], key=lambda c: c["brier"])
+    lo, hi = data["brier_ci95"]
+    return [
+        "## Exercise 6: predict, simulate, then score yourself against history",
+        "",
+        "`negosim backtest "
+        + " ".join(f"scenarios/{n}.yaml" for n in HISTORY)
+        + f" --outcomes resolutions/ --runs 5000 --seed {SEED}`:",
+        "",
+        "| case | model P(meeting) | what happened | Brier | log score | likeliest day right |",
+        "| --- | ---: | --- | ---: | ---: | --- |",
+        *rows,
+        "",
+        f"* The model's mean Brier score: **{data['brier']:.3f}** (bootstrap 95% "
+        f"{lo:.3f} – {hi:.3f}); always answering 50% scores 0.250; always answering the "
+        f"set's base rate ({pct(data['base_rate'])} held) scores "
+        f"{data['brier_base_rate']:.3f} in sample.",
+        f"* Mean log score: {data['log_score']:.3f} (always 50%: "
+        f"{data['log_score_always_half']:.3f}).",
+        f"* A student who answered {pct(STUDENT)} for every case scores "
+        f"{student_mean:.3f}: "
+        + ", ".join(f"{b:.2f}" for b in student)
+        + f" ({(1 - STUDENT) ** 2:.2f} for each meeting held, {STUDENT**2:.2f} for each "
+        "that was not).",
+        f"* The model's worst case: `{worst['case']}` (P {pct(worst['p_meeting'])}, "
+        f"{'held' if worst['met'] else 'not held'}; Brier {worst['brier']:.3f}).",
+        "",
+        "With six cases the bootstrap interval is wide: neither the model nor a student can "
+        "be shown better than a coin on this set alone (docs/backtest.md). Good answers "
+        "notice which cases the model got most wrong and ask which assumption would have "
+        "had to change (for example, for Singapore 2018: how quickly a cancelled summit "
+        "can be revived).",
+    ]
+
+
 def answers() -> str:
     parts = [
         "# Answer keys (for instructors)",
@@ -197,7 +261,7 @@ def answers() -> str:
         "the current scenarios and simulator.",
         "",
     ]
-    for key in (key_1, key_2, key_3, key_4, key_5):
+    for key in (key_1, key_2, key_3, key_4, key_5, key_6):
         parts += key()
         parts.append("")
     return "\n".join(parts)

@@ -28,9 +28,9 @@ def keys():
     return module
 
 
-def test_there_are_five_exercises_each_with_a_key():
+def test_there_are_six_exercises_each_with_a_key():
     pages = sorted(EXERCISES.glob("0*.md"))
-    assert [p.name[:2] for p in pages] == ["01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in pages] == ["01", "02", "03", "04", "05", "06"]
     answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
     for n, page in enumerate(pages, 1):
         assert "answers.md#exercise-" in page.read_text(encoding="utf-8"), page.name
@@ -54,3 +54,37 @@ def test_the_keys_say_what_they_compute(keys):
     assert values == sorted(values), "more willingness to lift cannot lower the odds"
     answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
     assert re.search(r"largest swing: \*\*" + re.escape(rows[0][0]), answers)
+
+
+def test_the_history_key_scores_what_it_says(keys):
+    """Exercise 6: the stated mean is the mean of the stated per-case Brier scores, each
+    (p - o)^2 of the stated forecast and outcome; the worst case is the largest score."""
+    data = keys.history().to_json()
+    assert data["n"] == len(keys.HISTORY) == 6
+    for c in data["cases"]:
+        assert c["brier"] == pytest.approx((c["p_meeting"] - c["met"]) ** 2)
+    assert data["brier"] == pytest.approx(sum(c["brier"] for c in data["cases"]) / 6)
+    worst = max(data["cases"], key=lambda c: c["brier"])
+    answers = (EXERCISES / "answers.md").read_text(encoding="utf-8")
+    assert f"The model's worst case: `{worst['case']}`" in answers
+    assert f"**{data['brier']:.3f}**" in answers
+
+
+def test_backtest_doc_quotes_the_measured_figures(keys):
+    """docs/backtest.md quotes the six cases' backtest: the same command as exercise 6."""
+    data = keys.history().to_json()
+    text = (REPO / "docs" / "backtest.md").read_text(encoding="utf-8").replace("−", "-")
+    doc = " ".join(text.split())
+    lo, hi = data["brier_ci95"]
+    quoted = [
+        f"The mean Brier score is {data['brier']:.3f} (bootstrap 95% interval "
+        f"{lo:.3f} – {hi:.3f}), the mean log score {data['log_score']:.3f}",
+        f"Brier skill {data['brier_skill_vs_half']:+.3f}",
+        f"scores {data['brier_base_rate']:.3f} in sample and "
+        f"{data['brier_base_rate_loo']:.3f} leave-one-out",
+        f"the skill is {data['brier_skill_vs_base_rate']:.2f}",
+        "Five of the six meetings were held" if data["met_cases"] == 5 else "(held count)",
+    ]
+    for phrase in quoted:
+        assert phrase in doc, phrase
+    assert data["day_right"] == data["met_cases"]  # "the real one for all five meetings held"

@@ -111,6 +111,31 @@ def add_sets(p: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_DRAWS = 100_000
+
+
+def draw_count(text: str) -> int:
+    """argparse type: a number of parameter draws, 1 to MAX_DRAWS."""
+    return _whole_number(text, 1, MAX_DRAWS)
+
+
+def add_uncertainty_options(p: argparse.ArgumentParser) -> None:
+    """``--uncertainty`` and ``--draws`` (``run``, ``compare``, ``backtest``)."""
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="draw the parameters that declare an 'uncertainty' distribution (nested design: "
+        "parameter draws x runs) and report the predictive P(meeting) and its band across "
+        "draws; --set NAME=VALUE pins a parameter",
+    )
+    p.add_argument(
+        "--draws",
+        type=draw_count,
+        metavar="D",
+        help="with --uncertainty: parameter draws (default: 100); each gets runs/D replications",
+    )
+
+
 def add_format(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json")) -> None:
     """Add ``--format`` with ``choices``; the first choice is the default."""
     p.add_argument(

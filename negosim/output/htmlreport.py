@@ -171,10 +171,13 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     )
 
 
-def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
-    """The HTML report of one scenario's estimate."""
+def scenario_report(cs: CompiledScenario, est: Estimate, uncertain: Any = None) -> str:
+    """The HTML report of one scenario's estimate; ``uncertain`` (an
+    ``UncertainEstimate`` of ``run --uncertainty``, whose ``estimate`` is ``est``) adds
+    the band across parameter draws to the headline, the curve and a table."""
     m = cs.model
     low, high = est.ci95
+    ci_label = "Monte Carlo, nested design" if uncertain is not None else "Wilson"
     start = cs.start.astimezone(cs.tz)
     sh = diagram.shape(cs)
     median = _local(est.median_time, zone=False) if est.median_time else "not reached"
@@ -187,8 +190,9 @@ def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
         '<div class="headline">'
         f'<div class="card"><div class="label">P(meeting held)</div>'
         f'<div class="big">{_pct(est.p_meeting)}</div>'
-        f'<div class="label">95% CI {_pct(low)} – {_pct(high)} (Wilson)</div></div>'
-        f'<div class="card"><div class="label">Median time of meeting</div>'
+        f'<div class="label">95% CI {_pct(low)} – {_pct(high)} ({ci_label})</div></div>'
+        + _band_card(uncertain)
+        + '<div class="card"><div class="label">Median time of meeting</div>'
         f'<div class="big" style="font-size:1.3rem">{_e(median)}</div>'
         f'<div class="label">{_e(median_note)}</div></div>'
         f'<div class="card"><div class="label">Runs</div><div class="big">{est.runs:,}</div>'
@@ -219,9 +223,15 @@ def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
         "<h3>Sources</h3>",
         _sources(cs),
         "<h2>When</h2>",
-        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon)), "P(held by t) curve",
+        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon) if uncertain is None
+                                   else plots.curve_band(est, start, cs.horizon, uncertain)),
+                "P(held by t) curve",
                 "Share of all runs in which the meeting had been held by each time, with its "
-                "95% Wilson band. Runs without an outcome by the horizon count as not held."),
+                "95% Wilson band"
+                + (" and, shaded, the 5th–95th percentile across parameter draws"
+                   if uncertain is not None else "")
+                + ". Runs without an outcome by the horizon count as not held."),
+        _uncertainty_section(uncertain),
         _figure(plots.svg_data_uri(plots.when(est)), "chance by day and part of day",
                 "Chance the meeting is held on each venue-local day, by part of day."),
         _table(["day", *PARTS, "that day", "held by end of day"], days, num={1, 2, 3, 4, 5, 6}),
@@ -243,6 +253,114 @@ def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
         _assumptions(cs),
     ]  # fmt: skip
     return _page(f"negosim: {m.title}", "\n".join(body))
+
+
+def _band_card(u: Any) -> str:
+    if u is None or not u.params:
+        return ""
+    lo, hi = u.p_meeting_band
+    return (
+        '<div class="card"><div class="label">Across parameter draws (5th–95th)</div>'
+        f'<div class="big">{_pct(lo)} – {_pct(hi)}</div>'
+        f'<div class="label">{u.draws:,} draws × {u.runs_per_draw:,} runs</div></div>'
+    )
+
+
+def _uncertainty_section(u: Any) -> str:
+    """The band across parameter draws by day, and the parameters drawn."""
+    if u is None:
+        return ""
+    if not u.params:
+        return ("<p class=muted>Parameter uncertainty: no uncertain parameter (none declared, "
+                "or all pinned with --set); the estimate is plain run's.</p>")  # fmt: skip
+    est = u.estimate
+    rows = [[_e(datetime.fromisoformat(d).strftime("%a %d %b")), _pct(p),
+             "{} – {}".format(*map(_pct, u.by_day_band[d])),
+             _pct(est.held_by_end_of_day[d]["p"]),
+             "{} – {}".format(*map(_pct, u.held_by_end_of_day_band[d]))]
+            for d, p in est.by_day.items()]  # fmt: skip
+    params = [[f"<code>{_e(p.name)}</code>", _e(p.uncertainty.text if p.uncertainty else "")]
+              for p in u.params]  # fmt: skip
+    return "\n".join([
+        "<h3>Parameter uncertainty</h3>",
+        f"<p>Predictive P(meeting) over {u.draws:,} parameter draws of {u.runs_per_draw:,} "
+        f"runs each. Each draw's P carries Monte Carlo noise of about "
+        f"±{_pct(u.within_draw_sd)}, which widens the bands.</p>",
+        _table(["day", "that day", "5th–95th", "held by end of day", "5th–95th"], rows,
+               num={1, 2, 3, 4}),
+        _table(["parameter drawn", "uncertainty"], params),
+    ])  # fmt: skip
+
+
+def backtest_report(bt: Any) -> str:
+    """The HTML report of a backtest: the set's scores, reliability, every case."""
+    data = bt.to_json()
+    m = data["murphy"]
+    lo, hi = data["brier_ci95"]
+
+    def num(x: float | None, d: int = 3) -> str:
+        return "n/a" if x is None else f"{x:.{d}f}"
+
+    cards = (
+        '<div class="headline">'
+        f'<div class="card"><div class="label">Mean Brier score (lower is better)</div>'
+        f'<div class="big">{data["brier"]:.3f}</div>'
+        f'<div class="label">bootstrap 95% {lo:.3f} – {hi:.3f}; always 50%: 0.250</div></div>'
+        f'<div class="card"><div class="label">Mean log score (higher is better)</div>'
+        f'<div class="big">{data["log_score"]:.3f}</div>'
+        f'<div class="label">always 50%: {data["log_score_always_half"]:.3f}</div></div>'
+        f'<div class="card"><div class="label">Cases</div><div class="big">{bt.n}</div>'
+        f'<div class="label">{data["met_cases"]} held (base rate {_pct(data["base_rate"])})'
+        "</div></div></div>"
+    )
+    refs = _table(
+        ["reference", "Brier", "skill of the forecasts against it"],
+        [["always 50%", "0.250", num(data["brier_skill_vs_half"])],
+         ["always the base rate (in sample)", num(data["brier_base_rate"]),
+          num(data["brier_skill_vs_base_rate"])],
+         ["the base rate of the other cases (leave-one-out)", num(data["brier_base_rate_loo"]),
+          "–"]],
+        num={1, 2},
+    )  # fmt: skip
+    rel = _table(
+        ["forecast bin", "cases", "mean forecast", "held", "95% CI (Wilson)"],
+        [[f"{_pct(r['low'])} – {_pct(r['high'])}", str(r["n"]),
+          _pct(r["mean_forecast"]) if r["n"] else "", _pct(r["observed"]) if r["n"] else "",
+          "{} – {}".format(*map(_pct, r["ci95"])) if r["ci95"] else ""]
+         for r in data["reliability"]],
+        num={1, 2, 3, 4},
+    )  # fmt: skip
+    cases = _table(
+        ["case", "P(meeting)", "held?", "Brier", "log", "P(real day)", "P(part of day)",
+         "likeliest day"],
+        [[f"<code>{_e(c.case)}</code> {_e(c.title)}", _pct(c.p_meeting),
+          _e(f"{c.date}, {c.part_of_day}") if c.met else "no", f"{c.brier:.3f}",
+          f"{c.log_score:.2f}", _pct(c.p_day) if c.p_day is not None else "",
+          _pct(c.p_part_of_day) if c.p_part_of_day is not None else "",
+          _e(c.most_likely_day or "none")
+          + ("" if c.most_likely_day_right is None
+             else " (right)" if c.most_likely_day_right else " (wrong)")]
+         for c in bt.cases],
+        num={1, 3, 4, 5, 6},
+    )  # fmt: skip
+    body = [
+        "<h1>Backtest: forecasts against what happened</h1>",
+        f"<p class=muted>{bt.n} resolved cases, {bt.runs:,} runs each, seed {bt.seed}"
+        + (", parameter uncertainty drawn" if bt.uncertainty else "") + "</p>",
+        cards,
+        "<h2>Against simple references</h2>", refs,
+        "<h2>Reliability</h2>",
+        _figure(plots.svg_data_uri(plots.reliability(bt)), "reliability diagram",
+                "In each bin of forecasts, the share of cases in which the meeting was held "
+                "against the mean forecast, with its 95% Wilson interval; ticks: every case at "
+                "its forecast, on top if held, at the bottom if not."),
+        rel,
+        f"<p>Murphy decomposition: Brier {data['brier']:.3f} = reliability "
+        f"{m['reliability']:.3f} − resolution {m['resolution']:.3f} + uncertainty "
+        f"{m['uncertainty']:.3f} + within-bin {m['within_bin']:.3f}.</p>",
+        "<h2>Every case</h2>", cases,
+    ]  # fmt: skip
+    return _page("negosim backtest", "\n".join(body))
 
 
 def sweep_report(rows: list[dict[str, Any]], path: str | Path,

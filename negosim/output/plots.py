@@ -438,3 +438,53 @@ def tornado(rows: list[dict[str, Any]], path: str | Path = "") -> Figure:
     ax.legend(frameon=False, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+# --- backtests ---------------------------------------------------------------------
+
+
+def reliability(bt: Any) -> Figure:
+    """Reliability diagram of a :class:`~negosim.runs.backtest.Backtest`: in each bin of
+    forecasts, the share of cases held (with its Wilson interval) against the mean
+    forecast; every case as a tick at its forecast, above (held) or below (not held)."""
+    data = bt.to_json()
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    ax.plot([0, 1], [0, 1], color=GREY, ls="--", lw=1, label="perfectly calibrated")
+    rows = [r for r in data["reliability"] if r["n"]]
+    xs = [r["mean_forecast"] for r in rows]
+    ys = [r["observed"] for r in rows]
+    err = [[y - r["ci95"][0] for y, r in zip(ys, rows, strict=True)],
+           [r["ci95"][1] - y for y, r in zip(ys, rows, strict=True)]]  # fmt: skip
+    ax.errorbar(xs, ys, yerr=err, fmt="o-", color=BLUE, lw=2, capsize=4,
+                label="share held, 95% interval")  # fmt: skip
+    for x, y, r in zip(xs, ys, rows, strict=True):
+        ax.annotate(f"n={r['n']}", (x, y), xytext=(6, -12), textcoords="offset points",
+                    fontsize=9, color="#555555")  # fmt: skip
+    for c in bt.cases:
+        y = 1.03 if c.met else -0.03
+        ax.plot([c.p_meeting], [y], marker="|", ms=12, color=GREEN if c.met else RED)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.06, 1.06)
+    _pct_axis(ax)
+    _pct_axis(ax, "x")
+    ax.set_xlabel("forecast P(meeting)")
+    ax.set_ylabel("share of cases in which the meeting was held")
+    ax.set_title(f"Reliability over {bt.n} cases (Brier {data['brier']:.3f})")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def curve_band(est: Estimate, start: datetime, horizon_hours: float, u: Any) -> Figure:
+    """P(held by t) with its Wilson band and, for ``run --uncertainty``, the 5th-95th
+    percentile band across parameter draws (``u``, an ``UncertainEstimate``)."""
+    fig = curve(est, start, horizon_hours)
+    ax = fig.axes[0]
+    minutes = [horizon_hours * 60 * i / 200 for i in range(201)]
+    lo, hi = u.curve_band(minutes)
+    times = mdates.date2num([start + timedelta(minutes=m) for m in minutes])
+    ax.fill_between(times, lo, hi, color=ORANGE, alpha=0.25, lw=0, step="post",
+                    label="5th–95th percentile across parameter draws")  # fmt: skip
+    ax.legend(frameon=False, loc="upper left")
+    ax.set_title("P(meeting held by t), parameter uncertainty drawn")
+    return fig

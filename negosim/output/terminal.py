@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -20,6 +20,9 @@ from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Row, TraceLine
 from ..runs.results import PARTS, Estimate
 from ..scenario.units import at_hours, format_duration
+
+if TYPE_CHECKING:
+    from ..runs.uncertainty import UncertainEstimate
 
 
 def _pct(p: float) -> str:
@@ -48,7 +51,7 @@ def first_rows(rows: list[Any], table: Table) -> list[Any]:
     return rows[:MAX_DAY_ROWS]
 
 
-def render_estimate(est: Estimate, console: Console) -> None:
+def render_estimate(est: Estimate, console: Console, ci_label: str = "Wilson") -> None:
     """Print an estimate: P(meeting), when it is held, outcomes, blockers, common paths.
 
     Tables that each fit in 80 columns: the chance by venue-local day and part
@@ -61,7 +64,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
         f"{est.runs:,} runs, seed {est.seed}; question closes {est.horizon}\n",
         ("P(meeting held) = ", ""),
         (_pct(est.p_meeting), "bold green"),
-        f"   95% CI {_pct(low)} – {_pct(high)} (Wilson)",
+        f"   95% CI {_pct(low)} – {_pct(high)} ({ci_label})",
     )
     if est.overrides:
         head.append("\noverrides: " + ", ".join(est.overrides), style="yellow")
@@ -85,7 +88,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
     by_end = Table(title="Held by the end of the day", title_justify="left")
     by_end.add_column("day", no_wrap=True)
     by_end.add_column("P(held)", justify="right")
-    by_end.add_column("95% CI (Wilson)", justify="right", no_wrap=True)
+    by_end.add_column(f"95% CI ({ci_label.split(',')[0]})", justify="right", no_wrap=True)
     cums = list(est.held_by_end_of_day.items())
     if len(cums) > MAX_DAY_ROWS:  # a long horizon: the days the chance changed
         cums = [kv for i, kv in enumerate(cums)
@@ -267,3 +270,41 @@ def render_params(
 
 def _num(x: float | None) -> str:
     return "∞" if x is None else f"{x:g}"
+
+
+def render_uncertain(u: UncertainEstimate, console: Console) -> None:
+    """Print a predictive estimate (``run --uncertainty``): the estimate, then the
+    band across parameter draws by day and the parameters that were drawn."""
+    render_estimate(u.estimate, console, ci_label="Monte Carlo, nested design")
+    lo, hi = u.p_meeting_band
+    if not u.params:
+        console.print("Parameter uncertainty: no uncertain parameter (none declared, or all "
+                      "pinned with --set): this is plain run.")  # fmt: skip
+        return
+    head = Text.assemble(
+        ("Parameter uncertainty\n", "bold"),
+        f"{u.draws:,} parameter draws × {u.runs_per_draw:,} runs each\n",
+        "P(meeting) across draws, 5th–95th percentile: ",
+        (f"{_pct(lo)} – {_pct(hi)}", "bold"),
+        f"\n(each draw's P carries Monte Carlo noise of about ±{_pct(u.within_draw_sd)})",
+    )
+    console.print(Panel(head, expand=False))
+    days = Table(title="Band across parameter draws, by venue-local day", title_justify="left")
+    days.add_column("day", no_wrap=True)
+    days.add_column("that day", justify="right")
+    days.add_column("5th–95th", justify="right", no_wrap=True)
+    days.add_column("held by end of day", justify="right")
+    days.add_column("5th–95th", justify="right", no_wrap=True)
+    for day, p in first_rows(list(u.estimate.by_day.items()), days):
+        b = u.by_day_band[day]
+        c = u.held_by_end_of_day_band[day]
+        cum = u.estimate.held_by_end_of_day[day]["p"]
+        days.add_row(_day_label(day), _pct(p), f"{_pct(b[0])} – {_pct(b[1])}", _pct(cum),
+                     f"{_pct(c[0])} – {_pct(c[1])}")  # fmt: skip
+    console.print(days)
+    params = Table(title="Uncertain parameters drawn", title_justify="left")
+    params.add_column("parameter", no_wrap=True)
+    params.add_column("uncertainty")
+    for p in u.params:
+        params.add_row(p.name, p.uncertainty.text if p.uncertainty else "")
+    console.print(params)

@@ -288,7 +288,11 @@ class Param(Strict):
     kind: Literal["number", "probability", "duration", "rate"] = "number"
     low: NumberOrText | None = None
     high: NumberOrText | None = None
-    uncertainty: Dist | None = None
+    uncertainty: Dist | None = Field(
+        default=None,
+        description="How unsure the value is; run --uncertainty draws it (unless pinned "
+        "with --set), sweeps sample it",
+    )
     actor: Identifier | None = None
     text: str | None = None
     source: str | None = Field(default=None, description="The sentence this number comes from")

@@ -13,6 +13,7 @@ from ..util import (
     add_command,
     add_format,
     add_sets,
+    add_uncertainty_options,
     backend_from_args,
     load_args,
     nonnegative,
@@ -53,7 +54,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             "negosim run: give either --runs or --precision, not both "
             "(--precision chooses the number of runs)"
         )
+    if args.uncertainty and args.precision is not None:
+        raise UsageError("negosim run: --uncertainty takes --runs (and --draws), not --precision")
+    if args.draws is not None and not args.uncertainty:
+        raise UsageError("negosim run: --draws goes with --uncertainty")
     cs = load_args(args)
+    if args.uncertainty:
+        return _run_uncertain(args, cs)
     with backend_from_args(args) as backend:
         if args.precision is not None:
             with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
@@ -83,6 +90,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_json(est.to_json())
     else:
         render_estimate(est, stdout())
+    return 0
+
+
+def _run_uncertain(args: argparse.Namespace, cs: Any) -> int:
+    """``negosim run --uncertainty``: the predictive estimate over parameter draws."""
+    from ...output.terminal import render_uncertain
+    from ...runs.uncertainty import DEFAULT_DRAWS, simulate_uncertain
+
+    runs = args.runs or DEFAULT_RUNS
+    with backend_from_args(args) as backend, progress_bar(runs, f"{cs.id}: simulating") as adv:
+        u = simulate_uncertain(cs, runs, args.seed, args.draws or DEFAULT_DRAWS, progress=adv,
+                               overrides=args.sets, backend=backend)  # fmt: skip
+    if args.format == "json":
+        print_json(u.to_json())
+    else:
+        render_uncertain(u, stdout())
     return 0
 
 
@@ -177,7 +200,8 @@ def register(sub: Any) -> None:
         """  negosim run scenarios/munich.yaml
   negosim run scenarios/munich.yaml --runs 50000 --seed 7 --workers 2
   negosim run scenarios/munich.yaml --set p_us_formal_request=0.5 --format json
-  negosim run scenarios/munich.yaml --precision 0.01 --dask-local 2""",
+  negosim run scenarios/munich.yaml --precision 0.01 --dask-local 2
+  negosim run scenarios/munich.yaml --uncertainty --draws 200 --runs 20000""",
         cmd_run,
     )
     run.add_argument("file", help="scenario YAML file")
@@ -194,6 +218,7 @@ def register(sub: Any) -> None:
         help="instead of --runs (not with it): replicate in batches of 1000 until the 95%% "
         "interval's half-width is at most H (e.g. 0.01)",
     )
+    add_uncertainty_options(run)
     add_backend_options(run, default_workers=1)
     add_sets(run)
     add_format(run)

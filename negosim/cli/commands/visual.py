@@ -15,6 +15,7 @@ from ..util import (
     add_command,
     add_format,
     add_sets,
+    add_uncertainty_options,
     backend_from_args,
     load_args,
     print_json,
@@ -131,6 +132,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     variant = load_args(args, variant_path)
     if not args.other and not args.sets:
         stderr().print("note: no --set and no OTHER_FILE: the variant is the baseline itself")
+    if args.draws is not None and not args.uncertainty:
+        raise UsageError("negosim compare: --draws goes with --uncertainty")
+    if args.uncertainty:
+        return _compare_uncertain(args, base, variant)
     with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
         cmp = compare(
             base,
@@ -153,6 +158,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_uncertain(args: argparse.Namespace, base: Any, variant: Any) -> int:
+    """``compare --uncertainty``: both sides over the same parameter draws."""
+    from ...runs.uncertainty import DEFAULT_DRAWS, compare_uncertain
+
+    with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
+        uc = compare_uncertain(
+            base, variant, runs=args.runs, seed=args.seed, draws=args.draws or DEFAULT_DRAWS,
+            progress=advance, base_overrides=args.base_sets, variant_overrides=args.sets,
+            backend=backend,
+        )  # fmt: skip
+    if args.plot:
+        from ...output import plots
+
+        plots.save(plots.compare_bars(uc.comparison), args.plot)
+    if args.format == "json":
+        print_json(uc.to_json())
+        return 0
+    render_comparison(uc.comparison, stdout())
+    if uc.params:
+        data = uc.to_json()
+        b, v, d = data["p_base_band"], data["p_variant_band"], data["diff_band"]
+        stdout().print(
+            f"Parameter uncertainty ({', '.join(uc.params)}): {uc.draws:,} draws × "
+            f"{uc.runs_per_draw:,} paired runs; intervals above are nested-design intervals.\n"
+            f"Across draws (5th–95th): baseline {_pct(b[0])} – {_pct(b[1])}, variant "
+            f"{_pct(v[0])} – {_pct(v[1])}, change {_pts(d[0])} to {_pts(d[1])} points.",
+            markup=False, highlight=False,
+        )  # fmt: skip
+    return 0
+
+
 def _no_sets(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "sets": args.base_sets})
 
@@ -168,17 +204,26 @@ def _is_results(path: str) -> bool:
     return Path(path).suffix.lower() in (".csv", ".parquet", ".json")
 
 
-def _simulate(args: argparse.Namespace) -> tuple[Any, Any]:
+def _simulate(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(compiled scenario, estimate, UncertainEstimate or None with --uncertainty)."""
     from ...runs.runner import simulate
+    from ...runs.uncertainty import DEFAULT_DRAWS, simulate_uncertain
 
+    if args.draws is not None and not args.uncertainty:
+        raise UsageError(f"negosim {args.command}: --draws goes with --uncertainty")
     cs = load_args(args)
     with (
         progress_bar(args.runs, f"{cs.id}: simulating") as advance,
         backend_from_args(args) as backend,
     ):
+        if args.uncertainty:
+            draws = args.draws or DEFAULT_DRAWS
+            u = simulate_uncertain(cs, args.runs, args.seed, draws, progress=advance,
+                                   overrides=args.sets, backend=backend)  # fmt: skip
+            return cs, u.estimate, u
         est = simulate(cs, runs=args.runs, seed=args.seed, progress=advance,
                        overrides=args.sets, backend=backend)  # fmt: skip
-    return cs, est
+    return cs, est, None
 
 
 def _wrote(path: str, what: str, est: Any = None) -> None:
@@ -219,9 +264,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
             cs = load_args(args)
             fig = diagram.state_diagram(diagram.shape(cs), title=cs.model.title)
         else:
-            cs, est = _simulate(args)
+            cs, est, u = _simulate(args)
             if kind == "when":
                 fig = plots.when(est)
+            elif kind == "curve" and u is not None:
+                fig = plots.curve_band(est, cs.start.astimezone(cs.tz), cs.horizon, u)
             elif kind == "curve":
                 fig = plots.curve(est, cs.start.astimezone(cs.tz), cs.horizon)
             elif kind == "outcomes":
@@ -249,8 +296,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         if args.indices:
             raise UsageError("--indices goes with a sweep results file, not a scenario")
-        cs, est = _simulate(args)
-        html = htmlreport.scenario_report(cs, est)
+        cs, est, u = _simulate(args)
+        html = htmlreport.scenario_report(cs, est, u)
     write_atomic(args.output, html)
     _wrote(args.output, f"HTML report of {args.file}", est)
     return 0
@@ -259,6 +306,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=run_count, default=10_000, help="replications (default: 10000)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
+    add_uncertainty_options(p)
 
 
 def register(sub: Any) -> None:
