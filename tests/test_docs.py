@@ -190,8 +190,11 @@ def _resolve(arg: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding every scenario the docs define, under its file name."""
+    """A directory holding every scenario the docs define, under its file name, and
+    the shipped scenarios and bases they may extend (bases/*.yaml, scenarios/...)."""
     d = tmp_path_factory.mktemp("docs")
+    shutil.copytree(REPO / "scenarios" / "bases", d / "bases")
+    shutil.copytree(REPO / "scenarios", d / "scenarios")  # for `extends: scenarios/...`
     seen: dict[str, str] = {}
     for b, name in SCENARIOS:
         assert seen.get(name, b.body) == b.body, f"{name} is defined twice, differently"

@@ -246,3 +246,14 @@ def test_numbers_are_those_of_the_same_scenario_written_in_one_file(tmp_path: Pa
     a = simulate(load(tmp_path / "case.yaml"), runs=2000, seed=3)
     b = simulate(load(tmp_path / "whole.yaml"), runs=2000, seed=3)
     assert a.p_meeting == b.p_meeting
+
+
+def test_text_cannot_extend_a_file(tmp_path: Path) -> None:
+    from negosim import load_string
+
+    write(tmp_path, {"bases/base.yaml": BASE})
+    with pytest.raises(ScenarioError) as info:
+        load_string(CASE)
+    [p] = info.value.problems
+    assert (p.file, p.line, p.col, p.path) == ("<string>", 1, 10, "extends")
+    assert "load the file" in p.message

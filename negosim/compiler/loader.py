@@ -46,6 +46,7 @@ def validate_document(
     An abstract base (``abstract: true``) is refused: it is not meant to be run.
     """
     refuse_abstract(doc)
+    refuse_unresolved_base(doc)
     require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
@@ -76,6 +77,24 @@ def refuse_abstract(doc: YamlDocument) -> None:
                     "this is an abstract base (abstract: true), not a scenario to run: "
                     f"write a case with 'extends: {os.path.basename(doc.file)}' that adds "
                     "what is missing, and run that",
+                )
+            ]
+        )
+
+
+def refuse_unresolved_base(doc: YamlDocument) -> None:
+    """ScenarioError if ``doc`` names a base that was not read (text, not a file)."""
+    if isinstance(doc.data, dict) and "extends" in doc.data and not doc.bases:
+        line, col = doc.locate(("extends",))
+        raise ScenarioError(
+            [
+                Problem(
+                    doc.file,
+                    line,
+                    col,
+                    "extends",
+                    "'extends' needs a scenario file to be relative to: load the file "
+                    "(negosim.load(path)), not its text",
                 )
             ]
         )

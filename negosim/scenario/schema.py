@@ -174,14 +174,10 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Window(Strict):
-    """A named period, in one of three forms.
-
-    * one period: ``start`` and either ``end`` or ``duration``;
-    * recurring hours: ``daily`` (``"08:00-22:00"``, venue-local; an end at or
-      before the start is on the next day) on each date from ``start`` to ``end``
-      (dates, both included), optionally only on the weekdays in ``days``;
-    * a group: ``group`` lists other windows; it is open while any of them is.
-    """
+    """A named period: ``start`` and either ``end`` or ``duration``. Or recurring
+    hours: ``daily`` (``"08:00-22:00"``, venue-local) on each date from ``start`` to
+    ``end`` (both included), optionally only on the weekdays in ``days``. Or a group
+    of other windows (``group``), open while any of them is."""
 
     start: str | None = Field(
         default=None, description="When it opens (a datetime or a duration after the "
