@@ -115,6 +115,17 @@ def _scenario(path: Path) -> negosim.CompiledScenario:
     return negosim.load(path)
 
 
+def test_the_library_has_at_least_twenty_cases_as_its_index_says() -> None:
+    met = [load_resolution(p).met for p in sorted(RESOLUTIONS.glob("*.yaml"))]
+    assert len(LIBRARY) >= 20 and len(met) == len(LIBRARY)
+    words = {6: "six", 14: "fourteen", 20: "twenty"}
+    index = " ".join((CASES / "index.md").read_text(encoding="utf-8").split())
+    assert f"The {words[len(met)]} cases" in index
+    took, did_not = words[sum(met)], words[len(met) - sum(met)]
+    assert f"{took} of the meetings asked about took place and {did_not}" in index
+    assert len(index.split("| [")) - 1 == len(LIBRARY)
+
+
 def test_every_case_is_resolved_once() -> None:
     ids = [_scenario(p).model.id for p in LIBRARY]
     assert len(set(ids)) == len(ids)
