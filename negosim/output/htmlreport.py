@@ -35,6 +35,7 @@ h1 { font-size: 2rem; line-height: 1.2; margin: 0.5rem 0 0.25rem; }
 h2 { font-size: 1.4rem; margin: 2.5rem 0 0.75rem; border-bottom: 2px solid var(--line);
      padding-bottom: 0.25rem; }
 p, li { max-width: 60rem; }
+li code { overflow-wrap: anywhere; }
 .muted { color: var(--muted); }
 .headline { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1.25rem 0; }
 .card { background: var(--soft); border-radius: 0.6rem; padding: 0.9rem 1.2rem;
