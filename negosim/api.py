@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler.loader import compile_model, validate_document
+from .compiler.loader import compile_model, lint_problems, validate_document
 from .compiler.tables import CompiledScenario
 from .display import block, clip, esc, lines, table
 from .errors import InputError, Problem, ScenarioError
@@ -146,6 +146,7 @@ def load(path: str | os.PathLike[str], set: Sets = None, *, sets: Sets = None) -
     with _python_errors(pairs):
         model, doc = validate_document(load_yaml_file(path), pairs)
         cs = compile_model(model, doc, pairs)
+        cs.warnings = lint_problems(cs, doc, pairs)
     cs.source = os.fspath(path)
     cs.sets = pairs
     return cs
@@ -164,6 +165,7 @@ def load_string(text: str, set: Sets = None) -> CompiledScenario:
     with _python_errors(pairs):
         model, doc = validate_document(load_yaml_text(text, "<string>"), pairs)
         cs = compile_model(model, doc, pairs)
+        cs.warnings = lint_problems(cs, doc, pairs)
     cs.source_text = text
     cs.sets = pairs
     return cs

@@ -671,4 +671,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         max_events=sc.settings.max_events,
         params=c.params,
         parameters=tuple(c.parameters),
+        expr_names=dict(c.expr_names),
+        quantity_params=frozenset(c.quantity_params),
+        window_spans=spans,
     ), []

@@ -25,6 +25,7 @@ from ..scenario.yamlsource import (
     problems_from_validation_error,
 )
 from .compile import compile_scenario
+from .lints import lint
 from .tables import CompiledScenario
 
 
@@ -139,7 +140,26 @@ def load(
     compiled = compile_model(model, doc, sets)
     compiled.source = os.fspath(path)
     compiled.sets = list(sets or [])
+    compiled.warnings = lint_problems(compiled, doc, sets)
     return compiled
+
+
+WARNING = "warning: "
+"""How a lint's message starts: ``FILE:LINE:COL: path: warning: ...``."""
+
+
+def lint_problems(
+    compiled: CompiledScenario, doc: YamlDocument | None, sets: list[tuple[str, Any]] | None = None
+) -> list[Problem]:
+    """The lints of ``compiled`` (see :mod:`negosim.compiler.lints`), located in ``doc``."""
+    found = []
+    for issue in lint(compiled):
+        if doc is None:
+            found.append(Problem("<scenario>", 0, 0, dotted(issue.loc), WARNING + issue.message))
+        else:
+            found.append(doc.problem(issue.loc, WARNING + issue.message))
+    found.sort(key=lambda p: (p.line, p.col))
+    return _annotate(found, sets)
 
 
 def compile_model(
@@ -162,13 +182,13 @@ def compile_model(
     return compiled
 
 
-def validate(path: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem in ``path`` (empty if the file is valid)."""
+def validate(path: str | os.PathLike[str], warnings: bool = False) -> list[Problem]:
+    """Every problem in ``path`` (empty if the file is valid); with ``warnings``, its lints too."""
     try:
-        load(path)
+        compiled = load(path)
     except ScenarioError as exc:
         return exc.problems
-    return []
+    return list(compiled.warnings) if warnings else []
 
 
 def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> list[Problem]:

@@ -50,6 +50,10 @@ class Resolver:
         self.initial: list[Any] = []
         self.params: dict[str, float] = {}
         self.param_kind: dict[str, str] = {}
+        # What the file uses, for the lints (negosim.compiler.lints): the names each
+        # expression reads, by location, and the parameters named as quantities.
+        self.expr_names: dict[Loc, frozenset[str]] = {}
+        self.quantity_params: set[str] = set()
 
     def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
         """Record a problem at ``loc`` (``offset``: where in an expression); do not raise."""
@@ -79,6 +83,7 @@ class Resolver:
                 return None
             return parse_duration(value)
         if isinstance(value, str) and value in self.params:
+            self.quantity_params.add(value)
             is_dur = self.param_kind[value] == "duration"
             if duration and not is_dur:
                 self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
@@ -145,10 +150,12 @@ class Resolver:
     def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
         """Compile expression ``text`` (result type ``expect``); None (and a problem) if bad."""
         try:
-            return compile_expr(text, self.names, expect)
+            compiled = compile_expr(text, self.names, expect)
         except ExpressionError as exc:
             self.bad(loc, f"{exc.message} (in {text!r})", exc.offset)
             return None
+        self.expr_names[loc] = compiled.names
+        return compiled
 
     def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
         """Compile a ``set:`` mapping into one :class:`Assign` per fact, skipping bad ones."""

@@ -19,6 +19,7 @@ from ..util import (
     print_json,
     progress_bar,
     run_count,
+    say,
     seed_number,
     stderr,
     stdout,
@@ -54,6 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "(--precision chooses the number of runs)"
         )
     cs = load_args(args)
+    for warning in cs.warnings:  # once, before the runs; they do not stop them
+        say(str(warning))
     with backend_from_args(args) as backend:
         if args.precision is not None:
             with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
@@ -117,20 +120,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ...scenario.yamlsource import load_yaml_file
 
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     out = stdout()
     for path in args.files:
+        found: list[Problem] = []
         try:
             if is_sweep_file(load_yaml_file(path)):
                 check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
             else:
-                load(path)
+                found = load(path).warnings
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            out.print(f"{shown(path)}: ok", markup=False)
+            warnings.extend(found)
+            note = f" ({len(found)} warning{'s' if len(found) != 1 else ''})" if found else ""
+            out.print(f"{shown(path)}: ok{note}", markup=False)
+    for warning in warnings:
+        say(str(warning))
     if problems:
         raise InputError(problems)
-    return 0
+    return 2 if warnings and args.strict else 0
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -221,11 +230,17 @@ def register(sub: Any) -> None:
     va = add_command(
         sub,
         "validate",
-        "Check scenario and sweep files; report every problem found.",
-        "  negosim validate scenarios/*.yaml sweeps/*.yaml",
+        "Check scenario and sweep files; report every error and warning found.",
+        """  negosim validate scenarios/*.yaml sweeps/*.yaml
+  negosim validate --strict my-case.yaml      # warnings (lints) fail too: exit code 2""",
         cmd_validate,
     )
     va.add_argument("files", nargs="+", metavar="FILE", help="scenario or sweep YAML files")
+    va.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 2 if there are warnings (lints), not only errors",
+    )
 
     pa = add_command(
         sub,
