@@ -57,7 +57,10 @@ def test_a_departure_that_can_exceed_the_stay(load_data: Loader) -> None:
     (w,) = load_data(data).warnings
     assert w.path == "actors.a.present.0.departure"
     # uniform 0-20 h against a 10 h stay: half the runs miss it
-    assert "the stay lasts 10h" in w.message and "about 50.0% of runs" in w.message
+    assert (
+        "the stay lasts 10h, and the early departure (up to 20h)" in w.message
+        and "about 50.0% of runs" in w.message
+    )
     data["actors"]["a"]["present"][0]["departure"]["high"] = "8h"
     assert warnings_of(load_data, data) == []
 
@@ -112,7 +115,7 @@ def test_a_guard_on_a_fact_nothing_changes(load_data: Loader) -> None:
     data["actions"]["meet"]["guard"] = "cleared"
     found = load_data(data).warnings
     assert [w.path for w in found] == ["protocol.outcomes.success.0", "actions.meet.guard"]
-    assert "nothing changes cleared" in found[1].message
+    assert "it reads cleared, which never changes" in found[1].message
     data["events"] = {"clear": {"rate": 1.0, "set": {"cleared": True}}}
     assert warnings_of(load_data, data) == []
 

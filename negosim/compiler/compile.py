@@ -649,6 +649,13 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         + [Edge(b, c.names[f"window:{w}"].index, w, False) for w, (_, b) in spans.items() if b > 0],
         key=lambda e: e.at,
     )
+    # For each precondition, the clocks whose effects can change what it reads: the
+    # decisions the blocking report asks about ("was it refused, or never decided?").
+    writes = [frozenset(a.slot for o in clock.options for a in o.sets) for clock in clocks]
+    deciders = tuple(
+        frozenset(k for k, w in enumerate(writes) if w & _reads(c, prec_exprs.get(pid)))
+        for pid in prec_ids
+    )
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
@@ -674,4 +681,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         expr_names=dict(c.expr_names),
         quantity_params=frozenset(c.quantity_params),
         window_spans=spans,
+        deciders=deciders,
     ), []

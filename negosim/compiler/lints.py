@@ -165,6 +165,15 @@ def _never_present(cs: CompiledScenario, out: list[Issue]) -> None:
             )
 
 
+def _top(sampler: Any) -> str:
+    """The largest value a draw can take, as a duration (or "no upper bound")."""
+    try:
+        top = float(sampler(1.0))
+    except (ArithmeticError, ValueError):
+        top = math.inf
+    return format_duration(top) if math.isfinite(top) else "no upper bound"
+
+
 def _grid(sampler: Any) -> list[float]:
     if sampler is None:
         return [0.0]
@@ -185,16 +194,16 @@ def _stays(cs: CompiledScenario, out: list[Issue]) -> None:
             continue
         parts = []
         if stay.arrival is not None:
-            parts.append(f"the arrival delay can reach {_hours(arrivals[-1])}")
+            parts.append(f"the arrival delay (up to {_top(stay.arrival)})")
         if stay.departure is not None:
-            parts.append(f"the early departure can reach {_hours(departures[-1])}")
+            parts.append(f"the early departure (up to {_top(stay.departure)})")
         field = "departure" if stay.departure is not None else "arrival"
         out.append(
             Issue(
                 ("actors", aid, "present", j, field),
-                f"the stay lasts {_hours(span)} but {' and '.join(parts)}: in about "
-                f"{missed:.1%} of runs '{aid}' leaves before arriving and is never present "
-                "during this stay",
+                f"the stay lasts {_hours(span)}, and {' plus '.join(parts)} can be longer: "
+                f"in about {missed:.1%} of runs '{aid}' leaves before arriving and is never "
+                "present during this stay",
             )
         )
 
@@ -209,7 +218,7 @@ def _never_true(cs: CompiledScenario, fn: Any, names: frozenset[str], written: s
     that effects set take every value they can (true/false, each enum value).
     A number fact that changes cannot be enumerated: then nothing is claimed.
     """
-    absent = {f"present:{a}" for a, actor in cs.model.actors.items() if not actor.present}
+    absent = _absent(cs)
     varying = sorted(
         n for n in names if (n.startswith(_DYNAMIC) or n in written) and n not in absent
     )
@@ -237,9 +246,20 @@ def _never_true(cs: CompiledScenario, fn: Any, names: frozenset[str], written: s
     return True
 
 
-def _fixed(names: frozenset[str], written: set[str]) -> str:
-    fixed = sorted(n for n in names if not (n.startswith(_DYNAMIC) or n in written))
-    return ", ".join(fixed) if fixed else "nothing that changes"
+def _absent(cs: CompiledScenario) -> set[str]:
+    """``present:X`` for every actor with no stays: always false."""
+    return {f"present:{a}" for a, actor in cs.model.actors.items() if not actor.present}
+
+
+def _fixed(cs: CompiledScenario, names: frozenset[str], written: set[str]) -> str:
+    """``; it reads x, present('y'), which never change`` (what keeps it false)."""
+    absent = _absent(cs)
+    fixed = sorted(n for n in names if n in absent or not (n.startswith(_DYNAMIC) or n in written))
+    if not fixed:
+        return ""
+    shown = [f"present('{n[8:]}')" if n.startswith("present:") else n for n in fixed]
+    verb = "never changes" if len(shown) == 1 else "never change"
+    return f"; it reads {', '.join(shown)}, which {verb}"
 
 
 def _dead_guards(cs: CompiledScenario, out: list[Issue]) -> set[str]:
@@ -251,7 +271,7 @@ def _dead_guards(cs: CompiledScenario, out: list[Issue]) -> set[str]:
         names = cs.expr_names.get(("preconditions", pid, "holds"))
         fn = _precondition(cs, pid)
         if names is not None and fn is not None and _never_true(cs, fn, names, written):
-            never[pid] = _fixed(names, written)
+            never[pid] = _fixed(cs, names, written)
     for c in cs.clocks:
         section = "actions" if c.kind == "action" else "events"
         loc: Loc = (section, c.id, "guard")
@@ -263,9 +283,8 @@ def _dead_guards(cs: CompiledScenario, out: list[Issue]) -> set[str]:
             out.append(
                 Issue(
                     loc,
-                    f"the guard can never be true (whatever presence, windows and the "
-                    f"facts that effects set do; nothing changes {_fixed(names, written)}): "
-                    f"'{c.id}' can never happen",
+                    f"the guard can never be true, whatever changes during a run"
+                    f"{_fixed(cs, names, written)}: '{c.id}' can never happen",
                 )
             )
         if c.kind == "action":
@@ -275,8 +294,8 @@ def _dead_guards(cs: CompiledScenario, out: list[Issue]) -> set[str]:
                     out.append(
                         Issue(
                             ("actions", c.id, "requires", j),
-                            f"precondition '{pid}' can never hold: nothing changes "
-                            f"{never[pid]}: '{c.id}' can never happen",
+                            f"precondition '{pid}' can never hold, whatever changes during "
+                            f"a run{never[pid]}: '{c.id}' can never happen",
                         )
                     )
     return dead

@@ -150,6 +150,9 @@ class CompiledScenario:
     expr_names: dict[tuple[str | int, ...], frozenset[str]] = field(default_factory=dict)
     quantity_params: frozenset[str] = frozenset()
     window_spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # hours
+    # For each precondition (in ``preconditions`` order): the clocks whose effects can
+    # change what it reads (the blocking report's "decisions" about it).
+    deciders: tuple[frozenset[int], ...] = ()
     warnings: list[Problem] = field(default_factory=list)  # what the lints found at load
 
     def __repr__(self) -> str:

@@ -91,6 +91,13 @@ class Row:
     blocking: tuple[int, ...]  # precondition indexes (failed or censored runs only)
     events: int  # happenings processed (breakpoints, firings, the horizon)
     ticks: int | None = None  # ``time`` in exact ticks (see TICKS_PER_HOUR)
+    why: tuple[int, ...] = ()  # for each of ``blocking``: REFUSED, UNDECIDED or OVERTAKEN
+
+
+REFUSED, UNDECIDED, OVERTAKEN = 0, 1, 2
+"""Why a precondition stood at the end of a run without the meeting (``Row.why``): an
+action that could meet it had been taken (or ended the talks itself); none had been
+taken by the horizon; none had been taken when another path ended the talks."""
 
 
 @dataclass(slots=True)
@@ -246,7 +253,7 @@ class Replication:
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
         "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
-        "instant", "at_instant",
+        "instant", "at_instant", "fired", "firing", "before", "before_at", "why",
     )  # fmt: skip
 
     def __init__(
@@ -270,6 +277,13 @@ class Replication:
         self.done: str | None = None
         self.end: int | None = None  # tick of the outcome
         self.blocking: tuple[int, ...] = ()
+        self.why: tuple[int, ...] = ()
+        # For the blocking report: when each clock first fired, which clock fired last,
+        # and the facts that changed at instant ``before_at`` with their earlier values.
+        self.fired: dict[int, int] = {}
+        self.firing = -1
+        self.before: dict[int, Any] = {}
+        self.before_at = -1
         self.last: str | None = None  # id of the last action or event that fired
         self.due: list[tuple[int, int, int, int, Any]] = []
         self.seq = engine.first_dynamic
@@ -333,6 +347,7 @@ class Replication:
             () if held else self.blocking,
             self.events,
             end,
+            () if held else self.why,
         )
 
     def _at(self, at: int, group: int, order: int, data: Any) -> None:
@@ -438,7 +453,7 @@ class Replication:
 
     def _horizon(self) -> None:
         self.done = "censored"
-        self.blocking = self._blocked()
+        self._blocked(censored=True)
 
     def _edge(self, edge: Any) -> None:
         self.s[edge.slot] = edge.value
@@ -455,6 +470,7 @@ class Replication:
 
     def _scheduled(self, sched: Any) -> None:
         self.last = sched.id
+        self.firing = -1
         self._apply(sched.sets, sched.trigger)
         self._flush()
 
@@ -507,6 +523,9 @@ class Replication:
         c = self.engine.clocks[i]
         self.enabled[i] = False
         self.last = c.id
+        self.firing = i
+        if i not in self.fired:
+            self.fired[i] = self.t
         options = c.options
         chosen = options[0] if len(options) == 1 else self._choose(c)
         self._fired(c, chosen)
@@ -578,6 +597,9 @@ class Replication:
                 elif a.high is not None and v > a.high:
                     v = a.high
                 if s[a.slot] != v:
+                    if self.before_at != self.t:
+                        self.before_at, self.before = self.t, {}
+                    self.before.setdefault(a.slot, s[a.slot])
                     self._fact(a, s[a.slot], v)
                     s[a.slot] = v
                     self._dirty.update(watchers[a.slot])
@@ -588,7 +610,7 @@ class Replication:
                 if new in self.engine.outcomes and new not in self.engine.success:
                     # What stood in the way is judged on the world as it was
                     # before the step that ended the talks.
-                    self.blocking = self._blocked(old)
+                    self._blocked(old)
                 self.state = new
                 self.path.append(new)
                 self._dirty.update(self.engine.state_change[old, new])
@@ -612,10 +634,17 @@ class Replication:
         else:
             self._dirty.clear()
 
-    def _blocked(self, state: int | None = None) -> tuple[int, ...]:
-        """Preconditions that hold back an action the protocol state allows."""
+    def _blocked(self, state: int | None = None, censored: bool = False) -> None:
+        """Set ``blocking``: the preconditions that hold back an action the protocol state
+        allows, judged on the facts as they were when this instant began (so that what
+        else was decided at the same instant, in declaration order, does not count);
+        and ``why`` each stood (:data:`REFUSED`, :data:`UNDECIDED`, :data:`OVERTAKEN`)."""
         st = self.state if state is None else state
         s = self.s
+        if self.before_at == self.t and self.before:
+            s = s.copy()
+            for slot, value in self.before.items():
+                s[slot] = value
         out = {
             pi
             for c in self.engine.clocks
@@ -623,7 +652,16 @@ class Replication:
             for pi, holds in c.requires
             if not holds(s)
         }
-        return tuple(sorted(out))
+        self.blocking = tuple(sorted(out))
+        deciders, t, fired = self.cs.deciders, self.t, self.fired
+        why = []
+        for pi in self.blocking:
+            mine = deciders[pi]
+            if any(fired.get(k, t) < t for k in mine) or (not censored and self.firing in mine):
+                why.append(REFUSED)
+            else:
+                why.append(UNDECIDED if censored else OVERTAKEN)
+        self.why = tuple(why)
 
     # --- inspection (for a player deciding, and for diagnostics) -----------------------
 
