@@ -33,7 +33,7 @@ from ..scenario.units import (
 from . import dists
 from .expr import Compiled, conjunction
 from .parameters import Parameter, Uncertainty
-from .resolve import Issue, Loc, Resolver, listing
+from .resolve import Issue, Loc, Resolver, unknown
 from .tables import (
     Clock,
     CompiledScenario,
@@ -204,7 +204,7 @@ class _Compiler(Resolver):
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),
-                    f"unknown actor {p.actor!r}; declared: {listing(self.sc.actors)}",
+                    unknown("actor", p.actor, self.sc.actors, "declared"),
                 )
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
@@ -291,7 +291,7 @@ class _Compiler(Resolver):
             ok = False
         if p.initial not in known:
             self.bad(
-                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {listing(states)}"
+                ("protocol", "initial"), unknown("state", p.initial, states, "states")
             )
             ok = False
         reached = {p.initial}
@@ -302,12 +302,12 @@ class _Compiler(Resolver):
                     where: Loc = ("protocol", "transitions", i, "source")
                     if isinstance(t.source, list):
                         where = (*where, j)
-                    self.bad(where, f"unknown state {src!r}; states: {listing(states)}")
+                    self.bad(where, unknown("state", src, states, "states"))
                     ok = False
             if t.dest not in known:
                 self.bad(
                     ("protocol", "transitions", i, "dest"),
-                    f"unknown state {t.dest!r}; states: {listing(states)}",
+                    unknown("state", t.dest, states, "states"),
                 )
                 ok = False
         for kind in ("success", "failure"):
@@ -315,7 +315,7 @@ class _Compiler(Resolver):
                 if s not in known:
                     self.bad(
                         ("protocol", "outcomes", kind, j),
-                        f"unknown state {s!r}; states: {listing(states)}",
+                        unknown("state", s, states, "states"),
                     )
                     ok = False
         if p.initial in [*p.outcomes.success, *p.outcomes.failure]:
@@ -379,7 +379,7 @@ class _Compiler(Resolver):
         if event is None:
             self.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {trigger!r}; protocol triggers: {listing(machine.events)}",
+                unknown("trigger", trigger, machine.events, "protocol triggers"),
             )
             return
         missing = [s for s in from_states if s not in event.transitions]
@@ -405,7 +405,7 @@ def _event_guard(
         else:
             c.bad(
                 (*loc, "window"),
-                f"unknown window {ev.window!r}; windows: {listing(c.sc.calendar.windows)}",
+                unknown("window", ev.window, c.sc.calendar.windows, "windows"),
             )
     compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
     g = compiled.fn if compiled else None
@@ -474,7 +474,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if w not in sc.calendar.windows:
                     c.bad(
                         (*loc, "available", j),
-                        f"unknown window {w!r}; windows: {listing(sc.calendar.windows)}",
+                        unknown("window", w, sc.calendar.windows, "windows"),
                     )
             actor_windows[aid] = tuple(
                 c.names[f"window:{w}"].index for w in actor.available if f"window:{w}" in c.names
@@ -486,7 +486,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if stay.window not in sc.calendar.windows:
                     c.bad(
                         (*here, "window"),
-                        f"unknown window {stay.window!r}; windows: {listing(sc.calendar.windows)}",
+                        unknown("window", stay.window, sc.calendar.windows, "windows"),
                     )
                 span = spans.get(stay.window)
             elif cal is not None:
@@ -512,7 +512,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if pre.insisted_by not in sc.actors:
             c.bad(
                 ("preconditions", pid, "insisted_by"),
-                f"unknown actor {pre.insisted_by!r}; declared: {listing(sc.actors)}",
+                unknown("actor", pre.insisted_by, sc.actors, "declared"),
             )
         e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
         if e is not None:
@@ -525,7 +525,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if s not in states:
                 c.bad(
                     loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
-                    f"unknown state {s!r}; states: {listing(states)}",
+                    unknown("state", s, states, "states"),
                 )
             elif s in outcome_names:
                 c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
@@ -535,7 +535,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     for aid, act in sc.actions.items():
         loc = ("actions", aid)
         if act.actor not in sc.actors:
-            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {listing(sc.actors)}")
+            c.bad((*loc, "actor"), unknown("actor", act.actor, sc.actors, "declared"))
         mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
         guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
         requires = []
@@ -543,7 +543,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if pid not in sc.preconditions:
                 c.bad(
                     (*loc, "requires", j),
-                    f"unknown precondition {pid!r}; declared: {listing(sc.preconditions)}",
+                    unknown("precondition", pid, sc.preconditions, "declared"),
                 )
             elif pid in prec_fns:
                 requires.append((prec_ids.index(pid), prec_fns[pid]))
@@ -603,7 +603,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {ev.trigger!r}; protocol triggers: {listing(machine.events)}",
+                unknown("trigger", ev.trigger, machine.events, "protocol triggers"),
             )
         if ev.at is not None:
             if cal is None:

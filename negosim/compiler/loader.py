@@ -9,7 +9,10 @@ valid.
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from dataclasses import replace
 from typing import Any
 
@@ -46,10 +49,66 @@ def validate_document(
     try:
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        problems = problems_from_validation_error(exc, doc) + _whole_file_problems(exc, doc)
+        problems = [_key_hint(p) for p in problems_from_validation_error(exc, doc)]
+        problems += _whole_file_problems(exc, doc)
         problems.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(problems, sets)) from None
     return model, doc
+
+
+def _fields(t: Any) -> dict[str, Any]:
+    """The keys a value of type ``t`` may have (by alias) and their types; {} if none."""
+    t = _bare(t)
+    if isinstance(t, type) and issubclass(t, pydantic.BaseModel):
+        return {f.alias or name: f.annotation for name, f in t.model_fields.items()}
+    out: dict[str, Any] = {}
+    for member in typing.get_args(t) if typing.get_origin(t) in _UNIONS else ():
+        out.update(_fields(member))  # a distribution: the keys of every kind
+    return out
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _bare(t: Any) -> Any:
+    """``t`` without Annotated and None."""
+    while typing.get_origin(t) is typing.Annotated:
+        t = typing.get_args(t)[0]
+    if typing.get_origin(t) in _UNIONS:
+        members = [m for m in typing.get_args(t) if m is not type(None)]
+        if len(members) == 1:
+            return _bare(members[0])
+    return t
+
+
+def _key_hint(problem: Problem) -> Problem:
+    """``unknown key 'delya'`` -> ``unknown key 'delya' (did you mean 'delay'?)``.
+
+    The keys allowed where the unknown one was written are found by walking the
+    schema along the problem's path.
+    """
+    prefix = "unknown key '"
+    if not problem.message.startswith(prefix) or not problem.message.endswith("'"):
+        return problem
+    key = problem.message[len(prefix) : -1]
+    t: Any = Scenario
+    for part in problem.path.split(".")[:-1] if problem.path else []:
+        t = _bare(t)
+        origin = typing.get_origin(t)
+        if origin is dict or origin is list:
+            t = typing.get_args(t)[-1]
+            continue
+        t = _fields(t).get(part)
+        if t is None:
+            return problem
+    allowed = sorted(_fields(t))
+    if not allowed:
+        return problem
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        return problem
+    message = f"{problem.message} (did you mean '{close[0]}'?)"
+    return replace(problem, message=message)
 
 
 SCENARIO_MARKERS = ("id", "protocol")
