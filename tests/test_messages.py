@@ -153,3 +153,18 @@ def test_yaml_dump_of_a_multi_line_guard_keeps_working(load_data: Callable[..., 
     data["actions"]["meet"]["guard"] = "ok\nand ok"  # what yaml.safe_dump writes over lines
     assert "guard" in yaml.safe_dump(data)
     assert load_data(data).clocks[0].guard is not None
+
+
+def test_expression_problems_are_found_even_when_the_calendar_is_broken(
+    write_scenario: Callable[..., Path],
+) -> None:
+    data = base_scenario()
+    del data["calendar"]["horizon"]  # a schema problem outside the named items
+    data["facts"] = {"cleared": {"type": "bool", "initial": False}}
+    data["actions"]["meet"]["guard"] = "claered and present('b')"
+    found = problems(write_scenario, data)
+    assert [p.path for p in found] == ["calendar", "actions.meet.guard", "actions.meet.guard"]
+    assert found[0].message == "missing required key 'horizon'"
+    assert "unknown name 'claered' (did you mean 'cleared'?)" in found[1].message
+    assert "unknown actor 'b'; actors: a" in found[2].message
+    assert found[2].col - found[1].col == len("claered and present(")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pydantic
 
-from ..errors import Problem, ScenarioError
+from ..errors import ExpressionError, Problem, ScenarioError
 from ..scenario.overrides import apply_overrides
 from ..scenario.schema import Scenario
 from ..scenario.yamlsource import (
@@ -28,7 +28,9 @@ from ..scenario.yamlsource import (
     problems_from_validation_error,
 )
 from .compile import compile_scenario
+from .expr import Name, compile_expr
 from .lints import lint
+from .resolve import Loc, shown_expression
 from .tables import CompiledScenario
 
 
@@ -166,18 +168,19 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
             unknown_top.add(str(loc[0]))  # an unknown top-level key: just leave it out
             continue
         if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
-            return []
+            return _expression_problems(doc, exc)
         pruned.setdefault(str(loc[0]), set()).add(loc[1])
     rest = {k: v for k, v in data.items() if k not in unknown_top}
     for section, names in pruned.items():
         items = rest.get(section)
         if not isinstance(items, dict):
-            return []
+            return _expression_problems(doc, exc)
         rest[section] = {k: v for k, v in items.items() if k not in names}
     try:
         model = Scenario.model_validate(rest)
     except pydantic.ValidationError:
-        return []  # e.g. a section left empty that must not be: nothing sound to add
+        # e.g. a section left empty that must not be: check what can be checked alone
+        return _expression_problems(doc, exc)
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
     return [
@@ -185,6 +188,62 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         for p in problems
         if not any(g in p.message for g in gone)
     ]
+
+
+_FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
+
+
+def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> list[Problem]:
+    """The problems of each expression on its own, when the file as a whole cannot be compiled.
+
+    A schema problem in the calendar or the protocol leaves nothing sound to
+    compile, but a misspelt name in a guard can still be found and reported in
+    the same pass: each expression is compiled against the names the file
+    declares (facts, parameters, actors, windows), as far as they can be read.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+
+    def items(section: Any) -> dict[str, Any]:
+        return section if isinstance(section, dict) else {}
+
+    names: dict[str, Name] = {}
+    for fid, fact in items(data.get("facts")).items():
+        kind = _FACT_TYPES.get(str(fact.get("type"))) if isinstance(fact, dict) else None
+        if kind is None:
+            return []  # an unreadable fact: its uses cannot be judged
+        values = fact.get("values")
+        enum = tuple(str(v) for v in values) if kind == "str" and isinstance(values, list) else None
+        names[fid] = Name(len(names), kind, enum)
+    for pid in items(data.get("params")):
+        names.setdefault(pid, Name(len(names), "number"))
+    calendar = data.get("calendar")
+    for wid in items(calendar.get("windows") if isinstance(calendar, dict) else None):
+        names[f"window:{wid}"] = Name(len(names), "bool")
+    for aid in items(data.get("actors")):
+        names[f"present:{aid}"] = Name(len(names), "bool")
+    found: list[tuple[Loc, Any, str]] = []
+    for pid, pre in items(data.get("preconditions")).items():
+        found.append((("preconditions", pid, "holds"), items(pre).get("holds"), "bool"))
+    for section in ("actions", "events"):
+        for aid, act in items(data.get(section)).items():
+            found.append(((section, aid, "guard"), items(act).get("guard"), "bool"))
+            for oid, opt in items(items(act).get("options")).items():
+                weight = items(opt).get("weight")
+                found.append(((section, aid, "options", oid, "weight"), weight, "number"))
+    schema_locs = {tuple(str(x) for x in err["loc"][:3]) for err in exc.errors()}
+    problems = []
+    for loc, text, expect in found:
+        if not isinstance(text, str) or tuple(str(x) for x in loc[:3]) in schema_locs:
+            continue
+        try:
+            compile_expr(text, names, expect)
+        except ExpressionError as err:
+            for one in (err, *err.others):
+                message = f"{one.message} (in {shown_expression(text)})"
+                problems.append(doc.problem(loc, message, one.offset))
+    return problems
 
 
 def load(
