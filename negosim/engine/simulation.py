@@ -173,6 +173,8 @@ class Engine:
         self.all_clocks = tuple(range(n))
         self.tests = tuple(c.test or _test(c) for c in clocks)
         self.weights = tuple(tuple(o.weight for o in c.options) for c in clocks)
+        # The clock of each action, by id (which action's firing ended the talks).
+        self.action_index = {c.id: c.index for c in clocks if c.kind == "action"}
 
     def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
@@ -253,7 +255,7 @@ class Replication:
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
         "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
-        "instant", "at_instant", "fired", "firing", "before", "before_at", "why",
+        "instant", "at_instant", "fired", "changes", "why",
     )  # fmt: skip
 
     def __init__(
@@ -278,12 +280,10 @@ class Replication:
         self.end: int | None = None  # tick of the outcome
         self.blocking: tuple[int, ...] = ()
         self.why: tuple[int, ...] = ()
-        # For the blocking report: when each clock first fired, which clock fired last,
-        # and the facts that changed at instant ``before_at`` with their earlier values.
-        self.fired: dict[int, int] = {}
-        self.firing = -1
-        self.before: dict[int, Any] = {}
-        self.before_at = -1
+        # For the blocking report: when each clock first fired (-1: never), and every
+        # change of a fact as (tick, slot, earlier value).
+        self.fired = [-1] * n
+        self.changes: list[tuple[int, int, Any]] = []
         self.last: str | None = None  # id of the last action or event that fired
         self.due: list[tuple[int, int, int, int, Any]] = []
         self.seq = engine.first_dynamic
@@ -470,7 +470,6 @@ class Replication:
 
     def _scheduled(self, sched: Any) -> None:
         self.last = sched.id
-        self.firing = -1
         self._apply(sched.sets, sched.trigger)
         self._flush()
 
@@ -523,8 +522,7 @@ class Replication:
         c = self.engine.clocks[i]
         self.enabled[i] = False
         self.last = c.id
-        self.firing = i
-        if i not in self.fired:
+        if self.fired[i] < 0:
             self.fired[i] = self.t
         options = c.options
         chosen = options[0] if len(options) == 1 else self._choose(c)
@@ -597,9 +595,7 @@ class Replication:
                 elif a.high is not None and v > a.high:
                     v = a.high
                 if s[a.slot] != v:
-                    if self.before_at != self.t:
-                        self.before_at, self.before = self.t, {}
-                    self.before.setdefault(a.slot, s[a.slot])
+                    self.changes.append((self.t, a.slot, s[a.slot]))
                     self._fact(a, s[a.slot], v)
                     s[a.slot] = v
                     self._dirty.update(watchers[a.slot])
@@ -641,9 +637,12 @@ class Replication:
         and ``why`` each stood (:data:`REFUSED`, :data:`UNDECIDED`, :data:`OVERTAKEN`)."""
         st = self.state if state is None else state
         s = self.s
-        if self.before_at == self.t and self.before:
+        changes, t = self.changes, self.t
+        if changes and changes[-1][0] == t:  # undo this instant's changes, latest first
             s = s.copy()
-            for slot, value in self.before.items():
+            for at, slot, value in reversed(changes):
+                if at != t:
+                    break
                 s[slot] = value
         out = {
             pi
@@ -652,15 +651,19 @@ class Replication:
             for pi, holds in c.requires
             if not holds(s)
         }
+        if not out:
+            return
         self.blocking = tuple(sorted(out))
-        deciders, t, fired = self.cs.deciders, self.t, self.fired
+        deciders, fired = self.cs.deciders, self.fired
+        ender = None if censored else self.engine.action_index.get(self.last or "")
         why = []
         for pi in self.blocking:
-            mine = deciders[pi]
-            if any(fired.get(k, t) < t for k in mine) or (not censored and self.firing in mine):
-                why.append(REFUSED)
-            else:
-                why.append(UNDECIDED if censored else OVERTAKEN)
+            reason = UNDECIDED if censored else OVERTAKEN
+            for k in deciders[pi]:
+                if k == ender or 0 <= fired[k] < t:
+                    reason = REFUSED
+                    break
+            why.append(reason)
         self.why = tuple(why)
 
     # --- inspection (for a player deciding, and for diagnostics) -----------------------

@@ -88,7 +88,7 @@ class Tally:
         if row.held:
             assert row.ticks is not None
             self.held_minutes[row.ticks // TICKS_PER_MINUTE] += 1  # exact: midnight is midnight
-        else:
+        elif row.blocking:
             for b in row.blocking:
                 self.blocking[b] += 1
             for b, why in zip(row.blocking, row.why, strict=False):
