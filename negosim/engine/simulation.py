@@ -280,8 +280,8 @@ class Replication:
         self.end: int | None = None  # tick of the outcome
         self.blocking: tuple[int, ...] = ()
         self.why: tuple[int, ...] = ()
-        # For the blocking report: when each clock first fired (-1: never), and every
-        # change of a fact as (tick, slot, earlier value).
+        # For the blocking report: when each clock first fired (-1: never), and the
+        # changes of facts at the latest instant with any, as (tick, slot, earlier value).
         self.fired = [-1] * n
         self.changes: list[tuple[int, int, Any]] = []
         self.last: str | None = None  # id of the last action or event that fired
@@ -595,7 +595,10 @@ class Replication:
                 elif a.high is not None and v > a.high:
                     v = a.high
                 if s[a.slot] != v:
-                    self.changes.append((self.t, a.slot, s[a.slot]))
+                    changes = self.changes  # this instant's only: bounded memory
+                    if changes and changes[-1][0] != self.t:
+                        changes.clear()
+                    changes.append((self.t, a.slot, s[a.slot]))
                     self._fact(a, s[a.slot], v)
                     s[a.slot] = v
                     self._dirty.update(watchers[a.slot])
