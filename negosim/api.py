@@ -144,7 +144,7 @@ def load(path: str | os.PathLike[str], set: Sets = None, *, sets: Sets = None) -
     """
     pairs = _pairs(set) + _pairs(sets)
     with _python_errors(pairs):
-        model, doc = validate_document(load_yaml_file(path), pairs)
+        model, doc = validate_document(load_yaml_file(path, keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
         cs.warnings = lint_problems(cs, doc, pairs)
     cs.source = os.fspath(path)
@@ -163,7 +163,7 @@ def load_string(text: str, set: Sets = None) -> CompiledScenario:
     """
     pairs = _pairs(set)
     with _python_errors(pairs):
-        model, doc = validate_document(load_yaml_text(text, "<string>"), pairs)
+        model, doc = validate_document(load_yaml_text(text, "<string>", keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
         cs.warnings = lint_problems(cs, doc, pairs)
     cs.source_text = text

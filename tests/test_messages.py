@@ -168,3 +168,22 @@ def test_expression_problems_are_found_even_when_the_calendar_is_broken(
     assert "unknown name 'claered' (did you mean 'cleared'?)" in found[1].message
     assert "unknown actor 'b'; actors: a" in found[2].message
     assert found[2].col - found[1].col == len("claered and present(")
+
+
+def test_a_duplicate_key_is_reported_with_the_other_problems(
+    write_scenario: Callable[..., Path],
+) -> None:
+    text = yaml.safe_dump(base_scenario(), sort_keys=False)
+    text = text.replace("  meet:\n", "  meet:\n    guard: presnt('a')\n", 1)
+    text += "  meet:\n    actor: a\n"  # a second 'meet' action: a duplicate key
+    found = problems(write_scenario, text)
+    assert [p.message.split(" (")[0] for p in found] == [
+        "unknown function 'presnt'",
+        "duplicate key 'meet'",
+    ]
+    assert "did you mean 'present'?" in found[0].message
+    # with a schema problem as well
+    broken = text.replace("horizon: 48h\n", "")
+    messages = [p.message for p in problems(write_scenario, broken)]
+    assert "missing required key 'horizon'" in messages
+    assert any(m.startswith("duplicate key 'meet'") for m in messages)

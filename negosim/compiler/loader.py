@@ -38,7 +38,7 @@ def load_model(
     path: str | os.PathLike[str], sets: list[tuple[str, Any]] | None = None
 ) -> tuple[Scenario, YamlDocument]:
     """Read and validate ``path`` (with ``--set`` overrides); ScenarioError if invalid."""
-    return validate_document(load_yaml_file(path), sets)
+    return validate_document(load_yaml_file(path, keep_going=True), sets)
 
 
 def validate_document(
@@ -48,13 +48,19 @@ def validate_document(
     require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
+    early = list(doc.problems)  # duplicate keys: reported with everything else
     try:
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        problems = [_key_hint(p) for p in problems_from_validation_error(exc, doc)]
+        problems = early + [_key_hint(p) for p in problems_from_validation_error(exc, doc)]
         problems += _whole_file_problems(exc, doc)
         problems.sort(key=lambda p: (p.line, p.col))
         raise ScenarioError(_annotate(problems, sets)) from None
+    if early:
+        _, issues = compile_scenario(model)
+        problems = early + [doc.problem(p.loc, p.message, p.offset) for p in issues]
+        problems.sort(key=lambda p: (p.line, p.col))
+        raise ScenarioError(_annotate(problems, sets))
     return model, doc
 
 

@@ -107,6 +107,9 @@ class YamlDocument:
     data: Any  # dict (str keys) / list / str / int / float / bool / None
     _root: _Pos | None = field(default=None, repr=False, compare=False)
     text: str | None = field(default=None, repr=False, compare=False)  # the YAML read
+    # Problems that did not stop the reading (with ``keep_going``: duplicate keys, the
+    # first value kept), for the loader to report with everything else it finds.
+    problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -469,8 +472,13 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     return message
 
 
-def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
-    """Parse one YAML document whose top level is a mapping; raise ScenarioError."""
+def load_yaml_text(text: str, file: str = "<string>", keep_going: bool = False) -> YamlDocument:
+    """Parse one YAML document whose top level is a mapping; raise ScenarioError.
+
+    With ``keep_going``, a duplicate key (and nothing worse) does not stop the
+    reading: the first value is kept and the problem left in ``problems``, so
+    that the caller reports it with the file's other problems in one pass.
+    """
     if len(text) > MAX_BYTES:
         raise _fail(file, 0, 0, _TOO_BIG)
     loader: _Loader | None = None
@@ -506,12 +514,14 @@ def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
         raise _fail(file, line, col, f"expected a mapping at the top level, found {_kind(root)}")
     converter = _Converter(loader, file)
     data, pos = converter.convert(root, ())
-    if converter.problems:
+    if converter.problems and not (
+        keep_going and all(p.message.startswith("duplicate key ") for p in converter.problems)
+    ):
         raise ScenarioError(_tidy(converter.problems))
-    return YamlDocument(file, data, pos, text)
+    return YamlDocument(file, data, pos, text, _tidy(converter.problems))
 
 
-def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
+def load_yaml_file(path: str | os.PathLike[str], keep_going: bool = False) -> YamlDocument:
     """Read a UTF-8 YAML file (see :func:`load_yaml_text`); raise ScenarioError."""
     file = os.fspath(path)
     target = Path(file)
@@ -535,7 +545,7 @@ def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
         col = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         line = raw.count(b"\n", 0, exc.start) + 1
         raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
-    return load_yaml_text(text.removeprefix("\ufeff"), file)
+    return load_yaml_text(text.removeprefix("\ufeff"), file, keep_going)
 
 
 # ---------------------------------------------------------------- pydantic errors

@@ -125,7 +125,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         found: list[Problem] = []
         try:
-            if is_sweep_file(load_yaml_file(path)):
+            if is_sweep_file(load_yaml_file(path, keep_going=True)):
                 check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
             else:
                 found = load(path).warnings
