@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler.loader import compile_model, validate_document
+from .compiler.loader import compile_model, lint_problems, validate_document
 from .compiler.tables import CompiledScenario
 from .display import block, clip, esc, lines, table
 from .errors import InputError, Problem, ScenarioError
@@ -144,8 +144,9 @@ def load(path: str | os.PathLike[str], set: Sets = None, *, sets: Sets = None) -
     """
     pairs = _pairs(set) + _pairs(sets)
     with _python_errors(pairs):
-        model, doc = validate_document(load_scenario_file(path), pairs)
+        model, doc = validate_document(load_scenario_file(path, keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
+        cs.warnings = lint_problems(cs, doc, pairs)
     cs.source = os.fspath(path)
     cs.sets = pairs
     return cs
@@ -162,8 +163,9 @@ def load_string(text: str, set: Sets = None) -> CompiledScenario:
     """
     pairs = _pairs(set)
     with _python_errors(pairs):
-        model, doc = validate_document(load_yaml_text(text, "<string>"), pairs)
+        model, doc = validate_document(load_yaml_text(text, "<string>", keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
+        cs.warnings = lint_problems(cs, doc, pairs)
     cs.source_text = text
     cs.sets = pairs
     return cs

@@ -98,6 +98,8 @@ class ExpressionError(NegosimError):
     def __init__(self, message: str, offset: int = 0):
         self.message = message
         self.offset = offset
+        # Further problems of the same expression (every unknown name, not just the first).
+        self.others: list[ExpressionError] = []
         super().__init__(message)
 
 

@@ -101,14 +101,21 @@ MANY_EXPECTED = {
     "actions.go.delay.mean": (33, 38, r"delay cannot be negative, found -3h"),
     "actions.go.options.yes.weight": (35, 22, r"syntax error.*\(in 'p_yes \*'\)"),
     "actions.go.options.no.set.mood": (36, 60, r"unknown fact 'mood'; declared: stance"),
-    "actions.wait.delay.value": (39, 33, r"unknown parameter 'slower'; declared: p_yes, slow"),
+    "actions.wait.delay.value": (
+        39, 33, r"unknown parameter 'slower' \(did you mean 'slow'\?\); declared: p_yes, slow"
+    ),
     "actions.wait.guard": (41, 22, r"unknown window 'nope'"),
 }
 
 
 def test_every_problem_is_reported_at_once(write_scenario):
     path = write_scenario(MANY)
-    problems = by_path(problems_of(path))
+    found = problems_of(path)
+    # Two unknown names in one expression: both, each at its own column (issue 10).
+    (zed,) = [p for p in found if p.message.startswith("unknown actor 'zed'")]
+    assert (zed.path, zed.line, zed.col) == ("actions.wait.guard", 41, 41), zed
+    assert zed.message.startswith("unknown actor 'zed'; actors: a")
+    problems = by_path([p for p in found if p is not zed])
     assert set(problems) == set(MANY_EXPECTED)
     for where, (line, col, pattern) in MANY_EXPECTED.items():
         p = problems[where]
@@ -123,7 +130,9 @@ def test_every_problem_is_reported_at_once(write_scenario):
     [
         ("present('a') and zz > 1", 1, 29),  # plain: the column of 'zz'
         ("\"present('a') and zz > 1\"", 1, 30),  # quoted: one more for the quote
-        (">\n      present('a')\n      and zz > 1", 1, 12),  # folded: the value's start
+        (">\n      present('a')\n      and zz > 1", 3, 11),  # folded: 'zz' on its own line
+        ("|\n      present('a')\n      and zz > 1", 3, 11),  # literal: also
+        ("present('a')\n      and zz > 1", 2, 11),  # plain over two lines: also
     ],
 )
 def test_expression_problems_point_into_the_expression(write_scenario, guard, line, col):

@@ -268,11 +268,15 @@ def test_top_level_not_a_mapping(text: str, found: str) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "col", "fragment"),
     [
-        ("a: 1\nb: c: d\n", 2, 5, "mapping values are not allowed here"),
-        ("a: 1\nb: [1, 2\nc: 3\n", 3, 2, "expected ',' or ']'"),
-        ("a: 1\n\tb: 2\n", 2, 1, "found character '\\t' that cannot start any token"),
-        ("a: 'open\n", 2, 1, "found unexpected end of stream"),
-        ("a: *nope\n", 1, 4, "found undefined alias 'nope'"),
+        # issue 10: in plain words, with the lines concerned, not the parser's tokens
+        ("a: 1\nb: c: d\n", 2, 5, "a ':' here starts a key where a value was expected"),
+        ("a: 1\nb: [1, 2\nc: 3\n", 3, 2, "the '[' opened at line 2 is not closed with ']'"),
+        ("a: 1\n\tb: 2\n", 2, 1, "a tab character: YAML is indented with spaces, never tabs"),
+        ("a: 'open\n", 2, 1, "the quotation mark opened at line 1 is never closed"),
+        ("a: *nope\n", 1, 4, "*nope refers to no anchor &nope defined before it"),
+        ("a:\n    b: 1\n  c: 2\n", 3, 3, "this line is indented differently from the lines"),
+        ("a: 1\n- b\n", 2, 1, "a list item ('-') where a key was expected"),
+        ("a: 1\nb c\nd: 2\n", 3, 1, "line 2 has no ':' after its key"),
         ("a: 1\nb: x\x00y\n", 2, 5, "character #x0000"),
     ],
 )

@@ -34,7 +34,7 @@ from ..scenario.units import (
 from . import dists
 from .expr import Compiled, conjunction
 from .parameters import Parameter, Uncertainty
-from .resolve import Issue, Loc, Resolver, listing
+from .resolve import Issue, Loc, Resolver, unknown
 from .tables import (
     Clock,
     CompiledScenario,
@@ -185,7 +185,7 @@ class _Compiler(Resolver):
             for j, member in enumerate(w.group):
                 where: Loc = ("calendar", "windows", wid, "group", j)
                 if member not in windows:
-                    self.bad(where, f"unknown window {member!r}; windows: {listing(windows)}")
+                    self.bad(where, unknown("window", member, windows, "windows"))
                 elif windows[member].group is not None:
                     self.bad(where, f"{member!r} is a group itself; list its windows instead")
                 else:
@@ -293,7 +293,7 @@ class _Compiler(Resolver):
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),
-                    f"unknown actor {p.actor!r}; declared: {listing(self.sc.actors)}",
+                    unknown("actor", p.actor, self.sc.actors, "declared"),
                 )
             self.params[pid] = value
         # Uncertainty distributions may only refer to parameters resolved above.
@@ -380,7 +380,7 @@ class _Compiler(Resolver):
             ok = False
         if p.initial not in known:
             self.bad(
-                ("protocol", "initial"), f"unknown state {p.initial!r}; states: {listing(states)}"
+                ("protocol", "initial"), unknown("state", p.initial, states, "states")
             )
             ok = False
         reached = {p.initial}
@@ -391,12 +391,12 @@ class _Compiler(Resolver):
                     where: Loc = ("protocol", "transitions", i, "source")
                     if isinstance(t.source, list):
                         where = (*where, j)
-                    self.bad(where, f"unknown state {src!r}; states: {listing(states)}")
+                    self.bad(where, unknown("state", src, states, "states"))
                     ok = False
             if t.dest not in known:
                 self.bad(
                     ("protocol", "transitions", i, "dest"),
-                    f"unknown state {t.dest!r}; states: {listing(states)}",
+                    unknown("state", t.dest, states, "states"),
                 )
                 ok = False
         for kind in ("success", "failure"):
@@ -404,7 +404,7 @@ class _Compiler(Resolver):
                 if s not in known:
                     self.bad(
                         ("protocol", "outcomes", kind, j),
-                        f"unknown state {s!r}; states: {listing(states)}",
+                        unknown("state", s, states, "states"),
                     )
                     ok = False
         if p.initial in [*p.outcomes.success, *p.outcomes.failure]:
@@ -468,7 +468,7 @@ class _Compiler(Resolver):
         if event is None:
             self.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {trigger!r}; protocol triggers: {listing(machine.events)}",
+                unknown("trigger", trigger, machine.events, "protocol triggers"),
             )
             return
         missing = [s for s in from_states if s not in event.transitions]
@@ -494,7 +494,7 @@ def _event_guard(
         else:
             c.bad(
                 (*loc, "window"),
-                f"unknown window {ev.window!r}; windows: {listing(c.sc.calendar.windows)}",
+                unknown("window", ev.window, c.sc.calendar.windows, "windows"),
             )
     compiled = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
     g = compiled.fn if compiled else None
@@ -562,7 +562,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if w not in sc.calendar.windows:
                     c.bad(
                         (*loc, "available", j),
-                        f"unknown window {w!r}; windows: {listing(sc.calendar.windows)}",
+                        unknown("window", w, sc.calendar.windows, "windows"),
                     )
             actor_windows[aid] = tuple(
                 c.names[f"window:{w}"].index for w in actor.available if f"window:{w}" in c.names
@@ -574,7 +574,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 if stay.window not in sc.calendar.windows:
                     c.bad(
                         (*here, "window"),
-                        f"unknown window {stay.window!r}; windows: {listing(sc.calendar.windows)}",
+                        unknown("window", stay.window, sc.calendar.windows, "windows"),
                     )
                 periods = spans.get(stay.window, ())  # a recurring window: one stay each
             elif cal is not None:
@@ -598,7 +598,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if pre.insisted_by not in sc.actors:
             c.bad(
                 ("preconditions", pid, "insisted_by"),
-                f"unknown actor {pre.insisted_by!r}; declared: {listing(sc.actors)}",
+                unknown("actor", pre.insisted_by, sc.actors, "declared"),
             )
         e = c.expr(("preconditions", pid, "holds"), pre.holds, "bool")
         if e is not None:
@@ -611,7 +611,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if s not in states:
                 c.bad(
                     loc if isinstance(from_, list) and len(from_) == 1 else (*loc, j),
-                    f"unknown state {s!r}; states: {listing(states)}",
+                    unknown("state", s, states, "states"),
                 )
             elif s in outcome_names:
                 c.bad(loc, f"{s!r} is an outcome state: nothing happens after an outcome")
@@ -621,7 +621,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     for aid, act in sc.actions.items():
         loc = ("actions", aid)
         if act.actor not in sc.actors:
-            c.bad((*loc, "actor"), f"unknown actor {act.actor!r}; declared: {listing(sc.actors)}")
+            c.bad((*loc, "actor"), unknown("actor", act.actor, sc.actors, "declared"))
         mask, from_states = state_mask((*loc, "from"), _as_list(act.from_))
         guard = c.expr((*loc, "guard"), act.guard, "bool") if act.guard else None
         requires = []
@@ -629,7 +629,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if pid not in sc.preconditions:
                 c.bad(
                     (*loc, "requires", j),
-                    f"unknown precondition {pid!r}; declared: {listing(sc.preconditions)}",
+                    unknown("precondition", pid, sc.preconditions, "declared"),
                 )
             elif pid in prec_fns:
                 requires.append((prec_ids.index(pid), prec_fns[pid]))
@@ -689,7 +689,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
-                f"unknown trigger {ev.trigger!r}; protocol triggers: {listing(machine.events)}",
+                unknown("trigger", ev.trigger, machine.events, "protocol triggers"),
             )
         if ev.at is not None:
             if cal is None:
@@ -743,7 +743,14 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         + [Edge(b, c.names[f"window:{w}"].index, w, False)
            for w, periods in spans.items() for _, b in periods if b > 0],
         key=lambda e: e.at,
-    )  # fmt: skip
+    )
+    # For each precondition, the clocks whose effects can change what it reads: the
+    # decisions the blocking report asks about ("was it refused, or never decided?").
+    writes = [frozenset(a.slot for o in clock.options for a in o.sets) for clock in clocks]
+    deciders = tuple(
+        frozenset(k for k, w in enumerate(writes) if w & _reads(c, prec_exprs.get(pid)))
+        for pid in prec_ids
+    )
     success = frozenset(states.index(s) for s in sc.protocol.outcomes.success)
     failure = frozenset(states.index(s) for s in sc.protocol.outcomes.failure)
     return CompiledScenario(
@@ -766,5 +773,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         max_events=sc.settings.max_events,
         params=c.params,
         parameters=tuple(c.parameters),
-        windows=spans,
+        windows={w: tuple(p) for w, p in spans.items()},
+        expr_names=dict(c.expr_names),
+        quantity_params=frozenset(c.quantity_params),
+        deciders=deciders,
     ), []

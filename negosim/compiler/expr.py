@@ -183,7 +183,11 @@ def _parse(text: str) -> tuple[ast.expr, _Source]:
     body = text.lstrip(" \t\f\r\n")
     if not body.strip():
         raise ExpressionError("empty expression")
-    src = _Source(body, len(text) - len(body))
+    base = len(text) - len(body)
+    # Line breaks are spaces (a YAML '|' block keeps them; Python would not continue a
+    # line there). One character for one: offsets into the text stay exact.
+    body = body.replace("\r", " ").replace("\n", " ")
+    src = _Source(body, base)
     try:
         tree = _ast_parse(body, "eval")
     except SyntaxError as e:
@@ -347,17 +351,7 @@ class _Gen:
         if node.id in ("true", "false"):
             return repr(node.id == "true"), "bool"
         if node.id not in self.names:
-            declared = sorted(k for k in self.names if ":" not in k)
-            if not declared:
-                raise self.err(f"unknown name '{node.id}'; no names are declared", node)
-            close = difflib.get_close_matches(node.id, declared, n=10, cutoff=0.6)
-            shown = (close + [k for k in declared if k not in close])[:10]
-            more = ", ..." if len(declared) > 10 else ""
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            msg = (
-                f"unknown name '{node.id}'{hint}; declared names are: {', '.join(shown)}{more}"
-            )
-            raise self.err(msg, node)
+            raise self.err(_unknown_name(node.id, self.names), node)
         t = self.names[node.id].type
         if t not in TYPES:
             raise ValueError(f"name {node.id!r} has invalid type {t!r}; expected one of {TYPES}")
@@ -400,14 +394,13 @@ class _Gen:
                     f"{fname}() takes one {what} name in quotes, e.g. {fname}('x')", node
                 )
             if prefix + arg not in self.names:
-                raise self.err(f"unknown {what} {arg!r}", args[0])
+                raise self.err(_unknown_special(what, prefix, arg, self.names), args[0])
             key = prefix + arg
             return self.slot(key), "bool"
         if fname not in FUNCTIONS:
             if fname in self.names:
                 raise self.err(f"'{fname}' is not a function", node)
-            listed = ", ".join(sorted([*FUNCTIONS, *_SPECIAL]))
-            raise self.err(f"unknown function '{fname}'; available functions: {listed}", node)
+            raise self.err(_unknown_function(fname), node)
         lo, hi = _ARITY[fname]
         if len(args) < lo or (hi is not None and len(args) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}"
@@ -421,6 +414,74 @@ class _Gen:
         return f"_f_{fname}({', '.join(codes)})", "number"
 
 
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _unknown_name(name: str, names: Mapping[str, Name]) -> str:
+    declared = sorted(k for k in names if ":" not in k)
+    if not declared:
+        return f"unknown name '{name}'; no names are declared"
+    close = difflib.get_close_matches(name, declared, n=10, cutoff=0.6)
+    shown = (close + [k for k in declared if k not in close])[:10]
+    more = ", ..." if len(declared) > 10 else ""
+    return (
+        f"unknown name '{name}'{_hint(name, declared)}; declared names are: "
+        f"{', '.join(shown)}{more}"
+    )
+
+
+def _unknown_special(what: str, prefix: str, arg: str, names: Mapping[str, Name]) -> str:
+    declared = sorted(k[len(prefix) :] for k in names if k.startswith(prefix))
+    listed = ", ".join(declared[:12]) + (", ..." if len(declared) > 12 else "")
+    return f"unknown {what} {arg!r}{_hint(arg, declared)}; {what}s: {listed or '(none)'}"
+
+
+def _unknown_function(fname: str) -> str:
+    known = sorted([*FUNCTIONS, *_SPECIAL])
+    listed = ", ".join(known)
+    return f"unknown function '{fname}'{_hint(fname, known)}; available functions: {listed}"
+
+
+def _unknowns(root: ast.expr, src: _Source, names: Mapping[str, Name]) -> list[ExpressionError]:
+    """Every unknown name, actor, window and function in the tree, in source order.
+
+    So that a file with two misspelt names in one expression is reported in one
+    pass, not one name per attempt.
+    """
+    found: list[ExpressionError] = []
+    callees: set[int] = set()
+    for node in ast.walk(root):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            callees.add(id(node.func))
+            fname, args = node.func.id, node.args
+            if fname in _SPECIAL:
+                callees.update(id(a) for a in args)  # present(us): "in quotes" says more
+                prefix, what = _SPECIAL[fname]
+                arg = args[0] if len(args) == 1 else None
+                if (
+                    isinstance(arg, ast.Constant)
+                    and isinstance(arg.value, str)
+                    and prefix + arg.value not in names
+                ):
+                    message = _unknown_special(what, prefix, arg.value, names)
+                    found.append(ExpressionError(message, src.node(arg)))
+            elif fname not in FUNCTIONS and fname not in names:
+                found.append(ExpressionError(_unknown_function(fname), src.node(node)))
+    for node in ast.walk(root):
+        if (
+            isinstance(node, ast.Name)
+            and id(node) not in callees
+            and node.id not in ("true", "false")
+            and node.id not in names
+            and node.id not in FUNCTIONS
+            and node.id not in _SPECIAL
+        ):
+            found.append(ExpressionError(_unknown_name(node.id, names), src.node(node)))
+    return sorted(found, key=lambda e: e.offset)
+
+
 def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None) -> Compiled:
     """Compile ``text`` into a :class:`Compiled` over the slots given by ``names``.
 
@@ -430,6 +491,11 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
     if expect is not None and expect not in TYPES:
         raise ValueError(f"expect must be one of {TYPES} or None, got {expect!r}")
     body, src = _parse_text(text) if isinstance(text, str) else _parse(text)
+    unknown = _unknowns(body, src, names)
+    if unknown:
+        first, *others = unknown
+        first.others = others
+        raise first
     gen = _Gen(src, names)
     code, t = gen.visit(body)
     if expect is not None and t != expect and not (expect == "number" and t == "bool"):

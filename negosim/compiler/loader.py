@@ -9,13 +9,16 @@ valid.
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from dataclasses import replace
 from typing import Any
 
 import pydantic
 
-from ..errors import Problem, ScenarioError
+from ..errors import ExpressionError, Problem, ScenarioError
 from ..scenario.overrides import apply_overrides
 from ..scenario.schema import Scenario
 from ..scenario.yamlsource import (
@@ -27,6 +30,9 @@ from ..scenario.yamlsource import (
 )
 from .compile import compile_scenario
 from .parameters import Parameter
+from .expr import Name, compile_expr
+from .lints import lint
+from .resolve import Loc, shown_expression
 from .tables import CompiledScenario
 
 
@@ -35,7 +41,7 @@ def load_model(
 ) -> tuple[Scenario, YamlDocument]:
     """Read and validate ``path`` and its bases (with ``--set`` overrides); ScenarioError
     if invalid."""
-    return validate_document(load_scenario_file(path), sets)
+    return validate_document(load_scenario_file(path, keep_going=True), sets)
 
 
 def validate_document(
@@ -50,11 +56,17 @@ def validate_document(
     require_scenario(doc)
     if sets:
         doc.data = apply_overrides(doc.data, sets)
+    early = list(doc.problems)  # duplicate keys: reported with everything else
     try:
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        problems = problems_from_validation_error(exc, doc) + _whole_file_problems(exc, doc)
+        problems = early + [_key_hint(p) for p in problems_from_validation_error(exc, doc)]
+        problems += _whole_file_problems(exc, doc)
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets)) from None
+    if early:
+        _, issues = compile_scenario(model)
+        problems = early + [doc.problem(p.loc, p.message, p.offset) for p in issues]
+        raise ScenarioError(_annotate(sort_problems(problems, doc), sets))
     return model, doc
 
 
@@ -117,6 +129,61 @@ def check_base(doc: YamlDocument) -> None:
                 raise ScenarioError(problems) from None
 
 
+def _fields(t: Any) -> dict[str, Any]:
+    """The keys a value of type ``t`` may have (by alias) and their types; {} if none."""
+    t = _bare(t)
+    if isinstance(t, type) and issubclass(t, pydantic.BaseModel):
+        return {f.alias or name: f.annotation for name, f in t.model_fields.items()}
+    out: dict[str, Any] = {}
+    for member in typing.get_args(t) if typing.get_origin(t) in _UNIONS else ():
+        out.update(_fields(member))  # a distribution: the keys of every kind
+    return out
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _bare(t: Any) -> Any:
+    """``t`` without Annotated and None."""
+    while typing.get_origin(t) is typing.Annotated:
+        t = typing.get_args(t)[0]
+    if typing.get_origin(t) in _UNIONS:
+        members = [m for m in typing.get_args(t) if m is not type(None)]
+        if len(members) == 1:
+            return _bare(members[0])
+    return t
+
+
+def _key_hint(problem: Problem) -> Problem:
+    """``unknown key 'delya'`` -> ``unknown key 'delya' (did you mean 'delay'?)``.
+
+    The keys allowed where the unknown one was written are found by walking the
+    schema along the problem's path.
+    """
+    prefix = "unknown key '"
+    if not problem.message.startswith(prefix) or not problem.message.endswith("'"):
+        return problem
+    key = problem.message[len(prefix) : -1]
+    t: Any = Scenario
+    for part in problem.path.split(".")[:-1] if problem.path else []:
+        t = _bare(t)
+        origin = typing.get_origin(t)
+        if origin is dict or origin is list:
+            t = typing.get_args(t)[-1]
+            continue
+        t = _fields(t).get(part)
+        if t is None:
+            return problem
+    allowed = sorted(_fields(t))
+    if not allowed:
+        return problem
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        return problem
+    message = f"{problem.message} (did you mean '{close[0]}'?)"
+    return replace(problem, message=message)
+
+
 SCENARIO_MARKERS = ("id", "protocol")
 """Top-level keys every scenario has: a file without them is not a scenario at all."""
 
@@ -172,18 +239,19 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
             unknown_top.add(str(loc[0]))  # an unknown top-level key: just leave it out
             continue
         if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
-            return []
+            return _expression_problems(doc, exc)
         pruned.setdefault(str(loc[0]), set()).add(loc[1])
     rest = {k: v for k, v in data.items() if k not in unknown_top}
     for section, names in pruned.items():
         items = rest.get(section)
         if not isinstance(items, dict):
-            return []
+            return _expression_problems(doc, exc)
         rest[section] = {k: v for k, v in items.items() if k not in names}
     try:
         model = Scenario.model_validate(rest)
     except pydantic.ValidationError:
-        return []  # e.g. a section left empty that must not be: nothing sound to add
+        # e.g. a section left empty that must not be: check what can be checked alone
+        return _expression_problems(doc, exc)
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
     return [
@@ -191,6 +259,62 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         for p in problems
         if not any(g in p.message for g in gone)
     ]
+
+
+_FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
+
+
+def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> list[Problem]:
+    """The problems of each expression on its own, when the file as a whole cannot be compiled.
+
+    A schema problem in the calendar or the protocol leaves nothing sound to
+    compile, but a misspelt name in a guard can still be found and reported in
+    the same pass: each expression is compiled against the names the file
+    declares (facts, parameters, actors, windows), as far as they can be read.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+
+    def items(section: Any) -> dict[str, Any]:
+        return section if isinstance(section, dict) else {}
+
+    names: dict[str, Name] = {}
+    for fid, fact in items(data.get("facts")).items():
+        kind = _FACT_TYPES.get(str(fact.get("type"))) if isinstance(fact, dict) else None
+        if kind is None:
+            return []  # an unreadable fact: its uses cannot be judged
+        values = fact.get("values")
+        enum = tuple(str(v) for v in values) if kind == "str" and isinstance(values, list) else None
+        names[fid] = Name(len(names), kind, enum)
+    for pid in items(data.get("params")):
+        names.setdefault(pid, Name(len(names), "number"))
+    calendar = data.get("calendar")
+    for wid in items(calendar.get("windows") if isinstance(calendar, dict) else None):
+        names[f"window:{wid}"] = Name(len(names), "bool")
+    for aid in items(data.get("actors")):
+        names[f"present:{aid}"] = Name(len(names), "bool")
+    found: list[tuple[Loc, Any, str]] = []
+    for pid, pre in items(data.get("preconditions")).items():
+        found.append((("preconditions", pid, "holds"), items(pre).get("holds"), "bool"))
+    for section in ("actions", "events"):
+        for aid, act in items(data.get(section)).items():
+            found.append(((section, aid, "guard"), items(act).get("guard"), "bool"))
+            for oid, opt in items(items(act).get("options")).items():
+                weight = items(opt).get("weight")
+                found.append(((section, aid, "options", oid, "weight"), weight, "number"))
+    schema_locs = {tuple(str(x) for x in err["loc"][:3]) for err in exc.errors()}
+    problems = []
+    for loc, text, expect in found:
+        if not isinstance(text, str) or tuple(str(x) for x in loc[:3]) in schema_locs:
+            continue
+        try:
+            compile_expr(text, names, expect)
+        except ExpressionError as err:
+            for one in (err, *err.others):
+                message = f"{one.message} (in {shown_expression(text)})"
+                problems.append(doc.problem(loc, message, one.offset))
+    return problems
 
 
 def load(
@@ -205,7 +329,29 @@ def load(
     compiled = compile_model(model, doc, sets)
     compiled.source = os.fspath(path)
     compiled.sets = list(sets or [])
+    compiled.warnings = lint_problems(compiled, doc, sets)
     return compiled
+
+
+WARNING = "warning: "
+"""How a lint's message starts: ``FILE:LINE:COL: path: warning: ...``."""
+
+
+def lint_problems(
+    compiled: CompiledScenario, doc: YamlDocument | None, sets: list[tuple[str, Any]] | None = None
+) -> list[Problem]:
+    """The lints of ``compiled`` (see :mod:`negosim.compiler.lints`), located in ``doc``."""
+    found = []
+    for issue in lint(compiled):
+        if doc is None:
+            found.append(Problem("<scenario>", 0, 0, dotted(issue.loc), WARNING + issue.message))
+        else:
+            problem = doc.problem(issue.loc, WARNING + issue.message)
+            if problem.file != doc.file and "never used" in issue.message:
+                continue  # a base declares it for the cases that use it
+            found.append(problem)
+    found = sort_problems(found, doc) if doc is not None else found
+    return _annotate(found, sets)
 
 
 def compile_model(
@@ -236,13 +382,13 @@ def _declared(p: Parameter, doc: YamlDocument) -> Parameter:
     return replace(p, file=file, line=doc.locate_key(loc)[0])
 
 
-def validate(path: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem in ``path`` (empty if the file is valid)."""
+def validate(path: str | os.PathLike[str], warnings: bool = False) -> list[Problem]:
+    """Every problem in ``path`` (empty if the file is valid); with ``warnings``, its lints too."""
     try:
-        load(path)
+        compiled = load(path)
     except ScenarioError as exc:
         return exc.problems
-    return []
+    return list(compiled.warnings) if warnings else []
 
 
 def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> list[Problem]:

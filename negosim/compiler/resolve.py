@@ -8,6 +8,7 @@ every section of the file. Problems are collected, not raised.
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, NamedTuple
 
@@ -50,6 +51,10 @@ class Resolver:
         self.initial: list[Any] = []
         self.params: dict[str, float] = {}
         self.param_kind: dict[str, str] = {}
+        # What the file uses, for the lints (negosim.compiler.lints): the names each
+        # expression reads, by location, and the parameters named as quantities.
+        self.expr_names: dict[Loc, frozenset[str]] = {}
+        self.quantity_params: set[str] = set()
 
     def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
         """Record a problem at ``loc`` (``offset``: where in an expression); do not raise."""
@@ -79,6 +84,7 @@ class Resolver:
                 return None
             return parse_duration(value)
         if isinstance(value, str) and value in self.params:
+            self.quantity_params.add(value)
             is_dur = self.param_kind[value] == "duration"
             if duration and not is_dur:
                 self.bad(loc, f"parameter {value!r} is not a duration (give it kind: duration)")
@@ -90,7 +96,7 @@ class Resolver:
         try:
             number = float(value)
         except ValueError:
-            self.bad(loc, f"unknown parameter {value!r}; declared: {listing(self.params)}")
+            self.bad(loc, unknown("parameter", value, self.params, "declared"))
             return None
         if not math.isfinite(number):
             self.bad(loc, f"expected a finite number, found {value!r}")
@@ -145,10 +151,13 @@ class Resolver:
     def expr(self, loc: Loc, text: str, expect: str | None) -> Compiled | None:
         """Compile expression ``text`` (result type ``expect``); None (and a problem) if bad."""
         try:
-            return compile_expr(text, self.names, expect)
+            compiled = compile_expr(text, self.names, expect)
         except ExpressionError as exc:
-            self.bad(loc, f"{exc.message} (in {text!r})", exc.offset)
+            for problem in (exc, *exc.others):
+                self.bad(loc, f"{problem.message} (in {shown_expression(text)})", problem.offset)
             return None
+        self.expr_names[loc] = compiled.names
+        return compiled
 
     def assigns(self, loc: Loc, sets: dict[str, Any]) -> tuple[Assign, ...]:
         """Compile a ``set:`` mapping into one :class:`Assign` per fact, skipping bad ones."""
@@ -157,7 +166,7 @@ class Resolver:
             here = (*loc, "set", fact_id)
             fact = self.sc.facts.get(fact_id)
             if fact is None:
-                self.bad(here, f"unknown fact {fact_id!r}; declared: {listing(self.sc.facts)}")
+                self.bad(here, unknown("fact", fact_id, self.sc.facts, "declared"))
                 continue
             slot = self.names[fact_id].index
             fn = self._assign_value(here, fact_id, fact, value)
@@ -212,6 +221,30 @@ def _enum_checked(fn: Value, fact: str, values: tuple[str, ...]) -> Value:
         return v
 
     return checked
+
+
+SHOWN_EXPRESSION = 120
+"""Characters of an expression quoted in a message, at most."""
+
+
+def shown_expression(text: str) -> str:
+    """An expression quoted on one line: a multi-line (folded) YAML value has its line
+    breaks and indentation shown as single spaces, not as escaped line breaks."""
+    flat = " ".join(text.split())
+    if len(flat) > SHOWN_EXPRESSION:
+        flat = flat[: SHOWN_EXPRESSION - 3] + "..."
+    return repr(flat)
+
+
+def did_you_mean(name: str, names: Any) -> str:
+    """`` (did you mean 'china'?)`` for the declared name closest to ``name``, else ``""``."""
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown(what: str, name: Any, names: Any, label: str = "declared") -> str:
+    """``unknown actor 'chna' (did you mean 'china'?); declared: china, us``."""
+    return f"unknown {what} {name!r}{did_you_mean(name, names)}; {label}: {listing(names)}"
 
 
 def listing(names: Any) -> str:

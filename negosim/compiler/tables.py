@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from ..display import block, lines, table
+from ..errors import Problem
 from ..scenario import schema
 from ..scenario.units import hours_between
 from . import dists
@@ -152,6 +153,14 @@ class CompiledScenario:
     source: str | None = None  # the file read (None if from text or a model)
     source_text: str | None = None  # the YAML text, for scenarios loaded from a string
     sets: list[tuple[str, Any]] = field(default_factory=list)  # the overrides applied
+    # What the file uses (for negosim.compiler.lints): the names each expression reads,
+    # keyed by its location, and the parameters named where a quantity is expected.
+    expr_names: dict[tuple[str | int, ...], frozenset[str]] = field(default_factory=dict)
+    quantity_params: frozenset[str] = frozenset()
+    # For each precondition (in ``preconditions`` order): the clocks whose effects can
+    # change what it reads (the blocking report's "decisions" about it).
+    deciders: tuple[frozenset[int], ...] = ()
+    warnings: list[Problem] = field(default_factory=list)  # what the lints found at load
 
     def __repr__(self) -> str:
         where = self.source or "<string>"

@@ -94,6 +94,13 @@ class Row:
     blocking: tuple[int, ...]  # precondition indexes (failed or censored runs only)
     events: int  # happenings processed (breakpoints, firings, the horizon)
     ticks: int | None = None  # ``time`` in exact ticks (see TICKS_PER_HOUR)
+    why: tuple[int, ...] = ()  # for each of ``blocking``: REFUSED, UNDECIDED or OVERTAKEN
+
+
+REFUSED, UNDECIDED, OVERTAKEN = 0, 1, 2
+"""Why a precondition stood at the end of a run without the meeting (``Row.why``): an
+action that could meet it had been taken (or ended the talks itself); none had been
+taken by the horizon; none had been taken when another path ended the talks."""
 
 
 @dataclass(slots=True)
@@ -169,6 +176,8 @@ class Engine:
         self.all_clocks = tuple(range(n))
         self.tests = tuple(c.test or _test(c) for c in clocks)
         self.weights = tuple(tuple(o.weight for o in c.options) for c in clocks)
+        # The clock of each action, by id (which action's firing ended the talks).
+        self.action_index = {c.id: c.index for c in clocks if c.kind == "action"}
 
     def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
@@ -249,7 +258,7 @@ class Replication:
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
         "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
-        "instant", "at_instant",
+        "instant", "at_instant", "fired", "changes", "why",
     )  # fmt: skip
 
     def __init__(
@@ -273,6 +282,11 @@ class Replication:
         self.done: str | None = None
         self.end: int | None = None  # tick of the outcome
         self.blocking: tuple[int, ...] = ()
+        self.why: tuple[int, ...] = ()
+        # For the blocking report: when each clock first fired (-1: never), and the
+        # changes of facts at the latest instant with any, as (tick, slot, earlier value).
+        self.fired = [-1] * n
+        self.changes: list[tuple[int, int, Any]] = []
         self.last: str | None = None  # id of the last action or event that fired
         self.due: list[tuple[int, int, int, int, Any]] = []
         self.seq = engine.first_dynamic
@@ -336,6 +350,7 @@ class Replication:
             () if held else self.blocking,
             self.events,
             end,
+            () if held else self.why,
         )
 
     def _at(self, at: int, group: int, order: int, data: Any) -> None:
@@ -441,7 +456,7 @@ class Replication:
 
     def _horizon(self) -> None:
         self.done = "censored"
-        self.blocking = self._blocked()
+        self._blocked(censored=True)
 
     def _edge(self, edge: Any) -> None:
         self.s[edge.slot] = edge.value
@@ -512,6 +527,8 @@ class Replication:
         c = self.engine.clocks[i]
         self.enabled[i] = False
         self.last = c.id
+        if self.fired[i] < 0:
+            self.fired[i] = self.t
         options = c.options
         chosen = options[0] if len(options) == 1 else self._choose(c)
         self._fired(c, chosen)
@@ -583,6 +600,10 @@ class Replication:
                 elif a.high is not None and v > a.high:
                     v = a.high
                 if s[a.slot] != v:
+                    changes = self.changes  # this instant's only: bounded memory
+                    if changes and changes[-1][0] != self.t:
+                        changes.clear()
+                    changes.append((self.t, a.slot, s[a.slot]))
                     self._fact(a, s[a.slot], v)
                     s[a.slot] = v
                     self._dirty.update(watchers[a.slot])
@@ -593,7 +614,7 @@ class Replication:
                 if new in self.engine.outcomes and new not in self.engine.success:
                     # What stood in the way is judged on the world as it was
                     # before the step that ended the talks.
-                    self.blocking = self._blocked(old)
+                    self._blocked(old)
                 self.state = new
                 self.path.append(new)
                 self._dirty.update(self.engine.state_change[old, new])
@@ -617,10 +638,20 @@ class Replication:
         else:
             self._dirty.clear()
 
-    def _blocked(self, state: int | None = None) -> tuple[int, ...]:
-        """Preconditions that hold back an action the protocol state allows."""
+    def _blocked(self, state: int | None = None, censored: bool = False) -> None:
+        """Set ``blocking``: the preconditions that hold back an action the protocol state
+        allows, judged on the facts as they were when this instant began (so that what
+        else was decided at the same instant, in declaration order, does not count);
+        and ``why`` each stood (:data:`REFUSED`, :data:`UNDECIDED`, :data:`OVERTAKEN`)."""
         st = self.state if state is None else state
         s = self.s
+        changes, t = self.changes, self.t
+        if changes and changes[-1][0] == t:  # undo this instant's changes, latest first
+            s = s.copy()
+            for at, slot, value in reversed(changes):
+                if at != t:
+                    break
+                s[slot] = value
         out = {
             pi
             for c in self.engine.clocks
@@ -628,7 +659,20 @@ class Replication:
             for pi, holds in c.requires
             if not holds(s)
         }
-        return tuple(sorted(out))
+        if not out:
+            return
+        self.blocking = tuple(sorted(out))
+        deciders, fired = self.cs.deciders, self.fired
+        ender = None if censored else self.engine.action_index.get(self.last or "")
+        why = []
+        for pi in self.blocking:
+            reason = UNDECIDED if censored else OVERTAKEN
+            for k in deciders[pi]:
+                if k == ender or 0 <= fired[k] < t:
+                    reason = REFUSED
+                    break
+            why.append(reason)
+        self.why = tuple(why)
 
     # --- inspection (for a player deciding, and for diagnostics) -----------------------
 

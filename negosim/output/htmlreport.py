@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..compiler.tables import CompiledScenario
-from ..runs.results import PARTS, Estimate
+from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
 from ..runs.runner import trace
 from . import diagram, plots
 from .terminal import trace_rows
@@ -213,6 +213,7 @@ def scenario_report(cs: CompiledScenario, est: Estimate, uncertain: Any = None) 
     failed = est.runs - est.held
     blocking = [[f"<code>{_e(pid)}</code>", _e(est.blocking_text.get(pid, "")), f"{n:,}",
                  _pct(n / failed) if failed else "–"]
+                + [f"{est.blocking_why.get(pid, {}).get(w, 0):,}" for w in WHY]
                 for pid, n in sorted(est.blocking.items(), key=lambda kv: -kv[1])]  # fmt: skip
     body = [
         f"<h1>{_e(m.title)}</h1>",
@@ -239,8 +240,9 @@ def scenario_report(cs: CompiledScenario, est: Estimate, uncertain: Any = None) 
         "<h2>Outcomes and what blocked</h2>",
         _figure(plots.svg_data_uri(plots.outcomes(est, sh.success)), "outcomes",
                 "How the runs ended, and the preconditions still standing when runs failed."),
-        _table(["precondition", "who insists, and what", "runs", "of failed"], blocking,
-               num={2, 3}) if blocking else "",
+        _table(["precondition", "who insists, and what", "runs", "of failed",
+                *(WHY_TEXT[w] for w in WHY)], blocking,
+               num={2, 3, 4, 5, 6}) if blocking else "",
         "<h2>Paths through the protocol</h2>",
         _figure(plots.svg_data_uri(diagram.state_diagram(sh, est.step_transitions, est.runs)),
                 "protocol state diagram",

@@ -6,6 +6,7 @@ trace lines, parameter rows); it never runs or inspects the engine.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from rich.text import Text
 from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Row, TraceLine
-from ..runs.results import PARTS, Estimate
+from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
 from ..scenario.units import at_hours, format_duration
 
 if TYPE_CHECKING:
@@ -127,9 +128,16 @@ def render_estimate(est: Estimate, console: Console, ci_label: str = "Wilson") -
         block.add_column("who insists, and what")
         block.add_column("runs", justify="right")
         block.add_column("of failed", justify="right")
+        # Why it stood (docs/semantics.md): one column, so that the table fits 80 columns.
+        block.add_column(" / ".join(WHY_TEXT[name] for name in WHY), justify="right")
         for pid, count in sorted(est.blocking.items(), key=lambda kv: -kv[1]):
+            why = est.blocking_why.get(pid, {})
             block.add_row(
-                pid, est.blocking_text[pid], f"{count:,}", _pct(count / failed) if failed else "–"
+                pid,
+                est.blocking_text[pid],
+                f"{count:,}",
+                _pct(count / failed) if failed else "–",
+                " / ".join(f"{why.get(name, 0):,}" for name in WHY),
             )
         console.print(block)
 
@@ -220,7 +228,10 @@ def render_trace(
     else:
         verdict = f"Ended in {row.outcome!r} after {format_duration(row.time or 0.0)}."
     if row.blocking:
-        names = ", ".join(cs.preconditions[i] for i in row.blocking)
+        names = ", ".join(
+            f"{cs.preconditions[i]} ({WHY_TEXT[WHY[w]]})" if w < len(WHY) else cs.preconditions[i]
+            for i, w in itertools.zip_longest(row.blocking, row.why, fillvalue=len(WHY))
+        )
         verdict += f" Preconditions standing at the end: {names}."
     console.print(Text(verdict, style="bold"))
 

@@ -32,6 +32,18 @@ from ..engine.simulation import TICKS_PER_MINUTE, Row
 from ..scenario.units import at_hours
 
 Z95 = NormalDist().inv_cdf(0.975)
+WHY = ("refused", "undecided", "overtaken")
+"""Why a precondition stood in a run without the meeting, in the order of the engine's
+codes (:data:`negosim.engine.simulation.REFUSED` ...): an action that could meet it was
+taken and it still stood (or that action ended the talks); no such action had been
+taken by the horizon; none had been taken when another path ended the talks."""
+WHY_TEXT = {
+    "refused": "refused",
+    "undecided": "not decided by the horizon",
+    "overtaken": "talks ended first",
+}
+"""How reports head the three columns of :data:`WHY`."""
+
 ROW_COLUMNS = ("run", "outcome", "held", "time", "hours", "path", "blocking", "events")
 """The columns of a kept replication row (:func:`readable_row`, :meth:`Estimate.rows_frame`)."""
 PARTS = ("night", "morning", "afternoon", "evening")  # 00-06, 06-12, 12-18, 18-24 local
@@ -60,6 +72,7 @@ class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
     held_minutes: Counter[int] = field(default_factory=Counter)  # minute after start
     blocking: Counter[int] = field(default_factory=Counter)  # precondition index
+    blocking_why: Counter[tuple[int, int]] = field(default_factory=Counter)  # (index, why)
     paths: Counter[tuple[int, ...]] = field(default_factory=Counter)
 
     def add(self, row: Row) -> None:
@@ -75,9 +88,11 @@ class Tally:
         if row.held:
             assert row.ticks is not None
             self.held_minutes[row.ticks // TICKS_PER_MINUTE] += 1  # exact: midnight is midnight
-        else:
+        elif row.blocking:
             for b in row.blocking:
                 self.blocking[b] += 1
+            for b, why in zip(row.blocking, row.why, strict=False):
+                self.blocking_why[b, why] += 1
 
     def merge(self, other: Tally) -> Tally:
         """Add ``other``'s counts into this tally; return it (order does not matter)."""
@@ -86,6 +101,7 @@ class Tally:
         self.outcomes.update(other.outcomes)
         self.held_minutes.update(other.held_minutes)
         self.blocking.update(other.blocking)
+        self.blocking_why.update(other.blocking_why)
         self.paths.update(other.paths)
         return self
 
@@ -140,6 +156,9 @@ class Estimate:
     # One readable dict per replication, kept only on request (``simulate(keep_rows=True)``).
     rows: list[dict[str, Any]] | None = None
     timezone: str = "UTC"  # the venue's IANA time zone (for timestamps in frames)
+    # Why each precondition stood in the runs it blocked: {precondition: {reason: runs}}
+    # with the reasons of :data:`WHY` ("refused", "undecided", "overtaken").
+    blocking_why: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def by_part(self) -> dict[str, dict[str, float]]:
@@ -156,7 +175,7 @@ class Estimate:
 
         >>> from negosim import load, simulate
         >>> sorted(simulate(load("scenarios/tutorial.yaml"), runs=100).to_dict())[:3]
-        ['blocking', 'by_day', 'by_part_of_day']
+        ['blocking', 'blocking_why', 'by_day']
         """
         return self.to_json()
 
@@ -286,6 +305,7 @@ class Estimate:
             "median_time_held": self.median_time_held,
             "outcomes": self.outcomes,
             "blocking": self.blocking,
+            "blocking_why": self.blocking_why,
             "paths": [{"states": states, "runs": n} for states, n in self.paths],
             "mean_events_per_run": self.mean_events_per_run,
             "horizon": self.horizon,
@@ -352,6 +372,10 @@ def estimate(
     outcomes = {name: tally.outcomes.get(name, 0) for name in outcome_names}
     model = cs.model
     blocking = {pid: tally.blocking.get(i, 0) for i, pid in enumerate(cs.preconditions)}
+    blocking_why = {
+        pid: {name: tally.blocking_why.get((i, code), 0) for code, name in enumerate(WHY)}
+        for i, pid in enumerate(cs.preconditions)
+    }
     blocking_text = {
         pid: f"{model.actors[p.insisted_by].name}: {p.text}"
         for pid, p in model.preconditions.items()
@@ -384,6 +408,7 @@ def estimate(
         held_minutes=dict(sorted(tally.held_minutes.items())),
         step_transitions=_step_transitions(cs, tally),
         timezone=getattr(cs.tz, "key", None) or "UTC",
+        blocking_why=blocking_why,
     )
 
 

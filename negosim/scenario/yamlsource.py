@@ -79,6 +79,10 @@ class _Pos:
     # The file it was written in, when not the document's own (a base named by
     # ``extends``); None for the document's own file.
     file: str | None = None
+    # For a scalar over several lines (folded ``>``, literal ``|``, plain or quoted):
+    # where its text lies in the file (start and end character index) and its
+    # style, so that an offset inside its value can still be located exactly.
+    span: tuple[int, int, str | None] | None = None
 
 
 class _Abort(Exception):
@@ -108,6 +112,10 @@ class YamlDocument:
     data: Any  # dict (str keys) / list / str / int / float / bool / None
     _root: _Pos | None = field(default=None, repr=False, compare=False)
     bases: tuple[str, ...] = ()  # the files named by ``extends``, nearest first
+    text: str | None = field(default=None, repr=False, compare=False)  # the YAML read
+    # Problems that did not stop the reading (with ``keep_going``: duplicate keys, the
+    # first value kept), for the loader to report with everything else it finds.
+    problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -165,11 +173,18 @@ class YamlDocument:
         expression goes wrong); it moves the column there when the value is a
         one-line scalar, the only case where text offsets map to columns.
         """
-        pos = self._walk(loc)[1]
+        path, pos = self._walk(loc)
         line, col = (pos.line, pos.col) if pos is not None else (1, 1)
         if offset is not None and pos is not None and pos.text_col is not None:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
+        if (offset is not None and pos is not None and pos.text_col is None and pos.span
+                and self.text is not None and not pos.file):  # a value written in this document's own text
+            value = self.data
+            for step in path:
+                value = value[step]
+            if isinstance(value, str):
+                line, col = _locate_in_scalar(self.text, pos.span, value, offset) or (line, col)
         return Problem(file, line, col, dotted(loc), message)
 
 
@@ -283,6 +298,8 @@ class _Converter:
         if isinstance(node, ScalarNode):
             if node.start_mark.line == node.end_mark.line and node.style in (None, "'", '"'):
                 pos.text_col = 0 if node.style is None else 1
+            else:
+                pos.span = (node.start_mark.index, node.end_mark.index, node.style)
             return self.scalar(node, path), pos
         if isinstance(node, SequenceNode) and node.tag == _SEQ:
             pairs = [self.convert(child, (*path, i)) for i, child in enumerate(node.value)]
@@ -360,6 +377,49 @@ class _Converter:
             return None
 
 
+def _locate_in_scalar(
+    text: str, span: tuple[int, int, str | None], value: str, offset: int
+) -> tuple[int, int] | None:
+    """(line, col) in the file of character ``offset`` of a multi-line scalar's ``value``.
+
+    YAML folds the lines of such a scalar (``>``, plain, quoted) or keeps them
+    (``|``), always dropping the indentation; walking the value and the source
+    side by side, every character that is not white space is found again in
+    the source. None if the two cannot be matched (escapes in a double-quoted
+    scalar, say): the caller then points at the value's start.
+    """
+    start, end, style = span
+    source = text[start:end]
+    j = 0
+    if style in ("|", ">"):
+        j = source.find("\n") + 1  # the content starts after the indicator's line
+        if j == 0:
+            return None
+    elif style in ("'", '"'):
+        j = 1
+    index = None
+    for i, ch in enumerate(value):
+        if i == offset:
+            index = j
+        if ch.isspace():
+            if j < len(source) and source[j] == ch:
+                j += 1
+            continue
+        while j < len(source) and source[j].isspace():
+            j += 1
+        if i == offset:
+            index = j
+        if style == "'" and ch == "'" and source.startswith("''", j):
+            j += 2
+        elif j < len(source) and source[j] == ch:
+            j += 1
+        else:
+            return None
+    if index is None:
+        index = j
+    return _line_col(text, start + index)
+
+
 def _line_col(text: str, index: int) -> tuple[int, int]:
     line, start = 1, 0
     for match in _LINE_BREAK.finditer(text, 0, index):
@@ -367,8 +427,71 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - start + 1
 
 
-def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
-    """Parse one YAML document whose top level is a mapping; raise ScenarioError."""
+def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """A YAML parser error in plain words, with the lines it concerns.
+
+    PyYAML speaks of tokens ("expected <block end>, but found '<block mapping
+    start>'"); a newcomer needs to hear "this line is indented differently".
+    Errors without a rephrasing keep the parser's words.
+    """
+    problem = exc.problem or ""
+    context = exc.context or ""
+    since = f" at line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
+    if problem.startswith("expected <block end>, but found '-'"):
+        return (
+            "a list item ('-') where a key was expected: indent it under the key it "
+            "belongs to, or check the indentation of this line"
+        )
+    if problem.startswith("expected <block end>") or problem.startswith(
+        "expected <block mapping start>"
+    ):
+        return (
+            "this line is indented differently from the lines before it: the keys of one "
+            f"mapping must start in the same column (the mapping starts{since})"
+        )
+    if problem.startswith("mapping values are not allowed here"):
+        return (
+            "a ':' here starts a key where a value was expected: check the indentation of "
+            "this line, or put the value in quotes if it contains ': '"
+        )
+    if problem.startswith("could not find expected ':'"):
+        where = f"line {exc.context_mark.line + 1}" if exc.context_mark is not None else "a line"
+        return (
+            f"{where} has no ':' after its key: write 'key: value' (or quote a value that "
+            "runs over several lines)"
+        )
+    if "end of stream" in problem and "quoted scalar" in context:
+        return f"the quotation mark opened{since} is never closed"
+    if problem.startswith("found character '\\t'"):
+        return "a tab character: YAML is indented with spaces, never tabs"
+    for bracket, closing, what in (("[", "]", "flow sequence"), ("{", "}", "flow mapping")):
+        if what in context and problem.startswith("expected ','"):
+            return (
+                f"the '{bracket}' opened{since} is not closed with '{closing}' before this "
+                f"point (or an item in it needs quotes)"
+            )
+    if problem.startswith("found undefined alias"):
+        name = problem.rsplit(" ", 1)[-1]
+        name = name.strip("'")
+        return f"*{name} refers to no anchor &{name} defined before it"
+    if problem.startswith("found unknown escape character"):
+        return (
+            "an unknown escape (a backslash) in a double-quoted string: use single quotes, "
+            "or write the backslash twice"
+        )
+    message = problem or context
+    if context and problem and exc.context_mark is not None:
+        message += f" ({context}{since})"
+    return message
+
+
+def load_yaml_text(text: str, file: str = "<string>", keep_going: bool = False) -> YamlDocument:
+    """Parse one YAML document whose top level is a mapping; raise ScenarioError.
+
+    With ``keep_going``, a duplicate key (and nothing worse) does not stop the
+    reading: the first value is kept and the problem left in ``problems``, so
+    that the caller reports it with the file's other problems in one pass.
+    """
     if len(text) > MAX_BYTES:
         raise _fail(file, 0, 0, _TOO_BIG)
     loader: _Loader | None = None
@@ -383,10 +506,7 @@ def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark is not None else (0, 0)
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        if exc.context and exc.problem and exc.context_mark is not None:
-            message += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise _fail(file, line, col, message) from None
+        raise _fail(file, line, col, f"invalid YAML: {_plain(exc, text)}") from None
     except yaml.reader.ReaderError as exc:
         char = exc.character if isinstance(exc.character, int) else ord(exc.character)
         line, col = _line_col(text, exc.position)
@@ -407,12 +527,14 @@ def load_yaml_text(text: str, file: str = "<string>") -> YamlDocument:
         raise _fail(file, line, col, f"expected a mapping at the top level, found {_kind(root)}")
     converter = _Converter(loader, file)
     data, pos = converter.convert(root, ())
-    if converter.problems:
+    if converter.problems and not (
+        keep_going and all(p.message.startswith("duplicate key ") for p in converter.problems)
+    ):
         raise ScenarioError(_tidy(converter.problems))
-    return YamlDocument(file, data, pos)
+    return YamlDocument(file, data, pos, text=text, problems=_tidy(converter.problems))
 
 
-def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
+def load_yaml_file(path: str | os.PathLike[str], keep_going: bool = False) -> YamlDocument:
     """Read a UTF-8 YAML file (see :func:`load_yaml_text`); raise ScenarioError."""
     file = os.fspath(path)
     target = Path(file)
@@ -436,7 +558,7 @@ def load_yaml_file(path: str | os.PathLike[str]) -> YamlDocument:
         col = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         line = raw.count(b"\n", 0, exc.start) + 1
         raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
-    return load_yaml_text(text.removeprefix("\ufeff"), file)
+    return load_yaml_text(text.removeprefix("\ufeff"), file, keep_going)
 
 
 # ---------------------------------------------------------------- bases (extends)
@@ -447,7 +569,7 @@ is already hard to follow)."""
 _BASE_SUFFIXES = (".yaml", ".yml")
 
 
-def load_scenario_file(path: str | os.PathLike[str]) -> YamlDocument:
+def load_scenario_file(path: str | os.PathLike[str], keep_going: bool = False) -> YamlDocument:
     """Read a scenario file (see :func:`load_yaml_file`) and the bases it ``extends``.
 
     ``extends: PATH`` (top level, relative to the file that writes it) names a
@@ -458,7 +580,7 @@ def load_scenario_file(path: str | os.PathLike[str]) -> YamlDocument:
     value keeps the file and position where it was written, so problems point
     at the base or the case (:meth:`YamlDocument.problem`).
     """
-    doc = load_yaml_file(path)
+    doc = load_yaml_file(path, keep_going=keep_going)
     return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
 
 
@@ -501,7 +623,8 @@ def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
     if isinstance(base._root.children, dict):
         base._root.children.pop("abstract", None)
     merged, root = _merge(base.data, base._root, data, doc._root)
-    return YamlDocument(doc.file, merged, root, (base_file, *base.bases))
+    return YamlDocument(doc.file, merged, root, (base_file, *base.bases), text=doc.text,
+                        problems=doc.problems)
 
 
 def _read_base(file: str, fail: Callable[[str], ScenarioError]) -> YamlDocument:

@@ -20,6 +20,7 @@ from ..util import (
     print_json,
     progress_bar,
     run_count,
+    say,
     seed_number,
     stderr,
     stdout,
@@ -59,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.draws is not None and not args.uncertainty:
         raise UsageError("negosim run: --draws goes with --uncertainty")
     cs = load_args(args)
+    for warning in cs.warnings:  # once, before the runs; they do not stop them
+        say(str(warning))
     if args.uncertainty:
         return _run_uncertain(args, cs)
     with backend_from_args(args) as backend:
@@ -140,25 +143,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ...scenario.yamlsource import load_scenario_file
 
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     out = stdout()
     for path in args.files:
         base = False
+        found: list[Problem] = []
         try:
-            doc = load_scenario_file(path)
+            doc = load_scenario_file(path, keep_going=True)
             if is_sweep_file(doc):
                 check_sweep_file(path)  # sweeps/*.yaml: validated like scenarios
             elif is_abstract(doc):
                 check_base(doc)  # a base: what it gives is checked, parts may be missing
                 base = True
             else:
-                load(path)
+                found = load(path).warnings
         except InputError as exc:
             problems.extend(exc.problems)
         else:
-            out.print(f"{shown(path)}: ok" + (" (abstract base)" if base else ""), markup=False)
+            warnings.extend(found)
+            note = f" ({len(found)} warning{'s' if len(found) != 1 else ''})" if found else ""
+            kind = " (abstract base)" if base else ""
+            out.print(f"{shown(path)}: ok{kind}{note}", markup=False)
+    for warning in warnings:
+        say(str(warning))
     if problems:
         raise InputError(problems)
-    return 0
+    return 2 if warnings and args.strict else 0
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -251,11 +261,17 @@ def register(sub: Any) -> None:
     va = add_command(
         sub,
         "validate",
-        "Check scenario and sweep files; report every problem found.",
-        "  negosim validate scenarios/*.yaml sweeps/*.yaml",
+        "Check scenario and sweep files; report every error and warning found.",
+        """  negosim validate scenarios/*.yaml sweeps/*.yaml
+  negosim validate --strict my-case.yaml      # warnings (lints) fail too: exit code 2""",
         cmd_validate,
     )
     va.add_argument("files", nargs="+", metavar="FILE", help="scenario or sweep YAML files")
+    va.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 2 if there are warnings (lints), not only errors",
+    )
 
     pa = add_command(
         sub,

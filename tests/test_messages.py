@@ -1,0 +1,189 @@
+"""Messages a newcomer understands (issue 10, point 5).
+
+Every unknown name says which declared one was probably meant; a problem inside
+an expression written over several lines (folded ``>``, literal ``|``, plain)
+is located at the offending name, and the expression is quoted on one line;
+every unknown name of an expression is reported in one pass, with the
+problems of the rest of the file; YAML syntax errors are in plain words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import base_scenario
+
+import negosim
+from negosim.errors import Problem
+
+GUARDS = """\
+id: multi
+title: Multi-line guards
+calendar: {timezone: UTC, start: 2024-01-01 00:00, horizon: 48h}
+facts:
+  cleared: {type: bool, initial: false}
+actors:
+  a: {name: A, present: [{from: 2024-01-01 00:00, until: 2024-01-02 00:00}]}
+  china: {name: China}
+protocol:
+  states: [waiting, held]
+  initial: waiting
+  transitions:
+    - {trigger: meet, source: waiting, dest: held}
+  outcomes: {success: [held]}
+actions:
+  meet:
+    actor: a
+    guard: >
+      present('a')
+      and claered
+      and present('chna')
+    delay: {dist: fixed, value: 1h}
+    trigger: meet
+  other:
+    actor: a
+    guard: |
+      present('a') and
+        not cleard
+    delay: {dist: fixed, value: 1h}
+    set: {cleared: true}
+"""
+
+
+def problems(write_scenario: Callable[..., Path], content: str | dict[str, Any]) -> list[Problem]:
+    return negosim.validate(write_scenario(content))
+
+
+def test_every_unknown_name_in_a_multi_line_expression_in_one_pass(
+    write_scenario: Callable[..., Path],
+) -> None:
+    found = problems(write_scenario, GUARDS)
+    where = [(p.path, p.line, p.col) for p in found]
+    assert where == [
+        ("actions.meet.guard", 20, 11),  # 'claered', on the guard's second line
+        ("actions.meet.guard", 21, 19),  # 'chna' inside present(...)
+        ("actions.other.guard", 28, 13),  # a literal block: 'cleard' after the indentation
+    ]
+    assert "unknown name 'claered' (did you mean 'cleared'?)" in found[0].message
+    assert "unknown actor 'chna' (did you mean 'china'?); actors: a, china" in found[1].message
+    assert "unknown name 'cleard' (did you mean 'cleared'?)" in found[2].message
+    for p in found:  # quoted on one line: no raw or escaped line breaks
+        assert "\\n" not in str(p) and "\n" not in str(p)
+    assert "(in \"present('a') and claered and present('chna')\")" in found[0].message
+
+
+def test_a_literal_block_expression_compiles(write_scenario: Callable[..., Path]) -> None:
+    fixed = GUARDS.replace("claered", "cleared").replace("chna", "a").replace("cleard", "cleared")
+    cs = negosim.load(write_scenario(fixed))
+    assert negosim.simulate(cs, runs=50).runs == 50
+
+
+def test_an_unknown_key_says_which_was_meant(write_scenario: Callable[..., Path]) -> None:
+    data = base_scenario()
+    data["actions"]["meet"]["requries"] = []
+    data["actions"]["meet"]["delay"] = {"dist": "lognormal", "median": "2h", "p09": "6h"}
+    messages = {p.path: p.message for p in problems(write_scenario, data)}
+    assert messages["actions.meet.requries"] == "unknown key 'requries' (did you mean 'requires'?)"
+    assert messages["actions.meet.delay.p09"] == "unknown key 'p09' (did you mean 'p90'?)"
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "expected"),
+    [
+        (("actions", "meet", "actor", "aa"), "actions.meet.actor", "(did you mean 'a'?)"),
+        (("actions", "meet", "from", "wating"), "actions.meet.from", "(did you mean 'waiting'?)"),
+        (("actions", "meet", "trigger", "meat"), "actions.meet.trigger", "(did you mean 'meet'?)"),
+        (("actions", "meet", "guard", "abss(1) > 0"), "actions.meet.guard", "did you mean 'abs'"),
+    ],
+)
+def test_unknown_references_say_which_was_meant(
+    write_scenario: Callable[..., Path], change: tuple[str, str, str, str], path: str, expected: str
+) -> None:
+    data = base_scenario()
+    section, name, key, value = change
+    data[section][name][key] = value
+    [p] = problems(write_scenario, data)
+    assert p.path == path and expected in p.message, p
+
+
+def test_schema_and_expression_problems_come_together(write_scenario: Callable[..., Path]) -> None:
+    data = base_scenario()
+    data["actions"]["meet"]["guard"] = "preset('a')"
+    data["actions"]["other"] = {
+        "actor": "a", "delya": {"dist": "fixed", "value": "1h"}, "trigger": "fail",
+    }  # fmt: skip
+    paths = [p.path for p in problems(write_scenario, data)]
+    assert "actions.meet.guard" in paths and "actions.other.delya" in paths
+
+
+def test_a_missing_file_and_an_unknown_distribution(
+    tmp_path: Path, write_scenario: Callable[..., Path]
+) -> None:
+    [p] = negosim.validate(tmp_path / "nowhere.yaml")
+    assert str(p) == f"{tmp_path / 'nowhere.yaml'}: no such file"
+    data = base_scenario()
+    data["actions"]["meet"]["delay"] = {"dist": "lognormall", "median": "2h", "p90": "6h"}
+    [p] = problems(write_scenario, data)
+    assert "unknown distribution 'lognormall' (did you mean 'lognormal'?); valid:" in p.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("id: x\ncalendar:\n    timezone: UTC\n  start: 2024\n", 4, "indented differently"),
+        ("id: x\ncalendar:\n\ttimezone: UTC\n", 3, "never tabs"),
+        ("id: x\ntitle: 'open\n", 3, "opened at line 2 is never closed"),
+    ],
+)
+def test_yaml_errors_in_plain_words(
+    write_scenario: Callable[..., Path], text: str, line: int, words: str
+) -> None:
+    [p] = problems(write_scenario, text)
+    assert p.line == line and words in p.message, p
+    assert "<block" not in p.message and "token" not in p.message
+
+
+def test_yaml_dump_of_a_multi_line_guard_keeps_working(load_data: Callable[..., Any]) -> None:
+    data = base_scenario()
+    data["facts"] = {"ok": {"type": "bool", "initial": True}}
+    data["actions"]["meet"]["guard"] = "ok\nand ok"  # what yaml.safe_dump writes over lines
+    assert "guard" in yaml.safe_dump(data)
+    assert load_data(data).clocks[0].guard is not None
+
+
+def test_expression_problems_are_found_even_when_the_calendar_is_broken(
+    write_scenario: Callable[..., Path],
+) -> None:
+    data = base_scenario()
+    del data["calendar"]["horizon"]  # a schema problem outside the named items
+    data["facts"] = {"cleared": {"type": "bool", "initial": False}}
+    data["actions"]["meet"]["guard"] = "claered and present('b')"
+    found = problems(write_scenario, data)
+    assert [p.path for p in found] == ["calendar", "actions.meet.guard", "actions.meet.guard"]
+    assert found[0].message == "missing required key 'horizon'"
+    assert "unknown name 'claered' (did you mean 'cleared'?)" in found[1].message
+    assert "unknown actor 'b'; actors: a" in found[2].message
+    assert found[2].col - found[1].col == len("claered and present(")
+
+
+def test_a_duplicate_key_is_reported_with_the_other_problems(
+    write_scenario: Callable[..., Path],
+) -> None:
+    text = yaml.safe_dump(base_scenario(), sort_keys=False)
+    text = text.replace("  meet:\n", "  meet:\n    guard: presnt('a')\n", 1)
+    text += "  meet:\n    actor: a\n"  # a second 'meet' action: a duplicate key
+    found = problems(write_scenario, text)
+    assert [p.message.split(" (")[0] for p in found] == [
+        "unknown function 'presnt'",
+        "duplicate key 'meet'",
+    ]
+    assert "did you mean 'present'?" in found[0].message
+    # with a schema problem as well
+    broken = text.replace("horizon: 48h\n", "")
+    messages = [p.message for p in problems(write_scenario, broken)]
+    assert "missing required key 'horizon'" in messages
+    assert any(m.startswith("duplicate key 'meet'") for m in messages)
