@@ -45,6 +45,8 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
 from itertools import product
 from typing import Any
 
@@ -111,7 +113,9 @@ class Analysis:
         return out
 
     def __repr__(self) -> str:
-        return f"Analysis({self.scenario!r}: P(meeting) = {self.p_meeting:.6f}, {self.states} states)"
+        return (
+            f"Analysis({self.scenario!r}: P(meeting) = {self.p_meeting:.6f}, {self.states} states)"
+        )
 
     def _repr_html_(self) -> str:
         head = table(
@@ -131,7 +135,9 @@ def _where(c: Clock) -> str:
     return f"{c.kind} {c.id!r}"
 
 
-def clock_phases(cs: CompiledScenario, phases: int | None) -> tuple[list[PhaseType], list[dict[str, Any]]]:
+def clock_phases(
+    cs: CompiledScenario, phases: int | None
+) -> tuple[list[PhaseType], list[dict[str, Any]]]:
     """The phase-type delay of every clock, and a description of each fit made."""
     out: list[PhaseType] = []
     fits: list[dict[str, Any]] = []
@@ -436,9 +442,7 @@ class _Chain:
                 new = 2
             stays2 = stays[:j] + (new,) + stays[j + 1 :]
             slot = cs.stays[j].slot
-            s[slot] = any(
-                stays2[m] == 1 for m in range(len(stays2)) if cs.stays[m].slot == slot
-            )
+            s[slot] = any(stays2[m] == 1 for m in range(len(stays2)) if cs.stays[m].slot == slot)
             if s[slot] == slots[slot]:
                 return [((st, slots, ph, stays2, flags), 1.0)]
             return self.settle(s, st, ph, (stays2, flags), None)
@@ -565,7 +569,9 @@ def analyze(
         for sampler, base in ((st.arrival, st.start), (st.departure, st.end)):
             sp = spec_of(sampler) if sampler else None
             if sp is None or sp.kind == "fixed":
-                cuts.append(base + (sp.values["value"] if sp else 0.0) * (1 if base == st.start else -1))
+                cuts.append(
+                    base + (sp.values["value"] if sp else 0.0) * (1 if base == st.start else -1)
+                )
     for ev in cs.scheduled:
         sp = spec_of(ev.jitter) if ev.jitter else None
         if sp is None or sp.kind == "fixed":
@@ -584,12 +590,8 @@ def analyze(
         if stay.arrival and a_spec is None or stay.departure and d_spec is None:
             raise NotAnalyzable(f"{where}: its arrival or departure distribution is unknown")
         start, end = stay.start, stay.end
-        a_nodes = _offset_nodes(
-            a_spec, f"{where} arrival", lambda x, s0=start: s0 + x, cuts, nodes
-        )
-        d_nodes = _offset_nodes(
-            d_spec, f"{where} departure", lambda x, e0=end: e0 - x, cuts, nodes
-        )
+        a_nodes = _offset_nodes(a_spec, f"{where} arrival", partial(_after, start), cuts, nodes)
+        d_nodes = _offset_nodes(d_spec, f"{where} departure", partial(_before, end), cuts, nodes)
         a_fixed = start + (a_spec.values["value"] if a_spec and a_spec.kind == "fixed" else 0.0)
         d_fixed = end - (d_spec.values["value"] if d_spec and d_spec.kind == "fixed" else 0.0)
         if a_nodes is None and d_nodes is None and a_fixed >= d_fixed:
@@ -610,7 +612,7 @@ def analyze(
         sp = spec_of(ev.jitter) if ev.jitter else None
         if ev.jitter and sp is None:
             raise NotAnalyzable(f"events.{ev.id}.jitter: its distribution is unknown")
-        ev_nodes = _offset_nodes(sp, f"events.{ev.id}.jitter", lambda x, a=ev.at: a + x, cuts, nodes)
+        ev_nodes = _offset_nodes(sp, f"events.{ev.id}.jitter", partial(_after, ev.at), cuts, nodes)
         if ev_nodes is None:
             at = ev.at + (sp.values["value"] if sp else 0.0)
             if at < hz:
@@ -627,10 +629,7 @@ def analyze(
     day_end: dict[str, float] = {}
     for at, mark in marks:
         if mark.hour == 0 and at > 0:
-            prev = (mark.date().toordinal() - 1)
-            from datetime import date
-
-            day_end[date.fromordinal(prev).isoformat()] = at
+            day_end[date.fromordinal(mark.date().toordinal() - 1).isoformat()] = at
     for d in days:
         day_end.setdefault(d, hz)
     mark_times = sorted({t for t in day_end.values() if t < hz})
@@ -646,7 +645,9 @@ def analyze(
     start_slots = list(cs.initial)
     base_stays = tuple([0] * n_stays)
     flags0 = tuple([False] * len(sched_flag))
-    dist: dict[tuple[tuple[Any, ...], tuple[int, ...]], float] = {(tuple(start_slots), base_stays): 1.0}
+    dist: dict[tuple[tuple[Any, ...], tuple[int, ...]], float] = {
+        (tuple(start_slots), base_stays): 1.0
+    }
     for j, share in initial_arrivals:
         nxt: dict[tuple[tuple[Any, ...], tuple[int, ...]], float] = {}
         for (slots, stays), p in dist.items():
@@ -689,8 +690,8 @@ def analyze(
         cache = chain.maps.setdefault((bp.kind, bp.index), {})
         new = np.zeros(len(chain.keys))
         moved = False
-        for i in np.nonzero(p_vec)[0]:
-            key = chain.keys[int(i)]
+        for i in map(int, np.nonzero(p_vec)[0]):
+            key = chain.keys[i]
             if chain.absorbing(key):
                 new[i] += p_vec[i]
                 continue
@@ -722,10 +723,10 @@ def analyze(
         curve[-1] = (hz, at_mark[hz])
     held_by = {d: at_mark[min(day_end[d], hz)] for d in days}
     by_day: dict[str, float] = {}
-    prev = 0.0
+    before = 0.0
     for d in days:
-        by_day[d] = held_by[d] - prev
-        prev = held_by[d]
+        by_day[d] = held_by[d] - before
+        before = held_by[d]
     outcomes = {
         name: float(p_vec[chain.index[k]]) if k in chain.index else 0.0
         for k, name in outcome_keys.items()
@@ -752,6 +753,14 @@ def analyze(
         curve=curve,
         horizon=at_hours(cs.start, hz, cs.tz).isoformat(timespec="minutes"),
     )
+
+
+def _after(base: float, x: float) -> float:
+    return base + x
+
+
+def _before(base: float, x: float) -> float:
+    return base - x
 
 
 def _shares(nodes: list[tuple[float, float]]) -> list[tuple[float, float]]:

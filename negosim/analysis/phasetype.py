@@ -15,7 +15,8 @@ weights are the non-negative least-squares fit of the mixture's CDF to the
 target CDF at 400 quantiles, the weights summing to one; ``mu`` is chosen
 on a log grid, then refined by golden-section search, to minimise the
 Kolmogorov-Smirnov distance (the largest gap between the two CDFs, measured
-on 700 points while searching, on about 5000 for the figure reported). Such mixtures are dense in the distributions on
+on 700 points while searching, on about 5000 for the figure reported). Such
+mixtures are dense in the distributions on
 ``[0, inf)``, and starting always in phase 1 keeps the state space small
 (enabling a clock never branches).
 

@@ -39,7 +39,9 @@ def render_analysis(a: Analysis, console: Console) -> None:
         out.add_row(name, f"{p:.6f}")
     console.print(out)
     if a.fits:
-        fits = Table(title="Phase-type fits (KS: largest gap between the CDFs)", title_justify="left")
+        fits = Table(
+            title="Phase-type fits (KS: largest gap between the CDFs)", title_justify="left"
+        )
         for col in ("clock", "delay", "phases", "KS", "mean h", "fit mean h"):
             fits.add_column(col, justify="left" if col in ("clock", "delay") else "right")
         for f in a.fits:
@@ -50,7 +52,9 @@ def render_analysis(a: Analysis, console: Console) -> None:
         console.print(fits)
 
 
-def render_check(path: str, comparisons: Sequence[Comparison], limit: float, console: Console) -> None:
+def render_check(
+    path: str, comparisons: Sequence[Comparison], limit: float, console: Console
+) -> None:
     """Print each probability exact and simulated, with its z-score (flagged at ``limit``)."""
     t = Table(title=f"{path}: exact against simulated", title_justify="left")
     for col in ("probability", "exact", "simulated", "z"):
