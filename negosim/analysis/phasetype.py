@@ -24,8 +24,10 @@ A second family is tried too, and the one with the smaller KS distance kept:
 a **hyper-Erlang** mixture of two or three Erlang branches, each with its own
 rate, sharing the ``K`` phases (every split of ``K`` between the branches is
 fitted by least squares on the CDF at the quantiles). It fits right-skewed,
-long-tailed delays (lognormal) much better; the common-rate mixture fits
-bounded ones (triangular, uniform) better. A hyper-Erlang fit starts in the
+long-tailed delays much better, so it is tried for lognormal delays; the
+common-rate mixture fits bounded ones (triangular, uniform) better. Every fit
+is made for the distribution scaled to mean 1 and then rescaled, so delays of
+the same shape (a lognormal's p90/median) share one fit. A hyper-Erlang fit starts in the
 first phase of a branch chosen at random, so enabling such a clock branches.
 
 An exponential delay is its own 1-phase fit (KS distance 0).
@@ -192,7 +194,15 @@ def fit(spec: Spec, phases: int) -> Fit:
     >>> f.ph.order <= 8 and f.ks < 0.05
     True
     """
-    return _fit(spec.kind, tuple(sorted(spec.values.items())), phases)
+    # Fit the distribution scaled to mean 1 (a PH fit scales with its rates, the
+    # KS distance does not change), so delays of one shape share one fit.
+    m = mean_of(spec)
+    if not m > 0:
+        raise ValueError(f"cannot fit a {spec.kind} delay of mean {m:g}")
+    unit = tuple(sorted((k, round(v / m, 12)) for k, v in spec.values.items()))
+    f = _fit(spec.kind, unit, phases)
+    ph = PhaseType(f.ph.alpha, tuple(tuple(x / m for x in row) for row in f.ph.T))
+    return Fit(ph, f.ks, m, f.fit_mean * m)
 
 
 @lru_cache(maxsize=256)
@@ -251,7 +261,13 @@ def _fit(kind: str, items: tuple[tuple[str, float], ...], phases: int) -> Fit:
     _, w = solve(mu)
     ks = _ks(spec, mu, w, grid, target)
     ph = coxian(mu, w)
-    hyper = _hyper_erlang(spec, phases, xs[::2], u[::2], coarse, coarse_target, m)
+    # Bounded delays are fitted better by the common-rate mixture: try the
+    # hyper-Erlang only for the unbounded (lognormal) ones.
+    hyper = (
+        _hyper_erlang(spec, phases, xs[::4], u[::4], coarse, coarse_target, m)
+        if kind == "lognormal"
+        else None
+    )
     if hyper is not None:
         orders, rates, weights = hyper
         hks = float(np.max(np.abs(_hyper_cdf(orders, rates, weights, grid) - target)))
@@ -312,7 +328,7 @@ def _hyper_erlang(
 
         th0 = np.concatenate([np.log(ks_arr / mean) + np.linspace(-1.0, 1.0, nb), np.zeros(nb - 1)])
         try:
-            res = least_squares(resid, th0, max_nfev=200)
+            res = least_squares(resid, th0, max_nfev=100)
         except (ValueError, FloatingPointError):
             continue
         rates, w = unpack(res.x)
