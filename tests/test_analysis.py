@@ -298,3 +298,70 @@ def test_phase_type_cdf_is_what_was_fitted() -> None:
         assert abs(sum(f.ph.alpha) - 1) < 1e-12
         assert abs(f.fit_mean - f.mean) / f.mean < 0.05
         assert f.ks < limit
+
+
+PARAM = """
+params:
+  answer_mean: {kind: duration, default: 24h, assumption: a guess}
+actors:
+  b: {name: B}
+protocol:
+  states: [waiting, held]
+  initial: waiting
+  transitions:
+    - {trigger: agree, source: waiting, dest: held}
+  outcomes: {success: [held]}
+actions:
+  answer:
+    actor: b
+    delay: {dist: exponential, mean: answer_mean}
+    trigger: agree
+"""
+
+
+def test_cli_compare_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(scenario(PARAM))
+    argv = ["compare", str(path), "--set", "answer_mean=12h", "--exact", "--format", "json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert abs(data["difference"] - ((1 - math.exp(-4)) - (1 - math.exp(-2)))) < 1e-9
+
+
+def test_cli_compare_exact_refuses_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(MUNICH), "--exact"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "lognormal delay" in err
+
+
+def test_cli_sweep_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(scenario(PARAM))
+    argv = ["sweep", str(path), "--param", "answer_mean=12h,48h", "--exact", "--format", "json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    for row, mean in zip(rows, (12, 48), strict=True):
+        assert abs(row["p_meeting"] - (1 - math.exp(-48 / mean))) < 1e-9
+
+
+def test_cli_plot_and_report_exact(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "w.yaml"
+    path.write_text(worked_example("worked-window.yaml"))
+    assert (
+        main(["plot", str(path), "--kind", "curve", "--exact", "-o", str(tmp_path / "c.svg")]) == 0
+    )
+    assert (tmp_path / "c.svg").read_text().count("<svg") == 1
+    out = tmp_path / "r.html"
+    assert main(["report", str(path), "-o", str(out), "--runs", "500"]) == 0
+    assert "exact probability" in out.read_text()
+    out2 = tmp_path / "m.html"
+    assert main(["report", str(MUNICH), "-o", str(out2), "--runs", "200"]) == 0
+    assert "exact probability" not in out2.read_text()  # munich does not qualify
+
+
+def test_exact_curve_ends_at_p_meeting() -> None:
+    a = analyze(load_string(worked_example("worked.yaml")), curve_points=49)
+    assert len(a.curve) == 49
+    for h, p in a.curve:
+        assert abs(p - (1 - math.exp(-h / 24))) < 1e-9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -64,3 +65,28 @@ def render_check(
         style = "red" if abs(z) >= limit else ""
         t.add_row(c.what, f"{c.exact:.5f}", f"{c.simulated:.5f}", Text(f"{z:+.2f}", style=style))
     console.print(t)
+
+
+def render_exact_comparison(result: dict[str, Any], console: Console) -> None:
+    """Print an exact comparison (``compare --exact``): P, each day's end, outcomes."""
+    head = Text.assemble(
+        ("Exact comparison (no sampling noise)\n", "bold"),
+        f"P(meeting held): baseline {result['p_base']:.6f}, variant {result['p_variant']:.6f}, ",
+        ("difference ", ""),
+        (f"{result['difference']:+.6f}", "bold"),
+        f"\n{result['method']}",
+    )
+    console.print(Panel(head, expand=False))
+    days = Table(title="P(held) by end of venue-local day", title_justify="left")
+    for col in ("day", "baseline", "variant", "difference"):
+        days.add_column(col, justify="left" if col == "day" else "right")
+    rows = list(result["by_end_of_day"].items())
+    for day, v in first_rows(rows, days):
+        days.add_row(day, f"{v['base']:.6f}", f"{v['variant']:.6f}", f"{v['difference']:+.6f}")
+    console.print(days)
+    out = Table(title="Outcomes", title_justify="left")
+    for col in ("outcome", "baseline", "variant"):
+        out.add_column(col, justify="left" if col == "outcome" else "right")
+    for name, v in result["outcomes"].items():
+        out.add_row(name, f"{v['base']:.6f}", f"{v['variant']:.6f}")
+    console.print(out)

@@ -11,6 +11,7 @@ projector, the same on a laptop, tables that scroll sideways on a phone.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -171,8 +172,14 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     )
 
 
-def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
-    """The HTML report of one scenario's estimate."""
+def scenario_report(
+    cs: CompiledScenario, est: Estimate, exact: Sequence[tuple[float, float]] | None = None
+) -> str:
+    """The HTML report of one scenario's estimate.
+
+    ``exact`` is the exact P(held by t) curve (``negosim analyze``), drawn with
+    the simulated one when the scenario qualifies for exact analysis.
+    """
     m = cs.model
     low, high = est.ci95
     start = cs.start.astimezone(cs.tz)
@@ -219,9 +226,12 @@ def scenario_report(cs: CompiledScenario, est: Estimate) -> str:
         "<h3>Sources</h3>",
         _sources(cs),
         "<h2>When</h2>",
-        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon)), "P(held by t) curve",
+        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon, exact)),
+                "P(held by t) curve",
                 "Share of all runs in which the meeting had been held by each time, with its "
-                "95% Wilson band. Runs without an outcome by the horizon count as not held."),
+                "95% Wilson band. Runs without an outcome by the horizon count as not held."
+                + (" The black line is the exact probability (negosim analyze: every delay "
+                   "is exponential, so no sampling is needed)." if exact else "")),
         _figure(plots.svg_data_uri(plots.when(est)), "chance by day and part of day",
                 "Chance the meeting is held on each venue-local day, by part of day."),
         _table(["day", *PARTS, "that day", "held by end of day"], days, num={1, 2, 3, 4, 5, 6}),

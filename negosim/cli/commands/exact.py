@@ -163,3 +163,42 @@ def register(sub: Any) -> None:
     )
     add_sets(ce)
     add_format(ce)
+
+
+CURVE_POINTS = 241
+"""Points of an exact P(held by t) curve (plots and reports)."""
+
+
+def exact_curve(
+    cs: Any, path: str, command: str, required: bool, phases: int | None = None
+) -> list[tuple[float, float]] | None:
+    """The exact P(held by t) curve of ``cs``; None if it does not qualify and not ``required``."""
+    from ...analysis.ctmc import NotAnalyzable, analyze
+    from ...extras import MissingExtra, require
+
+    try:
+        require("exact", "--exact")
+        return analyze(cs, phases, curve_points=CURVE_POINTS).curve
+    except (NotAnalyzable, MissingExtra) as exc:
+        if not required:
+            return None
+        if isinstance(exc, MissingExtra):
+            raise
+        raise refused(command, path, exc) from None
+
+
+def add_phases_with_exact(p: argparse.ArgumentParser) -> None:
+    """``--phases K``, which goes with ``--exact`` (phase-type fits of other delays)."""
+    p.add_argument(
+        "--phases",
+        type=phase_count,
+        metavar="K",
+        help="with --exact: fit lognormal, triangular and uniform delays by K-phase "
+        "phase-type distributions (see negosim analyze)",
+    )
+
+
+def check_phases(args: argparse.Namespace, command: str) -> None:
+    """``--phases`` without ``--exact`` is a usage error."""
+    if getattr(args, "phases", None) is not None and not args.exact:
+        raise UsageError(f"negosim {command}: --phases goes with --exact")
