@@ -21,6 +21,19 @@ from ..util import (
 
 MAX_PHASES = 16
 """Largest ``--phases``."""
+STATES_CAP = 10_000_000
+"""Largest ``--max-states`` (memory grows with the states and their transitions)."""
+
+
+def state_limit(text: str) -> int:
+    """argparse type: ``--max-states``, 1 to :data:`STATES_CAP`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text[:40]!r}") from None
+    if not 1 <= value <= STATES_CAP:
+        raise argparse.ArgumentTypeError(f"must be 1 to {STATES_CAP:,}, found {text[:40]}")
+    return value
 
 
 def phase_count(text: str) -> int:
@@ -28,7 +41,7 @@ def phase_count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text[:40]!r}") from None
     if not 1 <= value <= MAX_PHASES:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PHASES}, found {text}")
     return value
@@ -124,10 +137,10 @@ def register(sub: Any) -> None:
     )
     an.add_argument(
         "--max-states",
-        type=positive,
+        type=state_limit,
         default=100_000,
         metavar="N",
-        help="refuse a chain of more than N states (default: 100000)",
+        help=f"refuse a chain of more than N states (default: 100000; at most {STATES_CAP:,})",
     )
     add_sets(an)
     add_format(an)
