@@ -365,3 +365,45 @@ def test_exact_curve_ends_at_p_meeting() -> None:
     assert len(a.curve) == 49
     for h, p in a.curve:
         assert abs(p - (1 - math.exp(-h / 24))) < 1e-9
+
+
+TIES = """
+facts:
+  flag: {type: bool, initial: false}
+actors:
+  a:
+    name: A
+    present:
+      - {from: 2024-01-01 10:00, until: 2024-01-02 10:00}
+protocol:
+  states: [waiting, held]
+  initial: waiting
+  transitions:
+    - {trigger: agree, source: waiting, dest: held}
+  outcomes: {success: [held]}
+actions:
+  answer:
+    actor: a
+    guard: flag
+    delay: {dist: exponential, mean: 5h}
+    trigger: agree
+events:
+  look:
+    at: 2024-01-01 10:00
+    set: {flag: "in_window('w') and present('a')"}
+"""
+
+
+def test_ties_edges_and_arrivals_before_scheduled_events() -> None:
+    # At 10:00 the window opens and A arrives, then the scheduled event looks:
+    # it sees both, so the action runs from 10:00 to the horizon at 30 h.
+    windows = "  windows:\n    w: {start: 2024-01-01 10:00, end: 2024-01-03 00:00}"
+    a = analyze(load_string(scenario(TIES, horizon="30h", windows=windows)))
+    assert abs(a.p_meeting - (1 - math.exp(-20 / 5))) < 1e-9
+
+
+def test_an_empirical_delay_is_refused() -> None:
+    text = scenario(COMPETING.replace("{dist: exponential, mean: 10h}",
+                                      "{dist: empirical, values: [1h, 2h]}"))  # fmt: skip
+    with pytest.raises(NotAnalyzable, match="empirical delay"):
+        analyze(load_string(text), phases=4)
