@@ -563,15 +563,23 @@ def analyze(
     chain = _Chain(cs, phs, max_states)
     hz = cs.horizon
 
+    # Marks: local midnights (and curve points), measured before what happens then.
+    marks = list(day_parts(cs))
+    days = list(dict.fromkeys(mark.date().isoformat() for _, mark in marks))
+    day_end: dict[str, float] = {}
+    for at, mark in marks:
+        if mark.hour == 0 and at > 0:
+            day_end[date.fromordinal(mark.date().toordinal() - 1).isoformat()] = at
+    for d in days:
+        day_end.setdefault(d, hz)
+
     # Fixed instants: where the answer's dependence on a random offset may kink.
-    cuts = [e.at for e in cs.edges] + [0.0, hz]
+    cuts = [e.at for e in cs.edges] + [0.0, hz] + list(day_end.values())
     for st in cs.stays:
-        for sampler, base in ((st.arrival, st.start), (st.departure, st.end)):
+        for sampler, base, sign in ((st.arrival, st.start, 1.0), (st.departure, st.end, -1.0)):
             sp = spec_of(sampler) if sampler else None
             if sp is None or sp.kind == "fixed":
-                cuts.append(
-                    base + (sp.values["value"] if sp else 0.0) * (1 if base == st.start else -1)
-                )
+                cuts.append(base + sign * (sp.values["value"] if sp else 0.0))
     for ev in cs.scheduled:
         sp = spec_of(ev.jitter) if ev.jitter else None
         if sp is None or sp.kind == "fixed":
@@ -623,15 +631,6 @@ def analyze(
                 if t < hz:
                     bps.append(_Breakpoint(max(t, 0.0), (4, k), "scheduled", k, share))
 
-    # Marks: local midnights and curve points; measured before what happens then.
-    marks = list(day_parts(cs))
-    days = list(dict.fromkeys(mark.date().isoformat() for _, mark in marks))
-    day_end: dict[str, float] = {}
-    for at, mark in marks:
-        if mark.hour == 0 and at > 0:
-            day_end[date.fromordinal(mark.date().toordinal() - 1).isoformat()] = at
-    for d in days:
-        day_end.setdefault(d, hz)
     mark_times = sorted({t for t in day_end.values() if t < hz})
     curve_times = (
         [hz * i / (curve_points - 1) for i in range(curve_points)] if curve_points > 1 else []
