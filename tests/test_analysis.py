@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -407,3 +408,19 @@ def test_an_empirical_delay_is_refused() -> None:
                                       "{dist: empirical, values: [1h, 2h]}"))  # fmt: skip
     with pytest.raises(NotAnalyzable, match="empirical delay"):
         analyze(load_string(text), phases=4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["analyze", str(MUNICH)], "negosim analyze: needs the 'exact' extra"),
+        (["check-engines", str(MUNICH)], "negosim check-engines: needs the 'exact' extra"),
+        (["compare", str(MUNICH), "--exact"], "negosim compare: --exact needs the 'exact' extra"),
+    ],
+)
+def test_missing_exact_extra_is_one_line(
+    argv: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == line + ": pip install 'negosim[exact]'\n"

@@ -54,10 +54,10 @@ def refused(command: str, path: str, exc: Exception) -> UsageError:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """``negosim analyze``: P(meeting) and its timing without sampling noise."""
-    from ...analysis.ctmc import NotAnalyzable, analyze
     from ...extras import require
 
-    require("exact")
+    require("exact")  # before importing what needs scipy
+    from ...analysis.ctmc import NotAnalyzable, analyze
     from ...output.exact import render_analysis
 
     cs = load_args(args)
@@ -74,14 +74,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_check_engines(args: argparse.Namespace) -> int:
     """``negosim check-engines``: exact answers against the simulation engine."""
+    from ...extras import require
+
+    require("exact")  # before importing what needs scipy
     from ...analysis.check import check, exponential_sets
     from ...analysis.ctmc import NotAnalyzable
     from ...compiler.loader import load
-    from ...extras import require
-    from ...scenario.overrides import parse_set
-
-    require("exact")
     from ...output.exact import render_check
+    from ...scenario.overrides import parse_set
 
     sets = [parse_set(s) for s in args.sets]
     worst = 0.0
@@ -186,17 +186,21 @@ def exact_curve(
     cs: Any, path: str, command: str, required: bool, phases: int | None = None
 ) -> list[tuple[float, float]] | None:
     """The exact P(held by t) curve of ``cs``; None if it does not qualify and not ``required``."""
-    from ...analysis.ctmc import NotAnalyzable, analyze
     from ...extras import MissingExtra, require
 
     try:
         require("exact", "--exact")
+    except MissingExtra:
+        if required:
+            raise
+        return None
+    from ...analysis.ctmc import NotAnalyzable, analyze
+
+    try:
         return analyze(cs, phases, curve_points=CURVE_POINTS).curve
-    except (NotAnalyzable, MissingExtra) as exc:
+    except NotAnalyzable as exc:
         if not required:
             return None
-        if isinstance(exc, MissingExtra):
-            raise
         raise refused(command, path, exc) from None
 
 

@@ -161,11 +161,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_exact(args: argparse.Namespace, spec: SweepSpec) -> int:
     """``sweep --exact``: every design point analysed exactly; rows printed, no runs."""
+    require("exact", "--exact")  # before importing what needs scipy
     from ...analysis.ctmc import NotAnalyzable
     from ...analysis.exactruns import exact_sweep
     from .exact import refused
 
-    require("exact", "--exact")
     if args.out or args.resume:
         raise UsageError(
             "negosim sweep: --exact prints its rows (use --format json for all of them); "

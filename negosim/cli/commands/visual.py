@@ -159,12 +159,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare_exact(args: argparse.Namespace) -> int:
     """``compare --exact``: both scenarios analysed exactly, no runs, no noise."""
+    require("exact", "--exact")  # before importing what needs scipy
     from ...analysis.ctmc import NotAnalyzable
     from ...analysis.exactruns import exact_compare
     from ...output.exact import render_exact_comparison
     from .exact import refused
 
-    require("exact", "--exact")
     if args.plot:
         raise UsageError("negosim compare: --plot draws simulated runs; not with --exact")
     base = load_args(_no_sets(args), args.file)
