@@ -185,7 +185,7 @@ def curve(
         ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
         ax.set_xlabel(f"venue-local time ({start.strftime('%Z')})")
-        ax.set_title("P(meeting held by t), exact")
+        ax.set_title("P(meeting held by t), without sampling")
         ax.legend(frameon=False, loc="upper left")
         ax.grid(alpha=0.3)
         return fig

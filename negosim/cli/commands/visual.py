@@ -253,7 +253,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
             cs = load_args(args)
             points = exact_curve(cs, args.file, "plot", True, args.phases)
-            fig = plots.curve(None, cs.start.astimezone(cs.tz), cs.horizon, points)
+            label = (f"P(held by t), {args.phases}-phase fits" if args.phases
+                     else "exact P(held by t)")  # fmt: skip
+            fig = plots.curve(None, cs.start.astimezone(cs.tz), cs.horizon, points, label)
         elif kind == "protocol" and args.no_runs:
             cs = load_args(args)
             fig = diagram.state_diagram(diagram.shape(cs), title=cs.model.title)
