@@ -33,7 +33,7 @@ def refresh(text: str) -> str:
     parts = re.split(r"(?m)^(?=## )", text)
     parts[0] = replace_first_block(parts[0], help_text())
     for i, part in enumerate(parts[1:], start=1):
-        m = re.match(r"## `negosim (\w+)`", part)
+        m = re.match(r"## `negosim ([\w-]+)`", part)
         if m and "```text\n" in part:
             parts[i] = replace_first_block(part, help_text(m.group(1)))
     return "".join(parts)

@@ -17,6 +17,8 @@ from bisect import bisect_right
 from collections.abc import Callable
 from itertools import accumulate
 from statistics import NormalDist
+from typing import NamedTuple
+from weakref import WeakKeyDictionary
 
 from ..scenario import schema
 
@@ -56,6 +58,27 @@ def check(kind: str, v: dict[str, float]) -> list[tuple[str, str]]:
     return out
 
 
+class Spec(NamedTuple):
+    """What a sampler samples: its kind and resolved values (hours for durations)."""
+
+    kind: str
+    values: dict[str, float]
+    atoms: tuple[float, ...] = ()  # empirical: the values
+    weights: tuple[float, ...] = ()  # empirical: their weights
+
+
+_SPECS: WeakKeyDictionary[Sampler, Spec] = WeakKeyDictionary()
+
+
+def spec_of(sampler: Sampler) -> Spec | None:
+    """The distribution a sampler made by :func:`build` draws from (None if not made there).
+
+    Exact analysis (:mod:`negosim.analysis`) reads it: a compiled clock keeps only
+    its sampler.
+    """
+    return _SPECS.get(sampler)
+
+
 def build(
     kind: str,
     v: dict[str, float],
@@ -63,6 +86,18 @@ def build(
     weights: list[float] | None = None,
 ) -> Sampler:
     """The inverse-CDF sampler of a ``kind`` distribution with resolved values."""
+    sampler = _build(kind, v, values, weights)
+    atoms = tuple(values or ())
+    _SPECS[sampler] = Spec(kind, dict(v), atoms, tuple(weights or [1.0] * len(atoms)))
+    return sampler
+
+
+def _build(
+    kind: str,
+    v: dict[str, float],
+    values: list[float] | None,
+    weights: list[float] | None,
+) -> Sampler:
     if kind == "fixed":
         c = v["value"]
         return lambda u: c

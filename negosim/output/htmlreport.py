@@ -11,6 +11,7 @@ projector, the same on a laptop, tables that scroll sideways on a phone.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -172,10 +173,20 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     )
 
 
-def scenario_report(cs: CompiledScenario, est: Estimate, uncertain: Any = None) -> str:
-    """The HTML report of one scenario's estimate; ``uncertain`` (an
-    ``UncertainEstimate`` of ``run --uncertainty``, whose ``estimate`` is ``est``) adds
-    the band across parameter draws to the headline, the curve and a table."""
+def scenario_report(
+    cs: CompiledScenario,
+    est: Estimate,
+    uncertain: Any = None,
+    exact: Sequence[tuple[float, float]] | None = None,
+) -> str:
+    """The HTML report of one scenario's estimate.
+
+    ``uncertain`` (an ``UncertainEstimate`` of ``run --uncertainty``, whose
+    ``estimate`` is ``est``) adds the band across parameter draws to the
+    headline, the curve and a table; ``exact`` is the exact P(held by t) curve
+    (``negosim analyze``), drawn with the simulated one when the scenario
+    qualifies for exact analysis.
+    """
     m = cs.model
     low, high = est.ci95
     ci_label = "Monte Carlo, nested design" if uncertain is not None else "Wilson"
@@ -225,14 +236,17 @@ def scenario_report(cs: CompiledScenario, est: Estimate, uncertain: Any = None) 
         "<h3>Sources</h3>",
         _sources(cs),
         "<h2>When</h2>",
-        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon) if uncertain is None
+        _figure(plots.svg_data_uri(plots.curve(est, start, cs.horizon, exact) if uncertain is None
                                    else plots.curve_band(est, start, cs.horizon, uncertain)),
                 "P(held by t) curve",
                 "Share of all runs in which the meeting had been held by each time, with its "
                 "95% Wilson band"
                 + (" and, shaded, the 5th–95th percentile across parameter draws"
                    if uncertain is not None else "")
-                + ". Runs without an outcome by the horizon count as not held."),
+                + ". Runs without an outcome by the horizon count as not held."
+                + (" The black line is the exact probability (negosim analyze: every delay "
+                   "is exponential, so no sampling is needed)." if exact and uncertain is None
+                   else "")),
         _uncertainty_section(uncertain),
         _figure(plots.svg_data_uri(plots.when(est)), "chance by day and part of day",
                 "Chance the meeting is held on each venue-local day, by part of day."),

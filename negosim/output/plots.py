@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,13 +155,40 @@ def held_curve(
     return times, p, low, high
 
 
-def curve(est: Estimate, start: datetime, horizon_hours: float) -> Figure:
-    """P(meeting held by t) over the simulated period, with its 95% band."""
-    stamps, p, low, high = held_curve(est, start, horizon_hours)
-    times = mdates.date2num(stamps)
+def curve(
+    est: Estimate | None,
+    start: datetime,
+    horizon_hours: float,
+    exact: Sequence[tuple[float, float]] | None = None,
+    exact_label: str = "exact P(held by t)",
+) -> Figure:
+    """P(meeting held by t) over the simulated period, with its 95% band.
+
+    ``exact`` ((hours after start, P(held by t)) pairs, from ``negosim analyze``)
+    is drawn over it as a black line; without ``est`` only the exact curve is drawn.
+    """
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.fill_between(times, low, high, color=BLUE, alpha=0.2, lw=0, label="95% interval (Wilson)")
-    ax.plot(times, p, color=BLUE, lw=2, label="P(held by t), share of all runs")
+    if est is not None:
+        stamps, p, low, high = held_curve(est, start, horizon_hours)
+        times = mdates.date2num(stamps)
+        ax.fill_between(times, low, high, color=BLUE, alpha=0.2, lw=0,
+                        label="95% interval (Wilson)")  # fmt: skip
+        ax.plot(times, p, color=BLUE, lw=2, label="P(held by t), share of all runs")
+    if exact:
+        times = mdates.date2num([start + timedelta(hours=h) for h, _ in exact])
+        ax.plot(times, [q for _, q in exact], color="black", lw=1.2, ls="-", label=exact_label)
+    if est is None:
+        ax.axvline(times[-1], color=GREY, ls="--", lw=1)
+        ax.set_ylim(0, 1)
+        _pct_axis(ax)
+        tz = start.tzinfo
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
+        ax.set_xlabel(f"venue-local time ({start.strftime('%Z')})")
+        ax.set_title("P(meeting held by t), without sampling")
+        ax.legend(frameon=False, loc="upper left")
+        ax.grid(alpha=0.3)
+        return fig
     ax.axvline(times[-1], color=GREY, ls="--", lw=1)
     censored = est.outcomes.get("censored", 0) / est.runs if est.runs else 0.0
     ax.annotate(f"horizon: {100 * censored:.1f}% of runs\nstill without an outcome",

@@ -27,6 +27,7 @@ from ..util import (
     stderr,
 )
 from ..util import stdout as out_console
+from .exact import add_phases_with_exact, check_phases
 
 if TYPE_CHECKING:
     from ...runs.designs import ParamRange, SweepSpec
@@ -113,7 +114,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """
     from ...runs.sweeprun import paths, run_sweep
 
+    check_phases(args, "sweep")
     spec = _spec(args)
+    if args.exact:
+        return _sweep_exact(args, spec)
     out = args.out
     if out:
         paths(out)  # a bad name, or .parquet without the extra: said before the work starts
@@ -152,6 +156,49 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     else:
         _render(res, spec)
+    return 0
+
+
+def _sweep_exact(args: argparse.Namespace, spec: SweepSpec) -> int:
+    """``sweep --exact``: every design point analysed exactly; rows printed, no runs."""
+    require("exact", "--exact")  # before importing what needs scipy
+    from ...analysis.ctmc import NotAnalyzable
+    from ...analysis.exactruns import exact_sweep
+    from .exact import refused
+
+    if args.out or args.resume:
+        raise UsageError(
+            "negosim sweep: --exact prints its rows (use --format json for all of them); "
+            "--out and --resume are for simulated sweeps"
+        )
+    try:
+        rows = exact_sweep(spec, args.phases)
+    except NotAnalyzable as exc:
+        raise refused("sweep", spec.scenario, exc) from None
+    if args.format == "json":
+        print_json({"exact": True, "rows": rows})
+        return 0
+    from rich.table import Table
+
+    names = [p.name for p in spec.params]
+    table = Table(title=f"{Path(spec.scenario).stem}: {spec.design} sweep, exact")
+    table.add_column("point", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("P(meeting)", justify="right")
+    table.add_column("states", justify="right")
+    for r in rows[:40]:
+        if r["status"] == "ok":
+            cells = [f"{r['p_meeting']:.6f}", f"{r['states']:,}"]
+        else:
+            cells = [f"failed: {r['error']}", ""]
+        table.add_row(str(r["point"]), *[f"{r[n]:.4g}" for n in names], *cells)
+    con = out_console()
+    con.print(table)
+    if len(rows) > 40:
+        con.print(f"… {len(rows) - 40} more rows: --format json has all")
+    if spec.design != "grid":
+        con.print("sensitivity indices are not computed with --exact; the rows are exact")
     return 0
 
 
@@ -319,6 +366,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="complete an interrupted sweep from its partial file, without redoing points",
     )
+    sw.add_argument(
+        "--exact",
+        action="store_true",
+        help="analyse each point exactly instead of simulating it (every delay must be "
+        "exponential; see negosim analyze): a grid without sampling noise, rows printed",
+    )
+    add_phases_with_exact(sw)
     add_backend_options(sw, default_workers=os.cpu_count() or 1)
     add_sets(sw)
     add_format(sw)

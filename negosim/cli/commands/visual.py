@@ -25,6 +25,7 @@ from ..util import (
     stderr,
     stdout,
 )
+from .exact import add_phases_with_exact, check_phases
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -124,6 +125,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``negosim compare``: baseline against variant over paired runs (common random numbers)."""
     from ...runs.compare import compare
 
+    check_phases(args, "compare")
+    if args.exact:
+        return _compare_exact(args)
     if args.plot:
         require("plots", "--plot")
         check_target(args.plot)
@@ -189,6 +193,30 @@ def _compare_uncertain(args: argparse.Namespace, base: Any, variant: Any) -> int
     return 0
 
 
+def _compare_exact(args: argparse.Namespace) -> int:
+    """``compare --exact``: both scenarios analysed exactly, no runs, no noise."""
+    require("exact", "--exact")  # before importing what needs scipy
+    from ...analysis.ctmc import NotAnalyzable
+    from ...analysis.exactruns import exact_compare
+    from ...output.exact import render_exact_comparison
+    from .exact import refused
+
+    if args.plot:
+        raise UsageError("negosim compare: --plot draws simulated runs; not with --exact")
+    base = load_args(_no_sets(args), args.file)
+    variant_path = args.other or args.file
+    variant = load_args(args, variant_path)
+    try:
+        result = exact_compare(base, variant, args.phases)
+    except NotAnalyzable as exc:
+        raise refused("compare", args.file, exc) from None
+    if args.format == "json":
+        print_json(result)
+    else:
+        render_exact_comparison(result, stdout())
+    return 0
+
+
 def _no_sets(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "sets": args.base_sets})
 
@@ -240,10 +268,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """``negosim plot``: draw one ``--kind`` of figure of a scenario or of sweep results."""
     _require_extras(args.file)
     check_target(args.output)  # before the work
+    check_phases(args, "plot")
     from ...output import diagram, plots
 
     est = None
     if _is_results(args.file):
+        if args.exact:
+            raise UsageError("negosim plot: --exact goes with a scenario file, not results")
         kind = args.kind or "sweep"
         if kind not in RESULT_KINDS:
             raise UsageError(
@@ -260,7 +291,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 f"{args.file}: a scenario takes --kind {', '.join(SCENARIO_KINDS)} "
                 f"(--kind {kind} is for sweep results: .csv, .parquet or .json)"
             )
-        if kind == "protocol" and args.no_runs:
+        if args.exact and kind != "curve":
+            raise UsageError(f"negosim plot: --exact draws --kind curve only, not --kind {kind}")
+        if args.exact:
+            from .exact import exact_curve
+
+            cs = load_args(args)
+            points = exact_curve(cs, args.file, "plot", True, args.phases)
+            label = (f"P(held by t), {args.phases}-phase fits" if args.phases
+                     else "exact P(held by t)")  # fmt: skip
+            fig = plots.curve(None, cs.start.astimezone(cs.tz), cs.horizon, points, label)
+        elif kind == "protocol" and args.no_runs:
             cs = load_args(args)
             fig = diagram.state_diagram(diagram.shape(cs), title=cs.model.title)
         else:
@@ -296,8 +337,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         if args.indices:
             raise UsageError("--indices goes with a sweep results file, not a scenario")
+        from .exact import exact_curve
+
         cs, est, u = _simulate(args)
-        html = htmlreport.scenario_report(cs, est, u)
+        html = htmlreport.scenario_report(cs, est, u, exact_curve(cs, args.file, "report", False))
     write_atomic(args.output, html)
     _wrote(args.output, f"HTML report of {args.file}", est)
     return 0
@@ -317,7 +360,8 @@ def register(sub: Any) -> None:
         "What if? Baseline against variant, common random numbers.",
         """  negosim compare scenarios/munich.yaml --set p_us_formal_request=0.6
   negosim compare scenarios/munich.yaml other.yaml --format json
-  negosim compare scenarios/munich.yaml --set p_china_declines=0.1 --plot what-if.png""",
+  negosim compare scenarios/munich.yaml --set p_china_declines=0.1 --plot what-if.png
+  negosim compare worked.yaml --set actions.answer.delay.mean=12h --exact""",
         cmd_compare,
     )
     cmp.add_argument("file", help="baseline scenario YAML file")
@@ -334,6 +378,13 @@ def register(sub: Any) -> None:
         help="override a value of the baseline only; repeatable",
     )
     cmp.add_argument("--plot", metavar="OUT", help="also draw P(held by end of day), .png or .svg")
+    cmp.add_argument(
+        "--exact",
+        action="store_true",
+        help="analyse both exactly instead of simulating (every delay must be exponential; "
+        "see negosim analyze): differences without sampling noise",
+    )
+    add_phases_with_exact(cmp)
     add_format(cmp)
 
     pl = add_command(
@@ -361,6 +412,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="with --kind protocol: draw the declared protocol without simulating",
     )
+    pl.add_argument(
+        "--exact",
+        action="store_true",
+        help="with --kind curve: draw the exact P(held by t) (negosim analyze) instead of "
+        "simulating; every delay must be exponential",
+    )
+    add_phases_with_exact(pl)
     add_sets(pl)
 
     rp = add_command(

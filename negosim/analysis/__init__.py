@@ -1,0 +1,1 @@
+"""Exact analysis: the scenario as a continuous-time Markov chain, solved without sampling."""
