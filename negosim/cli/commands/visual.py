@@ -12,10 +12,12 @@ from ...extras import require
 from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
+    add_engine_option,
     add_command,
     add_format,
     add_sets,
     backend_from_args,
+    engine_for_args,
     load_args,
     print_json,
     progress_bar,
@@ -131,6 +133,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     variant = load_args(args, variant_path)
     if not args.other and not args.sets:
         stderr().print("note: no --set and no OTHER_FILE: the variant is the baseline itself")
+    engine = engine_for_args(args, base)
+    if engine == "batch":
+        engine = engine_for_args(args, variant)
     with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
         cmp = compare(
             base,
@@ -141,6 +146,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             base_overrides=args.base_sets,
             variant_overrides=args.sets,
             backend=backend,
+            engine=engine,
         )
     if args.plot:
         from ...output import plots
@@ -276,6 +282,7 @@ def register(sub: Any) -> None:
     cmp.add_argument("other", nargs="?", help="variant scenario (default: FILE with --set)")
     _add_run_options(cmp)
     add_backend_options(cmp, default_workers=1)
+    add_engine_option(cmp, "batch")
     add_sets(cmp)
     cmp.add_argument(
         "--base-set",
