@@ -69,7 +69,10 @@ def build(
     """
     fn = _build(kind, v, values, weights)
     fn.negosim_spec = (  # type: ignore[attr-defined]
-        kind, dict(v), tuple(values or ()), tuple(weights or ())
+        kind,
+        dict(v),
+        tuple(values or ()),
+        tuple(weights or ()),
     )
     return fn
 

@@ -186,7 +186,7 @@ def stream_keys(seed: int, reps: np.ndarray, ids: tuple[int, ...]) -> np.ndarray
         return _mix_np(repk ^ streams)
 
 
-def keyed_uniforms(keys: np.ndarray, draws: np.ndarray) -> np.ndarray:
+def keyed_uniforms(keys: np.ndarray, draws: np.ndarray | int) -> np.ndarray:
     """The uniforms at draw numbers ``draws`` of the streams whose keys are ``keys``
     (from :func:`stream_keys`; the two broadcast)."""
     with np.errstate(over="ignore"):

@@ -391,7 +391,8 @@ def compare(
             be,
             range(runs),
             lambda a, b: (
-                run_pair_job, PairJob(kb, base.model, kv, variant.model, seed, a, b, engine)
+                run_pair_job,
+                PairJob(kb, base.model, kv, variant.model, seed, a, b, engine),
             ),
             _PairTally(Tally(), Tally()),
             progress,

@@ -10,8 +10,8 @@ from ...files import shown
 from ..util import (
     MAX_RUNS,
     add_backend_options,
-    add_engine_option,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     backend_from_args,

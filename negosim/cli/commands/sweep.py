@@ -15,8 +15,8 @@ from ...extras import require
 from ...files import shown
 from ..util import (
     add_backend_options,
-    add_engine_option,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     backend_from_args,

@@ -12,8 +12,8 @@ from ...extras import require
 from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
-    add_engine_option,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     backend_from_args,

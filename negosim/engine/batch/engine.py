@@ -33,7 +33,7 @@ from ...compiler.tables import Assign, CompiledScenario
 from ..simulation import SAME_INSTANT_LIMIT, TICKS_PER_HOUR, Engine, Row
 from ..streams import keyed_uniforms, stream_keys
 from .vdists import VSampler
-from .vexpr import Strings, Unsupported, Vectoriser, VFn, string_literals
+from .vexpr import Strings, Vectoriser, VFn, string_literals
 
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 PARKED = np.int64(2**63 - 1)  # keys of a finished replication
@@ -63,7 +63,8 @@ class _Sub:
     __slots__ = ("slots", "rows", "cache")
 
     def __init__(self, slots: list[Any], rows: np.ndarray) -> None:
-        self.slots, self.rows, self.cache = slots, rows, {}
+        self.slots, self.rows = slots, rows
+        self.cache: dict[int, Any] = {}
 
     def __getitem__(self, i: int) -> Any:
         v = self.cache.get(i)
@@ -171,7 +172,7 @@ class BatchEngine:
         self.C = C = len(clocks)
         test_parts: list[list[str]] = []
         weight_codes: list[list[str | float]] = []
-        effects_src: list[list[tuple[Assign, Any, str | None]]] = []
+        effects_src: list[list[Any]] = []
         for c in clocks:
             parts: list[str] = []
             if c.kind == "action":
@@ -183,13 +184,16 @@ class BatchEngine:
                 if act.guard:
                     parts.append(code(act.guard, "bool"))
                 ws: list[str | float] = []
-                effs = []
+                effs: list[Any] = []
                 for o in c.options:
                     if act.options:
                         opt = act.options[o.id]
                         sets, trigger = opt.set, opt.trigger
-                        ws.append(o.weight if isinstance(o.weight, float) else code(
-                            str(opt.weight), "number"))
+                        ws.append(
+                            o.weight
+                            if isinstance(o.weight, float)
+                            else code(str(opt.weight), "number")
+                        )
                     else:
                         sets, trigger = act.set, act.trigger
                         ws.append(1.0)
@@ -204,8 +208,10 @@ class BatchEngine:
                 weight_codes.append([1.0])
                 effs = [(c.options[0].sets, ev.set, ev.trigger)]
             test_parts.append(parts)
-            effects_src.append(effs)  # type: ignore[arg-type]
-        sched_src = [(ev.sets, model.events[ev.id].set, ev.trigger) for ev in cs.scheduled]
+            effects_src.append(effs)
+        sched_src: list[Any] = [
+            (ev.sets, model.events[ev.id].set, ev.trigger) for ev in cs.scheduled
+        ]
         prec_codes = [code(model.preconditions[p].holds, "bool") for p in cs.preconditions]
 
         # --- strings: every enum value and literal, sorted ---------------------------------
@@ -217,7 +223,7 @@ class BatchEngine:
         for text, expect in texts:
             strings |= string_literals(compile_expr(text, names, expect).code)
         for effs in [*effects_src, sched_src]:
-            for _, raw, _ in effs:  # type: ignore[misc]
+            for _, raw, _ in effs:
                 for v in raw.values():
                     if isinstance(v, str):
                         strings.add(v)
@@ -259,8 +265,8 @@ class BatchEngine:
                     fn: VFn = vec.constant(v)[0]
                 elif typ == "number" and isinstance(v, float | int) and not isinstance(v, bool):
                     fn = vec.constant(float(v))[0]
-                elif typ == "str" and isinstance(v, str) and v in (
-                    model.facts[a.fact].values or ()
+                elif (
+                    typ == "str" and isinstance(v, str) and v in (model.facts[a.fact].values or ())
                 ):
                     fn = vec.constant(v)[0]
                 else:
@@ -280,8 +286,8 @@ class BatchEngine:
                         dirty.update(ref.state_change[old, new])
             return _Effect(out, t, frozenset(dirty))
 
-        self.clock_effects = [[effect(*e) for e in effs] for effs in effects_src]
-        self.sched_effects = [effect(*e) for e in sched_src]
+        self.clock_effects = [[effect(a, r, t) for a, r, t in effs] for effs in effects_src]
+        self.sched_effects = [effect(a, r, t) for a, r, t in sched_src]
 
         # --- samplers --------------------------------------------------------------------
         self.delays = [VSampler(c.delay, f"{c.kind}s.{c.id}.delay") for c in clocks]
@@ -392,7 +398,7 @@ class _Chunk:
         self.slots: list[Any] = []
         for i, v in enumerate(cs.initial):
             typ = be.types[i]
-            x: Any = be.strings.code(v) if typ == "str" else (bool(v) if typ == "bool" else float(v))
+            x: Any = be.strings.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
             if i in be.written:
                 dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
                 x = np.full(n, x, dtype=dt)
@@ -419,7 +425,7 @@ class _Chunk:
     # --- setup and the main loop ------------------------------------------------------------
 
     def run(self) -> BatchResult:
-        be, ref, cs = self.be, self.ref_engine, self.be.cs
+        be, ref = self.be, self.ref_engine
         K, hz = be.K, self.hz
         allrows = np.arange(self.n)
         self.keys[:, 0] = hz * K
@@ -483,7 +489,8 @@ class _Chunk:
             dirty |= be.dirty[c]
             self._happen(c, rows, t[rows])
         live = self.done == RUNNING
-        capped = live & ((self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT))
+        cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
+        capped = live & cap
         self.defer |= capped
         if dirty:
             self._reevaluate(sorted(dirty), None, t)
@@ -530,7 +537,7 @@ class _Chunk:
     def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
         """The option each replication's weights draw (-1: handed to the reference engine)."""
         env = _Sub(self.slots, rows)
-        ws = []
+        ws: list[Any] = []
         err: Any = None
         for w in self.be.weights[i]:
             if isinstance(w, float):
@@ -584,7 +591,7 @@ class _Chunk:
                             v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
                         elif a.low is not None:
                             v = np.where(v < a.low, a.low, v)
-                        else:
+                        elif a.high is not None:
                             v = np.where(v > a.high, a.high, v)
                 self.slots[a.slot][rows] = v
         if eff.trigger is None:

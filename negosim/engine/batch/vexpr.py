@@ -36,7 +36,7 @@ import numpy as np
 
 from ...compiler.expr import _logistic, _pow
 
-Env = Sequence[Any]
+Env = Any
 """Slot values: ``env[i]`` is an array (one value per replication) or a scalar constant."""
 Err = Any  # None (cannot fail) or a bool array / bool: where the scalar code raises
 VFn = Callable[[Env], tuple[Any, Err]]
@@ -138,6 +138,7 @@ class Vectoriser:
     # --- helpers -------------------------------------------------------------------
 
     def truth(self, fn: VFn, typ: str) -> VFn:
+        """Python's truth of a value of type ``typ`` (``bool(x)``), as bools."""
         if typ == "bool":
             return fn
         if typ == "str":
@@ -156,6 +157,7 @@ class Vectoriser:
         return t_num
 
     def as_number(self, fn: VFn, typ: str) -> VFn:
+        """A bool-typed function as float64 (True is 1.0); others unchanged."""
         if typ != "bool":
             return fn
 
@@ -168,12 +170,13 @@ class Vectoriser:
     # --- nodes ---------------------------------------------------------------------
 
     def node(self, node: ast.expr) -> tuple[VFn, str]:
+        """The array function and result type of one node of generated code."""
         if isinstance(node, ast.Constant):
             return self.constant(node.value)
         if isinstance(node, ast.Subscript):
             assert isinstance(node.value, ast.Name) and node.value.id == "s"
-            assert isinstance(node.slice, ast.Constant)
-            i = int(node.slice.value)
+            assert isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int)
+            i = node.slice.value
             return (lambda env: (env[i], None)), self.types[i]
         if isinstance(node, ast.UnaryOp):
             return self.unary(node)
@@ -190,6 +193,7 @@ class Vectoriser:
         raise Unsupported(f"expression construct {type(node).__name__}")
 
     def constant(self, value: Any) -> tuple[VFn, str]:
+        """A literal: bool, exact float (ints up to 2**53), or a string's code."""
         if isinstance(value, bool):
             return (lambda env: (value, None)), "bool"
         if isinstance(value, str):
@@ -205,6 +209,7 @@ class Vectoriser:
         raise Unsupported(f"constant {value!r}")
 
     def unary(self, node: ast.UnaryOp) -> tuple[VFn, str]:
+        """``not x``, ``-x``, ``+x``."""
         fn, typ = self.node(node.operand)
         if isinstance(node.op, ast.Not):
             t = self.truth(fn, typ)
@@ -230,6 +235,7 @@ class Vectoriser:
         return pos, "number"
 
     def binop(self, node: ast.BinOp) -> tuple[VFn, str]:
+        """``+ - * / %`` on floats; ``/`` and ``%`` by zero are errors, as in Python."""
         (lf, lt), (rf, rt) = self.node(node.left), self.node(node.right)
         a, b = self.as_number(lf, lt), self.as_number(rf, rt)
         op = type(node.op)
@@ -255,6 +261,7 @@ class Vectoriser:
         return arith, "number"
 
     def boolop(self, node: ast.BoolOp) -> tuple[VFn, str]:
+        """``and``/``or``: Python's value (an operand), errors only where evaluated."""
         parts = [self.node(v) for v in node.values]
         types = {t for _, t in parts}
         typ = types.pop() if len(types) == 1 else "number"
@@ -288,6 +295,7 @@ class Vectoriser:
         return valued, typ
 
     def compare(self, node: ast.Compare) -> tuple[VFn, str]:
+        """A comparison chain, stopping (for errors) where Python's would."""
         items = [self.node(x) for x in [node.left, *node.comparators]]
         fns = [f for f, _ in items]  # bools compare with numbers as 0 and 1, as in Python
         ops = [type(o) for o in node.ops]
@@ -311,6 +319,7 @@ class Vectoriser:
         return cmp, "bool"
 
     def ifexp(self, node: ast.IfExp) -> tuple[VFn, str]:
+        """``b if c else o``: only the branch taken can fail."""
         cf, ct = self.node(node.test)
         (bf, bt), (of, ot) = self.node(node.body), self.node(node.orelse)
         typ = bt if bt == ot else "number"
@@ -327,6 +336,7 @@ class Vectoriser:
         return choose, typ
 
     def call(self, name: str, args: list[ast.expr]) -> tuple[VFn, str]:
+        """The allowed functions, with the scalar code's results and errors."""
         parts = [self.node(a) for a in args]
         fns = [self.as_number(f, t) for f, t in parts]
 
@@ -388,5 +398,3 @@ class Vectoriser:
 
             return pointwise, "number"
         raise Unsupported(f"function {name.removeprefix('_f_')}()")
-
-
