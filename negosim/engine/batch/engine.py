@@ -416,6 +416,8 @@ class _Chunk:
         self.defer = np.zeros(n, dtype=bool)
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
         self.end = np.full(n, -1, dtype=np.int64)
+        self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
+        self.live = n
 
     # --- draws -------------------------------------------------------------------------------
 
@@ -458,7 +460,7 @@ class _Chunk:
             self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
         self._finish()
-        while len(self.pos):
+        while self.live:
             self._step()
             self._finish()
         return self._result()
@@ -478,8 +480,9 @@ class _Chunk:
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
         self.events += 1
+        col[self.parked] = K  # a bin of its own, never processed
         order = np.argsort(col, kind="stable")
-        counts = np.bincount(col, minlength=K)
+        counts = np.bincount(col, minlength=K + 1)[:K]
         dirty: set[int] = set()
         a = 0
         for c in np.flatnonzero(counts).tolist():
@@ -684,8 +687,9 @@ class _Chunk:
                 self.keys[up, col] = np.where(soon, (now + ticks) * be.K + col, INF)
 
     def _finish(self) -> None:
-        """Record and drop the replications that ended (or go to the reference engine)."""
-        over = (self.done != RUNNING) | self.defer
+        """Record the replications that ended (or go to the reference engine); park them,
+        and drop parked rows once they are a quarter of the arrays."""
+        over = ((self.done != RUNNING) | self.defer) & ~self.parked
         if not over.any():
             return
         rows = np.flatnonzero(over)
@@ -697,11 +701,16 @@ class _Chunk:
         self.out_events[pos] = self.events[rows]
         self.out_node[pos] = self.node[rows]
         self.out_block[pos] = self.block[rows]
-        keep = ~over
+        self.parked[rows] = True
+        self.keys[rows] = PARKED
+        self.live -= len(rows)
+        if 4 * (len(self.pos) - self.live) < len(self.pos):
+            return
+        keep = ~self.parked
         self.pos = self.pos[keep]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
-                     "at_instant", "done", "defer", "block", "end"):  # fmt: skip
+                     "at_instant", "done", "defer", "block", "end", "parked"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
 
