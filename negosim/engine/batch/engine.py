@@ -483,20 +483,33 @@ class _Chunk:
         col[self.parked] = K  # a bin of its own, never processed
         order = np.argsort(col, kind="stable")
         counts = np.bincount(col, minlength=K + 1)[:K]
-        dirty: set[int] = set()
+        dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         a = 0
         for c in np.flatnonzero(counts).tolist():
             b = a + int(counts[c])
             rows = order[a:b]
             a = b
-            dirty |= be.dirty[c]
+            for i in be.dirty[c]:
+                dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, t[rows])
         live = self.done == RUNNING
         cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
         capped = live & cap
         self.defer |= capped
-        if dirty:
-            self._reevaluate(sorted(dirty), None, t)
+        # A clock is re-evaluated on every row when many rows may change it (no
+        # gathering), else only on those rows: with many clocks, each happening
+        # touches few of them, and the cost per replication stays linear.
+        everywhere = []
+        for i in sorted(dirty):
+            parts = dirty[i]
+            m = sum(len(r) for r in parts)
+            if 4 * m >= n:
+                everywhere.append(i)
+            else:
+                rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+                self._reevaluate((i,), rows, t[rows])
+        if everywhere:
+            self._reevaluate(everywhere, None, t)
 
     def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
         be = self.be
