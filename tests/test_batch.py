@@ -215,3 +215,13 @@ def test_cli_engine_option(cli):
     b = json.loads(cli(*args).stdout)
     a.pop("elapsed_s"), b.pop("elapsed_s")
     assert a == b
+
+
+def test_long_tails_handed_to_the_reference_give_the_same_rows(load_data, monkeypatch):
+    cs = load_data(_feature_scenario())
+    whole = list(BatchEngine(cs).run_block(8, 0, 400))
+    monkeypatch.setattr(batch_module, "TAIL_STEPS", 3)
+    monkeypatch.setattr(batch_module, "TAIL_ROWS", 10**6)
+    res = BatchEngine(cs).run(8, 0, 400)
+    assert res.reference  # most replications went to the reference engine
+    assert list(res.rows()) == whole

@@ -38,6 +38,7 @@ from .vexpr import Strings, Vectoriser, VFn, string_literals
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 PARKED = np.int64(2**63 - 1)  # keys of a finished replication
 CHUNK = 16_384  # replications advanced together (memory stays bounded)
+TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
 
 
@@ -305,19 +306,21 @@ class BatchEngine:
         ]
 
         # --- columns of the key matrix, in the order of happenings at one instant ----------------
-        G, S, E = len(ref.edge_groups), len(cs.stays), len(cs.scheduled)
+        # Window edges share one column: each replication meets the groups of edges
+        # (all at distinct instants) one after the other, so only its next one is keyed.
+        S, E = len(cs.stays), len(cs.scheduled)
         self.col_edge = 1
-        self.col_arrive = 1 + G
-        self.col_leave = 1 + G + S
-        self.col_sched = 1 + G + 2 * S
-        self.col_clock = 1 + G + 2 * S + E
+        self.col_arrive = 2
+        self.col_leave = 2 + S
+        self.col_sched = 2 + 2 * S
+        self.col_clock = 2 + 2 * S + E
         self.K = self.col_clock + C
+        self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
-        for g, (_, group) in enumerate(ref.edge_groups):
-            d: set[int] = set()
-            for _, e in group:
-                d.update(ref.watchers[e.slot])
-            self.dirty[1 + g] = frozenset(d)
+        d: set[int] = set()
+        for e in cs.edges:
+            d.update(ref.watchers[e.slot])
+        self.dirty[1] = frozenset(d)
         for j, s in enumerate(cs.stays):
             self.dirty[self.col_arrive + j] = self.dirty[self.col_leave + j] = frozenset(
                 ref.watchers[s.slot]
@@ -333,12 +336,17 @@ class BatchEngine:
         written |= {a.slot for e in self.sched_effects for a in e.sets}
         written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
         self.written = written
+        # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
+        # that each per-replication matrix stays within about 32 MB.
+        width = self.K + 2 * C + len(ref.stream_ids)
+        self.chunk = max(64, min(CHUNK, (1 << 22) // max(1, width)))
 
     # --- running ---------------------------------------------------------------------------
 
     def run(self, seed: int, start: int, stop: int) -> BatchResult:
         """Replications ``start..stop-1``, in chunks of at most :data:`CHUNK`."""
-        parts = [self._chunk(seed, a, min(a + CHUNK, stop)) for a in range(start, stop, CHUNK)]
+        size = self.chunk
+        parts = [self._chunk(seed, a, min(a + size, stop)) for a in range(start, stop, size)]
         if len(parts) == 1:
             return parts[0]
         paths: list[tuple[int, ...]] = []
@@ -366,8 +374,8 @@ class BatchEngine:
 
     def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
         """Rows of replications ``start..stop-1``, as the reference engine's ``run_block``."""
-        for a in range(start, stop, CHUNK):
-            yield from self._chunk(seed, a, min(a + CHUNK, stop)).rows()
+        for a in range(start, stop, self.chunk):
+            yield from self._chunk(seed, a, min(a + self.chunk, stop)).rows()
 
     def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
         return _Chunk(self, seed, start, stop).run()
@@ -416,6 +424,7 @@ class _Chunk:
         self.defer = np.zeros(n, dtype=bool)
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
         self.end = np.full(n, -1, dtype=np.int64)
+        self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
         self.live = n
 
@@ -431,8 +440,8 @@ class _Chunk:
         K, hz = be.K, self.hz
         allrows = np.arange(self.n)
         self.keys[:, 0] = hz * K
-        for g, (at, _) in enumerate(ref.edge_groups):
-            self.keys[:, be.col_edge + g] = at * K + be.col_edge + g
+        if len(be.edge_at):
+            self.keys[:, be.col_edge] = be.edge_at[0] * K + be.col_edge
         for j, (start, end, stay) in enumerate(ref.stays):
             a_stream, d_stream = ref.stay_streams[j]
             arrive = np.full(self.n, start, dtype=np.int64)
@@ -460,8 +469,14 @@ class _Chunk:
             self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
         self._finish()
+        steps = 0
         while self.live:
             self._step()
+            steps += 1
+            if steps >= TAIL_STEPS and self.live <= TAIL_ROWS:
+                # A few replications with very long histories: one lockstep step costs
+                # about as much as a whole replication on the reference engine.
+                self.defer |= (self.done == RUNNING) & ~self.parked
             self._finish()
         return self._result()
 
@@ -518,12 +533,20 @@ class _Chunk:
             self.block[rows] = self._blocked(rows, self.state[rows])
             return
         if c < be.col_arrive:
-            self.keys[rows, c] = INF
-            group = self.ref_engine.edge_groups[c - be.col_edge][1]
-            for m, (_, edge) in enumerate(group):
-                self.slots[edge.slot][rows] = edge.value
-                if m + 1 < len(group):
-                    self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), rows, t)
+            nxt = self.edge_next[rows]
+            for g in np.unique(nxt).tolist():
+                mask = nxt == g
+                sub, tsub = (rows, t) if mask.all() else (rows[mask], t[mask])
+                group = self.ref_engine.edge_groups[g][1]
+                for m, (_, edge) in enumerate(group):
+                    self.slots[edge.slot][sub] = edge.value
+                    if m + 1 < len(group):
+                        self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), sub, tsub)
+            nxt = nxt + 1
+            self.edge_next[rows] = nxt
+            last = len(be.edge_at)
+            at = be.edge_at[np.minimum(nxt, last - 1)]
+            self.keys[rows, c] = np.where(nxt < last, at * be.K + c, INF)
             return
         if c < be.col_sched:
             self.keys[rows, c] = INF
@@ -723,7 +746,8 @@ class _Chunk:
         self.pos = self.pos[keep]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
-                     "at_instant", "done", "defer", "block", "end", "parked"):  # fmt: skip
+                     "at_instant", "done", "defer", "block", "end", "parked",
+                     "edge_next"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
 
