@@ -169,6 +169,32 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
     )
 
 
+def add_engine_option(p: argparse.ArgumentParser, default: str) -> None:
+    """``--engine batch|simpy`` (``run``, ``sweep``, ``compare``)."""
+    p.add_argument(
+        "--engine",
+        choices=("batch", "simpy"),
+        default=default,
+        help=f"simulation engine (default: {default}): batch is the vectorised engine, "
+        "simpy the reference; both give the same numbers for the same seed, and a "
+        "scenario the batch engine does not cover runs on simpy (with a note)",
+    )
+
+
+def engine_for_args(args: argparse.Namespace, cs: CompiledScenario) -> str:
+    """The engine to run ``cs`` on: ``--engine``, or simpy (said on stderr) when the
+    batch engine does not cover the scenario."""
+    if args.engine != "batch":
+        return str(args.engine)
+    from ..runs.backends import batch_support
+
+    why = batch_support(cs)
+    if why is None:
+        return "batch"
+    say(f"note: {why}; using the simpy engine")
+    return "simpy"
+
+
 def _capped(option: str, asked: int | None) -> int | None:
     """``asked`` local processes, at most one per core (a one-line note if capped)."""
     cores = os.cpu_count() or 1

@@ -85,18 +85,37 @@ def build(
     values: list[float] | None = None,
     weights: list[float] | None = None,
 ) -> Sampler:
-    """The inverse-CDF sampler of a ``kind`` distribution with resolved values."""
+    """The inverse-CDF sampler of a ``kind`` distribution with resolved values.
+
+    The sampler carries what it was built from (:func:`spec`, and :func:`spec_of`
+    for the exact analysis), so that a vectorised engine can rebuild the same
+    quantile function over arrays.
+    """
     sampler = _build(kind, v, values, weights)
     atoms = tuple(values or ())
     _SPECS[sampler] = Spec(kind, dict(v), atoms, tuple(weights or [1.0] * len(atoms)))
+    sampler.negosim_spec = (  # type: ignore[attr-defined]
+        kind,
+        dict(v),
+        atoms,
+        tuple(weights or ()),
+    )
     return sampler
+
+
+def spec(
+    sampler: Sampler,
+) -> tuple[str, dict[str, float], tuple[float, ...], tuple[float, ...]] | None:
+    """What ``sampler`` was built from by :func:`build`: (kind, values, empirical values,
+    empirical weights); None for a sampler made elsewhere."""
+    return getattr(sampler, "negosim_spec", None)
 
 
 def _build(
     kind: str,
     v: dict[str, float],
-    values: list[float] | None,
-    weights: list[float] | None,
+    values: list[float] | None = None,
+    weights: list[float] | None = None,
 ) -> Sampler:
     if kind == "fixed":
         c = v["value"]

@@ -170,3 +170,26 @@ def block(seed: int, start: int, stop: int, ids: tuple[int, ...]) -> list[list[f
         z = _mix_np(_mix_np(repk ^ streams) + (k + np.uint64(1)) * np.uint64(GAMMA))
     u = (z >> np.uint64(11)).astype(np.float64) * _UNIT
     return u.reshape(stop - start, -1).tolist()
+
+
+def stream_keys(seed: int, reps: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
+    """The keys of streams ``ids`` for replications ``reps``: shape (len(reps), len(ids)).
+
+    With :func:`keyed_uniforms`, the same bits as :func:`uniforms` and
+    :meth:`Draws.u`, for an engine that draws often from the same replications.
+    """
+    r = np.asarray(reps, dtype=np.uint64)[:, None]
+    streams = np.asarray(ids, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        run = np.uint64(run_key(seed))
+        repk = _mix_np(run ^ _mix_np(r + np.uint64(REP)))
+        return _mix_np(repk ^ streams)
+
+
+def keyed_uniforms(keys: np.ndarray, draws: np.ndarray | int) -> np.ndarray:
+    """The uniforms at draw numbers ``draws`` of the streams whose keys are ``keys``
+    (from :func:`stream_keys`; the two broadcast)."""
+    with np.errstate(over="ignore"):
+        k = np.asarray(draws, dtype=np.uint64)
+        z = _mix_np(keys + (k + np.uint64(1)) * np.uint64(GAMMA))
+    return (z >> np.uint64(11)).astype(np.float64) * _UNIT

@@ -33,14 +33,20 @@ from typing import Any, Protocol, Self
 
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
+from ..engine.batch import BatchEngine, Unsupported
 from ..engine.simulation import Engine
 from ..errors import UsageError, one_line
 from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
 
+ENGINES = ("simpy", "batch")
+"""The engines a chunk can run on: the reference simpy engine, or the batch engine
+(:mod:`negosim.engine.batch`), which gives the same rows and falls back to the
+reference for a scenario it does not cover."""
 _CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-flight points
 _engines: OrderedDict[str, Engine] = OrderedDict()
+_batch: OrderedDict[str, BatchEngine | None] = OrderedDict()
 _lock = threading.Lock()  # a Dask worker runs chunks on several threads of one process
 
 
@@ -76,15 +82,51 @@ def engine_for(key: str, model: Scenario) -> Engine:
     return engine
 
 
+def batch_for(key: str, model: Scenario) -> BatchEngine | None:
+    """The batch engine of ``model`` (None: it does not cover the scenario), made at
+    most once per process while it stays cached."""
+    with _lock:
+        if key in _batch:
+            _batch.move_to_end(key)
+            return _batch[key]
+    engine = engine_for(key, model)
+    try:
+        be: BatchEngine | None = BatchEngine(engine.cs, engine)
+    except Unsupported:
+        be = None
+    with _lock:
+        _batch[key] = be
+        while len(_batch) > _CACHE_SIZE:
+            _batch.popitem(last=False)
+    return be
+
+
+def batch_support(cs: CompiledScenario) -> str | None:
+    """Why the batch engine cannot run ``cs`` (one line naming the feature), or None."""
+    try:
+        BatchEngine(cs)
+    except Unsupported as exc:
+        return f"the batch engine does not cover {exc}"
+    return None
+
+
+def check_engine(engine: str) -> None:
+    """UsageError unless ``engine`` is one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+
+
 @dataclass(frozen=True)
 class Job:
-    """Replications ``start..stop-1`` of one scenario, drawn from ``seed``'s streams."""
+    """Replications ``start..stop-1`` of one scenario, drawn from ``seed``'s streams,
+    on ``engine`` (see :data:`ENGINES`)."""
 
     key: str
     model: Scenario
     seed: int
     start: int
     stop: int
+    engine: str = "simpy"
 
 
 def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
@@ -98,6 +140,12 @@ def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
 
 def run_job(job: Job) -> Tally:
     """Run a chunk of replications where this function is called (any backend's worker)."""
+    if job.engine == "batch":
+        be = batch_for(job.key, job.model)
+        if be is not None:
+            tally = Tally()
+            tally.add_batch(be.run(job.seed, job.start, job.stop))
+            return tally
     return run_chunk(engine_for(job.key, job.model), job.seed, range(job.start, job.stop))
 
 

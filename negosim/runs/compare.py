@@ -30,11 +30,12 @@ from typing import Any
 
 from ..compiler.tables import CompiledScenario
 from ..display import bars_svg, block, lines, pct, table
+from ..engine.batch import BatchEngine
 from ..engine.simulation import Engine
 from ..scenario.schema import Scenario
-from .backends import Backend, engine_for, model_key, prime
+from .backends import Backend, batch_for, check_engine, engine_for, model_key, prime
 from .results import Estimate, Tally, estimate, wilson
-from .runner import backend_or_local, fold_chunks
+from .runner import backend_or_local, chunk_limit, fold_chunks
 
 
 @dataclass(frozen=True)
@@ -327,10 +328,33 @@ class PairJob:
     seed: int
     start: int
     stop: int
+    engine: str = "simpy"
+
+
+def _run_pairs_batch(bb: BatchEngine, bv: BatchEngine, seed: int, indexes: range) -> _PairTally:
+    out = _PairTally(Tally(), Tally())
+    rb = bb.run(seed, indexes.start, indexes.stop)
+    rv = bv.run(seed, indexes.start, indexes.stop)
+    out.base.add_batch(rb)
+    out.variant.add_batch(rv)
+    hb, hv = rb.held.copy(), rv.held.copy()
+    for p, row in rb.reference.items():
+        hb[p] = row.held
+    for p, row in rv.reference.items():
+        hv[p] = row.held
+    out.both = int((hb & hv).sum())
+    out.base_only = int((hb & ~hv).sum())
+    out.variant_only = int((~hb & hv).sum())
+    return out
 
 
 def run_pair_job(job: PairJob) -> _PairTally:
     """Run a chunk of pairs where this is called (any backend's worker)."""
+    if job.engine == "batch":
+        bb = batch_for(job.base_key, job.base)
+        bv = batch_for(job.variant_key, job.variant)
+        if bb is not None and bv is not None:
+            return _run_pairs_batch(bb, bv, job.seed, range(job.start, job.stop))
     eb = engine_for(job.base_key, job.base)
     ev = engine_for(job.variant_key, job.variant)
     return _run_pairs(eb, ev, job.seed, range(job.start, job.stop))
@@ -346,13 +370,16 @@ def compare(
     variant_overrides: list[str] | None = None,
     workers: int = 1,
     backend: Backend | None = None,
+    engine: str = "batch",
 ) -> Comparison:
     """Run ``runs`` pairs of replications with common random numbers and compare.
 
     Pairs travel in chunks to ``backend`` (default: ``workers`` local processes)
     and come back as counts, which add up in any order: the numbers do not
-    depend on where they ran.
+    depend on where they ran, nor on ``engine`` (``"batch"``, the default, or
+    ``"simpy"``, the reference engine).
     """
+    check_engine(engine)
     if runs < 1:
         raise ValueError("runs must be at least 1")
     started = time.perf_counter()
@@ -363,9 +390,13 @@ def compare(
         total = fold_chunks(
             be,
             range(runs),
-            lambda a, b: (run_pair_job, PairJob(kb, base.model, kv, variant.model, seed, a, b)),
+            lambda a, b: (
+                run_pair_job,
+                PairJob(kb, base.model, kv, variant.model, seed, a, b, engine),
+            ),
             _PairTally(Tally(), Tally()),
             progress,
+            chunk_limit(engine),
         )
     elapsed = time.perf_counter() - started
     pairs = Pairs(total.both, total.base_only, total.variant_only,

@@ -26,8 +26,11 @@ from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
+import numpy as np
+
 from ..compiler.tables import CompiledScenario, day_parts
 from ..display import bars_svg, block, lines, pct, table
+from ..engine.batch import BatchResult
 from ..engine.simulation import TICKS_PER_MINUTE, Row
 from ..scenario.units import at_hours
 
@@ -93,6 +96,32 @@ class Tally:
                 self.blocking[b] += 1
             for b, why in zip(row.blocking, row.why, strict=False):
                 self.blocking_why[b, why] += 1
+
+    def add_batch(self, res: BatchResult) -> None:
+        """Count the rows of a batch-engine chunk, as :meth:`add` would one by one."""
+        ref = res.reference
+        keep = np.ones(len(res), dtype=bool)
+        if ref:
+            keep[list(ref)] = False
+            for row in ref.values():
+                self.add(row)
+        n = int(keep.sum())
+        self.runs += n
+        self.events += int(res.events[keep].sum())
+        states = res.cs.states
+        codes, counts = np.unique(res.outcome[keep], return_counts=True)
+        for c, k in zip(codes.tolist(), counts.tolist(), strict=True):
+            self.outcomes["censored" if c < 0 else states[c]] += k
+        nodes, counts = np.unique(res.node[keep], return_counts=True)
+        for c, k in zip(nodes.tolist(), counts.tolist(), strict=True):
+            self.paths[res.paths[c]] += k
+        held = keep & res.held
+        minutes, counts = np.unique(res.ticks[held] // TICKS_PER_MINUTE, return_counts=True)
+        for m, k in zip(minutes.tolist(), counts.tolist(), strict=True):
+            self.held_minutes[m] += k
+        sums = res.blocking[keep & ~res.held].sum(axis=0)
+        for b in np.flatnonzero(sums).tolist():
+            self.blocking[b] += int(sums[b])
 
     def merge(self, other: Tally) -> Tally:
         """Add ``other``'s counts into this tally; return it (order does not matter)."""

@@ -21,7 +21,16 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Engine, Row
-from .backends import Backend, Job, make_backend, model_key, prime, run_job
+from .backends import (
+    Backend,
+    Job,
+    batch_for,
+    check_engine,
+    make_backend,
+    model_key,
+    prime,
+    run_job,
+)
 from .results import Estimate, Tally, estimate, wilson
 
 PRECISION_BATCH = 1_000
@@ -31,17 +40,54 @@ Progress = Callable[[int], None]
 """Called with the number of replications just finished."""
 
 
-def chunks(runs: int, workers: int) -> Iterator[range]:
+def chunks(runs: int, workers: int, most: int = 5_000) -> Iterator[range]:
     """Split 0..runs-1 into consecutive chunks: enough for load balance, few enough
-    that per-task overhead stays small."""
-    size = max(200, min(5_000, runs // max(1, workers * 8) or 1))
+    that per-task overhead stays small (at most ``most`` replications each)."""
+    size = max(200, min(most, runs // max(1, workers * 8) or 1))
     for a in range(0, runs, size):
         yield range(a, min(a + size, runs))
 
 
-def rows(cs: CompiledScenario, runs: int, seed: int) -> Iterator[Row]:
-    """The replication rows themselves, one at a time (for export and tests)."""
+BATCH_CHUNK = 20_000
+"""Replications per chunk on the batch engine: its cost per step is spread over a chunk."""
+
+
+def chunk_limit(engine: str) -> int:
+    """The largest chunk of replications sent to a worker for ``engine``."""
+    return BATCH_CHUNK if engine == "batch" else 5_000
+
+
+def rows(cs: CompiledScenario, runs: int, seed: int, engine: str = "simpy") -> Iterator[Row]:
+    """The replication rows themselves, one at a time (for export and tests).
+
+    ``engine="batch"`` computes them with the batch engine (the same rows; the
+    simpy engine is used if the batch engine does not cover the scenario).
+    """
+    check_engine(engine)
+    if engine == "batch":
+        key = model_key(cs.model)
+        prime(key, cs)
+        be = batch_for(key, cs.model)
+        if be is not None:
+            yield from be.run_block(seed, 0, runs)
+            return
     yield from Engine(cs).run_block(seed, 0, runs)
+
+
+def replicate(
+    cs: CompiledScenario, seed: int, start: int, stop: int, engine: str = "batch"
+) -> Tally:
+    """Replications ``start..stop-1`` of ``cs`` counted in a :class:`Tally`, in this process.
+
+    The building block for callers that run many small sets of replications
+    (backtests, calibration): ``engine`` is ``"batch"`` (default; the simpy
+    engine where the batch engine does not cover the scenario) or ``"simpy"``.
+    The counts are the same on either engine.
+    """
+    check_engine(engine)
+    key = model_key(cs.model)
+    prime(key, cs)
+    return run_job(Job(key, cs.model, seed, start, stop, engine))
 
 
 def simulate(
@@ -52,11 +98,13 @@ def simulate(
     progress: Progress | None = None,
     overrides: list[str] | None = None,
     backend: Backend | None = None,
+    engine: str = "simpy",
 ) -> Estimate:
     """Run ``runs`` replications of ``cs`` and summarise them.
 
     ``backend`` (see :mod:`negosim.backends`) says where; without one, ``workers``
-    local processes (in this process if 1). The numbers do not depend on either.
+    local processes (in this process if 1). The numbers do not depend on either,
+    nor on ``engine`` (``"simpy"``, or ``"batch"``: faster, the same numbers).
 
     >>> from negosim import load, simulate
     >>> est = simulate(load("scenarios/tutorial.yaml"), runs=1000, seed=1)
@@ -67,7 +115,7 @@ def simulate(
         raise ValueError("runs must be at least 1")
     started = time.perf_counter()
     with backend_or_local(backend, min(workers, runs)) as be:
-        tally = run_tally(cs, range(runs), seed, be, progress)
+        tally = run_tally(cs, range(runs), seed, be, progress, engine=engine)
     elapsed = time.perf_counter() - started
     return estimate(cs, tally, seed, elapsed, overrides)
 
@@ -173,6 +221,7 @@ def fold_chunks(
     task: Callable[[int, int], Task[P]],
     total: P,
     progress: Progress | None = None,
+    most: int = 5_000,
 ) -> P:
     """Run ``indexes`` in chunks on ``backend`` and merge the results into ``total``.
 
@@ -181,7 +230,7 @@ def fold_chunks(
     """
     tasks = (
         task(indexes.start + c.start, indexes.start + c.stop)
-        for c in chunks(len(indexes), backend.workers)
+        for c in chunks(len(indexes), backend.workers, most)
     )
     limit = max(2, 2 * backend.workers)
     for _, folded, _ in fold_groups(backend, [(None, total, tasks)], limit, progress):
@@ -196,16 +245,19 @@ def run_tally(
     backend: Backend,
     progress: Progress | None = None,
     key: str | None = None,
+    engine: str = "simpy",
 ) -> Tally:
     """Replications ``indexes`` of ``cs`` on ``backend``, folded into one tally."""
+    check_engine(engine)
     key = key or model_key(cs.model)
     prime(key, cs)  # in-process and forked workers then skip compiling
     return fold_chunks(
         backend,
         indexes,
-        lambda a, b: (run_job, Job(key, cs.model, seed, a, b)),
+        lambda a, b: (run_job, Job(key, cs.model, seed, a, b, engine)),
         Tally(),
         progress,
+        chunk_limit(engine),
     )
 
 
@@ -229,6 +281,7 @@ def simulate_to_precision(
     backend: Backend | None = None,
     batch: int = PRECISION_BATCH,
     max_runs: int = PRECISION_MAX_RUNS,
+    engine: str = "simpy",
 ) -> Estimate:
     """Replicate until the 95% Wilson interval's half-width is at most ``precision``.
 
@@ -248,7 +301,9 @@ def simulate_to_precision(
     with backend_or_local(backend, workers) as be:
         while tally.runs < max_runs:
             n = min(batch, max_runs - tally.runs)
-            tally.merge(run_tally(cs, range(tally.runs, tally.runs + n), seed, be, progress, key))
+            tally.merge(
+                run_tally(cs, range(tally.runs, tally.runs + n), seed, be, progress, key, engine)
+            )
             low, high = wilson(tally.held, tally.runs)
             if (high - low) / 2 <= precision:
                 break

@@ -51,7 +51,7 @@ from ..files import (
     write_atomic,
 )
 from ..scenario.overrides import set_param_defaults
-from .backends import Backend, Job, model_key, prime, run_job
+from .backends import Backend, Job, check_engine, model_key, prime, run_job
 from .designs import NOISE_BLOCKS, SweepSpec, block_bounds, design, point_seed, sensitivity
 from .results import Tally, estimate, wilson
 from .runner import Task, fold_groups
@@ -119,11 +119,11 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _chunk_size(runs: int, points: int, workers: int) -> int:
+def _chunk_size(runs: int, points: int, workers: int, most: int = 5_000) -> int:
     """Replications per task: one task per point when there are many points, else split
-    so that every worker is busy; never below 200 (task overhead) nor above 5,000."""
+    so that every worker is busy; never below 200 (task overhead) nor above ``most``."""
     tasks_per_point = max(1, math.ceil(4 * workers / max(1, points)))
-    return max(200, min(5_000, math.ceil(runs / tasks_per_point)))
+    return max(200, min(most, math.ceil(runs / tasks_per_point)))
 
 
 def _fmt(v: Any) -> str:
@@ -368,8 +368,12 @@ def run_sweep(
     on_start: Callable[[int, int], None] | None = None,
     advance_points: Advance | None = None,
     advance_runs: Advance | None = None,
+    engine: str = "batch",
 ) -> SweepResult:
     """Run every design point of ``spec`` (``runs`` replications each) on ``backend``.
+
+    ``engine``: ``"batch"`` (default; a point the batch engine does not cover runs
+    on the simpy engine) or ``"simpy"``; the numbers are the same.
 
     ``on_start(points, replications)`` is called once the work is known (for
     progress bars); ``advance_points``/``advance_runs`` as it gets done. With
@@ -383,7 +387,9 @@ def run_sweep(
             check_target(manifest_path)
             refuse_symlink(journal_path, "partial file")
             stack.enter_context(Lock(out_path))
-        return _run_sweep(spec, backend, out, resume, argv, on_start, advance_points, advance_runs)
+        return _run_sweep(
+            spec, backend, out, resume, argv, on_start, advance_points, advance_runs, engine
+        )
 
 
 def _run_sweep(
@@ -395,7 +401,9 @@ def _run_sweep(
     on_start: Callable[[int, int], None] | None,
     advance_points: Advance | None,
     advance_runs: Advance | None,
+    engine: str = "batch",
 ) -> SweepResult:
+    check_engine(engine)
     base = load(spec.scenario, spec.sets)  # read and validated once, for every point
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
@@ -458,7 +466,8 @@ def _run_sweep(
         if advance_points:
             advance_points(1)
 
-    size = _chunk_size(spec.runs, n_points, backend.workers)
+    most = 20_000 if engine == "batch" else 5_000  # the batch engine likes big chunks
+    size = _chunk_size(spec.runs, n_points, backend.workers, most)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
     compiled: dict[int, CompiledScenario] = {}  # points with chunks out
     nblocks = NOISE_BLOCKS if has_blocks(spec) else 1
@@ -483,7 +492,7 @@ def _run_sweep(
             compiled[j] = cs
             # Chunks never straddle a block, so each block's count is known.
             bounds = block_bounds(spec.runs, nblocks)
-            jobs = (BlockJob(Job(key, cs.model, seed, a, min(a + size, hi)), blk, nblocks)
+            jobs = (BlockJob(Job(key, cs.model, seed, a, min(a + size, hi), engine), blk, nblocks)
                     for blk, (lo, hi) in enumerate(itertools.pairwise(bounds))
                     for a in range(lo, hi, size))  # fmt: skip
             yield j, BlockTally(Tally(), [0] * nblocks), ((run_block_job, b) for b in jobs)

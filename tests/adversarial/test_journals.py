@@ -170,7 +170,9 @@ def test_malformed_manifests_exit_2_in_one_line(done: Path, content: bytes) -> N
 
 def test_a_second_sweep_on_the_same_output_is_refused(tmp_path: Path) -> None:
     tutorial(tmp_path)
-    slow = ("sweep", "t.yaml", "--param", "p_accept=0:1:40", "--runs", "2000", "--workers", "1")
+    # On the simpy engine (the slower one), so the first sweep is still running.
+    slow = ("sweep", "t.yaml", "--param", "p_accept=0:1:40", "--runs", "2000",
+            "--workers", "1", "--engine", "simpy")  # fmt: skip
     env = {"PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     first = subprocess.Popen(
         [sys.executable, "-c", MAIN, *slow, "--out", "o.csv", "--resume"],

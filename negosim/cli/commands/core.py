@@ -11,10 +11,12 @@ from ..util import (
     MAX_RUNS,
     add_backend_options,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     add_uncertainty_options,
     backend_from_args,
+    engine_for_args,
     load_args,
     nonnegative,
     print_json,
@@ -64,12 +66,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(str(warning))
     if args.uncertainty:
         return _run_uncertain(args, cs)
+    engine = engine_for_args(args, cs)
     with backend_from_args(args) as backend:
         if args.precision is not None:
             with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
                 est = simulate_to_precision(
                     cs, args.precision, args.seed, progress=advance, overrides=args.sets,
-                    backend=backend,
+                    backend=backend, engine=engine,
                 )  # fmt: skip
             half = (est.ci95[1] - est.ci95[0]) / 2
             if est.precision and est.precision["reached"]:
@@ -88,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     progress=advance,
                     overrides=args.sets,
                     backend=backend,
+                    engine=engine,
                 )
     if args.format == "json":
         print_json(est.to_json())
@@ -230,6 +234,7 @@ def register(sub: Any) -> None:
     )
     add_uncertainty_options(run)
     add_backend_options(run, default_workers=1)
+    add_engine_option(run, "simpy")
     add_sets(run)
     add_format(run)
 

@@ -16,9 +16,11 @@ from ...files import shown
 from ..util import (
     add_backend_options,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     backend_from_args,
+    engine_for_args,
     positive,
     print_json,
     progress,
@@ -122,6 +124,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out:
         paths(out)  # a bad name, or .parquet without the extra: said before the work starts
     err = stderr()
+    engine = args.engine
+    if engine == "batch":
+        from ...compiler.loader import load
+
+        engine = engine_for_args(args, load(spec.scenario, spec.sets))
     with backend_from_args(args) as backend, _bars(Path(spec.scenario).stem) as (start, ap, ar):
         try:
             res = run_sweep(
@@ -133,6 +140,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 on_start=start,
                 advance_points=ap,
                 advance_runs=ar,
+                engine=engine,
             )
         except KeyboardInterrupt:
             if out:
@@ -374,5 +382,6 @@ def register(sub: Any) -> None:
     )
     add_phases_with_exact(sw)
     add_backend_options(sw, default_workers=os.cpu_count() or 1)
+    add_engine_option(sw, "batch")
     add_sets(sw)
     add_format(sw)

@@ -13,10 +13,12 @@ from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
     add_command,
+    add_engine_option,
     add_format,
     add_sets,
     add_uncertainty_options,
     backend_from_args,
+    engine_for_args,
     load_args,
     print_json,
     progress_bar,
@@ -140,6 +142,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("negosim compare: --draws goes with --uncertainty")
     if args.uncertainty:
         return _compare_uncertain(args, base, variant)
+    engine = engine_for_args(args, base)
+    if engine == "batch":
+        engine = engine_for_args(args, variant)
     with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
         cmp = compare(
             base,
@@ -150,6 +155,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             base_overrides=args.base_sets,
             variant_overrides=args.sets,
             backend=backend,
+            engine=engine,
         )
     if args.plot:
         from ...output import plots
@@ -368,6 +374,7 @@ def register(sub: Any) -> None:
     cmp.add_argument("other", nargs="?", help="variant scenario (default: FILE with --set)")
     _add_run_options(cmp)
     add_backend_options(cmp, default_workers=1)
+    add_engine_option(cmp, "batch")
     add_sets(cmp)
     cmp.add_argument(
         "--base-set",

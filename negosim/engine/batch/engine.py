@@ -1,0 +1,772 @@
+"""The batch engine: many replications advanced in lockstep over struct-of-arrays state.
+
+Every replication of a chunk keeps its world in arrays (one per slot, the
+protocol state, which clocks are enabled, a key per pending happening); each
+step processes *one* happening for every live replication, the one the scalar
+engine would process next: the earliest instant, and at one instant the
+horizon, then breakpoints in the order the scalar engine schedules them
+(window edges, arrivals, departures, scheduled events), then clocks in
+declaration order. That order is encoded in one integer key per happening,
+``tick * K + column``, so the next happening is an ``argmin``. Draws come from
+the same keyed streams (:mod:`negosim.engine.streams`), one stream per clock's
+delays and per clock's choices, so a replication consumes exactly the draws
+the scalar engine does and gets the same row.
+
+What the scalar engine would turn into an error (an expression that raises,
+weights that are not positive finite numbers, the events cap, a zero-time
+loop) is not handled here: the replication is handed to the reference
+engine, which gives its row or raises its error. Its result is the same by
+construction, since a replication is a pure function of (seed, index).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...compiler.expr import Name, compile_expr
+from ...compiler.tables import Assign, CompiledScenario
+from ..simulation import SAME_INSTANT_LIMIT, TICKS_PER_HOUR, Engine, Row
+from ..streams import keyed_uniforms, stream_keys
+from .vdists import VSampler
+from .vexpr import Strings, Vectoriser, VFn, string_literals
+
+INF = np.int64(2**62)  # key of a happening that is not scheduled
+PARKED = np.int64(2**63 - 1)  # keys of a finished replication
+CHUNK = 16_384  # replications advanced together (memory stays bounded)
+TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
+RUNNING, CENSORED = -2, -1
+
+
+def _pysum(ws: list[np.ndarray]) -> np.ndarray:
+    """``sum(weights)`` as the running Python adds floats (compensated from 3.12 on)."""
+    f = ws[0].copy()
+    if sys.version_info < (3, 12):
+        for x in ws[1:]:
+            f = f + x
+        return f
+    c = np.zeros_like(f)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for x in ws[1:]:
+            t = f + x
+            c += np.where(np.abs(f) >= np.abs(x), (f - t) + x, (x - t) + f)
+            f = t
+        return np.where((c != 0) & np.isfinite(c), f + c, f)
+
+
+class _Sub:
+    """Slot values restricted to some rows (taken on first use)."""
+
+    __slots__ = ("slots", "rows", "cache")
+
+    def __init__(self, slots: list[Any], rows: np.ndarray) -> None:
+        self.slots, self.rows = slots, rows
+        self.cache: dict[int, Any] = {}
+
+    def __getitem__(self, i: int) -> Any:
+        v = self.cache.get(i)
+        if v is None:
+            x = self.slots[i]
+            v = self.cache[i] = x[self.rows] if isinstance(x, np.ndarray) else x
+        return v
+
+
+@dataclass
+class _Assign:
+    slot: int
+    value: VFn
+    low: float | None
+    high: float | None
+    allowed: np.ndarray | None  # enum codes an expression may give (checked at run time)
+
+
+@dataclass
+class _Effect:
+    sets: list[_Assign]
+    trigger: int | None  # row of the next-state table
+    dirty: frozenset[int]
+
+
+@dataclass
+class BatchResult:
+    """Columns of the rows of replications ``start..stop-1`` (see :meth:`rows`)."""
+
+    cs: CompiledScenario
+    start: int
+    outcome: np.ndarray  # state index, or -1 censored
+    held: np.ndarray
+    ticks: np.ndarray  # -1 when censored
+    events: np.ndarray
+    node: np.ndarray  # path, as a node of ``paths``
+    blocking: np.ndarray  # (runs, preconditions) bool
+    paths: list[tuple[int, ...]]
+    reference: dict[int, Row] = field(default_factory=dict)  # rows the scalar engine made
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    def rows(self) -> Iterator[Row]:
+        """The rows, equal field by field to what the scalar engine gives."""
+        states = self.cs.states
+        for p in range(len(self.outcome)):
+            ref = self.reference.get(p)
+            if ref is not None:
+                yield ref
+                continue
+            o = int(self.outcome[p])
+            held = bool(self.held[p])
+            ticks = int(self.ticks[p])
+            end = None if ticks < 0 else ticks
+            yield Row(
+                self.start + p,
+                "censored" if o < 0 else states[o],
+                held,
+                None if end is None else end / TICKS_PER_HOUR,
+                self.paths[int(self.node[p])],
+                () if held else tuple(int(i) for i in np.flatnonzero(self.blocking[p])),
+                int(self.events[p]),
+                end,
+            )
+
+
+def _names(cs: CompiledScenario) -> dict[str, Name]:
+    """The names mapping the compiler used (slot index, type, enum values)."""
+    out: dict[str, Name] = {}
+    facts = cs.model.facts
+    for i, key in enumerate(cs.slot_names):
+        if key in facts:
+            f = facts[key]
+            typ = {"bool": "bool", "number": "number"}.get(f.type, "str")
+            out[key] = Name(i, typ, tuple(f.values) if typ == "str" and f.values else None)
+        elif key.startswith(("window:", "present:")):
+            out[key] = Name(i, "bool")
+        else:
+            out[key] = Name(i, "number")
+    return out
+
+
+class BatchEngine:
+    """Runs chunks of replications of one compiled scenario in lockstep.
+
+    Raises :class:`Unsupported` (naming the feature) for a scenario it cannot run
+    exactly as the reference :class:`~negosim.engine.simulation.Engine` does.
+    """
+
+    def __init__(self, cs: CompiledScenario, reference: Engine | None = None) -> None:
+        self.cs = cs
+        ref = self.ref = reference or Engine(cs)
+        model = cs.model
+        names = _names(cs)
+        self.types = [names[k].type for k in cs.slot_names]
+        texts: list[tuple[str, str]] = []  # (text, expected type) of every expression
+
+        def code(text: str, expect: str) -> str:
+            texts.append((text, expect))
+            return compile_expr(text, names, expect).code
+
+        # --- gather the code of every expression, from the validated model -----------
+        clocks = cs.clocks
+        self.C = C = len(clocks)
+        test_parts: list[list[str]] = []
+        weight_codes: list[list[str | float]] = []
+        effects_src: list[list[Any]] = []
+        for c in clocks:
+            parts: list[str] = []
+            if c.kind == "action":
+                act = model.actions[c.id]
+                parts += [code(model.preconditions[cs.preconditions[pi]].holds, "bool")
+                          for pi, _ in c.requires]  # fmt: skip
+                if c.actor_windows is not None:
+                    parts.append(" or ".join(f"s[{k}]" for k in c.actor_windows) or "False")
+                if act.guard:
+                    parts.append(code(act.guard, "bool"))
+                ws: list[str | float] = []
+                effs: list[Any] = []
+                for o in c.options:
+                    if act.options:
+                        opt = act.options[o.id]
+                        sets, trigger = opt.set, opt.trigger
+                        ws.append(
+                            o.weight
+                            if isinstance(o.weight, float)
+                            else code(str(opt.weight), "number")
+                        )
+                    else:
+                        sets, trigger = act.set, act.trigger
+                        ws.append(1.0)
+                    effs.append((o.sets, sets, trigger))
+                weight_codes.append(ws)
+            else:
+                ev = model.events[c.id]
+                if ev.window is not None:
+                    parts.append(f"s[{names['window:' + ev.window].index}]")
+                if ev.guard:
+                    parts.append(code(ev.guard, "bool"))
+                weight_codes.append([1.0])
+                effs = [(c.options[0].sets, ev.set, ev.trigger)]
+            test_parts.append(parts)
+            effects_src.append(effs)
+        sched_src: list[Any] = [
+            (ev.sets, model.events[ev.id].set, ev.trigger) for ev in cs.scheduled
+        ]
+        prec_codes = [code(model.preconditions[p].holds, "bool") for p in cs.preconditions]
+
+        # --- strings: every enum value and literal, sorted ---------------------------------
+        strings: set[str] = set()
+        for f in model.facts.values():
+            strings.update(f.values or ())
+            if isinstance(f.initial, str):
+                strings.add(f.initial)
+        for text, expect in texts:
+            strings |= string_literals(compile_expr(text, names, expect).code)
+        for effs in [*effects_src, sched_src]:
+            for _, raw, _ in effs:
+                for v in raw.values():
+                    if isinstance(v, str):
+                        strings.add(v)
+        self.strings = st = Strings(strings)
+        self.vec = vec = Vectoriser(self.types, st)
+
+        # --- tests, weights, effects ------------------------------------------------------------
+        nstates = len(cs.states)
+        self.masks = np.array([c.states for c in clocks], dtype=bool).reshape(C, nstates)
+        self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
+        self.weights: list[list[VFn | float]] = [
+            [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
+        ]
+        self.prec = [vec.compile(p)[0] for p in prec_codes]
+        P = len(cs.preconditions)
+        self.prec_mask = np.zeros((P, nstates), dtype=bool)  # states where pi can block
+        for c in clocks:
+            for pi, _ in c.requires:
+                self.prec_mask[pi] |= np.array(c.states, dtype=bool)
+        triggers = list(ref.next_state)
+        self.next_table = np.array([ref.next_state[t] for t in triggers], dtype=np.int64)
+        self.trig_index = {t: i for i, t in enumerate(triggers)}
+        outcomes = np.zeros(nstates, dtype=bool)
+        outcomes[list(cs.outcome_states)] = True
+        failure = np.zeros(nstates, dtype=bool)
+        failure[list(cs.failure)] = True
+        success = np.zeros(nstates, dtype=bool)
+        success[list(cs.success)] = True
+        self.is_outcome, self.is_failure, self.is_success = outcomes, failure, success
+
+        def effect(tab: tuple[Assign, ...], raw: dict[str, Any], trigger: str | None) -> _Effect:
+            out = []
+            dirty: set[int] = set()
+            for a in tab:
+                v = raw[a.fact]
+                typ = self.types[a.slot]
+                allowed = None
+                if typ == "bool" and isinstance(v, bool):
+                    fn: VFn = vec.constant(v)[0]
+                elif typ == "number" and isinstance(v, float | int) and not isinstance(v, bool):
+                    fn = vec.constant(float(v))[0]
+                elif (
+                    typ == "str" and isinstance(v, str) and v in (model.facts[a.fact].values or ())
+                ):
+                    fn = vec.constant(v)[0]
+                else:
+                    fn = vec.compile(code(str(v), typ))[0]
+                    if typ == "str":
+                        allowed = np.array(
+                            [st.code(x) for x in model.facts[a.fact].values or ()], dtype=np.int64
+                        )
+                out.append(_Assign(a.slot, fn, a.low, a.high, allowed))
+                dirty.update(ref.watchers[a.slot])
+            t = None
+            if trigger is not None:
+                t = self.trig_index[trigger]
+                table = ref.next_state[trigger]
+                for old, new in enumerate(table):
+                    if old != new:
+                        dirty.update(ref.state_change[old, new])
+            return _Effect(out, t, frozenset(dirty))
+
+        self.clock_effects = [[effect(a, r, t) for a, r, t in effs] for effs in effects_src]
+        self.sched_effects = [effect(a, r, t) for a, r, t in sched_src]
+
+        # --- samplers --------------------------------------------------------------------
+        self.delays = [VSampler(c.delay, f"{c.kind}s.{c.id}.delay") for c in clocks]
+        self.arrivals = [
+            VSampler(s.arrival, f"actors.{s.actor}.present.arrival") if s.arrival else None
+            for s in cs.stays
+        ]
+        self.departures = [
+            VSampler(s.departure, f"actors.{s.actor}.present.departure") if s.departure else None
+            for s in cs.stays
+        ]
+        self.jitters = [
+            VSampler(ev.jitter, f"events.{ev.id}.jitter") if ev.jitter else None
+            for ev in cs.scheduled
+        ]
+
+        # --- columns of the key matrix, in the order of happenings at one instant ----------------
+        # Window edges share one column: each replication meets the groups of edges
+        # (all at distinct instants) one after the other, so only its next one is keyed.
+        S, E = len(cs.stays), len(cs.scheduled)
+        self.col_edge = 1
+        self.col_arrive = 2
+        self.col_leave = 2 + S
+        self.col_sched = 2 + 2 * S
+        self.col_clock = 2 + 2 * S + E
+        self.K = self.col_clock + C
+        self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
+        self.dirty: list[frozenset[int]] = [frozenset()] * self.K
+        d: set[int] = set()
+        for e in cs.edges:
+            d.update(ref.watchers[e.slot])
+        self.dirty[1] = frozenset(d)
+        for j, s in enumerate(cs.stays):
+            self.dirty[self.col_arrive + j] = self.dirty[self.col_leave + j] = frozenset(
+                ref.watchers[s.slot]
+            )
+        for k, eff in enumerate(self.sched_effects):
+            self.dirty[self.col_sched + k] = eff.dirty
+        for i in range(C):
+            d = {i}
+            for eff in self.clock_effects[i]:
+                d |= eff.dirty
+            self.dirty[self.col_clock + i] = frozenset(d)
+        written = {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
+        written |= {a.slot for e in self.sched_effects for a in e.sets}
+        written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
+        self.written = written
+        # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
+        # that each per-replication matrix stays within about 32 MB.
+        width = self.K + 2 * C + len(ref.stream_ids)
+        self.chunk = max(64, min(CHUNK, (1 << 22) // max(1, width)))
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self, seed: int, start: int, stop: int) -> BatchResult:
+        """Replications ``start..stop-1``, in chunks of at most :data:`CHUNK`."""
+        size = self.chunk
+        parts = [self._chunk(seed, a, min(a + size, stop)) for a in range(start, stop, size)]
+        if len(parts) == 1:
+            return parts[0]
+        paths: list[tuple[int, ...]] = []
+        index: dict[tuple[int, ...], int] = {}
+        nodes = []
+        ref: dict[int, Row] = {}
+        for part in parts:
+            remap = np.array([index.setdefault(p, len(index)) for p in part.paths], dtype=np.int64)
+            nodes.append(remap[part.node])
+            for p, row in part.reference.items():
+                ref[part.start - start + p] = row
+        paths = list(index)
+        return BatchResult(
+            self.cs,
+            start,
+            np.concatenate([p.outcome for p in parts]),
+            np.concatenate([p.held for p in parts]),
+            np.concatenate([p.ticks for p in parts]),
+            np.concatenate([p.events for p in parts]),
+            np.concatenate(nodes),
+            np.concatenate([p.blocking for p in parts]),
+            paths,
+            ref,
+        )
+
+    def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
+        """Rows of replications ``start..stop-1``, as the reference engine's ``run_block``."""
+        for a in range(start, stop, self.chunk):
+            yield from self._chunk(seed, a, min(a + self.chunk, stop)).rows()
+
+    def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
+        return _Chunk(self, seed, start, stop).run()
+
+
+class _Chunk:
+    """The state of one chunk of replications while it runs."""
+
+    def __init__(self, be: BatchEngine, seed: int, start: int, stop: int) -> None:
+        self.be = be
+        cs, ref = be.cs, be.ref
+        self.seed, self.start = seed, start
+        n = self.n = stop - start
+        self.reps = np.arange(start, stop, dtype=np.int64)
+        self.hz = ref.horizon
+        # Persistent, by position in the chunk.
+        self.skeys = stream_keys(seed, self.reps, ref.stream_ids)
+        self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
+        self.out_ticks = np.full(n, -1, dtype=np.int64)
+        self.out_events = np.zeros(n, dtype=np.int64)
+        self.out_node = np.zeros(n, dtype=np.int64)
+        self.out_block = np.zeros((n, len(cs.preconditions)), dtype=bool)
+        self.deferred: list[int] = []
+        self.trie: dict[tuple[int, int], int] = {}
+        self.paths: list[tuple[int, ...]] = [(cs.initial_state,)]
+        # Per live replication (compacted as replications finish).
+        self.pos = np.arange(n, dtype=np.int64)
+        self.slots: list[Any] = []
+        for i, v in enumerate(cs.initial):
+            typ = be.types[i]
+            x: Any = be.strings.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
+            if i in be.written:
+                dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
+                x = np.full(n, x, dtype=dt)
+            self.slots.append(x)
+        self.state = np.full(n, cs.initial_state, dtype=np.int64)
+        self.node = np.zeros(n, dtype=np.int64)
+        self.enabled = np.zeros((n, be.C), dtype=bool)
+        self.keys = np.full((n, be.K), INF, dtype=np.int64)
+        self.draws = np.zeros((n, 2 * be.C), dtype=np.int64)
+        self.events = np.zeros(n, dtype=np.int64)
+        self.instant = np.zeros(n, dtype=np.int64)
+        self.at_instant = np.zeros(n, dtype=np.int64)
+        self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
+        self.done = np.full(n, RUNNING, dtype=np.int64)  # per live row: outcome once done
+        self.defer = np.zeros(n, dtype=bool)
+        self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
+        self.end = np.full(n, -1, dtype=np.int64)
+        self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
+        self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
+        self.live = n
+
+    # --- draws -------------------------------------------------------------------------------
+
+    def _u(self, rows: np.ndarray, stream: int, k: np.ndarray | int) -> np.ndarray:
+        return keyed_uniforms(self.skeys[self.pos[rows], stream], k)
+
+    # --- setup and the main loop ------------------------------------------------------------
+
+    def run(self) -> BatchResult:
+        be, ref = self.be, self.ref_engine
+        K, hz = be.K, self.hz
+        allrows = np.arange(self.n)
+        self.keys[:, 0] = hz * K
+        if len(be.edge_at):
+            self.keys[:, be.col_edge] = be.edge_at[0] * K + be.col_edge
+        for j, (start, end, stay) in enumerate(ref.stays):
+            a_stream, d_stream = ref.stay_streams[j]
+            arrive = np.full(self.n, start, dtype=np.int64)
+            leave = np.full(self.n, end, dtype=np.int64)
+            if be.arrivals[j] is not None:
+                arrive += be.arrivals[j].ticks(self._u(allrows, a_stream, 0))  # type: ignore[union-attr]
+            if be.departures[j] is not None:
+                leave -= be.departures[j].ticks(self._u(allrows, d_stream, 0))  # type: ignore[union-attr]
+            valid = arrive < leave
+            now = valid & (arrive <= 0)
+            self.count[stay.slot][now] += 1
+            self.slots[stay.slot][now] = True
+            later = valid & (arrive > 0)
+            col = be.col_arrive + j
+            self.keys[later, col] = arrive[later] * K + col
+            goes = valid & (leave < hz)
+            col = be.col_leave + j
+            self.keys[goes, col] = np.maximum(leave[goes], 0) * K + col
+        for k, (at, _) in enumerate(ref.scheduled):
+            when = np.full(self.n, at, dtype=np.int64)
+            if be.jitters[k] is not None:
+                when += be.jitters[k].ticks(self._u(allrows, ref.jitter_streams[k], 0))  # type: ignore[union-attr]
+            col = be.col_sched + k
+            ok = when < hz
+            self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
+        self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
+        self._finish()
+        steps = 0
+        while self.live:
+            self._step()
+            steps += 1
+            if steps >= TAIL_STEPS and self.live <= TAIL_ROWS:
+                # A few replications with very long histories: one lockstep step costs
+                # about as much as a whole replication on the reference engine.
+                self.defer |= (self.done == RUNNING) & ~self.parked
+            self._finish()
+        return self._result()
+
+    @property
+    def ref_engine(self) -> Engine:
+        return self.be.ref
+
+    def _step(self) -> None:
+        be = self.be
+        K = be.K
+        n = len(self.pos)
+        col = self.keys.argmin(axis=1)
+        kmin = self.keys[np.arange(n), col]
+        t = kmin // K
+        same = t == self.instant
+        self.at_instant = np.where(same, self.at_instant + 1, 1)
+        self.instant = t
+        self.events += 1
+        col[self.parked] = K  # a bin of its own, never processed
+        order = np.argsort(col, kind="stable")
+        counts = np.bincount(col, minlength=K + 1)[:K]
+        dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
+        a = 0
+        for c in np.flatnonzero(counts).tolist():
+            b = a + int(counts[c])
+            rows = order[a:b]
+            a = b
+            for i in be.dirty[c]:
+                dirty.setdefault(i, []).append(rows)
+            self._happen(c, rows, t[rows])
+        live = self.done == RUNNING
+        cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
+        capped = live & cap
+        self.defer |= capped
+        # A clock is re-evaluated on every row when many rows may change it (no
+        # gathering), else only on those rows: with many clocks, each happening
+        # touches few of them, and the cost per replication stays linear.
+        everywhere = []
+        for i in sorted(dirty):
+            parts = dirty[i]
+            m = sum(len(r) for r in parts)
+            if 4 * m >= n:
+                everywhere.append(i)
+            else:
+                rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+                self._reevaluate((i,), rows, t[rows])
+        if everywhere:
+            self._reevaluate(everywhere, None, t)
+
+    def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
+        be = self.be
+        if c == 0:
+            self.done[rows] = CENSORED
+            self.block[rows] = self._blocked(rows, self.state[rows])
+            return
+        if c < be.col_arrive:
+            nxt = self.edge_next[rows]
+            for g in np.unique(nxt).tolist():
+                mask = nxt == g
+                sub, tsub = (rows, t) if mask.all() else (rows[mask], t[mask])
+                group = self.ref_engine.edge_groups[g][1]
+                for m, (_, edge) in enumerate(group):
+                    self.slots[edge.slot][sub] = edge.value
+                    if m + 1 < len(group):
+                        self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), sub, tsub)
+            nxt = nxt + 1
+            self.edge_next[rows] = nxt
+            last = len(be.edge_at)
+            at = be.edge_at[np.minimum(nxt, last - 1)]
+            self.keys[rows, c] = np.where(nxt < last, at * be.K + c, INF)
+            return
+        if c < be.col_sched:
+            self.keys[rows, c] = INF
+            arriving = c < be.col_leave
+            stay = be.cs.stays[c - (be.col_arrive if arriving else be.col_leave)]
+            count = self.count[stay.slot]
+            count[rows] += 1 if arriving else -1
+            self.slots[stay.slot][rows] = count[rows] > 0
+            return
+        if c < be.col_clock:
+            self.keys[rows, c] = INF
+            self._apply(be.sched_effects[c - be.col_sched], rows, t)
+            return
+        i = c - be.col_clock
+        self.keys[rows, c] = INF
+        self.enabled[rows, i] = False
+        effects = be.clock_effects[i]
+        if len(effects) == 1:
+            self._apply(effects[0], rows, t)
+            return
+        chosen = self._choose(i, rows)
+        for o, eff in enumerate(effects):
+            sel = chosen == o
+            if sel.any():
+                self._apply(eff, rows[sel], t[sel])
+
+    def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
+        """The option each replication's weights draw (-1: handed to the reference engine)."""
+        env = _Sub(self.slots, rows)
+        ws: list[Any] = []
+        err: Any = None
+        for w in self.be.weights[i]:
+            if isinstance(w, float):
+                ws.append(w)
+            else:
+                v, e = w(env)
+                ws.append(np.asarray(v, dtype=np.float64))
+                if e is not None:
+                    err = e if err is None else err | e
+        n = len(rows)
+        total = _pysum([np.broadcast_to(np.asarray(w, dtype=np.float64), (n,)) for w in ws])
+        low = np.min(np.stack([np.broadcast_to(w, (n,)) for w in ws]), axis=0)
+        with np.errstate(invalid="ignore"):
+            bad = ~((total > 0) & (total < np.inf)) | (low < 0)
+        if err is not None:
+            bad = bad | err
+        k = self.draws[rows, self.be.C + i]
+        self.draws[rows, self.be.C + i] = k + 1
+        stream = self.be.C + i
+        x = self._u(rows, stream, k) * total
+        chosen = np.full(n, -1, dtype=np.int64)
+        last = np.full(n, -1, dtype=np.int64)
+        for o, w in enumerate(ws):
+            wb = np.broadcast_to(w, (n,))
+            pos = wb > 0
+            pick = (chosen < 0) & pos & (x < wb)
+            chosen[pick] = o
+            x = np.where(pos & (chosen < 0), x - wb, x)
+            last[pos] = o
+        chosen = np.where(chosen < 0, last, chosen)
+        chosen[bad] = -1
+        self.defer[rows[bad]] = True
+        return chosen
+
+    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray) -> None:
+        if eff.sets:
+            env = _Sub(self.slots, rows)
+            values = []
+            for a in eff.sets:
+                v, e = a.value(env)
+                if a.allowed is not None:
+                    e = ~np.isin(v, a.allowed) if e is None else (e | ~np.isin(v, a.allowed))
+                if e is not None:
+                    self.defer[rows[np.broadcast_to(e, rows.shape)]] = True
+                values.append(v)
+            for a, v in zip(eff.sets, values, strict=True):
+                if a.low is not None or a.high is not None:
+                    v = np.asarray(v, dtype=np.float64)
+                    with np.errstate(invalid="ignore"):
+                        if a.low is not None and a.high is not None:
+                            v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
+                        elif a.low is not None:
+                            v = np.where(v < a.low, a.low, v)
+                        elif a.high is not None:
+                            v = np.where(v > a.high, a.high, v)
+                self.slots[a.slot][rows] = v
+        if eff.trigger is None:
+            return
+        be = self.be
+        old = self.state[rows]
+        new = be.next_table[eff.trigger][old]
+        moved = new != old
+        if not moved.any():
+            return
+        rows, old, new, t = rows[moved], old[moved], new[moved], t[moved]
+        fail = be.is_failure[new]
+        if fail.any():
+            self.block[rows[fail]] = self._blocked(rows[fail], old[fail])
+        self.state[rows] = new
+        self._extend_paths(rows, new)
+        ends = be.is_outcome[new]
+        self.done[rows[ends]] = new[ends]
+        self.end[rows[ends]] = t[ends]
+
+    def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
+        nstates = len(self.be.cs.states)
+        code = self.node[rows] * nstates + new
+        uniq, inv = np.unique(code, return_inverse=True)
+        ids = np.empty(len(uniq), dtype=np.int64)
+        for j, x in enumerate(uniq.tolist()):
+            parent, state = divmod(x, nstates)
+            node = self.trie.get((parent, state))
+            if node is None:
+                node = self.trie[parent, state] = len(self.paths)
+                self.paths.append((*self.paths[parent], state))
+            ids[j] = node
+        self.node[rows] = ids[inv.reshape(-1)]
+
+    def _blocked(self, rows: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """Preconditions that hold back an action the protocol state allows."""
+        be = self.be
+        out = np.zeros((len(rows), len(be.prec)), dtype=bool)
+        if not be.prec:
+            return out
+        env = _Sub(self.slots, rows)
+        for pi, fn in enumerate(be.prec):
+            m = be.prec_mask[pi][state]
+            if not m.any():
+                continue
+            v, e = fn(env)
+            out[:, pi] = m & np.logical_not(v)
+            if e is not None:
+                self.defer[rows[m & np.broadcast_to(e, m.shape)]] = True
+        return out
+
+    def _reevaluate(self, clocks: Any, rows: np.ndarray | None, t: np.ndarray) -> None:
+        """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays."""
+        be = self.be
+        env: Any = self.slots if rows is None else _Sub(self.slots, rows)
+        state = self.state if rows is None else self.state[rows]
+        ok_rows = (self.done == RUNNING) & ~self.defer
+        if rows is not None:
+            ok_rows = ok_rows[rows]
+        for i in clocks:
+            test: Any = be.masks[i][state]
+            err: Any = None
+            for part in be.tests[i]:
+                v, e = part(env)
+                if e is not None:
+                    ee = test & e
+                    err = ee if err is None else err | ee
+                test = test & v
+            if err is not None:
+                bad = np.broadcast_to(err, ok_rows.shape) & ok_rows
+                if bad.any():
+                    where = np.flatnonzero(bad) if rows is None else rows[bad]
+                    self.defer[where] = True
+                    ok_rows = ok_rows & ~bad
+            enabled = self.enabled[:, i] if rows is None else self.enabled[rows, i]
+            change = (np.broadcast_to(test, ok_rows.shape) != enabled) & ok_rows
+            if not change.any():
+                continue
+            idx = np.flatnonzero(change) if rows is None else rows[change]
+            on = np.broadcast_to(test, ok_rows.shape)[change]
+            self.enabled[idx, i] = on
+            col = be.col_clock + i
+            self.keys[idx[~on], col] = INF
+            up = idx[on]
+            if len(up):
+                k = self.draws[up, i]
+                self.draws[up, i] = k + 1
+                now = t[np.flatnonzero(change)[on]]  # t is aligned with the rows evaluated
+                ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
+                self.keys[up, col] = np.where(soon, (now + ticks) * be.K + col, INF)
+
+    def _finish(self) -> None:
+        """Record the replications that ended (or go to the reference engine); park them,
+        and drop parked rows once they are a quarter of the arrays."""
+        over = ((self.done != RUNNING) | self.defer) & ~self.parked
+        if not over.any():
+            return
+        rows = np.flatnonzero(over)
+        pos = self.pos[rows]
+        for p in pos[self.defer[rows]].tolist():
+            self.deferred.append(p)
+        self.out_outcome[pos] = self.done[rows]
+        self.out_ticks[pos] = self.end[rows]
+        self.out_events[pos] = self.events[rows]
+        self.out_node[pos] = self.node[rows]
+        self.out_block[pos] = self.block[rows]
+        self.parked[rows] = True
+        self.keys[rows] = PARKED
+        self.live -= len(rows)
+        if 4 * (len(self.pos) - self.live) < len(self.pos):
+            return
+        keep = ~self.parked
+        self.pos = self.pos[keep]
+        self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
+        for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
+                     "at_instant", "done", "defer", "block", "end", "parked",
+                     "edge_next"):  # fmt: skip
+            setattr(self, name, getattr(self, name)[keep])
+        self.count = {k: v[keep] for k, v in self.count.items()}
+
+    def _result(self) -> BatchResult:
+        be = self.be
+        outcome = self.out_outcome
+        held = np.zeros(self.n, dtype=bool)
+        ok = outcome >= 0
+        held[ok] = be.is_success[outcome[ok]]
+        ref = {p: be.ref.run(self.seed, self.start + p) for p in sorted(self.deferred)}
+        return BatchResult(
+            be.cs,
+            self.start,
+            outcome,
+            held,
+            self.out_ticks,
+            self.out_events,
+            self.out_node,
+            self.out_block,
+            self.paths,
+            ref,
+        )

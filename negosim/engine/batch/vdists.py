@@ -1,0 +1,203 @@
+"""The compiler's inverse-CDF samplers over arrays of uniforms, giving the same ticks.
+
+The scalar engine turns a draw into ticks with Python floats; here the same
+quantile functions run in numpy. ``fixed``, ``uniform``, ``triangular`` and
+``empirical`` use the same IEEE operations in the same order (``sqrt`` is
+correctly rounded in both), so their values are bit-identical. ``exponential``
+and ``lognormal`` need ``log``/``exp``, whose numpy versions may differ from
+the C library's in the last bit; a value is only ever used rounded to a whole
+tick (or compared with the time left before the horizon), so the result can
+differ only for a draw within a few units in the last place of a rounding
+boundary. Such borderline draws (|error| bound taken a thousand times larger
+than the real one) are recomputed with the scalar sampler itself, so the
+ticks are the scalar engine's in every case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ...compiler import dists
+from ...compiler.dists import Sampler
+from .vexpr import Unsupported
+
+TICKS_PER_HOUR = 3_600_000
+_REL = 1e-12  # far above the relative error of numpy's log/exp-based quantiles (~1e-15)
+
+
+def _inv_cdf(p: np.ndarray) -> np.ndarray:
+    """statistics.NormalDist().inv_cdf (Wichura's AS241), elementwise, same operations."""
+    q = p - 0.5
+    central = np.abs(q) <= 0.425
+    out = np.empty_like(p)
+    if central.any():
+        qc = q[central]
+        r = 0.180625 - qc * qc
+        num = (((((((2.5090809287301226727e+3 * r +
+                     3.3430575583588128105e+4) * r +
+                     6.7265770927008700853e+4) * r +
+                     4.5921953931549871457e+4) * r +
+                     1.3731693765509461125e+4) * r +
+                     1.9715909503065514427e+3) * r +
+                     1.3314166789178437745e+2) * r +
+                     3.3871328727963666080e+0) * qc  # fmt: skip
+        den = (((((((5.2264952788528545610e+3 * r +
+                     2.8729085735721942674e+4) * r +
+                     3.9307895800092710610e+4) * r +
+                     2.1213794301586595867e+4) * r +
+                     5.3941960214247511077e+3) * r +
+                     6.8718700749205790830e+2) * r +
+                     4.2313330701600911252e+1) * r +
+                     1.0)  # fmt: skip
+        out[central] = num / den
+    tail = ~central
+    if tail.any():
+        pt, qt = p[tail], q[tail]
+        r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))
+        near = r <= 5.0
+        x = np.empty_like(r)
+        r1 = r[near] - 1.6
+        num = (((((((7.74545014278341407640e-4 * r1 +
+                     2.27238449892691845833e-2) * r1 +
+                     2.41780725177450611770e-1) * r1 +
+                     1.27045825245236838258e+0) * r1 +
+                     3.64784832476320460504e+0) * r1 +
+                     5.76949722146069140550e+0) * r1 +
+                     4.63033784615654529590e+0) * r1 +
+                     1.42343711074968357734e+0)  # fmt: skip
+        den = (((((((1.05075007164441684324e-9 * r1 +
+                     5.47593808499534494600e-4) * r1 +
+                     1.51986665636164571966e-2) * r1 +
+                     1.48103976427480074590e-1) * r1 +
+                     6.89767334985100004550e-1) * r1 +
+                     1.67638483018380384940e+0) * r1 +
+                     2.05319162663775882187e+0) * r1 +
+                     1.0)  # fmt: skip
+        x[near] = num / den
+        r2 = r[~near] - 5.0
+        num = (((((((2.01033439929228813265e-7 * r2 +
+                     2.71155556874348757815e-5) * r2 +
+                     1.24266094738807843860e-3) * r2 +
+                     2.65321895265761230930e-2) * r2 +
+                     2.96560571828504891230e-1) * r2 +
+                     1.78482653991729133580e+0) * r2 +
+                     5.46378491116411436990e+0) * r2 +
+                     6.65790464350110377720e+0)  # fmt: skip
+        den = (((((((2.04426310338993978564e-15 * r2 +
+                     1.42151175831644588870e-7) * r2 +
+                     1.84631831751005468180e-5) * r2 +
+                     7.86869131145613259100e-4) * r2 +
+                     1.48753612908506148525e-2) * r2 +
+                     1.36929880922735805310e-1) * r2 +
+                     5.99832206555887937690e-1) * r2 +
+                     1.0)  # fmt: skip
+        x[~near] = num / den
+        out[tail] = np.where(qt < 0.0, -x, x)
+    return out
+
+
+class VSampler:
+    """A sampler over arrays: ``hours(u)``, and ticks exactly as the scalar engine gets them."""
+
+    def __init__(self, sampler: Sampler, what: str) -> None:
+        spec = dists.spec(sampler)
+        if spec is None:
+            raise Unsupported(f"a distribution built outside negosim.compiler.dists ({what})")
+        kind, v, values, weights = spec
+        self.scalar = sampler
+        self.exact = kind in ("fixed", "uniform", "triangular", "empirical")
+        self.hours: Callable[[np.ndarray], np.ndarray]
+        if kind == "fixed":
+            c = v["value"]
+            self.hours = lambda u: np.full(u.shape, c)
+        elif kind == "uniform":
+            lo, width = v["low"], v["high"] - v["low"]
+            self.hours = lambda u: lo + u * width
+        elif kind == "triangular":
+            a, c, b = v["min"], v["mode"], v["max"]
+            fc = (c - a) / (b - a)
+            left, right = (b - a) * (c - a), (b - a) * (b - c)
+
+            def tri(u: np.ndarray) -> np.ndarray:
+                lower = u < fc
+                with np.errstate(invalid="ignore"):
+                    return np.where(lower, a + np.sqrt(u * left), b - np.sqrt((1 - u) * right))
+
+            self.hours = tri
+        elif kind == "exponential":
+            mean = v["mean"]
+
+            def expo(u: np.ndarray) -> np.ndarray:
+                with np.errstate(divide="ignore"):
+                    return -mean * np.log(1.0 - u)
+
+            self.hours = expo
+        elif kind == "lognormal":
+            mu, sigma = math.log(v["median"]), math.log(v["p90"] / v["median"]) / dists.Z90
+
+            def logn(u: np.ndarray) -> np.ndarray:
+                z = _inv_cdf(np.where(u > 0, u, 1e-300))
+                with np.errstate(over="ignore"):
+                    return np.exp(mu + sigma * z)
+
+            self.hours = logn
+        elif kind == "empirical":
+            w = list(weights) or [1.0] * len(values)
+            total = sum(w)
+            acc, cum = 0.0, []
+            for x in w:  # itertools.accumulate: left to right
+                acc += x
+                cum.append(acc / total)
+            cum[-1] = 1.0
+            cum_a = np.array(cum)
+            vals = np.array(values, dtype=np.float64)
+            last = len(vals) - 1
+            self.hours = lambda u: vals[np.minimum(np.searchsorted(cum_a, u, side="right"), last)]
+        else:
+            raise Unsupported(f"the distribution {kind!r} ({what})")
+        self._check(what)
+
+    def _check(self, what: str) -> None:
+        """Refuse (fall back to the reference engine) unless this agrees with the scalar one."""
+        edges = [1e-12, 0.02425, 0.97575, 1 - 2**-53]
+        u = np.concatenate([np.linspace(0.0, 1.0, 2001)[:-1], edges])
+        ours = self.hours(u)
+        ref = np.array([self.scalar(x) for x in u.tolist()])
+        same = (ours == ref) | (np.abs(ours - ref) <= _REL * 0.1 * np.abs(ref))
+        if not self.exact:
+            same |= np.isinf(ours) & np.isinf(ref)
+        if not bool(same.all()):
+            raise Unsupported(f"a distribution the batch engine does not reproduce ({what})")
+
+    def ticks(self, u: np.ndarray) -> np.ndarray:
+        """``to_ticks(sampler(u))`` for each ``u``: floor(hours * TICKS_PER_HOUR + 0.5)."""
+        x = self.hours(u) * TICKS_PER_HOUR + 0.5
+        out = np.floor(x)
+        if not self.exact:
+            border = np.abs(x - np.round(x)) <= _REL * np.abs(x) + 1e-9
+            for i in np.flatnonzero(border):
+                out[i] = math.floor(self.scalar(float(u[i])) * TICKS_PER_HOUR + 0.5)
+        return out.astype(np.int64)
+
+    def delays(self, u: np.ndarray, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Delays in ticks and whether each comes before the horizon (``delay < room``).
+
+        As the scalar engine: ``delay = sampler(u) * TICKS_PER_HOUR``; scheduled
+        only if ``delay < room``; then ``int(delay + 0.5)`` ticks.
+        """
+        d = self.hours(u) * TICKS_PER_HOUR
+        soon = d < room
+        ticks = np.where(soon, d, 0.0) + 0.5
+        out = np.floor(ticks)
+        if not self.exact:
+            tol = _REL * np.abs(d) + 1e-9
+            with np.errstate(invalid="ignore"):
+                border = (np.abs(ticks - np.round(ticks)) <= tol) | (np.abs(d - room) <= tol)
+            for i in np.flatnonzero(border):
+                delay = self.scalar(float(u[i])) * TICKS_PER_HOUR
+                soon[i] = delay < room[i]
+                out[i] = int(delay + 0.5) if soon[i] else 0
+        return out.astype(np.int64), soon

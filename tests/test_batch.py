@@ -1,0 +1,227 @@
+"""The batch engine gives the simpy engine's rows, replication by replication (issue 11)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+
+import numpy as np
+import pytest
+from conftest import SCENARIOS, base_scenario, with_ask_step
+
+import negosim
+from negosim.engine.batch import BatchEngine, Unsupported
+from negosim.engine.batch import engine as batch_module
+from negosim.engine.simulation import Engine
+from negosim.engine.streams import keyed_uniforms, stream_keys, uniforms
+from negosim.errors import SimulationError
+from negosim.runs import runner
+from negosim.runs.backends import batch_support
+from negosim.runs.results import Tally
+
+
+def same_rows(cs: negosim.CompiledScenario, runs: int, seed: int) -> BatchEngine:
+    be = BatchEngine(cs)
+    ref = list(Engine(cs).run_block(seed, 0, runs))
+    got = list(be.run_block(seed, 0, runs))
+    assert len(got) == runs
+    for a, b in zip(ref, got, strict=True):
+        assert a == b, f"replication {a.index}:\n simpy {a}\n batch {b}"
+    return be
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_gives_the_same_rows(path):
+    cs = negosim.load(path)
+    same_rows(cs, 1500, seed=11)
+
+
+def test_statistical_test_scenarios_give_the_same_rows(load_data):
+    import test_statistics as ts
+
+    seen: list[negosim.CompiledScenario] = []
+
+    def recording(data, sets=None):
+        cs = load_data(data, sets)
+        seen.append(cs)
+        return cs
+
+    for name, fn in inspect.getmembers(ts, inspect.isfunction):
+        params = list(inspect.signature(fn).parameters)
+        if not name.startswith("test_") or params[:1] != ["load_data"]:
+            continue
+        if name == "test_action_only_inside_later_window":
+            for how in ("guard", "available"):
+                fn(recording, how, ("10h", "30h"), 20.0)
+        else:
+            fn(recording)
+    assert len(seen) >= 12
+    for cs in seen:
+        same_rows(cs, 600, seed=5)
+
+
+def _feature_scenario() -> dict:
+    """Most of the format at once: scheduled events with jitter, overlapping stays with
+    arrival and departure delays, windows at one instant, enum facts set by expressions,
+    functions, clamps, options with computed weights, zero delays, random events."""
+    data = with_ask_step(base_scenario())
+    data["calendar"]["horizon"] = "30h"
+    data["calendar"]["windows"] = {
+        "w1": {"start": "2h", "end": "9h"},
+        "w2": {"start": "2h", "end": "20h"},
+        "w3": {"start": "9h", "end": "26h"},
+    }
+    data["params"] = {"p": {"kind": "probability", "default": 0.4, "assumption": "t"}}
+    data["facts"] = {
+        "mood": {"type": "enum", "values": ["cold", "warm", "hot"], "initial": "cold"},
+        "n": {"type": "number", "initial": 0, "low": 0, "high": 4},
+        "x": {"type": "number", "initial": 1.5},
+        "flag": {"type": "bool", "initial": False},
+    }
+    data["actors"]["a"]["present"] = [
+        {"from": "0h", "until": "12h", "arrival": {"dist": "uniform", "low": "0h", "high": "3h"}},
+        {"from": "10h", "until": "30h",
+         "departure": {"dist": "empirical", "values": ["0h", "2h", "5h"], "weights": [1, 2, 1]}},
+    ]  # fmt: skip
+    data["actors"]["b"] = {"name": "B", "available": ["w1", "w3"]}
+    data["preconditions"] = {
+        "warm_enough": {"text": "t", "insisted_by": "b", "holds": "mood != 'cold' or n >= 3"}
+    }
+    data["events"] = {
+        "news": {"at": "5h", "jitter": {"dist": "triangular", "min": "-2h", "mode": "0h",
+                                        "max": "3h"},
+                 "set": {"mood": "'warm' if x > 1 else 'hot'", "x": "x * 2"}},
+        "shock": {"rate": 6, "window": "w2", "guard": "not flag",
+                  "set": {"n": "n + 1", "x": "max(x - 0.5, log(2), sqrt(abs(x)))"}},
+        "deadline": {"at": "28h", "trigger": "fail"},
+    }  # fmt: skip
+    data["actions"] = {
+        "ask": {"actor": "a", "from": "waiting", "guard": "present('a')",
+                "delay": {"dist": "lognormal", "median": "3h", "p90": "9h"},
+                "options": {
+                    "yes": {"weight": "p * clamp(n, 1, 3)", "trigger": "ask",
+                            "set": {"flag": "n > 1 and x / (n - 1) > 0.1"}},
+                    "no": {"weight": "1 - p", "set": {"n": "n - 1", "mood": "mood"}},
+                }},
+        "nudge": {"actor": "b", "from": ["waiting", "asked"], "guard": "mood < 'hot'",
+                  "delay": {"dist": "fixed", "value": "0h"}, "set": {"mood": "hot"}},
+        "meet": {"actor": "b", "from": "asked", "requires": ["warm_enough"],
+                 "delay": {"dist": "exponential", "mean": "4h"}, "trigger": "meet"},
+        "walk": {"actor": "a", "from": "asked", "guard": "in_window('w3') and exp(n) > 30",
+                 "delay": {"dist": "uniform", "low": "0h", "high": "1h"}, "trigger": "fail"},
+    }  # fmt: skip
+    return data
+
+
+def test_a_scenario_with_most_features_gives_the_same_rows(load_data):
+    cs = load_data(_feature_scenario())
+    be = same_rows(cs, 3000, seed=2)
+    res = be.run(2, 0, 3000)
+    outcomes = set(res.outcome.tolist())
+    assert {cs.states.index("held"), cs.states.index("failed")} <= outcomes
+    assert not res.reference  # nothing handed to the reference engine
+
+
+def test_results_do_not_depend_on_the_batch_size(load_data, monkeypatch):
+    cs = load_data(_feature_scenario())
+    whole = list(BatchEngine(cs).run_block(4, 100, 1100))
+    monkeypatch.setattr(batch_module, "CHUNK", 37)
+    pieces = list(BatchEngine(cs).run_block(4, 100, 1100))
+    assert pieces == whole
+    res = BatchEngine(cs).run(4, 100, 1100)  # several chunks joined into one result
+    assert list(res.rows()) == whole
+    assert [r.index for r in whole] == list(range(100, 1100))
+
+
+def test_results_do_not_depend_on_workers_or_engine():
+    cs = negosim.load(SCENARIOS / "munich.yaml")
+    one = runner.simulate(cs, runs=3000, seed=9, engine="batch")
+    two = runner.simulate(cs, runs=3000, seed=9, workers=2, engine="batch")
+    ref = runner.simulate(cs, runs=3000, seed=9, engine="simpy")
+    for est in (two, ref):
+        assert est.to_dict() | {"elapsed_s": 0} == one.to_dict() | {"elapsed_s": 0}
+
+
+def test_batch_tally_counts_as_rows_do(load_data):
+    cs = load_data(_feature_scenario())
+    by_rows = Tally()
+    for row in Engine(cs).run_block(6, 0, 2000):
+        by_rows.add(row)
+    by_batch = Tally()
+    by_batch.add_batch(BatchEngine(cs).run(6, 0, 2000))
+    assert by_batch == by_rows
+    assert runner.replicate(cs, 6, 0, 2000) == by_rows
+
+
+def test_errors_are_the_simpy_engines(load_data):
+    data = base_scenario()
+    data["facts"] = {"k": {"type": "number", "initial": 0}}
+    meet = data["actions"]["meet"]
+    del meet["trigger"]
+    meet["options"] = {  # k reaches 3 in some replications only: 1 / 0
+        "yes": {"weight": "1 / (k - 3) if k >= 3 else 0.2", "trigger": "meet"},
+        "no": {"weight": 1, "set": {"k": "k + 1"}},
+    }
+    cs = load_data(data)
+    with pytest.raises(SimulationError) as ref:
+        list(Engine(cs).run_block(1, 0, 50))
+    with pytest.raises(SimulationError) as got:
+        list(BatchEngine(cs).run_block(1, 0, 50))
+    assert str(got.value) == str(ref.value)
+
+
+def test_events_cap_is_the_simpy_engines(load_data):
+    data = base_scenario()
+    data["facts"] = {"k": {"type": "number", "initial": 0}}
+    data["settings"] = {"max_events": 40}
+    data["actions"]["tick"] = {
+        "actor": "a", "from": "waiting", "delay": {"dist": "exponential", "mean": "0.5h"},
+        "set": {"k": "k + 1"},
+    }  # fmt: skip
+    cs = load_data(data)
+    with pytest.raises(SimulationError) as ref:
+        list(Engine(cs).run_block(3, 0, 200))
+    with pytest.raises(SimulationError) as got:
+        list(BatchEngine(cs).run_block(3, 0, 200))
+    assert str(got.value) == str(ref.value)
+
+
+def test_an_uncovered_feature_is_named_and_falls_back(load_data):
+    cs = load_data(base_scenario())
+    clock = cs.clocks[0]
+    odd = dataclasses.replace(clock, delay=lambda u: 3.0 * u)  # not built by compiler.dists
+    cs.clocks = (odd,)
+    with pytest.raises(Unsupported, match="actions.meet.delay"):
+        BatchEngine(cs)
+    why = batch_support(cs)
+    assert why is not None and "\n" not in why and "actions.meet.delay" in why
+    assert list(runner.rows(cs, 200, 1, engine="batch")) == list(runner.rows(cs, 200, 1))
+
+
+def test_keyed_uniforms_are_the_streams_bits():
+    reps = np.arange(5, 40)
+    ids = (3, 2**63 + 5, 77)
+    keys = stream_keys(123, reps, ids)
+    for j, sid in enumerate(ids):
+        for k in (0, 1, 6):
+            assert np.array_equal(keyed_uniforms(keys[:, j], k), uniforms(123, reps, sid, k))
+
+
+def test_cli_engine_option(cli):
+    path = str(SCENARIOS / "tutorial.yaml")
+    args = ("run", path, "--runs", "3000", "--format", "json")
+    a = json.loads(cli(*args, "--engine", "batch").stdout)
+    b = json.loads(cli(*args).stdout)
+    a.pop("elapsed_s"), b.pop("elapsed_s")
+    assert a == b
+
+
+def test_long_tails_handed_to_the_reference_give_the_same_rows(load_data, monkeypatch):
+    cs = load_data(_feature_scenario())
+    whole = list(BatchEngine(cs).run_block(8, 0, 400))
+    monkeypatch.setattr(batch_module, "TAIL_STEPS", 3)
+    monkeypatch.setattr(batch_module, "TAIL_ROWS", 10**6)
+    res = BatchEngine(cs).run(8, 0, 400)
+    assert res.reference  # most replications went to the reference engine
+    assert list(res.rows()) == whole
