@@ -93,6 +93,11 @@ def test_require(monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES = [
     (
+        ["serve", "--db", "{tmp}/class.sqlite3", "--port", "1"],
+        ["serve"],
+        "negosim serve: needs the 'serve' extra: pip install 'negosim[serve]'",
+    ),
+    (
         ["plot", MUNICH, "--kind", "curve", "-o", "{tmp}/p.png"],
         ["plots"],
         "negosim plot: needs the 'plots' extra: pip install 'negosim[plots]'",
