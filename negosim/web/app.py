@@ -603,15 +603,19 @@ class Web:
         return self.redirect(request, f"/cases/{cid}")
 
     async def dashboard(self, request: Request) -> Response:
-        klass = self.instructor_of(request, request.path_params["code"])
         secret = request.query_params.get("secret")
         if secret:
-            if not same_secret(secret, klass["secret_hash"]):
+            klass = self.store.klass(request.path_params["code"])
+            if klass is None or not same_secret(secret, klass["secret_hash"]):
                 raise Refused(403, "That is not this class's instructor secret.")
             resp = self.redirect(request, f"/teach/{klass['code']}")
             _cookie(resp, f"ts_{klass['code']}", secret)
             return resp
-        return self.page(request, "dashboard.html", **self.dashboard_context(request, klass))
+        klass = self.instructor_of(request, request.path_params["code"])
+        resp = self.page(request, "dashboard.html", **self.dashboard_context(request, klass))
+        if request.cookies.get(f"new_{klass['code']}"):
+            resp.delete_cookie(f"new_{klass['code']}")  # the secret link is shown once
+        return resp
 
     def dashboard_context(self, request: Request, klass: Any) -> dict[str, Any]:
         ctx = self.class_context(klass)

@@ -255,5 +255,5 @@ class Store:
                 (who, window),
             )
             row = db.execute("SELECT n FROM usage WHERE who=? AND slot=?", (who, window)).fetchone()
-            db.execute("DELETE FROM usage WHERE slot < ?", (window - 2,))
+            db.execute("DELETE FROM usage WHERE who=? AND slot < ?", (who, window))
         return int(row["n"]) <= limit
