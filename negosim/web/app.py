@@ -84,6 +84,9 @@ def build_app(settings: Settings) -> Starlette:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["pct"] = lambda p: "–" if p is None else f"{100 * p:.1f}%"
+    # the version of a live channel when the page was made: the page's script asks the
+    # server for what changed since, so nothing between rendering and connecting is missed
+    env.globals["version"] = bus.version
     web = Web(settings, store, library, bus, pool, env)
 
     @contextlib.asynccontextmanager
@@ -434,9 +437,7 @@ class Web:
         kind, _, ident = channel.partition("-")
         if kind not in ("job", "class", "game") or not ident.isalnum() or len(ident) > 12:
             raise Refused(404, "No such event stream.")
-        key = f"job:{ident}" if kind == "job" else channel
-        if kind == "class":
-            key = f"class-{ident.upper()}"
+        key = f"class-{ident.upper()}" if kind == "class" else channel
         job_id = int(ident) if kind == "job" and ident.isdigit() else None
 
         def message(v: int) -> str:
@@ -646,7 +647,9 @@ class Web:
                                (klass["id"],))  # fmt: skip
         games_view = []
         for g in games:
-            seats = self.store.all("SELECT actor, name FROM seats WHERE game_id=?", (g["id"],))
+            seats = self.store.all(
+                "SELECT actor, name FROM seats WHERE game_id=? ORDER BY rowid", (g["id"],)
+            )
             games_view.append({"id": g["id"], "case_id": g["case_id"], "status": g["status"],
                                "seed": g["seed"], "seats": seats})  # fmt: skip
         fresh = request.cookies.get(f"new_{klass['code']}")

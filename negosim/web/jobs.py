@@ -182,7 +182,7 @@ class Pool:
         case = self.library.get(row["case_id"]) if row else None
         if row is None or case is None or case.cs is None:
             self.store.finish_job(job_id, error="the case is no longer in the library")
-            self.bus.notify(f"job:{job_id}")
+            self.bus.notify(f"job-{job_id}")
             return
         import json
 
@@ -217,7 +217,7 @@ class Pool:
         self.progress.pop(job_id, None)
         for fn in listeners:
             fn(job_id)
-        self.bus.notify(f"job:{job_id}")
+        self.bus.notify(f"job-{job_id}")
 
     def _read_progress(self) -> None:
         while not self._stop.is_set():
@@ -228,7 +228,7 @@ class Pool:
             except (EOFError, OSError, ValueError):
                 return
             self.progress[job_id] = (done, total)
-            self.bus.notify(f"job:{job_id}")
+            self.bus.notify(f"job-{job_id}")
 
     def resume(self, on_done: Callable[[int], None] | None = None) -> int:
         """Run again the jobs the last server left queued or running; how many."""

@@ -25,9 +25,15 @@
   }
   function listen(live) {
     var channel = live.getAttribute("data-channel");
-    var seen = null;
+    // the channel's version when the server made this page: a change since is refreshed
+    var seen = parseInt(live.getAttribute("data-version") || "0", 10);
     var es = new EventSource("/events/" + encodeURIComponent(channel));
-    es.onopen = function () { document.body.removeAttribute("data-offline"); };
+    var opened = 0;
+    es.onopen = function () {
+      opened += 1;
+      document.body.removeAttribute("data-offline");
+      document.body.setAttribute("data-connects", String(opened)); // reconnections, counted
+    };
     es.onerror = function () { document.body.setAttribute("data-offline", "1"); };
     es.onmessage = function (ev) {
       var data = JSON.parse(ev.data);
@@ -36,11 +42,6 @@
         bar.max = data.total; bar.value = data.done;
         var t = document.getElementById("progress-text");
         if (t) { t.textContent = data.done + " / " + data.total; }
-      }
-      if (seen === null) {
-        seen = data.v;
-        if (data.status && data.status !== "queued" && data.status !== "running" && bar) { refresh(live); }
-        return;
       }
       if (data.v !== seen) {
         seen = data.v;
