@@ -50,8 +50,9 @@ def _person(browser: Any, problems: list[str]) -> Any:  # noqa: F811
             if m.type == "error" and "EventSource" not in m.text
             and "ERR_CONNECTION_REFUSED" not in m.text
             and "ERR_INCOMPLETE_CHUNKED_ENCODING" not in m.text else None)  # fmt: skip
+    local = ("http://127.0.0.1:", "data:", "about:")
     page.on("request", lambda r: problems.append(f"request off the server: {r.url}")
-            if not r.url.startswith(("http://127.0.0.1:", "data:", "about:")) else None)  # fmt: skip
+            if not r.url.startswith(local) else None)  # fmt: skip
     return page
 
 
