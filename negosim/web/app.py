@@ -50,6 +50,8 @@ from .store import Store, same_secret
 HERE = Path(__file__).parent
 DEFAULT_RUNS = 10_000
 DEBRIEF_RUNS = 2_000
+COALESCE_S = 0.25
+"""Seconds an event stream waits after a change before it tells the browser (bursts merge)."""
 
 
 @dataclass
@@ -462,8 +464,10 @@ class Web:
                     min(self.settings.heartbeat_seconds, max(ends - time.monotonic(), 0.01)),
                 )
                 if v != seen:
-                    seen = v
-                    yield message(v)
+                    # a burst (a class of 150 predicting at once) is one message, not 150
+                    await asyncio.sleep(COALESCE_S)
+                    seen = self.bus.version(key)
+                    yield message(seen)
                 else:
                     yield ": ping\n\n"
 
