@@ -49,8 +49,16 @@ async def _class(url: str, key: str) -> tuple[httpx.AsyncClient, str]:
     return t, code
 
 
-async def _bot(url: str, code: str, n: int, timings: list[float], errors: list[str],
-               heard: dict[int, list[float]], ready: asyncio.Event, stop: asyncio.Event) -> None:  # fmt: skip
+async def _bot(
+    url: str,
+    code: str,
+    n: int,
+    timings: list[float],
+    errors: list[str],
+    heard: dict[int, list[float]],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
     await asyncio.sleep(n * ARRIVAL_S)  # students arrive over a few seconds, not in one tick
     async with httpx.AsyncClient(base_url=url, follow_redirects=True, timeout=30,
                                  verify=TLS) as c:  # fmt: skip
