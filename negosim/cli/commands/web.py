@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
     sv = add_command(
         sub,
         "serve",
-        "Run the classroom in the browser: cases, a class's predictions, live play.",
+        "A class in the browser: predict, simulate, reveal, play live.",
         """  negosim serve                                  # http://127.0.0.1:8765
   negosim serve --host 0.0.0.0 --db class.sqlite3  # a class network (prints a warning)""",
         cmd_serve,
