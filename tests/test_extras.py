@@ -93,11 +93,6 @@ def test_require(monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES = [
     (
-        ["serve", "--db", "{tmp}/class.sqlite3", "--port", "1"],
-        ["serve"],
-        "negosim serve: needs the 'serve' extra: pip install 'negosim[serve]'",
-    ),
-    (
         ["plot", MUNICH, "--kind", "curve", "-o", "{tmp}/p.png"],
         ["plots"],
         "negosim plot: needs the 'plots' extra: pip install 'negosim[plots]'",
@@ -139,6 +134,17 @@ CASES = [
         "negosim sweep: the Dask backend needs the 'dask' extra: pip install 'negosim[dask]'",
     ),
 ]
+
+
+def test_serve_without_its_extra_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _without(monkeypatch, "serve")
+    code = main(["serve", "--db", str(tmp_path / "class.sqlite3"), "--scenarios", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err == "negosim serve: needs the 'serve' extra: pip install 'negosim[serve]'\n"
+    assert out == "" and list(tmp_path.iterdir()) == []  # no database made, nothing served
 
 
 @pytest.mark.parametrize(("argv", "missing", "line"), CASES, ids=lambda c: str(c)[:40])

@@ -149,6 +149,7 @@ class Web:
     # --- plumbing ------------------------------------------------------------------------
 
     def page(self, request: Request, template: str, status: int = 200, **ctx: Any) -> Response:
+        """Render ``template`` with the CSRF token and the security headers."""
         ctx.setdefault("title", "negosim classroom")
         html = self.env.get_template(template).render(
             request=request, csrf=sec.csrf_token(request), **ctx
@@ -170,6 +171,7 @@ class Web:
         resp.headers["Referrer-Policy"] = "no-referrer"
 
     def redirect(self, request: Request, url: str) -> Response:
+        """A 303 redirect carrying the security headers (and a new CSRF cookie)."""
         resp = RedirectResponse(url, status_code=303)
         self._finish(request, resp)
         return resp
@@ -195,21 +197,25 @@ class Web:
         return form
 
     async def refused(self, request: Request, exc: Exception) -> Response:
+        """The page of a :class:`Refused` request: its status and message."""
         assert isinstance(exc, Refused)
         return self.page(request, "message.html", status=exc.status, message=exc.message,
                          title="Not possible")  # fmt: skip
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
+        """The 404 page."""
         return self.page(request, "message.html", status=404, title="Not found",
                          message="There is no such page here.")  # fmt: skip
 
     def case_or_404(self, cid: str) -> Any:
+        """The case with this id, or a 404 page."""
         case = self.library.get(cid)
         if case is None:
             raise Refused(404, "There is no such case in this server's library.")
         return case
 
     def student_of(self, request: Request, code: str) -> Any:
+        """(class, student) for this browser and class code; either may be None."""
         klass = self.store.klass(code)
         if klass is None:
             return None, None
@@ -235,15 +241,18 @@ class Web:
         )
 
     def is_teacher(self, request: Request) -> bool:
+        """Whether this browser holds the server's instructor key."""
         key = request.cookies.get("negosim_key", "")
         return bool(key) and same_secret(key, _digest(self.key))
 
     # --- home, joining -------------------------------------------------------------------
 
     async def home(self, request: Request) -> Response:
+        """The home page: join a class with its code and a display name."""
         return self.page(request, "home.html", code=request.query_params.get("code", "")[:12])
 
     async def join(self, request: Request) -> Response:
+        """POST: a student joins a class with its code and a display name."""
         form = await self.form(request)
         code = str(form.get("code") or "").strip().upper()[:12]
         name = sec.clean_name(str(form.get("name") or ""))
@@ -273,6 +282,7 @@ class Web:
     # --- cases and simulations -------------------------------------------------------------
 
     async def cases(self, request: Request) -> Response:
+        """The case library: title, date and shape of every case."""
         self.library.refresh()
         items = []
         for cid in self.library.ids():
@@ -282,6 +292,7 @@ class Web:
         return self.page(request, "cases.html", cases=items, title="Cases")
 
     async def case(self, request: Request) -> Response:
+        """A case page: the plain words, the parameters and sources, Simulate and What if."""
         case = self.case_or_404(request.path_params["cid"])
         if case.cs is None:
             return self.page(request, "case_invalid.html", case=case, title=case.filename)
@@ -340,6 +351,7 @@ class Web:
         return job_id
 
     async def simulate(self, request: Request) -> Response:
+        """POST: queue a simulation of a case on the worker pool."""
         form = await self.form(request)
         case = self.case_or_404(request.path_params["cid"])
         if case.cs is None:
@@ -356,6 +368,7 @@ class Web:
         return self.redirect(request, f"/jobs/{job_id}")
 
     async def compare(self, request: Request) -> Response:
+        """POST: a what-if comparison of slider values (within declared ranges)."""
         form = await self.form(request)
         case = self.case_or_404(request.path_params["cid"])
         if case.cs is None:
@@ -395,6 +408,7 @@ class Web:
             self.bus.notify(f"game-{row['id']}")
 
     def job_view(self, job_id: int) -> dict[str, Any] | None:
+        """A job as the templates read it: status, progress, result."""
         row = self.store.job(job_id)
         if row is None:
             return None
@@ -413,6 +427,7 @@ class Web:
         return view
 
     async def job(self, request: Request) -> Response:
+        """A simulation's page: live progress, then its results."""
         view = self.job_view(request.path_params["jid"])
         if view is None:
             raise Refused(404, "There is no such simulation.")
@@ -421,6 +436,7 @@ class Web:
         return self.page(request, "job.html", job=view, case_title=title, title=title)
 
     async def report(self, request: Request) -> Response:
+        """A simulation's HTML report, served sandboxed."""
         row = self.store.job(request.path_params["jid"])
         if row is None or not row["report"]:
             raise Refused(404, "This simulation has no report (yet).")
@@ -480,6 +496,7 @@ class Web:
     # --- the student's class page -------------------------------------------------------------
 
     async def student_page(self, request: Request) -> Response:
+        """A student's class page: the case, the prediction, the reveals, play."""
         code = request.path_params["code"]
         klass, st = self.student_of(request, code)
         if klass is None:
@@ -524,6 +541,7 @@ class Web:
         return ctx
 
     async def predict(self, request: Request) -> Response:
+        """POST: a student records (or changes) their prediction while predictions are open."""
         form = await self.form(request)
         klass, st = self.student_of(request, request.path_params["code"])
         if klass is None or st is None:
@@ -550,6 +568,7 @@ class Web:
     # --- the instructor -----------------------------------------------------------------------
 
     async def teach(self, request: Request) -> Response:
+        """The instructor page (``?key=`` stores the server's key in a cookie)."""
         key = request.query_params.get("key")
         if key is not None:
             if not same_secret(key, _digest(self.key)):
@@ -570,6 +589,7 @@ class Web:
                                 if c is not None])  # fmt: skip
 
     async def create_class(self, request: Request) -> Response:
+        """POST: the instructor creates a class (join code, class secret)."""
         form = await self.form(request)
         if not self.is_teacher(request):
             raise Refused(403, "Only the instructor creates classes.")
@@ -581,6 +601,7 @@ class Web:
         return resp
 
     async def upload(self, request: Request) -> Response:
+        """POST: the instructor uploads a scenario; problems are shown with their lines."""
         form = await self.form(request)
         if not self.is_teacher(request):
             raise Refused(403, "Only the instructor uploads cases.")
@@ -608,6 +629,7 @@ class Web:
         return self.redirect(request, f"/cases/{cid}")
 
     async def dashboard(self, request: Request) -> Response:
+        """The instructor's dashboard of a class (``?secret=`` opens it once)."""
         secret = request.query_params.get("secret")
         if secret:
             klass = self.store.klass(request.path_params["code"])
@@ -623,6 +645,7 @@ class Web:
         return resp
 
     def dashboard_context(self, request: Request, klass: Any) -> dict[str, Any]:
+        """What the dashboard shows: predictions, their spread, reveal, scores, games."""
         ctx = self.class_context(klass)
         rows = self.store.all(
             "SELECT s.id, s.name, p.p, p.day FROM students s LEFT JOIN predictions p ON "
@@ -673,6 +696,7 @@ class Web:
         }  # fmt: skip
 
     async def assign(self, request: Request) -> Response:
+        """POST: the instructor assigns a case; the class starts predicting it."""
         form = await self.form(request)
         klass = self.instructor_of(request, request.path_params["code"])
         case = self.case_or_404(str(form.get("case") or ""))
@@ -683,6 +707,7 @@ class Web:
         return self.redirect(request, f"/teach/{klass['code']}")
 
     async def phase(self, request: Request) -> Response:
+        """POST: the instructor moves the class on: reveal the simulation, then history."""
         form = await self.form(request)
         klass = self.instructor_of(request, request.path_params["code"])
         action = form.get("action")
@@ -710,6 +735,7 @@ class Web:
         return self.redirect(request, f"/teach/{klass['code']}")
 
     async def export(self, request: Request) -> Response:
+        """The class's data as CSV (spreadsheet formulas neutralised)."""
         klass = self.instructor_of(request, request.path_params["code"])
         rows = self.store.all(
             "SELECT s.name, p.case_id, p.p, p.day, p.created FROM students s LEFT JOIN "
@@ -756,6 +782,7 @@ class Web:
     # --- games ----------------------------------------------------------------------------------
 
     async def new_game(self, request: Request) -> Response:
+        """POST: a student starts a game, against the simulator or a classmate."""
         form = await self.form(request)
         klass, st = self.student_of(request, request.path_params["code"])
         if klass is None or st is None:
@@ -800,12 +827,14 @@ class Web:
         return resp
 
     def seat_of(self, request: Request, gid: int) -> Any:
+        """The seat this browser holds in game ``gid``, or None."""
         token = request.cookies.get(f"gs_{gid}", "")
         if not token:
             return None
         return self.store.one("SELECT * FROM seats WHERE game_id=? AND token=?", (gid, token))
 
     async def take_seat(self, request: Request) -> Response:
+        """POST: a classmate takes the open seat of a two-player game."""
         await self.form(request)
         gid = request.path_params["gid"]
         g = self.store.one("SELECT * FROM games WHERE id=?", (gid,))
@@ -833,6 +862,7 @@ class Web:
         return resp
 
     def game_state(self, g: Any) -> Any:
+        """The game replayed from its seed and choices: (case, state)."""
         case = self.library.get(g["case_id"])
         if case is None or case.cs is None:
             raise Refused(400, "This game's case no longer loads.")
@@ -844,6 +874,7 @@ class Web:
             raise Refused(409, f"This game no longer fits its case ({exc}).") from None
 
     async def game(self, request: Request) -> Response:
+        """A game as one player's side sees it (everything once it is over)."""
         gid = request.path_params["gid"]
         g = self.store.one("SELECT * FROM games WHERE id=?", (gid,))
         if g is None:
@@ -902,6 +933,7 @@ class Web:
         self.pool.submit(job_id, self.job_done)
 
     async def choose(self, request: Request) -> Response:
+        """POST: the player whose turn it is decides; the other side hears of it."""
         form = await self.form(request)
         gid = request.path_params["gid"]
         seat = self.seat_of(request, gid)

@@ -103,6 +103,7 @@ class Library:
             self._cases = found
 
     def ids(self) -> list[str]:
+        """The ids of the cases on offer, in order."""
         with self._lock:
             return list(self._cases)
 

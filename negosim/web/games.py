@@ -55,6 +55,7 @@ class GameState:
 
     @property
     def over(self) -> bool:
+        """Whether the game has reached its outcome (no turn left)."""
         return self.turn is None
 
 

@@ -96,13 +96,16 @@ class Bus:
         self._cond: asyncio.Condition | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's event loop (the lifespan does it once)."""
         self.loop = loop
         self._cond = asyncio.Condition()
 
     def version(self, channel: str) -> int:
+        """How many times ``channel`` has changed since the server started."""
         return self.versions.get(channel, 0)
 
     def notify(self, channel: str) -> None:
+        """Tell the waiters of ``channel`` that it changed (from any thread)."""
         loop = self.loop
         if loop is None or loop.is_closed():
             self.versions[channel] = self.version(channel) + 1
@@ -238,6 +241,7 @@ class Pool:
         return len(rows)
 
     def shutdown(self) -> None:
+        """Stop reading progress and the pool; running jobs are run again next start."""
         self._stop.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self._reader.join(timeout=2)

@@ -129,15 +129,18 @@ class Store:
                 raise
 
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        """The first row of ``sql``, or None."""
         with self.lock:
             row: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
             return row
 
     def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Every row of ``sql``."""
         with self.lock:
             return list(self.db.execute(sql, args).fetchall())
 
     def close(self) -> None:
+        """Close the database."""
         with self.lock:
             self.db.close()
 
@@ -170,6 +173,7 @@ class Store:
         return code, secret
 
     def klass(self, code: str) -> sqlite3.Row | None:
+        """The class with this join code (any case), or None."""
         return self.one("SELECT * FROM classes WHERE code=?", (code.strip().upper(),))
 
     def join(self, class_id: int, name: str) -> str:
@@ -183,16 +187,19 @@ class Store:
         return token
 
     def student(self, token: str | None) -> sqlite3.Row | None:
+        """The student with this token, or None."""
         if not token:
             return None
         return self.one("SELECT * FROM students WHERE token=?", (token,))
 
     def update_class(self, class_id: int, **fields: Any) -> None:
+        """Set columns of a class (case, phase, job)."""
         cols = ", ".join(f"{k}=?" for k in fields)
         with self.tx() as db:
             db.execute(f"UPDATE classes SET {cols} WHERE id=?", (*fields.values(), class_id))
 
     def predict(self, class_id: int, student_id: int, case_id: str, p: float, day: str) -> None:
+        """Record a student's prediction of a case (a second one replaces the first)."""
         with self.tx() as db:
             db.execute(
                 "INSERT INTO predictions (class_id, student_id, case_id, p, day, created) "
@@ -202,6 +209,7 @@ class Store:
             )
 
     def prediction(self, student_id: int, case_id: str) -> sqlite3.Row | None:
+        """A student's prediction of a case, or None."""
         return self.one(
             "SELECT * FROM predictions WHERE student_id=? AND case_id=?", (student_id, case_id)
         )
@@ -209,6 +217,7 @@ class Store:
     # --- jobs -----------------------------------------------------------------------------
 
     def add_job(self, kind: str, case_id: str, spec: dict[str, Any], owner: str) -> int:
+        """Store a queued job; return its id."""
         with self.tx() as db:
             cur = db.execute(
                 "INSERT INTO jobs (kind, case_id, spec, status, owner, created) "
@@ -218,11 +227,13 @@ class Store:
             return int(cur.lastrowid or 0)
 
     def job(self, job_id: int) -> sqlite3.Row | None:
+        """The job with this id, or None."""
         return self.one("SELECT * FROM jobs WHERE id=?", (job_id,))
 
     def finish_job(
         self, job_id: int, result: Any = None, report: str | None = None, error: str | None = None
     ) -> None:
+        """Record a job's result (and report), or its error."""
         with self.tx() as db:
             db.execute(
                 "UPDATE jobs SET status=?, result=?, report=?, error=?, finished=? WHERE id=?",
@@ -237,10 +248,12 @@ class Store:
             )
 
     def set_job_status(self, job_id: int, status: str) -> None:
+        """Set a job's status (``queued``, ``running``, ``done``, ``failed``)."""
         with self.tx() as db:
             db.execute("UPDATE jobs SET status=? WHERE id=?", (status, job_id))
 
     def unfinished_jobs(self) -> list[sqlite3.Row]:
+        """Jobs left queued or running (by a server that stopped)."""
         return self.all("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY id")
 
     # --- rate limits ----------------------------------------------------------------------
