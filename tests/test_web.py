@@ -296,6 +296,12 @@ def test_a_class_predicts_then_sees_the_simulation_then_history(
     page = ann.get(f"/class/{code}").text
     assert "P(meeting held)" in page and "Record my prediction" not in page
     assert post(ann, f"/class/{code}/predict", p="10", day="none").status_code == 400  # closed
+    assert ann.get(f"/jobs/{klass['job_id']}").status_code == 200
+    post(t, f"/teach/{code}/phase", action="predict")  # back to predicting: hidden again
+    assert ann.get(f"/jobs/{klass['job_id']}").status_code == 403
+    assert ann.get(f"/jobs/{klass['job_id']}/report").status_code == 403
+    assert t.get(f"/jobs/{klass['job_id']}").status_code == 200
+    post(t, f"/teach/{code}/phase", action="simulation")
     post(t, f"/teach/{code}/phase", action="history")
     page = ann.get(f"/class/{code}").text
     assert "The meeting was held" in page and "Your Brier score: <strong>0.090</strong>" in page

@@ -407,6 +407,12 @@ class Web:
         for row in self.store.all("SELECT id FROM games WHERE debrief_job=?", (job_id,)):
             self.bus.notify(f"game-{row['id']}")
 
+    def _not_before_reveal(self, request: Request, job_id: int) -> None:
+        """403 if ``job_id`` is a class's simulation that its instructor has not revealed."""
+        for k in self.store.all("SELECT * FROM classes WHERE job_id=?", (job_id,)):
+            if k["phase"] == "predict":
+                self.instructor_of(request, k["code"])  # raises unless the instructor
+
     def job_view(self, job_id: int) -> dict[str, Any] | None:
         """A job as the templates read it: status, progress, result."""
         row = self.store.job(job_id)
@@ -431,6 +437,7 @@ class Web:
         view = self.job_view(request.path_params["jid"])
         if view is None:
             raise Refused(404, "There is no such simulation.")
+        self._not_before_reveal(request, view["id"])
         case = self.library.get(view["case_id"])
         title = case.cs.model.title if case and case.cs else view["case_id"]
         return self.page(request, "job.html", job=view, case_title=title, title=title)
@@ -438,6 +445,8 @@ class Web:
     async def report(self, request: Request) -> Response:
         """A simulation's HTML report, served sandboxed."""
         row = self.store.job(request.path_params["jid"])
+        if row is not None:
+            self._not_before_reveal(request, row["id"])
         if row is None or not row["report"]:
             raise Refused(404, "This simulation has no report (yet).")
         resp = HTMLResponse(row["report"])
