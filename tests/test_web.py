@@ -582,3 +582,43 @@ def test_the_database_refuses_a_newer_schema(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a negosim classroom database"):
         Store(tmp_path / "junk.sqlite3")
     assert Store(tmp_path / "y.sqlite3").one("PRAGMA journal_mode")[0] == "wal"  # type: ignore[index]
+
+
+def test_killed_mid_class_a_real_server_restarts_with_everything(
+    library: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while a simulation runs; the restarted server has the class and finishes it."""
+    import httpx
+    from webserver import LiveServer
+
+    server = LiveServer(tmp_path / "live.sqlite3", library).start()
+    try:
+
+        def client() -> httpx.Client:
+            c = httpx.Client(base_url=server.url, follow_redirects=True, timeout=30)
+            c.get("/")
+            return c
+
+        def send(c: httpx.Client, url: str, **data: Any) -> Any:
+            return c.post(url, data={"csrf": c.cookies["negosim_csrf"], **data})
+
+        t = client()
+        t.get(f"/teach?key={server.key}")
+        code = str(send(t, "/teach/classes", name="live").url).split("/teach/")[1].split("?")[0]
+        send(t, f"/teach/{code}/assign", case="munich")
+        s = client()
+        send(s, "/join", code=code, name="Ann")
+        send(s, f"/class/{code}/predict", p="64", day="2023-02-18")
+        send(t, f"/teach/{code}/phase", action="simulation", runs="20000", seed="0")
+        server.kill()  # mid-class, while the simulation runs
+        server.start()
+        page = s.get(f"/class/{code}").text
+        assert "Your prediction: P(meeting) = 64.0%" in page
+        ends = time.monotonic() + 180
+        while "P(meeting held)" not in page and time.monotonic() < ends:
+            time.sleep(0.5)
+            page = s.get(f"/class/{code}").text
+        assert "P(meeting held)" in page  # the interrupted simulation ran again
+        assert "Ann" in t.get(f"/teach/{code}").text
+    finally:
+        server.stop()
