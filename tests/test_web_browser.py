@@ -157,6 +157,9 @@ def test_a_class_in_the_browser(browser: Any, classroom: LiveServer) -> None:  #
     ann.click("button:has-text('Play against a classmate')")
     ann.wait_for_selector("text=Waiting for a classmate")
     bob.goto(f"{url}/class/{code}")
+    # The keyboard, as some students use: playwright's locator.click() on this one
+    # button sent nothing here, while a mouse click at its place (page.mouse.click)
+    # did submit (tried both); the form is what is under test, not the pointer.
     with bob.expect_navigation(timeout=20_000):
         bob.locator("form.inline button").press("Enter")
     ann.wait_for_selector("text=Waiting for a classmate", state="detached", timeout=WAIT)
