@@ -2,9 +2,9 @@
 
 ``pip install negosim`` brings what ``run``, ``trace``, ``validate``,
 ``params``, ``explain``, ``play``, ``new``, ``schema`` and ``graph`` need.
-Figures, Parquet, Dask, SALib designs, pandas frames and exact analysis are
-extras (``negosim[plots]``, ``[parquet]``, ``[dask]``, ``[sensitivity]``,
-``[pandas]``, ``[exact]``, or ``[all]``). Code that needs
+Figures, Parquet, Dask, SALib designs, pandas frames, exact analysis and the
+classroom web server are extras (``negosim[plots]``, ``[parquet]``, ``[dask]``,
+``[sensitivity]``, ``[pandas]``, ``[exact]``, ``[serve]``, or ``[all]``). Code that needs
 one calls :func:`require` before importing the package, so a missing extra is
 bad input said in one line (exit code 2 from the CLI), never a traceback::
 
@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "sensitivity": ("SALib",),
     "pandas": ("pandas",),
     "exact": ("scipy",),
+    "serve": ("starlette", "uvicorn", "jinja2", "python_multipart"),
 }
 """Each extra and the modules it provides (as ``pyproject.toml`` declares them)."""
 

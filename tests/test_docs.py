@@ -62,6 +62,7 @@ DOC_NAMES = [
     "index.md", "tutorial.md", "scenario-format.md", "expressions.md", "semantics.md",
     "cli.md", "dependencies.md", "instructors.md", "reference.md", "reports.md", "sweeps.md",
     "performance.md", "security.md", "api.md", "backtest.md", "exact.md",
+    "classroom-web.md",
     *sorted(str(p.relative_to(DOCS)) for p in DOCS.glob("*/*.md")),
 ]  # fmt: skip
 Z = 4.5  # tolerance, in binomial standard errors

@@ -136,6 +136,17 @@ CASES = [
 ]
 
 
+def test_serve_without_its_extra_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _without(monkeypatch, "serve")
+    code = main(["serve", "--db", str(tmp_path / "class.sqlite3"), "--scenarios", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err == "negosim serve: needs the 'serve' extra: pip install 'negosim[serve]'\n"
+    assert out == "" and list(tmp_path.iterdir()) == []  # no database made, nothing served
+
+
 @pytest.mark.parametrize(("argv", "missing", "line"), CASES, ids=lambda c: str(c)[:40])
 def test_missing_extra_exits_2_with_the_pip_line(
     argv: list[str],

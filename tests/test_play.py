@@ -28,7 +28,7 @@ def test_a_chooser_that_keeps_the_drawn_option_changes_nothing():
     asked: list[str] = []
 
     def keep(clock: Clock, engine: Replication, drawn: Outcome) -> Outcome:
-        assert clock.actor == "us" and len(clock.options) > 1
+        assert clock.actor == "us" and not clock.chance
         asked.append(clock.id)
         return drawn
 
@@ -144,12 +144,15 @@ def test_a_script_replays_deterministically(cli, script):
 
 def test_chance_outcomes_are_not_the_players_to_choose(cli, script):
     # A round of talks (chance: true) is the US's action, but how it goes is not
-    # Washington's choice: the player is asked only about the formal request.
+    # Washington's choice: the player is asked about the formal request and about
+    # its one-outcome actions (when staff fix a time and place), never about a round.
     proc = cli("play", MUNICH, "--as", "us", "--seed", "5", "--runs", "300", "--script",
-               script("refuse\n"))  # fmt: skip
+               script("refuse\n1\n1\n1\n"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     decisions = [line for line in proc.stdout.splitlines() if line.startswith("Decision:")]
-    assert decisions == ["Decision: Washington decides whether to request the meeting formally"]
+    assert decisions[0] == "Decision: Washington decides whether to request the meeting formally"
+    assert "Decision: Staff fix a time and place" in decisions
+    assert not any("round" in d for d in decisions)
     assert "A round of the two-way discussion: they find a face-saving" in proc.stdout
 
 
@@ -170,7 +173,7 @@ def test_a_bad_script_line_is_a_usage_error(cli, script):
 
 @pytest.mark.parametrize(
     ("actor", "message"),
-    [("russia", "unknown actor 'russia'; actors: us, china"), ("china", "has no action with")],
+    [("russia", "unknown actor 'russia'; actors: us, china"), ("china", "has no action to decide")],
 )
 def test_an_actor_without_decisions_is_refused(cli, actor, message, tmp_path):
     # In munich.yaml China answers with options; use a copy where it cannot.
@@ -184,10 +187,47 @@ def test_an_actor_without_decisions_is_refused(cli, actor, message, tmp_path):
     assert message in proc.stderr
 
 
-def test_a_game_without_a_decision_says_so(cli, script):
-    # Seed 3 of Munich: Beijing closes the door before its condition is ever met.
+def test_a_one_outcome_action_of_the_played_side_is_the_players_to_time(cli, script):
+    # Seed 3 of Munich: Beijing's outright refusal (one outcome) comes up first.
+    # It used to fire on its own ("the others and the clock decided it before your
+    # turn came"); now the player decides: act now, or not yet.
     proc = cli("play", MUNICH, "--as", "china", "--seed", "3", "--runs", "100",
-               "--script", script("accept\n"))  # fmt: skip
+               "--script", script("not_yet\naccept\n"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "You chose" not in proc.stdout
-    assert "You had no decision to make in this game" in proc.stdout
+    assert "Decision: Beijing refuses outright while its condition is unmet" in proc.stdout
+    assert "You chose: not_yet" in proc.stdout
+    assert "You chose: accept" in proc.stdout
+    assert "You had no decision to make" not in proc.stdout
+    acted = cli("play", MUNICH, "--as", "china", "--seed", "3", "--runs", "100",
+                "--script", script("1\n"))  # fmt: skip
+    assert "You chose: china_closes_door (act now)" in acted.stdout
+    assert "Your result: the talks ended" in acted.stdout
+
+
+def test_acting_now_at_every_one_outcome_action_replays_the_simulated_run():
+    """Acting at once is what the simulated seat does: same runs, same draws."""
+    cs = negosim.load(MUNICH)
+    plain = Engine(cs)
+
+    def keep(clock: Clock, engine: Replication, drawn: Outcome) -> Outcome:
+        return drawn
+
+    for i in range(200):
+        assert PlayedReplication(plain, 3, i, keep, "china").run() == plain.run(3, i)
+
+
+def test_not_yet_lets_the_moment_pass_and_the_action_comes_again():
+    cs = negosim.load(MUNICH)
+    seen: list[str] = []
+
+    def wait_once(clock: Clock, engine: Replication, drawn: Outcome) -> Outcome:
+        seen.append(clock.id)
+        if clock.id == "china_closes_door" and seen.count(clock.id) == 1:
+            return clock.options[1]
+        return drawn
+
+    rep = PlayedReplication(Engine(cs), 3, 0, wait_once, "china")
+    rep.run()
+    assert seen[0] == "china_closes_door"
+    assert any(line.kind == "wait" for line in rep.lines)
+    assert len(seen) > 1  # the game went on to another decision of Beijing's

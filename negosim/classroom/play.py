@@ -1,9 +1,10 @@
 """Playing one actor of a scenario (``negosim play``): the situation, the prompt, the debrief.
 
 A student takes one actor's seat. The replication runs as ``negosim trace``
-would (replication 0 of the seed); whenever a clock of the played actor with
-more than one option fires, the engine asks :class:`Player` instead of
-drawing by weight (see docs/semantics.md, "Playing an actor"). Choices come
+would (replication 0 of the seed); whenever a clock of the played actor that
+is not ``chance`` fires, the engine asks :class:`Player`: which option, instead
+of drawing by weight, or — for an action with one outcome — act now or not yet
+(see docs/semantics.md, "Playing an actor"). Choices come
 from the keyboard or from a script file, one per line. This module holds the
 text shown to the student and the choice sources; the command itself is in
 :mod:`negosim.cli.commands.classroom`.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from ..compiler.tables import Clock, CompiledScenario, Outcome
@@ -35,8 +36,25 @@ def local_time(cs: CompiledScenario, hours: float) -> str:
 
 
 def decisions_of(cs: CompiledScenario, actor: str) -> list[Clock]:
-    """The actor's actions with a choice to make (more than one option, not chance)."""
-    return [c for c in cs.clocks if c.actor == actor and len(c.options) > 1 and not c.chance]
+    """The actor's actions a player decides: every one not marked ``chance``.
+
+    An action with options is a choice among them; an action with one outcome
+    is a choice of timing: act now, or not yet (:data:`WAIT_ID`).
+    """
+    return [c for c in cs.clocks if c.actor == actor and not c.chance]
+
+
+WAIT_ID = "not_yet"
+"""The option id of "not yet" at a played action with one outcome."""
+
+
+def as_decision(c: Clock) -> Clock:
+    """The clock as the player sees it: a one-outcome action becomes *act now* or *not yet*."""
+    if len(c.options) != 1:
+        return c
+    act = replace(c.options[0], text="act now")
+    wait = Outcome(WAIT_ID, 0.0, (), None, "not yet: let the moment pass (it may come again)")
+    return replace(c, options=(act, wait))
 
 
 def check_actor(cs: CompiledScenario, actor: str) -> None:
@@ -47,7 +65,7 @@ def check_actor(cs: CompiledScenario, actor: str) -> None:
     if not decisions_of(cs, actor):
         playable = [a for a in actors if decisions_of(cs, a)]
         hint = f"; actors with decisions: {', '.join(playable)}" if playable else ""
-        raise UsageError(f"--as: {actor!r} has no action with options to choose from{hint}")
+        raise UsageError(f"--as: {actor!r} has no action to decide (all are chance){hint}")
 
 
 def _show(value: Any) -> str:
@@ -57,25 +75,43 @@ def _show(value: Any) -> str:
 
 
 class PlayedReplication(TracedReplication):
-    """A traced replication in which ``chooser`` picks the played actor's options.
+    """A traced replication in which ``chooser`` decides the played actors' actions.
 
-    The usual draw is still made first, so the random streams stay aligned
-    with the simulated seat: a player who follows the weights replays the
-    simulated run exactly (docs/semantics.md, "Playing an actor").
+    ``actor`` is the played actor, or several separated by commas (two players
+    on opposite sides of one run). At an action with options the usual draw is
+    still made first, so the random streams stay aligned with the simulated
+    seat: a player who follows the weights replays the simulated run exactly
+    (docs/semantics.md, "Playing an actor"). At an action with one outcome the
+    chooser sees :func:`as_decision`'s two options; acting now is what the
+    simulated seat does, and *not yet* lets the moment pass: the action's clock
+    starts again with a new delay if the action is still possible.
     """
 
-    __slots__ = ("chooser", "actor")
+    __slots__ = ("chooser", "actor", "played")
 
     def __init__(self, cs_engine: Engine, seed: int, index: int, chooser: Chooser, actor: str):
         super().__init__(cs_engine, seed, index)
         self.chooser = chooser
         self.actor = actor
+        self.played = frozenset(actor.split(","))
 
     def _choose(self, c: Clock) -> Outcome:
         drawn = super()._choose(c)
-        if c.actor != self.actor or c.chance:
+        if c.actor not in self.played or c.chance:
             return drawn
         return self.chooser(c, self, drawn)
+
+    def _fire(self, i: int) -> None:
+        c = self.engine.clocks[i]
+        if len(c.options) == 1 and c.actor in self.played and not c.chance:
+            chosen = self.chooser(as_decision(c), self, c.options[0])
+            if chosen.id == WAIT_ID:
+                self.last = c.id
+                self.note("wait", c.actor, f"{c.text}: not yet")
+                self.enabled[i] = False
+                self._reevaluate((i,))  # still possible: a new delay, a new moment
+                return
+        super()._fire(i)
 
 
 def situation(cs: CompiledScenario, actor: str, clock: Clock, engine: Replication) -> str:
