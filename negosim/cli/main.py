@@ -17,10 +17,10 @@ from typing import Any
 
 from ..errors import InputError, NegosimError, SimulationError, one_line
 from ..extras import MissingExtra
-from .commands import classroom, core, sweep, visual
+from .commands import calibration, classroom, core, sweep, visual
 from .util import Parser, say
 
-COMMAND_GROUPS = [core, sweep, visual, classroom]
+COMMAND_GROUPS = [core, sweep, visual, classroom, calibration]
 """Modules whose ``register(subparsers)`` adds commands, in --help order."""
 
 
