@@ -17,10 +17,10 @@ from typing import Any
 
 from ..errors import InputError, NegosimError, SimulationError, one_line
 from ..extras import MissingExtra
-from .commands import classroom, core, exact, history, sweep, visual, web
+from .commands import calibration, classroom, core, exact, history, sweep, visual, web
 from .util import Parser, say
 
-COMMAND_GROUPS = [core, sweep, visual, exact, history, classroom, web]
+COMMAND_GROUPS = [core, sweep, visual, exact, history, calibration, classroom, web]
 """Modules whose ``register(subparsers)`` adds commands, in --help order."""
 
 
