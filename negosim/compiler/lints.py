@@ -138,7 +138,7 @@ def _unused(cs: CompiledScenario, out: list[Issue]) -> None:
     windows.update(ev.window for ev in model.events.values() if ev.window)
     for wid in list(windows):  # a group used means its members are used
         w = model.calendar.windows.get(wid)
-        if w is not None and getattr(w, "group", None):
+        if w is not None and w.group:
             windows.update(w.group)
     for wid in model.calendar.windows:
         if wid not in windows:

@@ -29,9 +29,9 @@ from ..scenario.yamlsource import (
     sort_problems,
 )
 from .compile import compile_scenario
-from .parameters import Parameter
 from .expr import Name, compile_expr
 from .lints import lint
+from .parameters import Parameter
 from .resolve import Loc, shown_expression
 from .tables import CompiledScenario
 

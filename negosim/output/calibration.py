@@ -39,9 +39,10 @@ def render_calibration(cal: Calibration) -> Group:
     cases = Table(show_edge=False, caption="P(meeting) given to each case")
     for col in ("case", "met", "as written", "calibrated", "left out"):
         cases.add_column(col, justify="left" if col == "case" else "right")
-    for f in cal.forecasts:
-        cases.add_row(Text(f["case"]), "yes" if f["met"] else "no", f"{f['uncalibrated']:.2f}",
-                      f"{f['in_sample']:.2f}", f"{f['loo']:.2f}")  # fmt: skip
+    for fc in cal.forecasts:
+        cases.add_row(Text(fc["case"]), "yes" if fc["met"] else "no",
+                      f"{fc['uncalibrated']:.2f}", f"{fc['in_sample']:.2f}",
+                      f"{fc['loo']:.2f}")  # fmt: skip
     scores = Table(show_edge=False, caption="mean over the cases (Brier: lower is better; "
                    "log score: higher is better)")  # fmt: skip
     for col in ("forecast", "Brier", "log score"):
@@ -79,7 +80,8 @@ def calibrated_yaml(cal: Calibration, extends: str) -> str:
     for f in cal.fitted:
         e = cal.estimates[f.name]
         source = (f"negosim calibrate: posterior mean over {len(cal.cases)} resolved cases "
-                  f"({cal.extra.get('date', '')}); 90% interval {e['low90']:.2f}-{e['high90']:.2f}")  # fmt: skip
+                  f"({cal.extra.get('date', '')}); 90% interval "
+                  f"{e['low90']:.2f}-{e['high90']:.2f}")  # fmt: skip
         lines += [f"  {f.name}:", f"    default: {e['mean']:.4f}",
                   f"    source: {json.dumps(source)}",
                   "    assumption: calibrated against history; the uncalibrated rule is in "

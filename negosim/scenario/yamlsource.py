@@ -179,7 +179,7 @@ class YamlDocument:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
         if (offset is not None and pos is not None and pos.text_col is None and pos.span
-                and self.text is not None and not pos.file):  # a value written in this document's own text
+                and self.text is not None and not pos.file):
             value = self.data
             for step in path:
                 value = value[step]

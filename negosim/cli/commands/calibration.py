@@ -75,7 +75,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         args.grid ** sum(1 for f in fitted if f.name in {p.name for p in c.scenario.parameters})
         for c in cases
     )
-    with progress_bar(points, f"calibrating {len(fitted)} parameter(s) on {len(cases)} cases") as adv:
+    what = f"calibrating {len(fitted)} parameter(s) on {len(cases)} cases"
+    with progress_bar(points, what) as adv:
         result = calibrate(cases, fitted, runs=args.runs, seed=args.seed,
                            grid_points=args.grid, progress=adv)  # fmt: skip
     command = "negosim calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -137,14 +138,16 @@ def register(sub: Any) -> None:
                    help="resolution file or folder (resolutions/)")  # fmt: skip
     p.add_argument("--param", type=fitted_param, action="append", required=True,
                    metavar="NAME[=LOW:HIGH]",
-                   help="a parameter to fit, over its declared range or LOW:HIGH; repeatable")  # fmt: skip
+                   help="a parameter to fit, over its declared range or LOW:HIGH; "
+                   "repeatable")  # fmt: skip
     p.add_argument("--grid", type=grid_size, default=9,
                    help="grid points per parameter (default: 9)")  # fmt: skip
     p.add_argument("--runs", type=run_count, default=2_000,
                    help="replications per case and grid point (default: 2000)")  # fmt: skip
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: 0)")
     p.add_argument("--write", metavar="FILE",
-                   help="write the fitted values, with their provenance, as a base file")  # fmt: skip
+                   help="write the fitted values, with their provenance, "
+                   "as a base file")  # fmt: skip
     p.add_argument("--extends", default="stances.yaml", metavar="PATH",
                    help="the base the written file extends (default: stances.yaml)")  # fmt: skip
     add_format(p)
