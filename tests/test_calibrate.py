@@ -4,6 +4,7 @@ parameter, so the likelihood of k meetings in n cases is θ^k (1 − θ)^(n − 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -132,3 +133,31 @@ def test_bad_requests_are_usage_errors():
         calibrate([case(0, True), case(1, False)], [])
     with pytest.raises(UsageError, match="grid of 9 points"):
         calibrate([case(0, True), case(1, False)], [Fitted(f"x{i}", 0, 1) for i in range(6)])
+
+
+def test_the_command_fits_scores_and_writes_a_base(tmp_path, cli):
+    """negosim calibrate on three cases: JSON keys, and a base file that loads as one."""
+    cases, outcomes = tmp_path / "cases", tmp_path / "outcomes"
+    cases.mkdir()
+    outcomes.mkdir()
+    (tmp_path / "stances.yaml").write_text(
+        "abstract: true\nparams:\n  p_yes: {kind: probability, default: 0.5, low: 0, high: 1,"
+        " assumption: rule}\n"
+    )
+    for n, met in enumerate([True, False, True]):
+        (cases / f"c{n}.yaml").write_text(DECIDE.format(n=n, later="1h"))
+        when = "date: 2024-05-14\n" if met else ""
+        (outcomes / f"c{n}.yaml").write_text(
+            f"case: decide{n}\nmet: {str(met).lower()}\n{when}"
+            "sources:\n  s: {title: A report, outlet: Somewhere}\n"
+        )
+    out = tmp_path / "calibrated.yaml"
+    result = cli("calibrate", str(cases), "--outcomes", str(outcomes), "--param", "p_yes",
+                 "--runs", "300", "--grid", "5", "--write", str(out), "--format", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["n"] == 3 and set(data["scores"]) >= {"loo", "in_sample", "loo_base_rate"}
+    assert 0.3 < data["params"]["p_yes"]["mean"] < 0.8
+    text = out.read_text()
+    assert "abstract: true" in text and "extends: \"stances.yaml\"" in text
+    assert "negosim calibrate" in text and "p_yes" in text
