@@ -19,7 +19,7 @@ import yaml
 from ..compiler.loader import compile_model, validate_document
 from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError
-from ..scenario.yamlsource import load_yaml_file, load_yaml_text
+from ..scenario.yamlsource import load_scenario_file, load_yaml_text
 from .store import Store
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -52,7 +52,7 @@ def load_source(source: dict[str, Any], sets: list[tuple[str, Any]] | None = Non
     """Load a case from :meth:`Case.source` (in a worker process, or here)."""
     pairs = list(sets or [])
     if "path" in source:
-        doc = load_yaml_file(source["path"])
+        doc = load_scenario_file(source["path"])  # with the bases it extends
     else:
         doc = load_yaml_text(source["text"], source.get("filename") or "<upload>")
     model, doc = validate_document(doc, pairs)
@@ -145,8 +145,13 @@ class Library:
         """
         if not CASE_ID.match(case_id) or case_id not in self.ids():
             return None
-        for folder in (self.dir / "resolutions", self.dir.parent / "resolutions"):
-            path = folder / f"{case_id}.yaml"
+        names = [case_id]  # the file's name, and the scenario's id (how resolutions are named)
+        case = self.get(case_id)
+        if case is not None and case.cs is not None and CASE_ID.match(case.cs.id):
+            names.append(case.cs.id)
+        folders = (self.dir / "resolutions", self.dir.parent / "resolutions")
+        for folder, name in ((f, n) for f in folders for n in names):
+            path = folder / f"{name}.yaml"
             try:
                 if not path.is_file() or path.stat().st_size > 64 * 1024:
                     continue
