@@ -225,3 +225,63 @@ def test_long_tails_handed_to_the_reference_give_the_same_rows(load_data, monkey
     res = BatchEngine(cs).run(8, 0, 400)
     assert res.reference  # most replications went to the reference engine
     assert list(res.rows()) == whole
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_the_blocking_reasons_are_the_same(swap: bool) -> None:
+    # Two decisions at one instant (the facts are judged as the instant began), one
+    # of which can end the talks: every reason occurs, replication by replication.
+    import test_blocking as tb
+
+    data = tb.delhi(swap=swap)
+    cs = tb.load(data)
+    ref = list(Engine(cs).run_block(4, 0, 800))
+    assert {w for r in ref for w in r.why} == {0, 2}  # refused and overtaken
+    same_rows(cs, 800, seed=4)
+    data["actions"]["a_decides"]["delay"] = {"dist": "fixed", "value": "100h"}
+    undecided = tb.load(data)
+    assert 1 in {w for r in Engine(undecided).run_block(4, 0, 300) for w in r.why}
+    same_rows(undecided, 300, seed=4)
+
+
+def test_guarded_scheduled_events_and_presence_effects_are_the_same() -> None:
+    import test_reactive_presence as tr
+
+    guarded = (
+        tr.BASE
+        + tr.ANSWER
+        + """\
+events:
+  announced:
+    text: The meeting announced for 10:00
+    at: 2024-05-14 10:00
+    guard: present('a') and present('b')
+    trigger: meet
+"""
+    )
+    cs = negosim.load_string(guarded)
+    assert cs.scheduled[0].guard is not None
+    rows = list(Engine(cs).run_block(3, 0, 1500))
+    assert len({r.outcome for r in rows}) > 1  # the guard holds in some runs only
+    same_rows(cs, 1500, seed=3)
+    leaves = (
+        tr.BASE
+        + """\
+actions:
+  answer:
+    actor: b
+    from: requested
+    guard: present('b')
+    delay: {dist: fixed, value: 2h}
+    options:
+      yes: {weight: 1, trigger: accept}
+      no: {weight: 1, present: {b: false}, text: B says no and goes home}
+  meet:
+    actor: a
+    from: accepted
+    guard: present('a') and present('b')
+    delay: {dist: fixed, value: 30min}
+    trigger: meet
+"""
+    )
+    same_rows(negosim.load_string(leaves), 1500, seed=3)

@@ -122,6 +122,11 @@ class Tally:
         sums = res.blocking[keep & ~res.held].sum(axis=0)
         for b in np.flatnonzero(sums).tolist():
             self.blocking[b] += int(sums[b])
+        sel = keep & ~res.held
+        for b in np.flatnonzero(sums).tolist():
+            whys, counts = np.unique(res.why[sel & res.blocking[:, b], b], return_counts=True)
+            for w, k in zip(whys.tolist(), counts.tolist(), strict=True):
+                self.blocking_why[b, w] += k
 
     def merge(self, other: Tally) -> Tally:
         """Add ``other``'s counts into this tally; return it (order does not matter)."""

@@ -30,7 +30,15 @@ import numpy as np
 
 from ...compiler.expr import Name, compile_expr
 from ...compiler.tables import Assign, CompiledScenario
-from ..simulation import SAME_INSTANT_LIMIT, TICKS_PER_HOUR, Engine, Row
+from ..simulation import (
+    OVERTAKEN,
+    REFUSED,
+    SAME_INSTANT_LIMIT,
+    TICKS_PER_HOUR,
+    UNDECIDED,
+    Engine,
+    Row,
+)
 from ..streams import keyed_uniforms, stream_keys
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
@@ -103,6 +111,7 @@ class BatchResult:
     events: np.ndarray
     node: np.ndarray  # path, as a node of ``paths``
     blocking: np.ndarray  # (runs, preconditions) bool
+    why: np.ndarray  # (runs, preconditions): REFUSED, UNDECIDED or OVERTAKEN where blocking
     paths: list[tuple[int, ...]]
     reference: dict[int, Row] = field(default_factory=dict)  # rows the scalar engine made
 
@@ -121,16 +130,23 @@ class BatchResult:
             held = bool(self.held[p])
             ticks = int(self.ticks[p])
             end = None if ticks < 0 else ticks
+            blocking = () if held else tuple(int(i) for i in np.flatnonzero(self.blocking[p]))
             yield Row(
                 self.start + p,
                 "censored" if o < 0 else states[o],
                 held,
                 None if end is None else end / TICKS_PER_HOUR,
                 self.paths[int(self.node[p])],
-                () if held else tuple(int(i) for i in np.flatnonzero(self.blocking[p])),
+                blocking,
                 int(self.events[p]),
                 end,
+                tuple(int(self.why[p, i]) for i in blocking),
             )
+
+
+def _raw(sets: dict[str, Any], present: dict[str, bool] | None) -> dict[str, Any]:
+    """An effect's written values by the key its :class:`Assign` carries."""
+    return {**sets, **{f"present:{a}": v for a, v in (present or {}).items()}}
 
 
 def _names(cs: CompiledScenario) -> dict[str, Name]:
@@ -189,14 +205,14 @@ class BatchEngine:
                 for o in c.options:
                     if act.options:
                         opt = act.options[o.id]
-                        sets, trigger = opt.set, opt.trigger
+                        sets, trigger = _raw(opt.set, opt.present), opt.trigger
                         ws.append(
                             o.weight
                             if isinstance(o.weight, float)
                             else code(str(opt.weight), "number")
                         )
                     else:
-                        sets, trigger = act.set, act.trigger
+                        sets, trigger = _raw(act.set, act.present), act.trigger
                         ws.append(1.0)
                     effs.append((o.sets, sets, trigger))
                 weight_codes.append(ws)
@@ -207,11 +223,16 @@ class BatchEngine:
                 if ev.guard:
                     parts.append(code(ev.guard, "bool"))
                 weight_codes.append([1.0])
-                effs = [(c.options[0].sets, ev.set, ev.trigger)]
+                effs = [(c.options[0].sets, _raw(ev.set, ev.present), ev.trigger)]
             test_parts.append(parts)
             effects_src.append(effs)
         sched_src: list[Any] = [
-            (ev.sets, model.events[ev.id].set, ev.trigger) for ev in cs.scheduled
+            (ev.sets, _raw(model.events[ev.id].set, model.events[ev.id].present), ev.trigger)
+            for ev in cs.scheduled
+        ]
+        sched_guard_codes = [
+            code(str(model.events[ev.id].guard), "bool") if ev.guard is not None else None
+            for ev in cs.scheduled
         ]
         prec_codes = [code(model.preconditions[p].holds, "bool") for p in cs.preconditions]
 
@@ -239,6 +260,12 @@ class BatchEngine:
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
         ]
         self.prec = [vec.compile(p)[0] for p in prec_codes]
+        self.sched_guards = [None if g is None else vec.compile(g)[0] for g in sched_guard_codes]
+        # For the blocking report: which clocks can decide each precondition, and the
+        # action (clock index, -1 none) a firing names as the one that ended the talks.
+        self.deciders = [sorted(d) for d in cs.deciders]
+        self.clock_ender = [ref.action_index.get(c.id, -1) for c in clocks]
+        self.sched_ender = [ref.action_index.get(ev.id, -1) for ev in cs.scheduled]
         P = len(cs.preconditions)
         self.prec_mask = np.zeros((P, nstates), dtype=bool)  # states where pi can block
         for c in clocks:
@@ -336,6 +363,11 @@ class BatchEngine:
         written |= {a.slot for e in self.sched_effects for a in e.sets}
         written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
         self.written = written
+        # Slots effects write: their values at the start of the instant are kept.
+        self.effect_written = sorted(
+            {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
+            | {a.slot for e in self.sched_effects for a in e.sets}
+        )
         # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
         # that each per-replication matrix stays within about 32 MB.
         width = self.K + 2 * C + len(ref.stream_ids)
@@ -368,6 +400,7 @@ class BatchEngine:
             np.concatenate([p.events for p in parts]),
             np.concatenate(nodes),
             np.concatenate([p.blocking for p in parts]),
+            np.concatenate([p.why for p in parts]),
             paths,
             ref,
         )
@@ -398,6 +431,7 @@ class _Chunk:
         self.out_events = np.zeros(n, dtype=np.int64)
         self.out_node = np.zeros(n, dtype=np.int64)
         self.out_block = np.zeros((n, len(cs.preconditions)), dtype=bool)
+        self.out_why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
         self.deferred: list[int] = []
         self.trie: dict[tuple[int, int], int] = {}
         self.paths: list[tuple[int, ...]] = [(cs.initial_state,)]
@@ -423,6 +457,11 @@ class _Chunk:
         self.done = np.full(n, RUNNING, dtype=np.int64)  # per live row: outcome once done
         self.defer = np.zeros(n, dtype=bool)
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
+        self.why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
+        self.fired = np.full((n, be.C), -1, dtype=np.int64)  # first firing tick of each clock
+        # Each effect-written slot's value before its first change at the tick ``prev_t``.
+        self.prev = {k: np.array(self.slots[k], copy=True) for k in be.effect_written}
+        self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.effect_written}
         self.end = np.full(n, -1, dtype=np.int64)
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
@@ -530,7 +569,7 @@ class _Chunk:
         be = self.be
         if c == 0:
             self.done[rows] = CENSORED
-            self.block[rows] = self._blocked(rows, self.state[rows])
+            self._blocked(rows, self.state[rows], t, -1, True)
             return
         if c < be.col_arrive:
             nxt = self.edge_next[rows]
@@ -558,20 +597,33 @@ class _Chunk:
             return
         if c < be.col_clock:
             self.keys[rows, c] = INF
-            self._apply(be.sched_effects[c - be.col_sched], rows, t)
+            k = c - be.col_sched
+            guard = be.sched_guards[k]
+            if guard is not None:
+                v, e = guard(_Sub(self.slots, rows))
+                ok = np.broadcast_to(np.asarray(v, dtype=bool), rows.shape)
+                if e is not None:
+                    self.defer[rows[np.broadcast_to(e, rows.shape)]] = True
+                rows, t = rows[ok], t[ok]  # the guard does not hold: it does not happen
+                if not len(rows):
+                    return
+            self._apply(be.sched_effects[k], rows, t, be.sched_ender[k])
             return
         i = c - be.col_clock
         self.keys[rows, c] = INF
         self.enabled[rows, i] = False
+        f = self.fired[rows, i]
+        self.fired[rows, i] = np.where(f < 0, t, f)
+        ender = be.clock_ender[i]
         effects = be.clock_effects[i]
         if len(effects) == 1:
-            self._apply(effects[0], rows, t)
+            self._apply(effects[0], rows, t, ender)
             return
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
             sel = chosen == o
             if sel.any():
-                self._apply(eff, rows[sel], t[sel])
+                self._apply(eff, rows[sel], t[sel], ender)
 
     def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
         """The option each replication's weights draw (-1: handed to the reference engine)."""
@@ -611,7 +663,7 @@ class _Chunk:
         self.defer[rows[bad]] = True
         return chosen
 
-    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray) -> None:
+    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray, ender: int) -> None:
         if eff.sets:
             env = _Sub(self.slots, rows)
             values = []
@@ -632,7 +684,13 @@ class _Chunk:
                             v = np.where(v < a.low, a.low, v)
                         elif a.high is not None:
                             v = np.where(v > a.high, a.high, v)
-                self.slots[a.slot][rows] = v
+                slot = self.slots[a.slot]
+                old = slot[rows]
+                first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
+                if first.any():
+                    self.prev[a.slot][rows[first]] = old[first]
+                    self.prev_t[a.slot][rows[first]] = t[first]
+                slot[rows] = v
         if eff.trigger is None:
             return
         be = self.be
@@ -644,7 +702,7 @@ class _Chunk:
         rows, old, new, t = rows[moved], old[moved], new[moved], t[moved]
         fail = be.is_failure[new]
         if fail.any():
-            self.block[rows[fail]] = self._blocked(rows[fail], old[fail])
+            self._blocked(rows[fail], old[fail], t[fail], ender, False)
         self.state[rows] = new
         self._extend_paths(rows, new)
         ends = be.is_outcome[new]
@@ -665,13 +723,23 @@ class _Chunk:
             ids[j] = node
         self.node[rows] = ids[inv.reshape(-1)]
 
-    def _blocked(self, rows: np.ndarray, state: np.ndarray) -> np.ndarray:
-        """Preconditions that hold back an action the protocol state allows."""
+    def _blocked(
+        self, rows: np.ndarray, state: np.ndarray, t: np.ndarray, ender: int, censored: bool
+    ) -> None:
+        """Set ``block``: the preconditions that hold back an action the protocol state
+        allows, judged on the facts as they were when this instant began; and ``why``."""
         be = self.be
         out = np.zeros((len(rows), len(be.prec)), dtype=bool)
+        why = np.zeros((len(rows), len(be.prec)), dtype=np.int8)
+        self.block[rows] = out
+        self.why[rows] = why
         if not be.prec:
-            return out
+            return
         env = _Sub(self.slots, rows)
+        for k in be.effect_written:  # undo this instant's changes
+            undo = self.prev_t[k][rows] == t
+            if undo.any():
+                env.cache[k] = np.where(undo, self.prev[k][rows], self.slots[k][rows])
         for pi, fn in enumerate(be.prec):
             m = be.prec_mask[pi][state]
             if not m.any():
@@ -680,7 +748,17 @@ class _Chunk:
             out[:, pi] = m & np.logical_not(v)
             if e is not None:
                 self.defer[rows[m & np.broadcast_to(e, m.shape)]] = True
-        return out
+            if not out[:, pi].any():
+                continue
+            refused = np.zeros(len(rows), dtype=bool)
+            for k in be.deciders[pi]:
+                f = self.fired[rows, k]
+                refused |= (f >= 0) & (f < t)
+                if k == ender:
+                    refused[:] = True
+            why[:, pi] = np.where(refused, REFUSED, UNDECIDED if censored else OVERTAKEN)
+        self.block[rows] = out
+        self.why[rows] = why
 
     def _reevaluate(self, clocks: Any, rows: np.ndarray | None, t: np.ndarray) -> None:
         """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays."""
@@ -737,6 +815,7 @@ class _Chunk:
         self.out_events[pos] = self.events[rows]
         self.out_node[pos] = self.node[rows]
         self.out_block[pos] = self.block[rows]
+        self.out_why[pos] = self.why[rows]
         self.parked[rows] = True
         self.keys[rows] = PARKED
         self.live -= len(rows)
@@ -747,9 +826,11 @@ class _Chunk:
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
-                     "edge_next"):  # fmt: skip
+                     "edge_next", "why", "fired"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
+        self.prev = {k: v[keep] for k, v in self.prev.items()}
+        self.prev_t = {k: v[keep] for k, v in self.prev_t.items()}
 
     def _result(self) -> BatchResult:
         be = self.be
@@ -767,6 +848,7 @@ class _Chunk:
             self.out_events,
             self.out_node,
             self.out_block,
+            self.out_why,
             self.paths,
             ref,
         )
