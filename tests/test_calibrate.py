@@ -153,7 +153,8 @@ def test_the_command_fits_scores_and_writes_a_base(tmp_path, cli):
         )
     out = tmp_path / "calibrated.yaml"
     result = cli("calibrate", str(cases), "--outcomes", str(outcomes), "--param", "p_yes",
-                 "--runs", "300", "--grid", "5", "--write", str(out), "--format", "json")  # fmt: skip
+                 "--runs", "300", "--grid", "5", "--write", str(out),
+                 "--format", "json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["n"] == 3 and set(data["scores"]) >= {"loo", "in_sample", "loo_base_rate"}

@@ -21,7 +21,8 @@ TUTORIAL = REPO / "scenarios" / "tutorial.yaml"
 MAIN = "import sys; from negosim.cli.main import main; sys.exit(main())"
 
 Tree = dict[str, tuple[str, int, int, str]]
-FAST = 2.0  # seconds: the answer to any input under 1 MB
+FAST = 10.0  # seconds: any input under 1 MB is answered promptly
+# (a bound that catches hangs, not a speed target: those live in benchmarks/)
 MEMORY = 2 * 1024**3  # bytes of address space for the process under attack
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _seconds: dict[int, float] = {}  # id(CompletedProcess) -> wall time

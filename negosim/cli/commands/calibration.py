@@ -128,7 +128,7 @@ def register(sub: Any) -> None:
     p = add_command(
         sub,
         "calibrate",
-        "fit shared parameters to what happened in resolved cases, with leave-one-out scores",
+        "Fit shared parameters to what happened in resolved cases; leave-one-out scores.",
         "  negosim calibrate scenarios --outcomes resolutions --param yes_if_noncommittal \\\n"
         "      --param yes_if_no_plans --write scenarios/bases/calibrated.yaml",
         cmd_calibrate,
