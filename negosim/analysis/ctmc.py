@@ -55,6 +55,7 @@ import numpy as np
 from ..compiler.dists import Spec, spec_of
 from ..compiler.tables import Assign, Clock, CompiledScenario, day_parts
 from ..display import block, pct, table
+from ..engine.simulation import next_state_table
 from ..errors import SimulationError, UsageError
 from ..scenario.units import at_hours
 from .phasetype import FITTABLE, Fit, PhaseType, fit
@@ -266,7 +267,7 @@ class _Chain:
         self.max_states = max_states
         self.clocks = cs.clocks
         self.tests = [c.test or _plain_test(c) for c in cs.clocks]
-        self.next_state = _next_state_table(cs)
+        self.next_state = next_state_table(cs)
         self.outcomes = cs.outcome_states
         self.exit = [ph.exit_rates() for ph in phs]
         self.alpha = [[(k + 1, a) for k, a in enumerate(ph.alpha) if a > 0] for ph in phs]
@@ -466,19 +467,6 @@ def _plain_test(c: Clock) -> Callable[[list[Any], int], bool]:
         return c.guard is None or bool(c.guard(s))
 
     return test
-
-
-def _next_state_table(cs: CompiledScenario) -> dict[str, tuple[int, ...]]:
-    """For each trigger, the state each protocol state moves to (as the engine reads it)."""
-    index = {name: i for i, name in enumerate(cs.states)}
-    out: dict[str, tuple[int, ...]] = {}
-    for trigger, event in cs.machine.events.items():
-        row = list(range(len(cs.states)))
-        for source, transitions in event.transitions.items():
-            if transitions and transitions[0].dest is not None:
-                row[index[source]] = index[transitions[0].dest]
-        out[trigger] = tuple(row)
-    return out
 
 
 # --- solving ---------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class Engine:
         self.stream_names = tuple(names)
         self.stream_ids = tuple(stream_id(x) for x in names)
         # The protocol's next-state table, from the `transitions` machine.
-        self.next_state = _next_state_table(cs)
+        self.next_state = next_state_table(cs)
         # Which clocks watch which slot (guards, preconditions, actor windows).
         watchers: list[list[int]] = [[] for _ in cs.slot_names]
         for c in clocks:
@@ -228,7 +228,7 @@ def _test(c: Clock) -> Callable[[list[Any], int], bool]:
     return test
 
 
-def _next_state_table(cs: CompiledScenario) -> dict[str, tuple[int, ...]]:
+def next_state_table(cs: CompiledScenario) -> dict[str, tuple[int, ...]]:
     """For each trigger, the state each protocol state moves to (itself if none).
 
     Read once from the `transitions` machine: the first transition of a trigger
