@@ -177,30 +177,20 @@ def curve(
     if exact:
         times = mdates.date2num([start + timedelta(hours=h) for h, _ in exact])
         ax.plot(times, [q for _, q in exact], color="black", lw=1.2, ls="-", label=exact_label)
-    if est is None:
-        ax.axvline(times[-1], color=GREY, ls="--", lw=1)
-        ax.set_ylim(0, 1)
-        _pct_axis(ax)
-        tz = start.tzinfo
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
-        ax.set_xlabel(f"venue-local time ({start.strftime('%Z')})")
-        ax.set_title("P(meeting held by t), without sampling")
-        ax.legend(frameon=False, loc="upper left")
-        ax.grid(alpha=0.3)
-        return fig
     ax.axvline(times[-1], color=GREY, ls="--", lw=1)
-    censored = est.outcomes.get("censored", 0) / est.runs if est.runs else 0.0
-    ax.annotate(f"horizon: {100 * censored:.1f}% of runs\nstill without an outcome",
-                (times[-1], 0.02), ha="right", va="bottom", xytext=(-6, 0),
-                textcoords="offset points", color="#555555", fontsize=9)  # fmt: skip
+    if est is not None:
+        censored = est.outcomes.get("censored", 0) / est.runs if est.runs else 0.0
+        ax.annotate(f"horizon: {100 * censored:.1f}% of runs\nstill without an outcome",
+                    (times[-1], 0.02), ha="right", va="bottom", xytext=(-6, 0),
+                    textcoords="offset points", color="#555555", fontsize=9)  # fmt: skip
     ax.set_ylim(0, 1)
     _pct_axis(ax)
     tz = start.tzinfo
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
     ax.set_xlabel(f"venue-local time ({start.strftime('%Z')})")
-    ax.set_title("P(meeting held by t)")
+    ax.set_title("P(meeting held by t)" if est is not None
+                 else "P(meeting held by t), without sampling")  # fmt: skip
     ax.legend(frameon=False, loc="upper left")
     ax.grid(alpha=0.3)
     return fig
