@@ -264,24 +264,4 @@ events:
     rows = list(Engine(cs).run_block(3, 0, 1500))
     assert len({r.outcome for r in rows}) > 1  # the guard holds in some runs only
     same_rows(cs, 1500, seed=3)
-    leaves = (
-        tr.BASE
-        + """\
-actions:
-  answer:
-    actor: b
-    from: requested
-    guard: present('b')
-    delay: {dist: fixed, value: 2h}
-    options:
-      yes: {weight: 1, trigger: accept}
-      no: {weight: 1, present: {b: false}, text: B says no and goes home}
-  meet:
-    actor: a
-    from: accepted
-    guard: present('a') and present('b')
-    delay: {dist: fixed, value: 30min}
-    trigger: meet
-"""
-    )
-    same_rows(negosim.load_string(leaves), 1500, seed=3)
+    same_rows(negosim.load_string(tr.LEAVES_ON_NO), 1500, seed=3)

@@ -81,8 +81,7 @@ events:
     }
 
 
-def test_an_option_can_make_an_actor_leave() -> None:
-    text = BASE + """\
+LEAVES_ON_NO = BASE + """\
 actions:
   answer:
     actor: b
@@ -99,6 +98,11 @@ actions:
     delay: {dist: fixed, value: 30min}
     trigger: meet
 """
+"""B answers after 2 h; a no sends B home (used by tests/test_batch.py too)."""
+
+
+def test_an_option_can_make_an_actor_leave() -> None:
+    text = LEAVES_ON_NO
     cs = load_string(text)
     est = simulate(cs, runs=4000, seed=2)
     # Half say no and leave: they stay 'requested' (no decline) until the horizon.
