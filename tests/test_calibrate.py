@@ -162,3 +162,13 @@ def test_the_command_fits_scores_and_writes_a_base(tmp_path, cli):
     text = out.read_text()
     assert "abstract: true" in text and "extends: \"stances.yaml\"" in text
     assert "negosim calibrate" in text and "p_yes" in text
+
+
+def test_a_line_break_in_the_command_stays_inside_the_comment():
+    from negosim.output.calibration import calibrated_yaml
+
+    res = calibrate([case(0, True), case(1, False)], FIT, runs=100, grid_points=3)
+    res.extra["command"] = "negosim calibrate 'x\nabstract: false'"
+    text = calibrated_yaml(res, "stances.yaml")
+    assert "\nabstract: false" not in text
+    assert text.count("abstract: true") == 1

@@ -70,7 +70,8 @@ def calibrated_yaml(cal: Calibration, extends: str) -> str:
     lines = [
         "# Written by `negosim calibrate`: do not edit by hand, run it again instead.",
         f"# Fitted on {len(cal.cases)} resolved cases on {cal.extra.get('date', '')}: {names}",
-        f"# Command: {cal.extra.get('command', '')}",
+        # JSON-escaped: a file name with a line break cannot end the comment early.
+        f"# Command: {json.dumps(str(cal.extra.get('command', '')))[1:-1]}",
         f"# Leave-one-out Brier {loo:.3f} (base rate, leave-one-out: {base:.3f}); "
         f"in sample {cal.scores['in_sample']['brier']:.3f}.",
         "abstract: true",
