@@ -172,3 +172,125 @@ def test_a_line_break_in_the_command_stays_inside_the_comment():
     text = calibrated_yaml(res, "stances.yaml")
     assert "\nabstract: false" not in text
     assert text.count("abstract: true") == 1
+
+
+# --- the batch engine (issue 11): the same fit, number for number ----------------------
+
+BIG = "9007199254740993 > 1"  # an integer literal beyond 2**53: the batch engine refuses it
+
+
+def _uncovered(n: int) -> str:
+    """DECIDE with a weight the batch engine does not cover (it runs on simpy)."""
+    text = DECIDE.format(n=n, later="1h")
+    return text.replace("{weight: p_yes,", f"{{weight: p_yes if {BIG} else 0,")
+
+
+def spy_batch_runs(monkeypatch) -> list[int]:
+    """Replications run by the batch engine from now on (one entry per call)."""
+    from negosim.engine.batch import BatchEngine
+
+    calls: list[int] = []
+    run = BatchEngine.run
+
+    def counted(self, seed, start, stop):
+        calls.append(stop - start)
+        return run(self, seed, start, stop)
+
+    monkeypatch.setattr(BatchEngine, "run", counted)
+    return calls
+
+
+def test_the_batch_and_simpy_engines_give_the_same_calibration(monkeypatch):
+    from negosim.runs.backends import batch_support
+
+    cases = [case(0, True), case(1, False), case(2, True, "30h"),
+             Case("d2", load_string(DECIDE.format(n=3, later="25h")), True, DAY2),
+             Case("odd", load_string(_uncovered(4)), False)]  # fmt: skip
+    assert [batch_support(c.scenario) is None for c in cases] == [True] * 4 + [False]
+    fitted = [Fitted("p_yes", 0.0, 1.0), Fitted("unused", 0.0, 1.0)]
+    seen: dict[str, list[int]] = {"batch": [], "simpy": []}
+    batch_runs = spy_batch_runs(monkeypatch)
+    fits = {}
+    for e in ("simpy", "batch"):
+        fits[e] = calibrate(cases, fitted, runs=300, seed=5, grid_points=3,
+                            progress=seen[e].append, engine=e)  # fmt: skip
+        if e == "simpy":
+            assert batch_runs == []
+    # On the batch engine: the probes (200 runs) and the grid points (300) of the four
+    # covered cases; the fifth falls back to simpy.
+    assert sum(batch_runs) == 4 * (6 * 200 + 3 * 300 + 300)
+    assert fits["batch"].to_dict() == fits["simpy"].to_dict()
+    for a, b in zip(fits["batch"].tables, fits["simpy"].tables, strict=True):
+        assert a.params == b.params == ("p_yes",)
+        assert np.array_equal(a.p_met, b.p_met) and np.array_equal(a.p_day, b.p_day)
+    assert fits["batch"].tables[2].p_day.sum() == 0  # held at 30 h: on day 2, never day 1
+    assert fits["batch"].tables[3].p_day.sum() > 0
+    # The progress callback is told of every grid point on either engine: 5 cases x 3.
+    assert seen["batch"] == seen["simpy"] == [1] * 15
+    with pytest.raises(UsageError, match="unknown engine 'fast'"):
+        calibrate(cases, fitted, engine="fast")
+
+
+def test_columns_are_the_rows_on_either_engine(monkeypatch):
+    import yaml
+    from conftest import base_scenario, with_ask_step
+
+    from negosim.engine.batch import engine as batch_module
+    from negosim.runs import runner
+
+    data = with_ask_step(base_scenario())  # ask, then meet: some censored
+    data["actions"]["ask"] = {"actor": "a", "from": "waiting", "trigger": "ask",
+                              "delay": {"dist": "exponential", "mean": "10h"}}  # fmt: skip
+    data["actions"]["meet"].update(
+        {"from": "asked", "delay": {"dist": "exponential", "mean": "30h"}}
+    )
+    cs = load_string(yaml.safe_dump(data))
+    ref = list(runner.rows(cs, 500, 2, engine="simpy"))
+    want = (
+        [-1 if r.outcome == "censored" else cs.states.index(r.outcome) for r in ref],
+        [r.held for r in ref],
+        [-1 if r.ticks is None else r.ticks for r in ref],
+    )
+    assert -1 in want[0] and True in want[1]
+    for engine in ("batch", "simpy"):
+        got = runner.columns(cs, 500, 2, engine)
+        assert [c.tolist() for c in got] == list(want)
+    # Replications the batch engine hands to the reference engine are filled in from it.
+    monkeypatch.setattr(batch_module, "TAIL_STEPS", 1)
+    monkeypatch.setattr(batch_module, "TAIL_ROWS", 10**6)
+    from negosim.runs import backends
+
+    monkeypatch.setattr(backends, "_batch", type(backends._batch)())  # no cached engine
+    assert runner.batch_for(backends.model_key(cs.model), cs.model).run(2, 0, 500).reference
+    assert [c.tolist() for c in runner.columns(cs, 500, 2, "batch")] == list(want)
+
+
+def _library(tmp_path, uncovered: bool = False):
+    """Three resolved DECIDE cases (and a base to extend), in tmp_path."""
+    cases, outcomes = tmp_path / "cases", tmp_path / "outcomes"
+    cases.mkdir()
+    outcomes.mkdir()
+    for n, met in enumerate([True, False, True]):
+        text = _uncovered(n) if uncovered and n == 2 else DECIDE.format(n=n, later="1h")
+        (cases / f"c{n}.yaml").write_text(text)
+        when = "date: 2024-05-14\n" if met else ""
+        (outcomes / f"c{n}.yaml").write_text(
+            f"case: decide{n}\nmet: {str(met).lower()}\n{when}"
+            "sources:\n  s: {title: A report, outlet: Somewhere}\n"
+        )
+    return cases, outcomes
+
+
+def test_the_command_gives_the_same_json_on_either_engine(tmp_path, cli):
+    cases, outcomes = _library(tmp_path, uncovered=True)
+    args = ("calibrate", str(cases), "--outcomes", str(outcomes), "--param", "p_yes",
+            "--runs", "300", "--grid", "5", "--format", "json")  # fmt: skip
+    batch, simpy = cli(*args), cli(*args, "--engine", "simpy")
+    assert batch.returncode == simpy.returncode == 0, batch.stderr + simpy.stderr
+    a, b = json.loads(batch.stdout), json.loads(simpy.stdout)
+    for data in (a, b):  # the command line differs (and in this process is pytest's)
+        data.pop("command")
+    assert a == b
+    note = f"note: {cases / 'c2.yaml'}: the batch engine does not cover integer literal"
+    assert note in batch.stderr and "using the simpy engine" in batch.stderr
+    assert "note:" not in simpy.stderr

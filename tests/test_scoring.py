@@ -245,3 +245,57 @@ def test_backtest_report_escapes_scenario_text(tmp_path: Path) -> None:
     page = backtest_report(backtest([path], load_outcomes(tmp_path / "res"), runs=200))
     assert "<script>" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_backtest_is_the_same_on_either_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 11: the batch engine by default, the same scores as the simpy engine; a case
+    # it does not cover runs on simpy with a note; the progress callback sees every run.
+    from test_calibrate import spy_batch_runs
+
+    _case(tmp_path, "fast", 10.0)
+    unsure = _case(tmp_path, "unsure", 10.0)
+    data = yaml.safe_load(unsure.read_text(encoding="utf-8"))
+    drawn = {"dist": "uniform", "low": "5h", "high": "200h"}
+    data["params"] = {"m": {"default": "10h", "assumption": "test", "uncertainty": drawn}}
+    data["actions"]["meet"]["delay"] = {"dist": "exponential", "mean": "m"}
+    unsure.write_text(yaml.safe_dump(data), encoding="utf-8")
+    odd = _case(tmp_path, "odd", 30.0)
+    data = yaml.safe_load(odd.read_text(encoding="utf-8"))
+    data["actions"]["meet"]["guard"] = "9007199254740993 > 1"  # beyond the batch engine
+    odd.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for name, met in (("fast", True), ("unsure", False), ("odd", True)):
+        _resolution(tmp_path, name, met, "2024-01-02", "afternoon")
+    res = load_outcomes(tmp_path / "res")
+    batch_runs = spy_batch_runs(monkeypatch)
+    for uncertainty in (False, True):
+        out: dict[str, Any] = {}
+        for engine in ("simpy", "batch"):
+            seen: list[int] = []
+            notes: list[str] = []
+            before = len(batch_runs)
+            bt = backtest([tmp_path / "cases"], res, runs=1200, seed=4, uncertainty=uncertainty,
+                          draws=12, progress=seen.append, note=notes.append,
+                          engine=engine)  # fmt: skip
+            out[engine] = bt.to_json()
+            assert sum(seen) == 3 * 1200
+            ran = sum(batch_runs[before:])
+            if engine == "simpy":
+                assert ran == 0 and notes == []
+            else:
+                assert ran == 2 * 1200  # fast and unsure; odd on simpy
+                assert notes == [f"note: {odd}: the batch engine does not cover integer "
+                                 "literal 9007199254740993 beyond 2**53 in an expression; "
+                                 "using the simpy engine"]  # fmt: skip
+        assert out["batch"] == out["simpy"]
+        assert out["batch"]["n"] == 3 and out["batch"]["uncertainty"] is uncertainty
+    # The command: --engine batch is the default, --engine simpy gives the same JSON.
+    args = ["backtest", str(tmp_path / "cases"), "--outcomes", str(tmp_path / "res"),
+            "--runs", "600", "--format", "json"]  # fmt: skip
+    assert main(args) == 0
+    batch = capsys.readouterr()
+    assert main([*args, "--engine", "simpy"]) == 0
+    simpy = capsys.readouterr()
+    assert json.loads(batch.out) == json.loads(simpy.out)
+    assert "does not cover integer literal" in batch.err and "note:" not in simpy.err

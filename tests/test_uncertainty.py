@@ -201,3 +201,37 @@ def test_report_and_plot_show_the_band(
     assert main(["compare", path, "--set", "m=50h", "--uncertainty", "--runs", "1000",
                  "--draws", "10"]) == 0  # fmt: skip
     assert "Across draws (5th–95th)" in capsys.readouterr().out
+
+
+def test_the_batch_engine_gives_the_same_draws(
+    load_data: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+    write_scenario: Callable[..., Any], capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from test_calibrate import spy_batch_runs
+
+    cs = load_data(uncertain_mean_scenario())
+    slow = load_data(uncertain_mean_scenario(), [("m", f"{HIGH:g}h")])
+    batch_runs = spy_batch_runs(monkeypatch)
+    ref = simulate_uncertain(cs, runs=900, seed=3, draws=9).to_json()  # simpy, as run
+    cmp_ref = compare_uncertain(cs, slow, runs=900, seed=3, draws=9, engine="simpy").to_json()
+    assert batch_runs == []
+    got = simulate_uncertain(cs, runs=900, seed=3, draws=9, engine="batch").to_json()
+    cmp_got = compare_uncertain(cs, slow, runs=900, seed=3, draws=9).to_json()  # batch
+    assert sum(batch_runs) == 900 * 3  # the draws of run, and of both sides of compare
+    for data in (ref, got, cmp_ref, cmp_got):
+        data.pop("elapsed_s", None)
+        data.pop("elapsed", None)
+    assert got == ref and cmp_got == cmp_ref
+    # run --uncertainty --engine batch (run's default is simpy) gives the same JSON.
+    path = str(write_scenario(uncertain_mean_scenario()))
+    args = ["run", path, "--uncertainty", "--draws", "9", "--runs", "900", "--seed", "3",
+            "--format", "json"]  # fmt: skip
+    before = sum(batch_runs)
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert sum(batch_runs) == before
+    assert main([*args, "--engine", "batch"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert sum(batch_runs) == before + 900
+    plain.pop("elapsed_s"), fast.pop("elapsed_s")
+    assert fast == plain

@@ -170,7 +170,7 @@ def add_backend_options(p: argparse.ArgumentParser, default_workers: int) -> Non
 
 
 def add_engine_option(p: argparse.ArgumentParser, default: str) -> None:
-    """``--engine batch|simpy`` (``run``, ``sweep``, ``compare``)."""
+    """``--engine batch|simpy`` (``run``, ``sweep``, ``compare``, ``backtest``, ``calibrate``)."""
     p.add_argument(
         "--engine",
         choices=("batch", "simpy"),
@@ -181,9 +181,9 @@ def add_engine_option(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def engine_for_args(args: argparse.Namespace, cs: CompiledScenario) -> str:
-    """The engine to run ``cs`` on: ``--engine``, or simpy (said on stderr) when the
-    batch engine does not cover the scenario."""
+def engine_for_args(args: argparse.Namespace, cs: CompiledScenario, where: str = "") -> str:
+    """The engine to run ``cs`` on: ``--engine``, or simpy (said on stderr, after
+    ``where`` if given) when the batch engine does not cover the scenario."""
     if args.engine != "batch":
         return str(args.engine)
     from ..runs.backends import batch_support
@@ -191,7 +191,7 @@ def engine_for_args(args: argparse.Namespace, cs: CompiledScenario) -> str:
     why = batch_support(cs)
     if why is None:
         return "batch"
-    say(f"note: {why}; using the simpy engine")
+    say(f"note: {where + ': ' if where else ''}{why}; using the simpy engine")
     return "simpy"
 
 

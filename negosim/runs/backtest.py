@@ -30,7 +30,7 @@ from ..compiler.tables import CompiledScenario
 from ..errors import Problem, ScenarioError, UsageError
 from ..scenario.resolution import Resolution, load_resolution
 from . import scoring
-from .backends import Backend
+from .backends import Backend, batch_support, check_engine
 from .runner import backend_or_local, simulate
 from .uncertainty import DEFAULT_DRAWS, simulate_uncertain
 
@@ -270,13 +270,17 @@ def backtest(
     backend: Backend | None = None,
     progress: Callable[[int], None] | None = None,
     note: Callable[[str], None] | None = None,
+    engine: str = "batch",
 ) -> Backtest:
     """Run every scenario in ``paths`` that has a resolution and score it.
 
     A scenario is matched to a resolution by its id, else by its file's stem;
     scenarios without one are listed in ``unresolved`` (and passed to ``note``).
-    UsageError if no case can be scored.
+    ``engine`` is ``"batch"`` (default: the vectorised engine; a case it does not
+    cover runs on simpy, said to ``note``) or ``"simpy"``; the scores are the
+    same on either. UsageError if no case can be scored.
     """
+    check_engine(engine)
     files = scenario_files(paths)
     cases: list[CaseScore] = []
     unresolved: list[str] = []
@@ -289,11 +293,18 @@ def backtest(
                 if note:
                     note(f"{f}: no resolution for case {cs.id!r}; not scored")
                 continue
+            on = engine
+            if engine == "batch" and (why := batch_support(cs)) is not None:
+                on = "simpy"
+                if note:
+                    note(f"note: {f}: {why}; using the simpy engine")
             if uncertainty:
-                u = simulate_uncertain(cs, runs, seed, draws, progress=progress, backend=be)
+                u = simulate_uncertain(cs, runs, seed, draws, progress=progress, backend=be,
+                                       engine=on)  # fmt: skip
                 est, band = u.estimate, u.p_meeting_band
             else:
-                est, band = simulate(cs, runs, seed, progress=progress, backend=be), None
+                est = simulate(cs, runs, seed, progress=progress, backend=be, engine=on)
+                band = None
             cases.append(score_case(cs, res, est.p_meeting, est.ci95, est.runs, est.by_day,
                                     est.by_part_of_day, band))  # fmt: skip
     if not cases:

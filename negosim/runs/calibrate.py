@@ -39,10 +39,12 @@ import numpy as np
 
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
-from ..engine.simulation import Engine
+from ..engine.simulation import TICKS_PER_HOUR
 from ..errors import UsageError
 from ..scenario.overrides import set_param_defaults
 from ..scenario.units import at_hours
+from .backends import check_engine
+from .runner import columns
 from .scoring import brier, log_score
 
 Progress = Callable[[int], None]
@@ -143,37 +145,46 @@ def scenario_at(cs: CompiledScenario, values: dict[str, float]) -> CompiledScena
     return compile_model(set_param_defaults(cs.model, sets), None, sets)
 
 
-def _counts(cs: CompiledScenario, runs: int, seed: int, day: dt.date | None) -> tuple[int, int]:
+def _counts(
+    cs: CompiledScenario, runs: int, seed: int, day: dt.date | None, engine: str = "batch"
+) -> tuple[int, int]:
     """Replications held, and held on the venue-local ``day``, of ``runs`` from ``seed``."""
-    held = on_day = 0
-    for row in Engine(cs).run_block(seed, 0, runs):
-        if row.held:
-            held += 1
-            if day is not None and row.time is not None:
-                on_day += at_hours(cs.start, row.time, cs.tz).date() == day
-    return held, on_day
+    _, held, ticks = columns(cs, runs, seed, engine)
+    on_day = 0
+    if day is not None:
+        ends, counts = np.unique(ticks[held], return_counts=True)
+        for t, k in zip(ends.tolist(), counts.tolist(), strict=True):
+            if at_hours(cs.start, t / TICKS_PER_HOUR, cs.tz).date() == day:
+                on_day += k
+    return int(held.sum()), on_day
 
 
-def _rows(cs: CompiledScenario, runs: int, seed: int) -> list[Any]:
-    return [(r.outcome, r.ticks) for r in Engine(cs).run_block(seed, 0, runs)]
+def _rows(cs: CompiledScenario, runs: int, seed: int, engine: str = "batch") -> np.ndarray:
+    """Each replication's outcome and end (ticks): equal for two scenarios exactly
+    when every replication ended the same way at the same time."""
+    outcome, _, ticks = columns(cs, runs, seed, engine)
+    return np.stack([outcome, ticks])
 
 
-def reads(cs: CompiledScenario, fitted: Sequence[Fitted], seed: int) -> tuple[str, ...]:
+def reads(
+    cs: CompiledScenario, fitted: Sequence[Fitted], seed: int, engine: str = "batch"
+) -> tuple[str, ...]:
     """The fitted parameters this scenario depends on.
 
     Under common random numbers a parameter the scenario never reads leaves
     every replication exactly as it was, so one that changes no replication
     across its range (both ends and the middle, :data:`PROBE_RUNS` runs) is
     not read. A parameter the scenario does not declare is not read either.
+    ``engine`` runs the probes (the same rows on either engine).
     """
     declared = {p.name for p in cs.parameters}
     out = []
     for f in fitted:
         if f.name not in declared:
             continue
-        probes = [_rows(scenario_at(cs, {f.name: x}), PROBE_RUNS, seed)
+        probes = [_rows(scenario_at(cs, {f.name: x}), PROBE_RUNS, seed, engine)
                   for x in (f.low + (f.high - f.low) * q for q in (0.05, 0.5, 0.95))]  # fmt: skip
-        if any(p != probes[0] for p in probes[1:]):
+        if any(not np.array_equal(p, probes[0]) for p in probes[1:]):
             out.append(f.name)
     return tuple(out)
 
@@ -185,9 +196,11 @@ def case_table(
     runs: int,
     seed: int,
     progress: Progress | None = None,
+    engine: str = "batch",
 ) -> CaseTable:
-    """Simulate ``case`` at every grid point of the fitted parameters it reads."""
-    names = reads(case.scenario, fitted, seed)
+    """Simulate ``case`` at every grid point of the fitted parameters it reads, on
+    ``engine`` (``"batch"`` or ``"simpy"``: the same counts)."""
+    names = reads(case.scenario, fitted, seed, engine)
     axes = [grid[[f.name for f in fitted].index(n)] for n in names]
     shape = tuple(len(a) for a in axes)
     p_met = np.zeros(shape)
@@ -195,7 +208,7 @@ def case_table(
     for idx in product(*(range(len(a)) for a in axes)):
         values = {n: float(axes[k][i]) for k, (n, i) in enumerate(zip(names, idx, strict=True))}
         cs = scenario_at(case.scenario, values) if values else case.scenario
-        held, on_day = _counts(cs, runs, seed, case.date)
+        held, on_day = _counts(cs, runs, seed, case.date, engine)
         p_met[idx] = held / runs
         p_day[idx] = on_day / runs
         if progress:
@@ -226,8 +239,15 @@ def calibrate(
     seed: int = 0,
     grid_points: int = GRID,
     progress: Progress | None = None,
+    engine: str = "batch",
 ) -> Calibration:
-    """Fit ``fitted`` to ``cases`` over a grid; score in sample and leave-one-out."""
+    """Fit ``fitted`` to ``cases`` over a grid; score in sample and leave-one-out.
+
+    ``engine`` is ``"batch"`` (default: the vectorised engine, the simpy engine
+    for a case it does not cover) or ``"simpy"`` (the reference engine); the
+    result is the same on either, number for number.
+    """
+    check_engine(engine)
     if len(cases) < 2:
         raise UsageError("calibrate needs at least two resolved cases (leave-one-out)")
     if not fitted:
@@ -238,7 +258,7 @@ def calibrate(
             f"{grid_points ** len(fitted):,} points; fit fewer parameters or use --grid smaller"
         )
     grid = [f.grid(grid_points) for f in fitted]
-    tables = [case_table(c, fitted, grid, runs, seed, progress) for c in cases]
+    tables = [case_table(c, fitted, grid, runs, seed, progress, engine) for c in cases]
     logliks = [_broadcast(t, t.loglik(c.met), fitted) for t, c in zip(tables, cases, strict=True)]
     total = sum(logliks, np.zeros([grid_points] * len(fitted)))
     post = _posterior(total)
@@ -264,7 +284,7 @@ def calibrate(
         # Summed afresh without case j (not total minus j: rounding would leak j).
         others = sum((ll for i, ll in enumerate(logliks) if i != j), np.zeros_like(total))
         loo_post = _posterior(others)
-        uncal_held, _ = _counts(c.scenario, runs, seed, None)
+        uncal_held, _ = _counts(c.scenario, runs, seed, None, engine)
         forecasts.append({
             "case": c.name,
             "met": c.met,

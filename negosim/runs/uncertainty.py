@@ -46,7 +46,7 @@ from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.streams import replication_key, run_key, stream_id, stream_key, uniform
 from ..scenario.overrides import set_param_defaults
-from .backends import Backend, Job, model_key, prime, run_job
+from .backends import Backend, Job, check_engine, model_key, prime, run_job
 from .compare import (
     Comparison,
     PairJob,
@@ -57,7 +57,7 @@ from .compare import (
     run_pair_job,
 )
 from .results import Z95, Estimate, Tally, estimate, wilson
-from .runner import Progress, Task, backend_or_local, chunks, fold_groups, simulate
+from .runner import Progress, Task, backend_or_local, chunk_limit, chunks, fold_groups, simulate
 
 DEFAULT_DRAWS = 100
 MAX_DRAWS = 100_000
@@ -233,15 +233,18 @@ def simulate_uncertain(
     progress: Progress | None = None,
     overrides: list[str] | None = None,
     backend: Backend | None = None,
+    engine: str = "simpy",
 ) -> UncertainEstimate:
     """The predictive estimate of ``cs`` over its uncertain parameters (nested design).
 
     With no uncertain parameter (none declared, or all pinned with ``--set``)
     this is :func:`~negosim.runs.runner.simulate` with ``runs`` replications.
+    ``engine`` (``"simpy"`` or ``"batch"``) does not change the numbers.
     """
+    check_engine(engine)
     params = uncertain_parameters(cs)
     if not params:
-        est = simulate(cs, runs, seed, workers, progress, overrides, backend)
+        est = simulate(cs, runs, seed, workers, progress, overrides, backend, engine)
         return UncertainEstimate(
             est, [], 1, runs, [est.p_meeting], [{}],
             {d: (p, p) for d, p in est.by_day.items()},
@@ -261,8 +264,8 @@ def simulate_uncertain(
             prime(key, cs_d)
             base = d * per
             tasks = (
-                (run_job, Job(key, cs_d.model, seed, base + c.start, base + c.stop))
-                for c in chunks(per, be.workers)
+                (run_job, Job(key, cs_d.model, seed, base + c.start, base + c.stop, engine))
+                for c in chunks(per, be.workers, chunk_limit(engine))
             )
             yield d, Tally(), tasks
 
@@ -351,16 +354,19 @@ def compare_uncertain(
     variant_overrides: list[str] | None = None,
     backend: Backend | None = None,
     workers: int = 1,
+    engine: str = "batch",
 ) -> UncertainComparison:
     """Baseline against variant over parameter draws (see :class:`UncertainComparison`).
 
     With no uncertain parameter on either side this is plain ``compare``.
+    ``engine`` (``"batch"`` or ``"simpy"``) does not change the numbers.
     """
+    check_engine(engine)
     pb, pv = uncertain_parameters(base), uncertain_parameters(variant)
     names = list(dict.fromkeys([p.name for p in pb] + [p.name for p in pv]))
     if not names:
         cmp = compare(base, variant, runs, seed, progress, base_overrides, variant_overrides,
-                      workers, backend)  # fmt: skip
+                      workers, backend, engine)  # fmt: skip
         p_b, p_v = cmp.base.p_meeting, cmp.variant.p_meeting
         return UncertainComparison(cmp, [], 1, runs, [p_b], [p_v], [cmp.diff])
     draws, per = split_runs(runs, draws)
@@ -378,9 +384,11 @@ def compare_uncertain(
             tasks = (
                 (
                     run_pair_job,
-                    PairJob(kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop),
+                    PairJob(
+                        kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop, engine
+                    ),
                 )  # fmt: skip
-                for c in chunks(per, be.workers)
+                for c in chunks(per, be.workers, chunk_limit(engine))
             )
             yield d, _PairTally(Tally(), Tally()), tasks
 

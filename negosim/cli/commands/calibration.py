@@ -11,7 +11,9 @@ from typing import Any
 from ...errors import UsageError
 from ..util import (
     add_command,
+    add_engine_option,
     add_format,
+    engine_for_args,
     print_json,
     progress_bar,
     run_count,
@@ -70,6 +72,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             stderr().print(f"{f}: no resolution for case {cs.id!r}; left out", markup=False)
             continue
         cases.append(Case(cs.id, cs, res.met, _date(res.date)))
+        engine_for_args(args, cs, str(f))  # a note if a case falls back to simpy
     fitted = _fitted(args.param, cases)
     points = sum(
         args.grid ** sum(1 for f in fitted if f.name in {p.name for p in c.scenario.parameters})
@@ -78,7 +81,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     what = f"calibrating {len(fitted)} parameter(s) on {len(cases)} cases"
     with progress_bar(points, what) as adv:
         result = calibrate(cases, fitted, runs=args.runs, seed=args.seed,
-                           grid_points=args.grid, progress=adv)  # fmt: skip
+                           grid_points=args.grid, progress=adv, engine=args.engine)  # fmt: skip
     command = "negosim calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     result.extra["command"] = command.strip()
     result.extra["date"] = dt.date.today().isoformat()
@@ -150,4 +153,5 @@ def register(sub: Any) -> None:
                    "as a base file")  # fmt: skip
     p.add_argument("--extends", default="stances.yaml", metavar="PATH",
                    help="the base the written file extends (default: stances.yaml)")  # fmt: skip
+    add_engine_option(p, "batch")
     add_format(p)

@@ -64,9 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cs = load_args(args)
     for warning in cs.warnings:  # once, before the runs; they do not stop them
         say(str(warning))
-    if args.uncertainty:
-        return _run_uncertain(args, cs)
     engine = engine_for_args(args, cs)
+    if args.uncertainty:
+        return _run_uncertain(args, cs, engine)
     with backend_from_args(args) as backend:
         if args.precision is not None:
             with progress_bar(None, f"{cs.id}: simulating to ±{args.precision:g}") as advance:
@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_uncertain(args: argparse.Namespace, cs: Any) -> int:
+def _run_uncertain(args: argparse.Namespace, cs: Any, engine: str) -> int:
     """``negosim run --uncertainty``: the predictive estimate over parameter draws."""
     from ...output.terminal import render_uncertain
     from ...runs.uncertainty import DEFAULT_DRAWS, simulate_uncertain
@@ -108,7 +108,7 @@ def _run_uncertain(args: argparse.Namespace, cs: Any) -> int:
     runs = args.runs or DEFAULT_RUNS
     with backend_from_args(args) as backend, progress_bar(runs, f"{cs.id}: simulating") as adv:
         u = simulate_uncertain(cs, runs, args.seed, args.draws or DEFAULT_DRAWS, progress=adv,
-                               overrides=args.sets, backend=backend)  # fmt: skip
+                               overrides=args.sets, backend=backend, engine=engine)  # fmt: skip
     if args.format == "json":
         print_json(u.to_json())
     else:

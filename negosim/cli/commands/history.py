@@ -11,6 +11,7 @@ from ...files import check_target, shown, user_path, write_atomic
 from ..util import (
     add_backend_options,
     add_command,
+    add_engine_option,
     add_format,
     add_uncertainty_options,
     backend_from_args,
@@ -52,7 +53,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         bt = backtest(
             args.files or ["scenarios"], resolutions, runs=args.runs, seed=args.seed,
             uncertainty=args.uncertainty, draws=args.draws or DEFAULT_DRAWS, bins=args.bins,
-            backend=backend, progress=advance, note=say,
+            backend=backend, progress=advance, note=say, engine=args.engine,
         )  # fmt: skip
     if args.plot:
         from ...output import plots
@@ -107,4 +108,5 @@ def register(sub: Any) -> None:
     bt.add_argument("--report", metavar="OUT", help="also write an HTML report (.html)")
     add_uncertainty_options(bt)
     add_backend_options(bt, default_workers=1)
+    add_engine_option(bt, "batch")
     add_format(bt)

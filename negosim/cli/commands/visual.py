@@ -140,11 +140,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         stderr().print("note: no --set and no OTHER_FILE: the variant is the baseline itself")
     if args.draws is not None and not args.uncertainty:
         raise UsageError("negosim compare: --draws goes with --uncertainty")
-    if args.uncertainty:
-        return _compare_uncertain(args, base, variant)
     engine = engine_for_args(args, base)
     if engine == "batch":
         engine = engine_for_args(args, variant)
+    if args.uncertainty:
+        return _compare_uncertain(args, base, variant, engine)
     with progress_bar(args.runs, "comparing") as advance, backend_from_args(args) as backend:
         cmp = compare(
             base,
@@ -168,7 +168,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_uncertain(args: argparse.Namespace, base: Any, variant: Any) -> int:
+def _compare_uncertain(args: argparse.Namespace, base: Any, variant: Any, engine: str) -> int:
     """``compare --uncertainty``: both sides over the same parameter draws."""
     from ...runs.uncertainty import DEFAULT_DRAWS, compare_uncertain
 
@@ -176,7 +176,7 @@ def _compare_uncertain(args: argparse.Namespace, base: Any, variant: Any) -> int
         uc = compare_uncertain(
             base, variant, runs=args.runs, seed=args.seed, draws=args.draws or DEFAULT_DRAWS,
             progress=advance, base_overrides=args.base_sets, variant_overrides=args.sets,
-            backend=backend,
+            backend=backend, engine=engine,
         )  # fmt: skip
     if args.plot:
         from ...output import plots
