@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shlex
 
 import numpy as np
 import pytest
@@ -160,7 +161,7 @@ def test_the_command_fits_scores_and_writes_a_base(tmp_path, cli):
     assert data["n"] == 3 and set(data["scores"]) >= {"loo", "in_sample", "loo_base_rate"}
     assert 0.3 < data["params"]["p_yes"]["mean"] < 0.8
     text = out.read_text()
-    assert "abstract: true" in text and "extends: \"stances.yaml\"" in text
+    assert "abstract: true" in text and 'extends: "stances.yaml"' in text
     assert "negosim calibrate" in text and "p_yes" in text
 
 
@@ -288,8 +289,9 @@ def test_the_command_gives_the_same_json_on_either_engine(tmp_path, cli):
     batch, simpy = cli(*args), cli(*args, "--engine", "simpy")
     assert batch.returncode == simpy.returncode == 0, batch.stderr + simpy.stderr
     a, b = json.loads(batch.stdout), json.loads(simpy.stdout)
-    for data in (a, b):  # the command line differs (and in this process is pytest's)
-        data.pop("command")
+    # The recorded command is the one given, in-process too (not pytest's sys.argv).
+    given = "negosim " + " ".join(shlex.quote(x) for x in args)
+    assert (a.pop("command"), b.pop("command")) == (given, given + " --engine simpy")
     assert a == b
     note = f"note: {cases / 'c2.yaml'}: the batch engine does not cover integer literal"
     assert note in batch.stderr and "using the simpy engine" in batch.stderr

@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
+        # The command line as given (``main(argv)`` in-process, or the console
+        # script's), for outputs that record how they were made.
+        args.argv = ["negosim", *(sys.argv[1:] if argv is None else argv)]
         if not args.command:
             build_parser().print_help()
             return 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shlex
-import sys
 from typing import Any
 
 from ...errors import UsageError
@@ -82,7 +81,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     with progress_bar(points, what) as adv:
         result = calibrate(cases, fitted, runs=args.runs, seed=args.seed,
                            grid_points=args.grid, progress=adv, engine=args.engine)  # fmt: skip
-    command = "negosim calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    command = " ".join(shlex.quote(a) for a in args.argv)
     result.extra["command"] = command.strip()
     result.extra["date"] = dt.date.today().isoformat()
     if args.write:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,7 +135,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 backend,
                 out,
                 resume=args.resume,
-                argv=["negosim", *sys.argv[1:]],
+                argv=args.argv,
                 on_start=start,
                 advance_points=ap,
                 advance_runs=ar,
