@@ -77,6 +77,7 @@ def test_params_sweep_and_compile_agree(path: Path) -> None:
     cs = negosim.load(path)
     rows = {r["name"]: r for r in parameter_rows(cs)}
     assert list(rows) == list(cs.model.params) == [p.name for p in cs.parameters]
+    swept: list[tuple[Any, Any, list[float]]] = []  # (parameter, its sweep param, values)
     for p in cs.parameters:
         row = rows[p.name]
         assert row["default"] == p.value == cs.params[p.name]
@@ -87,13 +88,18 @@ def test_params_sweep_and_compile_agree(path: Path) -> None:
         (sp,) = resolve_params(cs, {p.name: ParamRange()}, "lhs")
         assert sp.kind == p.kind
         spec = SweepSpec(str(path), [sp], "lhs", samples=8, seed=3)
-        for point in design(spec).points:
-            v = point[p.name]
+        values = [point[p.name] for point in design(spec).points]
+        for v in values:
             if p.low is not None:
                 assert v >= p.low - 1e-12, (p.name, v)
             if p.high is not None:
                 assert v <= p.high + 1e-12, (p.name, v)
-            again = negosim.load(path, [sp.set_value(v)])
+        swept.append((p, sp, values))
+    # Each parameter's k-th value, all set together: one load per k (not one per value).
+    for k in range(8):
+        again = negosim.load(path, [sp.set_value(values[k]) for _, sp, values in swept])
+        for p, _, values in swept:
+            v = values[k]
             (q,) = [x for x in again.parameters if x.name == p.name]
             assert again.params[p.name] == q.value
             assert q.kind == p.kind and q.value == pytest.approx(v, rel=1e-12, abs=1e-12)

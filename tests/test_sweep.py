@@ -354,7 +354,7 @@ def test_morris_indices(tmp_path: Path) -> None:
 
 def test_sweep_file_runs_and_validates(cli: Any, tmp_path: Path) -> None:
     r = cli("sweep", REPO / "sweeps" / "munich-conditions.yaml", "--samples", "4", "--runs",
-            "100", "--out", tmp_path / "c.csv", "--format", "json")  # fmt: skip
+            "100", "--workers", "1", "--out", tmp_path / "c.csv", "--format", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert len(d["rows"]) == 4 * (3 + 2) and set(d["sensitivity"]["params"]) == {
@@ -405,7 +405,7 @@ def test_sweep_file_errors_are_located(cli: Any, tmp_path: Path) -> None:
         f"scenario: {MUNICH}\ndesign: lhs\nruns: 0\nparams:\n  p_win: {{steps: 3}}\n",
         encoding="utf-8",
     )
-    r = cli("sweep", bad)
+    r = cli("sweep", bad, "--workers", "1")  # refused before any work: in-process
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert f"{bad}:3:7: runs: Input should be greater than or equal to 1" in lines[0]
@@ -423,19 +423,8 @@ def test_sweep_file_errors_are_located(cli: Any, tmp_path: Path) -> None:
     ],
 )
 def test_sweep_usage_errors(cli: Any, args: list[str], match: str) -> None:
-    r = cli("sweep", MUNICH, *args)
+    r = cli("sweep", MUNICH, *args, "--workers", "1")  # refused before any work: in-process
     assert r.returncode == 2 and match in r.stderr, r.stderr
-
-
-def test_run_with_dask_local_matches_in_process(cli: Any) -> None:
-    outs = []
-    for extra in ([], ["--dask-local", "2"]):
-        r = cli("run", MUNICH, "--runs", "2000", "--seed", "4", "--format", "json", *extra)
-        assert r.returncode == 0, r.stderr
-        d = json.loads(r.stdout)
-        d.pop("elapsed_s")
-        outs.append(d)
-    assert outs[0] == outs[1]
 
 
 def test_resume_after_the_process_is_killed(cli: Any, tmp_path: Path) -> None:
@@ -480,11 +469,13 @@ def test_resume_after_the_process_is_killed(cli: Any, tmp_path: Path) -> None:
 def test_resume_refuses_other_settings_and_unflagged_partial(cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "p.csv"
     (tmp_path / "p.partial.csv").write_text("point\n", encoding="utf-8")
-    r = cli("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50", "--out", out)
+    # refused before any work: in-process
+    args = ("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50",
+            "--workers", "1")  # fmt: skip
+    r = cli(*args, "--out", out)
     assert r.returncode == 2 and "add --resume" in r.stderr
     (tmp_path / "p.manifest.json").write_text(json.dumps({"sweep": {"seed": 99}}))
-    r = cli("sweep", MUNICH, "--param", "p_us_formal_request=0:1:2", "--runs", "50", "--out",
-            out, "--resume")  # fmt: skip
+    r = cli(*args, "--out", out, "--resume")
     assert r.returncode == 2 and "other settings" in r.stderr
 
 

@@ -12,8 +12,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS
+from conftest import SCENARIOS, run_in_process
 
 pytest.importorskip("starlette")
 with warnings.catch_warnings():
@@ -128,8 +126,8 @@ def student(app: Any, code: str, name: str) -> TestClient:
 
 
 def cli_json(*args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "negosim.cli.main", *args, "--format", "json"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    """``negosim ARGS --format json`` (in this process, as the ``cli`` fixture runs it)."""
+    done = run_in_process([*args, "--format", "json"])
     assert done.returncode == 0, done.stderr
     out: dict[str, Any] = json.loads(done.stdout)
     return out

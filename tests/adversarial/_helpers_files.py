@@ -1,4 +1,4 @@
-"""Helpers of the hostile-file tests: run negosim as a subprocess with a time limit,
+"""Helpers of the hostile-file tests: run negosim in a new process with a time limit,
 check the exit-code contract, and prove which files an attack touched.
 
 (Not a conftest: other adversarial test files come with their own fixtures.)
@@ -11,10 +11,10 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from ._forkserver import SERVER
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "scenarios" / "tutorial.yaml"
@@ -40,28 +40,25 @@ def negosim(
     input: str | bytes | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``negosim ARGS`` in ``cwd`` under a 2 GB address-space limit, killed after
-    ``timeout`` seconds (a hang fails); :func:`contract` checks the time it took."""
+    """``negosim ARGS`` in ``cwd``, in a new process under a 2 GB address-space limit,
+    killed after ``timeout`` seconds (a hang fails); :func:`contract` checks the time
+    it took. The process is forked from one that has already imported negosim
+    (see ``_forkserver``)."""
     full = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
     full.pop("NEGOSIM_DEBUG", None)
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", MAIN, *args],
+    code, out, err, seconds = SERVER.run(
+        list(args),
         cwd=cwd,
         env=full,
+        timeout=timeout,
+        memory=MEMORY,
         stdin=None if input is not None else stdin,
         input=input.encode() if isinstance(input, str) else input,
-        capture_output=True,
-        timeout=timeout,
-        preexec_fn=limit_memory,
     )
     done = subprocess.CompletedProcess(
-        proc.args,
-        proc.returncode,
-        proc.stdout.decode("utf-8", "replace"),
-        proc.stderr.decode("utf-8", "replace"),
+        ["negosim", *args], code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     )
-    _seconds[id(done)] = time.perf_counter() - start
+    _seconds[id(done)] = seconds
     return done
 
 

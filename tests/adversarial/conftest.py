@@ -1,25 +1,26 @@
-"""Hostile input (issue 9): run the ``negosim`` command as a subprocess under limits.
+"""Hostile input (issue 9): run the ``negosim`` command in a new process under limits.
 
 ``hostile(*args)`` runs the command with a wall-clock time limit and a 2 GB
 address-space limit, and checks the contracts every attack must keep: exit
 code 0 or 2, no traceback, no raw control characters (ESC, BEL, C1 codes) on
 stdout or stderr, and, for inputs under 1 MB, an answer within
-:data:`FAST` seconds.
+:data:`FAST` seconds. The process is forked from one that has already imported
+negosim (``_forkserver``): a separate process per attack, without a new
+interpreter's start each time.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ._helpers_files import FAST, RAW_CONTROL, REPO, limit_memory
+from ._forkserver import SERVER
+from ._helpers_files import FAST, MEMORY, RAW_CONTROL, REPO
 
 
 @dataclass
@@ -34,11 +35,6 @@ class Result:
         return self.stderr.splitlines()
 
 
-def _command() -> list[str]:
-    exe = Path(sys.executable).parent / "negosim"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "negosim.cli.main"]
-
-
 def run_hostile(
     *args: str | os.PathLike[str],
     limit: float = FAST,
@@ -48,22 +44,16 @@ def run_hostile(
     env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
     env.pop("NEGOSIM_DEBUG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    start = time.perf_counter()
     try:
-        proc = subprocess.run(
-            [*_command(), *map(str, args)],
-            capture_output=True,
-            text=True,
-            errors="surrogateescape",
-            cwd=cwd,
-            env=env,
-            timeout=max(limit * 5, 10),
-            preexec_fn=limit_memory,
+        code, out, err, seconds = SERVER.run(
+            [str(a) for a in args], cwd=cwd, env=env, timeout=max(limit * 5, 10), memory=MEMORY
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"negosim {' '.join(map(str, args))[:200]}: still running after the limit")
-    seconds = time.perf_counter() - start
-    res = Result(proc.returncode, proc.stdout, proc.stderr, seconds)
+    res = Result(
+        code, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape"),
+        seconds,
+    )  # fmt: skip
     what = f"negosim {' '.join(map(str, args))[:200]}"
     assert res.returncode in codes, f"{what}: exit {res.returncode}\n{res.stderr[-2000:]}"
     assert "Traceback" not in res.stderr, f"{what}: traceback\n{res.stderr[-2000:]}"
@@ -78,3 +68,10 @@ def run_hostile(
 def hostile() -> Callable[..., Result]:
     """``hostile(*args, limit=2.0, codes=(0, 2))``: run negosim and check the contracts."""
     return run_hostile
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _attack_server() -> Iterator[None]:
+    """Stop the fork server at the end of the session (its CPU time is then counted)."""
+    yield
+    SERVER.stop()

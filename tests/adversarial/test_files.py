@@ -1,6 +1,6 @@
 """Hostile files, part 1 and 2: reading files negosim should not, writing where it should not.
 
-Each attack runs negosim as a subprocess with a time limit; the exit code is 0
+Each attack runs negosim in a process of its own with a time limit; the exit code is 0
 or 2, there is never a traceback, and a snapshot of the temporary directory
 before and after proves that nothing but the named outputs was created or
 changed (planted symlinks and their targets stay as they were).
