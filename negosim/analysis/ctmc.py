@@ -363,25 +363,29 @@ class _Chain:
         return [((st, tuple(s), ph, *rest), p) for ph, p in self.evaluate(s, st, old, fired)]
 
     def whens(self, s: list[Any], st: int, before: tuple[Any, ...] | None) -> tuple[list[Any], int]:
-        """Apply the ``when:`` events whose condition turned true, as the engine does: the
-        first in file order, then all checked again. A condition's last seen value is
-        its value on the settled slots ``before`` (false for every one at the start)."""
+        """Apply the ``when:`` events whose condition turned true, as the engine does: a
+        condition found false re-arms its event; the first true and armed one in file
+        order happens, then all are evaluated again. A latch starts as the condition's
+        value on the settled slots ``before`` (false for every one at the start)."""
         whens = self.cs.whens
         try:
             latch = [False] * len(whens) if before is None else [
                 bool(w.cond(list(before))) for w in whens]  # fmt: skip
             count = 0
             while st not in self.outcomes:
+                first = -1
                 for k, w in enumerate(whens):
                     now = bool(w.cond(s))
-                    if now and not latch[k]:
-                        latch[k] = True
-                        s, st = self.effects(s, st, w.sets, w.trigger)
-                        count += 1
-                        break
-                    latch[k] = now
-                else:
+                    if not now:
+                        latch[k] = False  # re-armed
+                    elif first < 0 and not latch[k]:
+                        first = k
+                if first < 0:
                     break
+                w = whens[first]
+                latch[first] = True
+                s, st = self.effects(s, st, w.sets, w.trigger)
+                count += 1
                 if count >= SAME_INSTANT_LIMIT:
                     raise SimulationError(
                         f"analysis: 'when:' events keep setting each other off without time "

@@ -521,21 +521,27 @@ class Replication:
     def _whens(self) -> None:
         """Let the ``when:`` events whose condition turned true happen, in file order.
 
-        Each check starts again from the first ``when:`` event after one happened,
-        so each sees the effects of those before it; a condition seen false
-        re-arms its event. Each counts as a happening (the events cap applies).
+        Every condition that may have changed is evaluated; one found false re-arms
+        its event; of those found true and armed, the first in file order happens,
+        and the rest are evaluated again after its effects (with whatever those
+        changed). Each counts as a happening (the events cap applies).
         """
         pending, latch, whens = self._wpending, self.latch, self.engine.whens
         s = self.s
         while pending and self.done is None:
+            first = -1
             for k in sorted(pending):
+                if not whens[k].cond(s):
+                    latch[k] = False
+                elif first < 0 and not latch[k]:
+                    first = k
+                elif not latch[k]:
+                    continue  # true and armed: evaluated again after the first happens
                 pending.discard(k)
-                now = bool(whens[k].cond(s))
-                if now and not latch[k]:
-                    latch[k] = True
-                    self._watched(whens[k])
-                    break
-                latch[k] = now
+            if first < 0:
+                break
+            latch[first] = True
+            self._watched(whens[first])
         pending.clear()
 
     def _watched(self, w: Any) -> None:

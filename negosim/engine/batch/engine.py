@@ -702,17 +702,15 @@ class _Chunk:
             for k in check:
                 v, e = be.when_conds[k](env)
                 v = np.broadcast_to(np.asarray(v, dtype=bool), rows.shape)
-                open_ = firing < 0
                 if e is not None:  # the scalar engine raises: hand these rows over
-                    bad = open_ & np.broadcast_to(e, rows.shape)
+                    bad = np.broadcast_to(e, rows.shape)
                     self.defer[rows[bad]] = True
                     firing[bad] = -2
-                    open_ &= ~bad
+                    v = v & ~bad
                 latch = self.latch[rows, k]
-                now = open_ & v & ~latch
+                self.latch[rows, k] = latch & v  # a condition found false re-arms
+                now = (firing == -1) & v & ~latch
                 firing[now] = k
-                keep = open_ & ~now
-                self.latch[rows[keep], k] = v[keep]
             fired = firing >= 0
             if not fired.any():
                 return
