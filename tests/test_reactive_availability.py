@@ -493,3 +493,19 @@ def test_the_rich_scenario_exercises_every_path() -> None:
         texts |= {line.text.split(" (")[0] for line in lines if line.kind == "event"}
     assert {"available", "unavailable", "leave"} <= kinds
     assert {"Wang Yi leaves", "alarm_up", "alarm_down", "walkout"} <= texts
+
+
+def test_analyze_honours_the_guard_of_a_scheduled_event() -> None:
+    # 'announced' at 2:00 meets only if 'ready' (set at rate 0.5/h): P = 1 - exp(-1).
+    text = HEAD + """\
+facts:
+  ready: {type: bool, initial: false}
+actions:
+  prepare:
+    actor: a
+    delay: {dist: exponential, mean: 2h}
+    set: {ready: true}
+events:
+  announced: {at: 2024-05-14 02:00, guard: ready, trigger: meet}
+"""
+    assert abs(analyze(load_string(text)).p_meeting - (1 - math.exp(-1))) < 1e-9
