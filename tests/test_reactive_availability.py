@@ -509,3 +509,10 @@ events:
   announced: {at: 2024-05-14 02:00, guard: ready, trigger: meet}
 """
     assert abs(analyze(load_string(text)).p_meeting - (1 - math.exp(-1))) < 1e-9
+
+
+def test_the_documented_example_has_its_closed_form() -> None:
+    doc = (Path(__file__).parent.parent / "docs/scenario-format.md").read_text(encoding="utf-8")
+    body = doc.split("# file: crisis-and-walkout.yaml\n")[1].split("```")[0]
+    expected = 0.1 / 0.15 * (1 - math.exp(-0.15 * 18))
+    assert abs(analyze(load_string(body)).p_meeting - expected) < 1e-9
