@@ -516,3 +516,25 @@ def test_the_documented_example_has_its_closed_form() -> None:
     body = doc.split("# file: crisis-and-walkout.yaml\n")[1].split("```")[0]
     expected = 0.1 / 0.15 * (1 - math.exp(-0.15 * 18))
     assert abs(analyze(load_string(body)).p_meeting - expected) < 1e-9
+
+
+def test_an_actor_an_effect_brings_is_not_warned_as_never_present() -> None:
+    text = HEAD.replace(
+        "  w: {name: Wang Yi, short: Wang, present: [{from: 2024-05-14 00:00, until: "
+        "2024-05-15 00:00}]}",
+        "  w: {name: Wang Yi, short: Wang}",
+    ) + """\
+actions:
+  meet:
+    actor: a
+    guard: present('w') and in_window('talks')
+    delay: {dist: fixed, value: 1h}
+    trigger: meet
+events:
+  flies_in: {at: 2024-05-14 09:00, present: {w: true}}
+"""
+    cs = load_string(text)
+    assert cs.warnings == []
+    assert hours(trace(cs)[0]) == 11.0
+    no_effect = load_string(text.replace("present: {w: true}", "set: {}"))
+    assert any("never present" in w.message for w in no_effect.warnings)

@@ -162,8 +162,9 @@ def _written_facts(cs: CompiledScenario) -> set[str]:
 
 
 def _never_present(cs: CompiledScenario, out: list[Issue]) -> None:
-    for aid, actor in cs.model.actors.items():
-        if actor.present:
+    absent = _absent(cs)  # no stays, and no effect brings the actor
+    for aid in cs.model.actors:
+        if f"present:{aid}" not in absent:
             continue
         uses = [loc for loc, names in cs.expr_names.items() if f"present:{aid}" in names]
         if uses:
