@@ -265,3 +265,28 @@ events:
     assert len({r.outcome for r in rows}) > 1  # the guard holds in some runs only
     same_rows(cs, 1500, seed=3)
     same_rows(negosim.load_string(tr.LEAVES_ON_NO), 1500, seed=3)
+
+
+def test_availability_effects_and_when_events_are_the_same() -> None:
+    # Issue 10, point 3: both engines, replication by replication, with the batch
+    # engine running the rows itself (none handed to the reference).
+    import test_reactive_availability as ta
+
+    for text in (ta.RICH, ta.CRISIS, ta.WANG, ta.TOGGLE):
+        cs = negosim.load_string(text)
+        be = same_rows(cs, 1500, seed=3)
+        assert not be.run(3, 0, 300).reference
+    rich = negosim.load_string(ta.RICH)
+    assert len({r.outcome for r in Engine(rich).run_block(3, 0, 300)}) == 3
+    # a zero-time loop of when: events: the reference engine's error, on both
+    loop = negosim.load_string(
+        ta.HEAD
+        + "facts:\n  x: {type: bool, initial: false}\n"
+        + "actions:\n  meet: {actor: a, delay: {dist: fixed, value: 1h}, trigger: meet}\n"
+        + "events:\n  up: {when: not x, set: {x: true}}\n  down: {when: x, set: {x: false}}\n"
+    )
+    with pytest.raises(SimulationError, match="keeps repeating") as simpy_error:
+        list(Engine(loop).run_block(1, 0, 3))
+    with pytest.raises(SimulationError, match="keeps repeating") as batch_error:
+        list(BatchEngine(loop).run_block(1, 0, 3))
+    assert str(simpy_error.value) == str(batch_error.value)

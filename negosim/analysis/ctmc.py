@@ -55,7 +55,7 @@ import numpy as np
 from ..compiler.dists import Spec, spec_of
 from ..compiler.tables import Assign, Clock, CompiledScenario, day_parts
 from ..display import block, pct, table
-from ..engine.simulation import next_state_table
+from ..engine.simulation import SAME_INSTANT_LIMIT, next_state_table
 from ..errors import SimulationError, UsageError
 from ..scenario.units import at_hours
 from .phasetype import FITTABLE, Fit, PhaseType, fit
@@ -346,12 +346,58 @@ class _Chain:
         return s2, st
 
     def settle(
-        self, s: list[Any], st: int, old: tuple[int, ...], rest: tuple[Any, ...], fired: int | None
+        self,
+        s: list[Any],
+        st: int,
+        old: tuple[int, ...],
+        rest: tuple[Any, ...],
+        fired: int | None,
+        before: tuple[Any, ...] | None = None,
     ) -> Dist:
-        """The keys after a change of slots/state: absorbing, or re-evaluated clocks."""
+        """The keys after a change of slots/state (from the slots ``before``; None: the
+        start): the ``when:`` events it sets off, then absorbing, or re-evaluated clocks."""
+        if self.cs.whens and st not in self.outcomes:
+            s, st = self.whens(s, st, before)
         if st in self.outcomes:
             return [(("out", st), 1.0)]
         return [((st, tuple(s), ph, *rest), p) for ph, p in self.evaluate(s, st, old, fired)]
+
+    def whens(self, s: list[Any], st: int, before: tuple[Any, ...] | None) -> tuple[list[Any], int]:
+        """Apply the ``when:`` events whose condition turned true, as the engine does: a
+        condition found false re-arms its event; the first true and armed one in file
+        order happens, then all are evaluated again. A latch starts as the condition's
+        value on the settled slots ``before`` (false for every one at the start)."""
+        whens = self.cs.whens
+        try:
+            latch = [False] * len(whens) if before is None else [
+                bool(w.cond(list(before))) for w in whens]  # fmt: skip
+            count = 0
+            while st not in self.outcomes:
+                first = -1
+                for k, w in enumerate(whens):
+                    now = bool(w.cond(s))
+                    if not now:
+                        latch[k] = False  # re-armed
+                    elif first < 0 and not latch[k]:
+                        first = k
+                if first < 0:
+                    break
+                w = whens[first]
+                latch[first] = True
+                s, st = self.effects(s, st, w.sets, w.trigger)
+                count += 1
+                if count >= SAME_INSTANT_LIMIT:
+                    raise SimulationError(
+                        f"analysis: 'when:' events keep setting each other off without time "
+                        f"passing (last: {w.id!r}); make one's effects leave another's "
+                        "condition alone",
+                        ("events", w.id),
+                    )
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise SimulationError(
+                f"analysis: evaluating a 'when:' condition failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return s, st
 
     def weights(self, c: Clock, s: list[Any]) -> list[float]:
         ws: list[float] = []
@@ -400,7 +446,7 @@ class _Chain:
                 if w <= 0:
                     continue
                 s2, st2 = self.effects(s, st, o.sets, o.trigger)
-                for key2, p in self.settle(s2, st2, ph, tuple(rest), i):
+                for key2, p in self.settle(s2, st2, ph, tuple(rest), i, slots):
                     yield key2, out * w / total * p
 
     def explore(self) -> None:
@@ -429,7 +475,7 @@ class _Chain:
         if bp.kind == "edge":
             e = cs.edges[bp.index]
             s[e.slot] = e.value
-            return self.settle(s, st, ph, (stays, flags), None)
+            return self.settle(s, st, ph, (stays, flags), None, slots)
         if bp.kind in ("arrive", "leave"):
             j = bp.index
             status = stays[j]
@@ -446,7 +492,7 @@ class _Chain:
             s[slot] = any(stays2[m] == 1 for m in range(len(stays2)) if cs.stays[m].slot == slot)
             if s[slot] == slots[slot]:
                 return [((st, slots, ph, stays2, flags), 1.0)]
-            return self.settle(s, st, ph, (stays2, flags), None)
+            return self.settle(s, st, ph, (stays2, flags), None, slots)
         # a scheduled event
         ev = cs.scheduled[bp.index]
         flag = sched_flag.get(bp.index)
@@ -454,13 +500,17 @@ class _Chain:
             if flags[flag]:
                 return [(key, 1.0)]
             flags = flags[:flag] + (True,) + flags[flag + 1 :]
+        if ev.guard is not None and not ev.guard(s):  # it does not happen (nor later)
+            return [((st, slots, ph, stays, flags), 1.0)]
         s2, st2 = self.effects(s, st, ev.sets, ev.trigger)
-        return self.settle(s2, st2, ph, (stays, flags), None)
+        return self.settle(s2, st2, ph, (stays, flags), None, slots)
 
 
 def _plain_test(c: Clock) -> Callable[[list[Any], int], bool]:
     def test(s: list[Any], st: int) -> bool:
         if not c.states[st] or not all(holds(s) for _, holds in c.requires):
+            return False
+        if c.avail is not None and not s[c.avail]:
             return False
         if c.actor_windows is not None and not any(s[k] for k in c.actor_windows):
             return False

@@ -32,7 +32,7 @@ from ..scenario.units import (
     zone,
 )
 from . import dists
-from .expr import Compiled, conjunction
+from .expr import Compiled, Name, conjunction
 from .parameters import Parameter, Uncertainty
 from .resolve import Issue, Loc, Resolver, unknown
 from .tables import (
@@ -43,6 +43,7 @@ from .tables import (
     Scheduled,
     Stay,
     Value,
+    Watched,
 )
 
 MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
@@ -544,6 +545,16 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         c._slot(f"window:{wid}", "bool", any(a <= 0 < b for a, b in spans.get(wid, ())))
     for aid in sc.actors:
         c._slot(f"present:{aid}", "bool", False)
+    # Whether effects let each actor act (``available: {a: false}``): true at the start.
+    # ``available('a')`` reads it and the actor's windows.
+    for aid, actor in sc.actors.items():
+        index = c._slot(f"available:{aid}", "bool", True)
+        if actor.available is not None:
+            windows = tuple(f"window:{w}" for w in actor.available if f"window:{w}" in c.names)
+            c.names[f"available:{aid}"] = Name(index, "bool", None, windows)
+    effects = [*sc.actions.values(), *(o for a in sc.actions.values() for o in a.options.values()),
+               *sc.events.values()]  # fmt: skip
+    overridden = {a for e in effects for a in e.available if a in sc.actors}
 
     proto = c.protocol()
     states, machine = proto if proto else (sc.protocol.state_names(), None)
@@ -651,12 +662,13 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     we = c.expr((*oloc, "weight"), opt.weight, "number")
                     weight = we.fn if we else 0.0
                 c.trigger_ok(oloc, opt.trigger, machine, from_states)
-                sets = c.assigns(oloc, opt.set) + c.presence(oloc, opt.present)
+                sets = c.effects(oloc, opt.set, opt.present, opt.available)
                 options.append(Outcome(oid, weight, sets, opt.trigger, opt.text or oid))
         else:
             c.trigger_ok(loc, act.trigger, machine, from_states)
-            sets = c.assigns(loc, act.set) + c.presence(loc, act.present)
+            sets = c.effects(loc, act.set, act.present, act.available)
             options.append(Outcome(aid, 1.0, sets, act.trigger, act.text or aid))
+        avail = c.names[f"available:{act.actor}"].index if act.actor in overridden else None
         if delay is not None:
             clocks.append(
                 Clock(
@@ -672,20 +684,24 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     tuple(options),
                     act.text or aid,
                     act.chance,
-                    _reads(c, guard, *(prec_exprs[p] for p in act.requires if p in prec_exprs)),
+                    _reads(c, guard, *(prec_exprs[p] for p in act.requires if p in prec_exprs))
+                    | (frozenset() if avail is None else frozenset((avail,))),
                     conjunction(
                         mask,
                         [prec_exprs[p].code for p in act.requires if p in prec_exprs]
+                        + ([] if avail is None else [f"s[{avail}]"])
                         + _windows_code(actor_windows.get(act.actor))
                         + ([guard.code] if guard else []),
                     ),
+                    avail,
                 )
             )
 
     scheduled: list[Scheduled] = []
+    whens: list[Watched] = []
     for eid, ev in sc.events.items():
         loc = ("events", eid)
-        sets = c.assigns(loc, ev.set) + c.presence(loc, ev.present)
+        sets = c.effects(loc, ev.set, ev.present, ev.available)
         if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
@@ -704,6 +720,16 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     Scheduled(
                         eid, at, jitter, sets, ev.trigger, ev.text or eid,
                         guard.fn if guard else None, " ".join((ev.guard or "").split()),
+                    )  # fmt: skip
+                )
+            continue
+        if ev.when is not None:
+            cond = c.expr((*loc, "when"), ev.when, "bool")
+            if cond is not None:
+                whens.append(
+                    Watched(
+                        eid, cond.fn, sets, ev.trigger, ev.text or eid,
+                        " ".join(ev.when.split()), _reads(c, cond), cond.code,
                     )  # fmt: skip
                 )
             continue
@@ -777,4 +803,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         expr_names=dict(c.expr_names),
         quantity_params=frozenset(c.quantity_params),
         deciders=deciders,
+        whens=tuple(whens),
     ), []

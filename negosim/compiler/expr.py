@@ -53,6 +53,9 @@ class Name:
     index: int  # slot index in the runtime state list `s`
     type: str  # "bool" | "number" | "str"
     values: tuple[str, ...] | None = None  # allowed values for enum facts (type "str")
+    # For ``available:ACTOR``: the keys of the actor's ``available:`` windows (None: it
+    # has none), any one of which must be open too.
+    windows: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,11 @@ _ARITY: dict[str, tuple[int, int | None]] = {
     "min": (2, None), "max": (2, None), "abs": (1, 1), "clamp": (3, 3),
     "exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "logistic": (1, 1),
 }  # fmt: skip
-_SPECIAL = {"present": ("present:", "actor"), "in_window": ("window:", "window")}
+_SPECIAL = {
+    "present": ("present:", "actor"),
+    "in_window": ("window:", "window"),
+    "available": ("available:", "actor"),
+}
 _GLOBALS: dict[str, Any] = {f"_f_{k}": f for k, (f, _) in FUNCTIONS.items()} | {"_pow": _pow}
 
 _BINOPS: dict[type[ast.operator], str] = {
@@ -396,6 +403,10 @@ class _Gen:
             if prefix + arg not in self.names:
                 raise self.err(_unknown_special(what, prefix, arg, self.names), args[0])
             key = prefix + arg
+            windows = self.names[key].windows
+            if windows is not None:  # available('a'): its override and one of its windows
+                opened = " or ".join(self.slot(w) for w in windows) or "False"
+                return f"({self.slot(key)} and ({opened}))", "bool"
             return self.slot(key), "bool"
         if fname not in FUNCTIONS:
             if fname in self.names:

@@ -43,6 +43,7 @@ def lint(cs: CompiledScenario) -> list[Issue]:
     _never_present(cs, out)
     _stays(cs, out)
     dead = _dead_guards(cs, out)
+    _whens(cs, out)
     _unreachable(cs, dead, out)
     _weights(cs, out)
     return out
@@ -153,6 +154,7 @@ def _unused(cs: CompiledScenario, out: list[Issue]) -> None:
 
 def _written_facts(cs: CompiledScenario) -> set[str]:
     facts = {a.fact for c in cs.clocks for o in c.options for a in o.sets}
+    facts |= {a.fact for w in cs.whens for a in w.sets}
     return facts | {a.fact for ev in cs.scheduled for a in ev.sets}
 
 
@@ -160,8 +162,9 @@ def _written_facts(cs: CompiledScenario) -> set[str]:
 
 
 def _never_present(cs: CompiledScenario, out: list[Issue]) -> None:
-    for aid, actor in cs.model.actors.items():
-        if actor.present:
+    absent = _absent(cs)  # no stays, and no effect brings the actor
+    for aid in cs.model.actors:
+        if f"present:{aid}" not in absent:
             continue
         uses = [loc for loc, names in cs.expr_names.items() if f"present:{aid}" in names]
         if uses:
@@ -261,8 +264,13 @@ def _never_true(cs: CompiledScenario, fn: Any, names: frozenset[str], written: s
 
 
 def _absent(cs: CompiledScenario) -> set[str]:
-    """``present:X`` for every actor with no stays: always false."""
-    return {f"present:{a}" for a, actor in cs.model.actors.items() if not actor.present}
+    """``present:X`` for every actor with no stays that no effect brings: always false."""
+    written = _written_facts(cs)
+    return {
+        f"present:{a}"
+        for a, actor in cs.model.actors.items()
+        if not actor.present and f"present:{a}" not in written
+    }
 
 
 def _fixed(cs: CompiledScenario, names: frozenset[str], written: set[str]) -> str:
@@ -271,7 +279,11 @@ def _fixed(cs: CompiledScenario, names: frozenset[str], written: set[str]) -> st
     fixed = sorted(n for n in names if n in absent or not (n.startswith(_DYNAMIC) or n in written))
     if not fixed:
         return ""
-    shown = [f"present('{n[8:]}')" if n.startswith("present:") else n for n in fixed]
+    shown = [
+        f"{n.split(':')[0]}('{n.split(':', 1)[1]}')" if n.startswith(("present:", "available:"))
+        else n
+        for n in fixed
+    ]  # fmt: skip
     verb = "never changes" if len(shown) == 1 else "never change"
     return f"; it reads {', '.join(shown)}, which {verb}"
 
@@ -315,6 +327,39 @@ def _dead_guards(cs: CompiledScenario, out: list[Issue]) -> set[str]:
     return dead
 
 
+def _whens(cs: CompiledScenario, out: list[Issue]) -> None:
+    """``when:`` conditions that can never change, or never be true: the event then
+    happens at the start or never."""
+    written = _written_facts(cs)
+    absent = _absent(cs)
+    for w in cs.whens:
+        loc: Loc = ("events", w.id, "when")
+        names = cs.expr_names.get(loc, frozenset())
+        varies = [n for n in names if (n.startswith(_DYNAMIC) or n in written) and n not in absent]
+        if not varies:
+            try:
+                at_start = bool(w.cond(list(cs.initial)))
+            except (ArithmeticError, ValueError, TypeError):
+                continue  # the run reports it
+            fate = "happens once, at the start" if at_start else "never happens"
+            reads = _fixed(cs, names, written) or "; it reads nothing that can change"
+            out.append(
+                Issue(
+                    loc,
+                    f"the condition can never change during a run{reads}: '{w.id}' {fate}; "
+                    "use 'at:' for a fixed time, or test something that changes",
+                )
+            )
+        elif _never_true(cs, w.cond, names, written):
+            out.append(
+                Issue(
+                    loc,
+                    f"the condition can never be true, whatever changes during a run"
+                    f"{_fixed(cs, names, written)}: '{w.id}' never happens",
+                )
+            )
+
+
 def _precondition(cs: CompiledScenario, pid: str) -> Any:
     """The compiled expression of precondition ``pid`` (None if no action requires it)."""
     index = cs.preconditions.index(pid)
@@ -335,6 +380,7 @@ def _reachable(cs: CompiledScenario, dead: set[str]) -> set[int]:
         if c.id not in dead
     ]
     moves += [(None, {ev.trigger}) for ev in cs.scheduled if ev.trigger]
+    moves += [(None, {w.trigger}) for w in cs.whens if w.trigger]
     reached = {cs.initial_state}
     grew = True
     while grew:

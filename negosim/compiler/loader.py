@@ -294,12 +294,16 @@ def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> li
         names[f"window:{wid}"] = Name(len(names), "bool")
     for aid in items(data.get("actors")):
         names[f"present:{aid}"] = Name(len(names), "bool")
+    for aid in items(data.get("actors")):
+        names[f"available:{aid}"] = Name(len(names), "bool")
     found: list[tuple[Loc, Any, str]] = []
     for pid, pre in items(data.get("preconditions")).items():
         found.append((("preconditions", pid, "holds"), items(pre).get("holds"), "bool"))
     for section in ("actions", "events"):
         for aid, act in items(data.get(section)).items():
             found.append(((section, aid, "guard"), items(act).get("guard"), "bool"))
+            if section == "events":
+                found.append(((section, aid, "when"), items(act).get("when"), "bool"))
             for oid, opt in items(items(act).get("options")).items():
                 weight = items(opt).get("weight")
                 found.append(((section, aid, "options", oid, "weight"), weight, "number"))

@@ -180,13 +180,31 @@ class Resolver:
         for actor, value in present.items():
             key = f"present:{actor}"
             if actor not in self.sc.actors or key not in self.names:
-                self.bad(
-                    (*loc, "present", actor),
-                    f"unknown actor {actor!r}; declared: {listing(self.sc.actors)}",
-                )
+                self.bad((*loc, "present", actor), unknown("actor", actor, self.sc.actors))
                 continue
             out.append(Assign(self.names[key].index, key, _const(bool(value))))
         return tuple(out)
+
+    def availability(self, loc: Loc, available: dict[str, bool]) -> tuple[Assign, ...]:
+        """Compile an ``available:`` mapping: one :class:`Assign` per actor's override slot."""
+        out = []
+        for actor, value in available.items():
+            key = f"available:{actor}"
+            if actor not in self.sc.actors or key not in self.names:
+                self.bad((*loc, "available", actor), unknown("actor", actor, self.sc.actors))
+                continue
+            out.append(Assign(self.names[key].index, key, _const(bool(value))))
+        return tuple(out)
+
+    def effects(
+        self, loc: Loc, sets: dict[str, Any], present: dict[str, bool], available: dict[str, bool]
+    ) -> tuple[Assign, ...]:
+        """Every assignment of one effect: facts, then presence, then availability."""
+        return (
+            self.assigns(loc, sets)
+            + self.presence(loc, present)
+            + self.availability(loc, available)
+        )
 
     def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:
         if fact.type == "bool":

@@ -32,7 +32,8 @@ Value = Callable[[list[Any]], Any]
 class Assign:
     """Set fact slot ``slot`` to ``value(s)``, clamped to ``[low, high]`` for numbers.
 
-    An actor's presence is a slot too: ``fact`` is then ``present:ACTOR``."""
+    An actor's presence is a slot too: ``fact`` is then ``present:ACTOR``; so is
+    whether effects let it act: ``available:ACTOR``."""
 
     slot: int
     fact: str
@@ -59,7 +60,8 @@ class Clock:
     ``states[i]`` says whether the protocol state with index ``i`` allows it;
     ``actor_windows`` lists the window slots in which its actor can act (None:
     always); ``requires`` pairs precondition indexes with their compiled
-    expressions.
+    expressions; ``avail`` is the slot of the actor's availability override when an
+    effect can change it (None: it is always true).
     """
 
     index: int
@@ -76,6 +78,7 @@ class Clock:
     chance: bool = False  # options are chance outcomes, not the actor's choice
     reads: frozenset[int] = frozenset()  # slots its guard and preconditions read
     test: Callable[[list[Any], int], bool] | None = None  # enabled(s, state), all inlined
+    avail: int | None = None  # slot of the actor's availability override (None: never changes)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,20 @@ class Scheduled:
     text: str
     guard: Value | None = None
     guard_text: str | None = None  # the guard as written, for the trace
+
+
+@dataclass(frozen=True)
+class Watched:
+    """An event with ``when:``: it happens at the instant ``cond`` turns true."""
+
+    id: str
+    cond: Value
+    sets: tuple[Assign, ...]
+    trigger: str | None
+    text: str
+    cond_text: str  # the condition as written (on one line), for the trace
+    reads: frozenset[int] = frozenset()  # the slots ``cond`` reads
+    code: str = ""  # ``cond`` as Python code over ``s`` (for the batch engine)
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,7 @@ class CompiledScenario:
     # For each precondition (in ``preconditions`` order): the clocks whose effects can
     # change what it reads (the blocking report's "decisions" about it).
     deciders: tuple[frozenset[int], ...] = ()
+    whens: tuple[Watched, ...] = ()  # events with ``when:``, in file order
     warnings: list[Problem] = field(default_factory=list)  # what the lints found at load
 
     def __repr__(self) -> str:

@@ -18,6 +18,12 @@ generalized semi-Markov process, written up in ``docs/semantics.md``:
   only if the guard holds at its time;
 * an actor's presence is a slot like a fact: stays write it at their arrival
   and departure, and effects (``present: {actor: false}``) write it at once;
+  so is whether effects let an actor act (``available: {actor: false}``), a
+  hidden slot its actions' clocks watch;
+* an event with ``when:`` happens inside the happening that turned its
+  condition from false to true, right after that happening's effects and
+  before the clocks are re-evaluated (edge-triggered: a latch per event keeps
+  the condition's last value);
 * time is an integer number of ticks (:data:`TICKS_PER_HOUR`: one tick is a
   millisecond), so equal instants compare equal; what happens at one instant
   happens in a fixed order: the horizon first, then breakpoints (in the order
@@ -108,7 +114,8 @@ class TraceLine:
     """One line of a traced replication (``negosim trace``)."""
 
     time: float
-    kind: str  # window, arrive, leave, event, enable, cancel, fire, state, block, end
+    kind: str  # window, arrive, leave, (un)available, event, enable, cancel, fire, state,
+    # block, end
     actor: str | None
     text: str
 
@@ -165,6 +172,14 @@ class Engine:
             for slot in c.reads | frozenset(c.actor_windows or ()):
                 watchers[slot].append(c.index)
         self.watchers = tuple(tuple(w) for w in watchers)
+        # Events with ``when:``, and which of them watch which slot.
+        self.whens = cs.whens
+        when_watchers: list[list[int]] = [[] for _ in cs.slot_names]
+        for k, w in enumerate(cs.whens):
+            for slot in w.reads:
+                when_watchers[slot].append(k)
+        self.when_watchers = tuple(tuple(w) for w in when_watchers)
+        self.all_whens = frozenset(range(len(cs.whens)))
         # Which clocks a change of protocol state can enable or disable.
         self.state_change: dict[tuple[int, int], tuple[int, ...]] = {}
         for table in self.next_state.values():
@@ -221,6 +236,8 @@ def _test(c: Clock) -> Callable[[list[Any], int], bool]:
     def test(s: list[Any], st: int) -> bool:
         if not c.states[st] or not all(holds(s) for _, holds in c.requires):
             return False
+        if c.avail is not None and not s[c.avail]:
+            return False
         if c.actor_windows is not None and not any(s[k] for k in c.actor_windows):
             return False
         return c.guard is None or bool(c.guard(s))
@@ -258,7 +275,7 @@ class Replication:
         "engine", "cs", "seed", "index", "first", "u", "s", "state", "path", "tokens",
         "enabled", "present", "done", "end", "blocking", "last", "due", "seq", "events",
         "limit", "env", "t", "_timeout", "_cb", "_dirty", "_nclocks", "_k", "_hz",
-        "instant", "at_instant", "fired", "changes", "why",
+        "instant", "at_instant", "fired", "changes", "why", "latch", "_wpending",
     )  # fmt: skip
 
     def __init__(
@@ -295,6 +312,10 @@ class Replication:
         self.instant = 0  # the instant (tick) of the last happening, and how many happened then
         self.at_instant = 0
         self._dirty: set[int] = set()
+        # Events with ``when:``: each one's condition as last seen (false at the start),
+        # and those whose condition may have changed since (to check).
+        self.latch = [False] * len(engine.whens)
+        self._wpending: set[int] = set()
         self.t = 0  # the current instant, in ticks (env.now, read once per happening)
         self._nclocks = n
 
@@ -323,8 +344,13 @@ class Replication:
                     at += to_ticks(ev.jitter(u(eng.jitter_streams[k])))
                 if at < eng.horizon:
                     self._at(max(at, 0), _BREAKPOINT, _SCHEDULED, ev)
-            self._reevaluate(eng.all_clocks)
-            self._settle()
+            if eng.whens:  # a condition true at the start counts as turning true
+                self._wpending.update(eng.all_whens)
+                self._whens()
+                self._dirty.clear()  # every clock is evaluated next
+            if self.done is None:
+                self._reevaluate(eng.all_clocks)
+                self._settle()
             while self.done is None:
                 env.step()
             env.run()  # drain what is still queued (callbacks return at once) ...
@@ -460,7 +486,7 @@ class Replication:
 
     def _edge(self, edge: Any) -> None:
         self.s[edge.slot] = edge.value
-        self._reevaluate(self.engine.watchers[edge.slot])
+        self._changed(edge.slot)
 
     def _stay(self, stay: Any, arriving: bool) -> None:
         count = self.present.get(stay.slot, 0) + (1 if arriving else -1)
@@ -469,14 +495,65 @@ class Replication:
         if present == self.s[stay.slot]:
             return  # another stay of the same actor covers this instant
         self.s[stay.slot] = present
-        self._reevaluate(self.engine.watchers[stay.slot])
+        self._changed(stay.slot)
+
+    def _changed(self, slot: int) -> None:
+        """A breakpoint wrote ``slot``: ``when:`` events first, then the clocks watching."""
+        eng = self.engine
+        wake = eng.when_watchers[slot]
+        if not wake:
+            self._reevaluate(eng.watchers[slot])
+            return
+        self._dirty.update(eng.watchers[slot])
+        self._wpending.update(wake)
+        self._whens()
+        self._flush()
 
     def _scheduled(self, sched: Any) -> None:
         if sched.guard is not None and not sched.guard(self.s):
             return  # its guard does not hold at its time: it does not happen
         self.last = sched.id
         self._apply(sched.sets, sched.trigger)
+        if self._wpending:
+            self._whens()
         self._flush()
+
+    def _whens(self) -> None:
+        """Let the ``when:`` events whose condition turned true happen, in file order.
+
+        Every condition that may have changed is evaluated; one found false re-arms
+        its event; of those found true and armed, the first in file order happens,
+        and the rest are evaluated again after its effects (with whatever those
+        changed). Each counts as a happening (the events cap applies).
+        """
+        pending, latch, whens = self._wpending, self.latch, self.engine.whens
+        s = self.s
+        while pending and self.done is None:
+            first = -1
+            for k in sorted(pending):
+                if not whens[k].cond(s):
+                    latch[k] = False
+                elif first < 0 and not latch[k]:
+                    first = k
+                elif not latch[k]:
+                    continue  # true and armed: evaluated again after the first happens
+                pending.discard(k)
+            if first < 0:
+                break
+            latch[first] = True
+            self._watched(whens[first])
+        pending.clear()
+
+    def _watched(self, w: Any) -> None:
+        """Event ``w`` happens: its condition has just turned true."""
+        self.events += 1
+        self.at_instant += 1
+        self.last = w.id
+        self._apply(w.sets, w.trigger)
+        if (
+            self.events >= self.limit or self.at_instant >= SAME_INSTANT_LIMIT
+        ) and self.done is None:
+            self._cap()
 
     # --- clocks --------------------------------------------------------------------
 
@@ -535,6 +612,8 @@ class Replication:
         dirty = self._dirty
         dirty.add(i)
         self._apply(chosen.sets, chosen.trigger)
+        if self._wpending:
+            self._whens()
         if self.done is None:  # _flush, inlined
             self._dirty = set()
             self._reevaluate(dirty)
@@ -607,6 +686,7 @@ class Replication:
                     self._fact(a, s[a.slot], v)
                     s[a.slot] = v
                     self._dirty.update(watchers[a.slot])
+                    self._wpending.update(self.engine.when_watchers[a.slot])
         if trigger is not None:
             old = self.state
             new = self.engine.next_state[trigger][old]
@@ -745,12 +825,16 @@ class _Recording(Replication):
         self.recent: deque[tuple[float, str]] = deque(maxlen=64)
 
     def _fire(self, i: int) -> None:
+        self.recent.append((self.t, self.engine.clocks[i].id))  # before the ``when:`` it wakes
         super()._fire(i)
-        self.recent.append((self.t, self.engine.clocks[i].id))
 
     def _scheduled(self, sched: Any) -> None:
-        super()._scheduled(sched)
         self.recent.append((self.t, sched.id))
+        super()._scheduled(sched)
+
+    def _watched(self, w: Any) -> None:
+        self.recent.append((self.t, w.id))
+        super()._watched(w)
 
     def _cap(self) -> None:
         raise _CapReached

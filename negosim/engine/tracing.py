@@ -3,7 +3,8 @@
 :class:`TracedReplication` runs exactly as :class:`~negosim.engine.simulation.Replication`
 does — same draws, same order, same row — and writes a :class:`TraceLine` for
 each thing a reader wants to see: windows opening and closing, arrivals and
-departures, scheduled events, actions becoming possible or impossible, what
+departures, scheduled events, ``when:`` events (and the condition that turned
+true), actors made unable or able to act, actions becoming possible or impossible, what
 fired and what it chose, facts that changed, protocol steps, preconditions that
 start or stop holding an action back, and the end. Monte Carlo runs use the
 plain replication and pay nothing for any of this.
@@ -66,6 +67,10 @@ class TracedReplication(Replication):
             self.note("event", None, sched.text)
         super()._scheduled(sched)
 
+    def _watched(self, w: Any) -> None:
+        self.note("event", None, f"{w.text} ({w.cond_text} has become true)")
+        super()._watched(w)
+
     def _enable(self, c: Clock) -> float:
         delay = super()._enable(c)
         due = format_duration(delay / TICKS_PER_HOUR)
@@ -112,6 +117,11 @@ class TracedReplication(Replication):
             actor = a.fact.removeprefix("present:")
             verb = "arrives at" if new else "leaves"
             self.note("arrive" if new else "leave", actor, f"{self._name(actor)} {verb} the venue")
+            return
+        if a.fact.startswith("available:"):  # an effect lets an actor act, or stops it
+            actor = a.fact.removeprefix("available:")
+            said = "can act again" if new else "cannot act until further notice"
+            self.note("available" if new else "unavailable", actor, f"{self._name(actor)} {said}")
             return
         self.note("fact", None, f"{a.fact}: {_show(old)} → {_show(new)}")
 

@@ -69,7 +69,12 @@ def expression_words(cs: CompiledScenario, text: str) -> str:
 
     text = " ".join(text.split())
     text = re.sub(r"present\('([^']*)'\)", present, text)
+    def available(m: re.Match[str]) -> str:
+        a = actors.get(m.group(1))
+        return f"{(a.short or m.group(1)) if a else m.group(1)} can act"
+
     text = re.sub(r"in_window\('([^']*)'\)", r"during \1", text)
+    text = re.sub(r"available\('([^']*)'\)", available, text)
     return text
 
 
@@ -80,12 +85,17 @@ def _offset(cs: CompiledScenario, text: str) -> float:
     return hours_between(cs.start, parse_datetime(text, cs.tz))
 
 
-def _moves(m: schema.Scenario, present: dict[str, bool]) -> str:
-    """``{yoon: false}`` -> "then Yoon Suk Yeol leaves the venue"."""
+def _moves(m: schema.Scenario, present: dict[str, bool], available: dict[str, bool]) -> str:
+    """``{yoon: false}`` -> "then Yoon Suk Yeol leaves the venue"; ``available:`` ->
+    "then Kishida Fumio cannot act until further notice"."""
     said = [
         f"{m.actors[a].name if a in m.actors else a} "
         + ("arrives at the venue" if here else "leaves the venue")
         for a, here in present.items()
+    ] + [
+        f"{m.actors[a].name if a in m.actors else a} "
+        + ("can act again" if can else "cannot act until further notice")
+        for a, can in available.items()
     ]
     return "then " + " and ".join(said)
 
@@ -178,14 +188,14 @@ def explain(cs: CompiledScenario) -> str:
                 ) + "."
                 out += _wrap(f"only once met: {conds}", "        ")
             out += _wrap(f"happens {delay_words(cs, act.delay)}", "        ")
-            if act.present:
-                out += _wrap(_moves(m, act.present), "        ")
+            if act.present or act.available:
+                out += _wrap(_moves(m, act.present, act.available), "        ")
             for oid, o in act.options.items():
                 wt = o.weight
                 weight = f"{wt:g}" if isinstance(wt, float | int) else expression_words(cs, wt)
                 out += _wrap(f"* {o.text or oid} (weight {weight})", "        ")
-                if o.present:
-                    out += _wrap(_moves(m, o.present), "          ")
+                if o.present or o.available:
+                    out += _wrap(_moves(m, o.present, o.available), "          ")
 
     if m.events:
         out += ["", "OUTSIDE EVENTS"]
@@ -195,6 +205,9 @@ def explain(cs: CompiledScenario) -> str:
                                         if ev.jitter else "")  # fmt: skip
                 if ev.guard:
                     when += f", only if then {expression_words(cs, ev.guard)}"
+            elif ev.when is not None:
+                when = (f"as soon as {expression_words(cs, ev.when)} (again each time it "
+                        "becomes true after being false)")  # fmt: skip
             else:
                 when = f"at random, {_quantity(cs, ev.rate or 0)} times a day on average"
                 if ev.window:
@@ -202,8 +215,8 @@ def explain(cs: CompiledScenario) -> str:
                 if ev.guard:
                     when += f" while {expression_words(cs, ev.guard)}"
             out += _wrap(f"- {ev.text or eid} ({eid}): {when}")
-            if ev.present:
-                out += _wrap(_moves(m, ev.present), "    ")
+            if ev.present or ev.available:
+                out += _wrap(_moves(m, ev.present, ev.available), "    ")
 
     if m.sources:
         out += ["", "SOURCES"]

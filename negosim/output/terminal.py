@@ -161,6 +161,8 @@ _KIND_STYLE = {
     "window": "cyan",
     "arrive": "cyan",
     "leave": "cyan",
+    "available": "cyan",
+    "unavailable": "cyan",
     "event": "magenta",
     "fact": "magenta",
     "enable": "dim",

@@ -369,6 +369,11 @@ class Effects(Strict):
         description="Actors who arrive (true) or leave (false) the venue at once; their "
         "stays' later arrivals and departures still happen",
     )
+    available: dict[Identifier, bool] = Field(
+        default_factory=dict,
+        description="Actors who become unable (false) or able again (true) to act, from "
+        "now until an effect says otherwise; their 'available:' windows still apply",
+    )
     trigger: Identifier | None = None
 
 
@@ -403,15 +408,17 @@ class Action(Effects):
 
     @model_validator(mode="after")
     def _options_or_effects(self) -> Action:
-        if self.options and (self.set or self.trigger or self.present):
+        if self.options and (self.set or self.trigger or self.present or self.available):
             raise ValueError(
-                "put 'set'/'present'/'trigger' inside each option when 'options' are given"
+                "put 'set'/'present'/'available'/'trigger' inside each option when 'options' "
+                "are given"
             )
         return self
 
 
 class Event(Effects):
-    """An outside shock: scheduled (``at``, optional ``jitter``) or random (``rate`` per day).
+    """An outside shock: scheduled (``at``, optional ``jitter``), random (``rate`` per
+    day), or triggered by a fact change (``when``: at the instant a condition turns true).
 
     A scheduled event with a ``guard`` happens at its time only if the guard holds
     then; a random one is possible while its guard holds (and its window is open).
@@ -421,6 +428,11 @@ class Event(Effects):
     at: str | None = None
     jitter: Dist | None = None
     rate: NumberOrText | None = Field(default=None, description="Expected occurrences per day")
+    when: Expr | None = Field(
+        default=None,
+        description="Happens at the instant this condition turns from false to true (and "
+        "at the start if it is true then); again only after it has been false",
+    )
     window: Identifier | None = None
     guard: Expr | None = Field(
         default=None,
@@ -432,8 +444,20 @@ class Event(Effects):
 
     @model_validator(mode="after")
     def _at_or_rate(self) -> Event:
-        if (self.at is None) == (self.rate is None):
-            raise ValueError("give exactly one of 'at' (scheduled) and 'rate' (random)")
+        kinds = [k for k in ("at", "rate", "when") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of 'at' (scheduled), 'rate' (random) and 'when' (when a "
+                "condition turns true)"
+            )
+        if self.when is not None:
+            extra = [k for k in ("window", "guard", "jitter") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(
+                    f"'{extra[0]}' does not apply to an event with 'when': put the whole "
+                    "condition in 'when' (e.g. when: \"talks_failed and in_window('day')\")"
+                )
+            return self
         if self.at is not None and self.window is not None:
             raise ValueError(
                 "'window' applies to random events (with 'rate') only; for a scheduled "

@@ -112,7 +112,7 @@ def visible_lines(lines: list[TraceLine], actor: str | None) -> list[TraceLine]:
 
     ``None`` (the game is over, or the instructor): everything that fired.
     """
-    keep = {"fire", "event", "wait", "end", "arrive", "leave"}
+    keep = {"fire", "event", "wait", "end", "arrive", "leave", "available", "unavailable"}
     out = []
     for line in lines:
         if line.kind not in keep:

@@ -144,9 +144,14 @@ class BatchResult:
             )
 
 
-def _raw(sets: dict[str, Any], present: dict[str, bool] | None) -> dict[str, Any]:
-    """An effect's written values by the key its :class:`Assign` carries."""
-    return {**sets, **{f"present:{a}": v for a, v in (present or {}).items()}}
+def _raw(e: Any) -> dict[str, Any]:
+    """An effect's (action, option or event) written values by the key its
+    :class:`Assign` carries."""
+    return {
+        **e.set,
+        **{f"present:{a}": v for a, v in e.present.items()},
+        **{f"available:{a}": v for a, v in e.available.items()},
+    }
 
 
 def _names(cs: CompiledScenario) -> dict[str, Name]:
@@ -160,6 +165,10 @@ def _names(cs: CompiledScenario) -> dict[str, Name]:
             out[key] = Name(i, typ, tuple(f.values) if typ == "str" and f.values else None)
         elif key.startswith(("window:", "present:")):
             out[key] = Name(i, "bool")
+        elif key.startswith("available:"):
+            windows = cs.model.actors[key.removeprefix("available:")].available
+            out[key] = Name(i, "bool", None, None if windows is None else tuple(
+                f"window:{w}" for w in windows if f"window:{w}" in cs.slot_names))  # fmt: skip
         else:
             out[key] = Name(i, "number")
     return out
@@ -196,6 +205,8 @@ class BatchEngine:
                 act = model.actions[c.id]
                 parts += [code(model.preconditions[cs.preconditions[pi]].holds, "bool")
                           for pi, _ in c.requires]  # fmt: skip
+                if c.avail is not None:
+                    parts.append(f"s[{c.avail}]")
                 if c.actor_windows is not None:
                     parts.append(" or ".join(f"s[{k}]" for k in c.actor_windows) or "False")
                 if act.guard:
@@ -205,14 +216,14 @@ class BatchEngine:
                 for o in c.options:
                     if act.options:
                         opt = act.options[o.id]
-                        sets, trigger = _raw(opt.set, opt.present), opt.trigger
+                        sets, trigger = _raw(opt), opt.trigger
                         ws.append(
                             o.weight
                             if isinstance(o.weight, float)
                             else code(str(opt.weight), "number")
                         )
                     else:
-                        sets, trigger = _raw(act.set, act.present), act.trigger
+                        sets, trigger = _raw(act), act.trigger
                         ws.append(1.0)
                     effs.append((o.sets, sets, trigger))
                 weight_codes.append(ws)
@@ -223,13 +234,13 @@ class BatchEngine:
                 if ev.guard:
                     parts.append(code(ev.guard, "bool"))
                 weight_codes.append([1.0])
-                effs = [(c.options[0].sets, _raw(ev.set, ev.present), ev.trigger)]
+                effs = [(c.options[0].sets, _raw(ev), ev.trigger)]
             test_parts.append(parts)
             effects_src.append(effs)
-        sched_src: list[Any] = [
-            (ev.sets, _raw(model.events[ev.id].set, model.events[ev.id].present), ev.trigger)
-            for ev in cs.scheduled
-        ]
+        sched_src: list[Any] = [(ev.sets, _raw(model.events[ev.id]), ev.trigger)
+                                for ev in cs.scheduled]  # fmt: skip
+        when_src: list[Any] = [(w.sets, _raw(model.events[w.id]), w.trigger) for w in cs.whens]
+        when_codes = [code(str(model.events[w.id].when), "bool") for w in cs.whens]
         sched_guard_codes = [
             code(str(model.events[ev.id].guard), "bool") if ev.guard is not None else None
             for ev in cs.scheduled
@@ -244,7 +255,7 @@ class BatchEngine:
                 strings.add(f.initial)
         for text, expect in texts:
             strings |= string_literals(compile_expr(text, names, expect).code)
-        for effs in [*effects_src, sched_src]:
+        for effs in [*effects_src, sched_src, when_src]:
             for _, raw, _ in effs:
                 for v in raw.values():
                     if isinstance(v, str):
@@ -261,11 +272,14 @@ class BatchEngine:
         ]
         self.prec = [vec.compile(p)[0] for p in prec_codes]
         self.sched_guards = [None if g is None else vec.compile(g)[0] for g in sched_guard_codes]
+        self.W = len(cs.whens)
+        self.when_conds = [vec.compile(w)[0] for w in when_codes]
         # For the blocking report: which clocks can decide each precondition, and the
         # action (clock index, -1 none) a firing names as the one that ended the talks.
         self.deciders = [sorted(d) for d in cs.deciders]
         self.clock_ender = [ref.action_index.get(c.id, -1) for c in clocks]
         self.sched_ender = [ref.action_index.get(ev.id, -1) for ev in cs.scheduled]
+        self.when_ender = [ref.action_index.get(w.id, -1) for w in cs.whens]
         P = len(cs.preconditions)
         self.prec_mask = np.zeros((P, nstates), dtype=bool)  # states where pi can block
         for c in clocks:
@@ -316,6 +330,7 @@ class BatchEngine:
 
         self.clock_effects = [[effect(a, r, t) for a, r, t in effs] for effs in effects_src]
         self.sched_effects = [effect(a, r, t) for a, r, t in sched_src]
+        self.when_effects = [effect(a, r, t) for a, r, t in when_src]
 
         # --- samplers --------------------------------------------------------------------
         self.delays = [VSampler(c.delay, f"{c.kind}s.{c.id}.delay") for c in clocks]
@@ -361,13 +376,31 @@ class BatchEngine:
             self.dirty[self.col_clock + i] = frozenset(d)
         written = {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
         written |= {a.slot for e in self.sched_effects for a in e.sets}
+        written |= {a.slot for e in self.when_effects for a in e.sets}
         written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
         self.written = written
         # Slots effects write: their values at the start of the instant are kept.
         self.effect_written = sorted(
             {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
             | {a.slot for e in self.sched_effects for a in e.sets}
+            | {a.slot for e in self.when_effects for a in e.sets}
         )
+        # The ``when:`` events a happening of each column may wake: those reading a slot
+        # it writes (edges and stays their slot, effects what they set).
+        wakes: list[set[int]] = [set() for _ in range(self.K)]
+        reads = [w.reads for w in cs.whens]
+        col_slots: list[set[int]] = [set() for _ in range(self.K)]
+        col_slots[1] = {e.slot for e in cs.edges}
+        for j, s in enumerate(cs.stays):
+            col_slots[self.col_arrive + j].add(s.slot)
+            col_slots[self.col_leave + j].add(s.slot)
+        for k, eff in enumerate(self.sched_effects):
+            col_slots[self.col_sched + k] = {a.slot for a in eff.sets}
+        for i in range(C):
+            col_slots[self.col_clock + i] = {a.slot for e in self.clock_effects[i] for a in e.sets}
+        for col, slots in enumerate(col_slots):
+            wakes[col] = {k for k, r in enumerate(reads) if r & slots}
+        self.wakes = [sorted(w) for w in wakes]
         # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
         # that each per-replication matrix stays within about 32 MB.
         width = self.K + 2 * C + len(ref.stream_ids)
@@ -464,6 +497,8 @@ class _Chunk:
         self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.effect_written}
         self.end = np.full(n, -1, dtype=np.int64)
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
+        self.latch = np.zeros((n, be.W), dtype=bool)  # each ``when:`` condition as last seen
+        self.now = np.zeros(n, dtype=np.int64)  # the instant of each row's current step
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
         self.live = n
 
@@ -506,6 +541,8 @@ class _Chunk:
             col = be.col_sched + k
             ok = when < hz
             self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
+        if be.W:  # a condition true at the start counts as turning true
+            self._whens(allrows, np.zeros(self.n, dtype=np.int64), list(range(be.W)), {})
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
         self._finish()
         steps = 0
@@ -529,7 +566,7 @@ class _Chunk:
         n = len(self.pos)
         col = self.keys.argmin(axis=1)
         kmin = self.keys[np.arange(n), col]
-        t = kmin // K
+        t = self.now = kmin // K
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
@@ -545,7 +582,7 @@ class _Chunk:
             a = b
             for i in be.dirty[c]:
                 dirty.setdefault(i, []).append(rows)
-            self._happen(c, rows, t[rows])
+            self._happen(c, rows, t[rows], dirty)
         live = self.done == RUNNING
         cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
         capped = live & cap
@@ -565,7 +602,19 @@ class _Chunk:
         if everywhere:
             self._reevaluate(everywhere, None, t)
 
-    def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
+    def _happen(
+        self, c: int, rows: np.ndarray, t: np.ndarray, dirty: dict[int, list[np.ndarray]]
+    ) -> None:
+        """Process the happening of column ``c`` on ``rows``, then the ``when:`` events it
+        wakes (adding the clocks their effects touch to ``dirty``)."""
+        self._happen_only(c, rows, t, dirty)
+        wake = self.be.wakes[c]
+        if wake and c != self.be.col_edge:
+            self._whens(rows, t, wake, dirty)
+
+    def _happen_only(
+        self, c: int, rows: np.ndarray, t: np.ndarray, dirty: dict[int, list[np.ndarray]]
+    ) -> None:
         be = self.be
         if c == 0:
             self.done[rows] = CENSORED
@@ -579,8 +628,18 @@ class _Chunk:
                 group = self.ref_engine.edge_groups[g][1]
                 for m, (_, edge) in enumerate(group):
                     self.slots[edge.slot][sub] = edge.value
+                    wake = self.ref_engine.when_watchers[edge.slot]
                     if m + 1 < len(group):
-                        self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), sub, tsub)
+                        extra: dict[int, list[np.ndarray]] = {}
+                        if wake:
+                            self._whens(sub, tsub, sorted(wake), extra)
+                        clocks = set(self.ref_engine.watchers[edge.slot])
+                        self._reevaluate(sorted(clocks), sub, tsub)
+                        for i in sorted(set(extra) - clocks):
+                            for r in extra[i]:
+                                self._reevaluate((i,), r, self.now[r])
+                    elif wake:
+                        self._whens(sub, tsub, sorted(wake), dirty)
             nxt = nxt + 1
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
@@ -624,6 +683,53 @@ class _Chunk:
             sel = chosen == o
             if sel.any():
                 self._apply(eff, rows[sel], t[sel], ender)
+
+    def _whens(
+        self, rows: np.ndarray, t: np.ndarray, check: list[int], dirty: dict[int, list[np.ndarray]]
+    ) -> None:
+        """The ``when:`` events that happen on ``rows`` after a happening that may have
+        changed the conditions of ``check``: per row, the first in file order whose
+        condition turned true happens, then all are checked again, as the scalar engine
+        does. Rows that reach the events cap go to the reference engine."""
+        be = self.be
+        while len(rows):
+            live = (self.done[rows] == RUNNING) & ~self.defer[rows]
+            rows, t = rows[live], t[live]
+            if not len(rows):
+                return
+            env = _Sub(self.slots, rows)
+            firing = np.full(len(rows), -1, dtype=np.int64)
+            for k in check:
+                v, e = be.when_conds[k](env)
+                v = np.broadcast_to(np.asarray(v, dtype=bool), rows.shape)
+                if e is not None:  # the scalar engine raises: hand these rows over
+                    bad = np.broadcast_to(e, rows.shape)
+                    self.defer[rows[bad]] = True
+                    firing[bad] = -2
+                    v = v & ~bad
+                latch = self.latch[rows, k]
+                self.latch[rows, k] = latch & v  # a condition found false re-arms
+                now = (firing == -1) & v & ~latch
+                firing[now] = k
+            fired = firing >= 0
+            if not fired.any():
+                return
+            rows, t, firing = rows[fired], t[fired], firing[fired]
+            self.events[rows] += 1
+            self.at_instant[rows] += 1
+            for k in np.unique(firing).tolist():
+                sel = firing == k
+                r, tk = rows[sel], t[sel]
+                self.latch[r, k] = True
+                eff = be.when_effects[k]
+                for i in eff.dirty:
+                    dirty.setdefault(i, []).append(r)
+                self._apply(eff, r, tk, be.when_ender[k])
+            cap = (self.events[rows] >= be.cs.max_events) | (
+                self.at_instant[rows] >= SAME_INSTANT_LIMIT
+            )
+            self.defer[rows[cap & (self.done[rows] == RUNNING)]] = True
+            check = list(range(be.W))
 
     def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
         """The option each replication's weights draw (-1: handed to the reference engine)."""
@@ -826,7 +932,7 @@ class _Chunk:
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
-                     "edge_next", "why", "fired"):  # fmt: skip
+                     "edge_next", "why", "fired", "latch"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
         self.prev = {k: v[keep] for k, v in self.prev.items()}
