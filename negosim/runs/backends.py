@@ -48,6 +48,10 @@ _CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-f
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _batch: OrderedDict[str, BatchEngine | None] = OrderedDict()
 _lock = threading.Lock()  # a Dask worker runs chunks on several threads of one process
+# Compiling is serialised: CPython 3.11's compile() is not safe to call from two
+# threads at once ("AST constructor recursion depth mismatch", seen on threaded Dask
+# workers), and one compile per model is all the cache needs anyway.
+_compile_lock = threading.Lock()
 
 
 def model_key(model: Scenario) -> str:
@@ -72,9 +76,12 @@ def engine_for(key: str, model: Scenario) -> Engine:
         if engine is not None:
             _engines.move_to_end(key)
             return engine
-    # Compiled outside the lock; two threads may both compile a new model, and
-    # either engine will do: engines are immutable and give the same rows.
-    engine = Engine(compile_model(model))
+    with _compile_lock:
+        with _lock:
+            engine = _engines.get(key)  # another thread may have compiled it meanwhile
+        if engine is not None:
+            return engine
+        engine = Engine(compile_model(model))
     with _lock:
         _engines[key] = engine
         while len(_engines) > _CACHE_SIZE:
@@ -90,10 +97,11 @@ def batch_for(key: str, model: Scenario) -> BatchEngine | None:
             _batch.move_to_end(key)
             return _batch[key]
     engine = engine_for(key, model)
-    try:
-        be: BatchEngine | None = BatchEngine(engine.cs, engine)
-    except Unsupported:
-        be = None
+    with _compile_lock:  # the batch engine compiles its expressions too
+        try:
+            be: BatchEngine | None = BatchEngine(engine.cs, engine)
+        except Unsupported:
+            be = None
     with _lock:
         _batch[key] = be
         while len(_batch) > _CACHE_SIZE:
