@@ -174,24 +174,14 @@ class Resolver:
                 out.append(Assign(slot, fact_id, fn, fact.low, fact.high))
         return tuple(out)
 
-    def presence(self, loc: Loc, present: dict[str, bool]) -> tuple[Assign, ...]:
-        """Compile a ``present:`` mapping: one :class:`Assign` per actor's presence slot."""
+    def actor_flags(self, loc: Loc, field: str, flags: dict[str, bool]) -> tuple[Assign, ...]:
+        """Compile a ``present:`` or ``available:`` mapping (``field``): one :class:`Assign`
+        per actor's ``FIELD:ACTOR`` slot (presence, or the availability override)."""
         out = []
-        for actor, value in present.items():
-            key = f"present:{actor}"
+        for actor, value in flags.items():
+            key = f"{field}:{actor}"
             if actor not in self.sc.actors or key not in self.names:
-                self.bad((*loc, "present", actor), unknown("actor", actor, self.sc.actors))
-                continue
-            out.append(Assign(self.names[key].index, key, _const(bool(value))))
-        return tuple(out)
-
-    def availability(self, loc: Loc, available: dict[str, bool]) -> tuple[Assign, ...]:
-        """Compile an ``available:`` mapping: one :class:`Assign` per actor's override slot."""
-        out = []
-        for actor, value in available.items():
-            key = f"available:{actor}"
-            if actor not in self.sc.actors or key not in self.names:
-                self.bad((*loc, "available", actor), unknown("actor", actor, self.sc.actors))
+                self.bad((*loc, field, actor), unknown("actor", actor, self.sc.actors))
                 continue
             out.append(Assign(self.names[key].index, key, _const(bool(value))))
         return tuple(out)
@@ -202,8 +192,8 @@ class Resolver:
         """Every assignment of one effect: facts, then presence, then availability."""
         return (
             self.assigns(loc, sets)
-            + self.presence(loc, present)
-            + self.availability(loc, available)
+            + self.actor_flags(loc, "present", present)
+            + self.actor_flags(loc, "available", available)
         )
 
     def _assign_value(self, loc: Loc, fact_id: str, fact: schema.Fact, value: Any) -> Value | None:

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from ..compiler.tables import CompiledScenario
+from ..engine.batch import BatchEngine
 from ..engine.simulation import Engine, Row
 from .backends import (
     Backend,
@@ -59,6 +60,13 @@ def chunk_limit(engine: str) -> int:
     return BATCH_CHUNK if engine == "batch" else 5_000
 
 
+def _batch_engine(cs: CompiledScenario) -> BatchEngine | None:
+    """The cached batch engine of ``cs`` (None: it does not cover the scenario)."""
+    key = model_key(cs.model)
+    prime(key, cs)
+    return batch_for(key, cs.model)
+
+
 def rows(cs: CompiledScenario, runs: int, seed: int, engine: str = "simpy") -> Iterator[Row]:
     """The replication rows themselves, one at a time (for export and tests).
 
@@ -66,13 +74,10 @@ def rows(cs: CompiledScenario, runs: int, seed: int, engine: str = "simpy") -> I
     simpy engine is used if the batch engine does not cover the scenario).
     """
     check_engine(engine)
-    if engine == "batch":
-        key = model_key(cs.model)
-        prime(key, cs)
-        be = batch_for(key, cs.model)
-        if be is not None:
-            yield from be.run_block(seed, 0, runs)
-            return
+    be = _batch_engine(cs) if engine == "batch" else None
+    if be is not None:
+        yield from be.run_block(seed, 0, runs)
+        return
     yield from Engine(cs).run_block(seed, 0, runs)
 
 
@@ -88,18 +93,15 @@ def columns(
     only these fields are wanted (calibration reads them at every grid point).
     """
     check_engine(engine)
-    if engine == "batch":
-        key = model_key(cs.model)
-        prime(key, cs)
-        be = batch_for(key, cs.model)
-        if be is not None:
-            res = be.run(seed, 0, runs)
-            outcome = res.outcome.astype(np.int64)
-            held = res.held.astype(bool)
-            ticks = res.ticks.astype(np.int64)
-            for p, row in res.reference.items():  # rows the batch engine left to simpy
-                outcome[p], held[p], ticks[p] = _columns_of(cs, row)
-            return outcome, held, ticks
+    be = _batch_engine(cs) if engine == "batch" else None
+    if be is not None:
+        res = be.run(seed, 0, runs)
+        outcome = res.outcome.astype(np.int64)
+        held = res.held.astype(bool)
+        ticks = res.ticks.astype(np.int64)
+        for p, row in res.reference.items():  # rows the batch engine left to simpy
+            outcome[p], held[p], ticks[p] = _columns_of(cs, row)
+        return outcome, held, ticks
     outcome = np.empty(runs, dtype=np.int64)
     held = np.empty(runs, dtype=bool)
     ticks = np.empty(runs, dtype=np.int64)
