@@ -517,6 +517,7 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
         fn = eval(compile(f"lambda s: {code}", "<negosim-expr>", "eval"), glob)
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as e:
         raise ExpressionError(f"expression is too complex: {e}", src.base) from None
+    fn.negosim_code = code  # what the generated engine (negosim.engine.generated) inlines
     return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t, code=code)
 
 
@@ -533,4 +534,6 @@ def conjunction(mask: tuple[bool, ...], parts: list[str]) -> Callable[[list[Any]
     fn: Callable[[list[Any], int], bool] = eval(
         compile(f"lambda s, st: {code}", "<negosim-enabled>", "eval"), glob
     )
+    # What the generated engine (negosim.engine.generated) inlines instead of calling.
+    fn.negosim_mask, fn.negosim_parts = mask, tuple(parts)  # type: ignore[attr-defined]
     return fn

@@ -32,7 +32,10 @@ class Issue(NamedTuple):
 
 
 def _const(value: Any) -> Value:
-    return lambda s: value
+    fn = lambda s: value  # noqa: E731
+    if isinstance(value, bool | str) or (isinstance(value, float) and math.isfinite(value)):
+        fn.negosim_code = repr(value)  # type: ignore[attr-defined]  # see negosim.engine.generated
+    return fn
 
 
 class Resolver:

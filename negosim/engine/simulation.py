@@ -193,9 +193,20 @@ class Engine:
         self.weights = tuple(tuple(o.weight for o in c.options) for c in clocks)
         # The clock of each action, by id (which action's firing ended the talks).
         self.action_index = {c.id: c.index for c in clocks if c.kind == "action"}
+        # The untraced hot path: one function generated for this scenario, or None if
+        # the scenario needs what the generator does not cover (then Replication runs).
+        from .generated import generate
+
+        made = generate(self)
+        self._run: Callable[[int, int, list[float] | None], Row] | None = None
+        self._source: str | None = None
+        if made is not None:
+            self._run, self._source = made
 
     def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
+        if self._run is not None:
+            return self._run(seed, index, None)
         return self.replication(self, seed, index).run()
 
     def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
@@ -204,12 +215,25 @@ class Engine:
         Faster for many runs: the first draws of every stream come from numpy
         in blocks of :data:`BLOCK` replications.
         """
-        make = self.replication
         ids = self.stream_ids
+        run = self._run
+        if run is None:
+            make = self.replication
+            run = lambda seed, i, first: make(self, seed, i, first).run()  # noqa: E731
         for a in range(start, stop, BLOCK):
             b = min(a + BLOCK, stop)
             for i, first in zip(range(a, b), block(seed, a, b, ids), strict=True):
-                yield make(self, seed, i, first).run()
+                yield run(seed, i, first)
+
+    @property
+    def generated(self) -> bool:
+        """Whether :meth:`run` and :meth:`run_block` use the generated replication
+        (:mod:`negosim.engine.generated`); if not, they run :class:`Replication`."""
+        return self._run is not None
+
+    def source(self) -> str | None:
+        """The Python source generated for this scenario (None: not generated)."""
+        return self._source
 
     def trace(self, seed: int, index: int = 0) -> tuple[Row, list[TraceLine]]:
         """Run one replication and record its timeline (``negosim trace``)."""

@@ -34,6 +34,7 @@ from typing import Any, Protocol, Self
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.batch import BatchEngine, Unsupported
+from ..engine.generated import COMPILE_LOCK
 from ..engine.simulation import Engine
 from ..errors import UsageError, one_line
 from ..extras import require
@@ -50,8 +51,9 @@ _batch: OrderedDict[str, BatchEngine | None] = OrderedDict()
 _lock = threading.Lock()  # a Dask worker runs chunks on several threads of one process
 # Compiling is serialised: CPython 3.11's compile() is not safe to call from two
 # threads at once ("AST constructor recursion depth mismatch", seen on threaded Dask
-# workers), and one compile per model is all the cache needs anyway.
-_compile_lock = threading.Lock()
+# workers), and one compile per model is all the cache needs anyway. The lock is the
+# one the engine holds while it compiles its generated replication (re-entrant).
+_compile_lock = COMPILE_LOCK
 
 
 def model_key(model: Scenario) -> str:
