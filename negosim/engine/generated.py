@@ -47,6 +47,7 @@ import math
 import statistics
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -649,13 +650,13 @@ class _Generator:
             arrive = str(start)
             if stay.arrival:
                 w(f"x = first[{a_stream * PREFETCH}] if pre else _first(seed, index, "
-                  f"{eng.stream_ids[a_stream]}, 0)")  # fmt: skip
+                  f"{eng.stream_ids[a_stream]})")  # fmt: skip
                 arrive = f"{start} + _tt({self.name('arr', stay.arrival)}(x))"
             w(f"arrive = {arrive}")
             leave = str(stop)
             if stay.departure:
                 w(f"x = first[{d_stream * PREFETCH}] if pre else _first(seed, index, "
-                  f"{eng.stream_ids[d_stream]}, 0)")  # fmt: skip
+                  f"{eng.stream_ids[d_stream]})")  # fmt: skip
                 leave = f"{stop} - _tt({self.name('dep', stay.departure)}(x))"
             w(f"leave = {leave}")
             w("if arrive >= leave:")
@@ -678,7 +679,7 @@ class _Generator:
             if ev.jitter:
                 js = eng.jitter_streams[k]
                 w(f"x = first[{js * PREFETCH}] if pre else _first(seed, index, "
-                  f"{eng.stream_ids[js]}, 0)")  # fmt: skip
+                  f"{eng.stream_ids[js]})")  # fmt: skip
                 w(f"at = {at} + _tt({self.name('jit', ev.jitter)}(x))")
             else:
                 w(f"at = {at}")
@@ -705,11 +706,13 @@ class _Generator:
                 w("    heappush(due, item)")
                 w("    continue")
             w("events += 1")
-            w("if t != instant:")
-            w("    instant = t")
-            w("    at_instant = 1")
-            w("else:")
-            w("    at_instant += 1")
+            capped = cs.max_events <= sim.SAME_INSTANT_LIMIT  # then at_instant < events
+            if not capped:
+                w("if t != instant:")
+                w("    instant = t")
+                w("    at_instant = 1")
+                w("else:")
+                w("    at_instant += 1")
             w("g = item[0]")
             w("if g == 2:")
             with w.indent():
@@ -745,8 +748,15 @@ class _Generator:
             w("else:")
             with w.indent():
                 self.stays()
-            w(f"if events >= {cs.max_events} or at_instant >= {sim.SAME_INSTANT_LIMIT}:")
+            if capped:
+                w(f"if events >= {cs.max_events}:")
+            else:
+                w(f"if events >= {cs.max_events} or at_instant >= {sim.SAME_INSTANT_LIMIT}:")
             w("    raise _Fallback  # the events cap: Replication says what looped")
+        # Drain what is still queued (the timeouts only hand themselves over): a queued
+        # timeout refers to the environment that queues it, a reference cycle the
+        # garbage collector would otherwise have to find.
+        w("env.run()")
         w(f"held = done != 'censored' and st in {self.name('success', eng.success)}")
         w("return _Row(index, done, held, None if end is None else end / "
           f"{sim.TICKS_PER_HOUR}, _tuple(path), () if held else blocking, events, end, "
@@ -814,8 +824,21 @@ def supported(eng: Engine) -> str | None:
     return None
 
 
-def generate(eng: Engine) -> tuple[Runner, str] | None:
-    """The generated runner of ``eng`` and its source; None if it runs ``Replication``."""
+RERUN = (_Fallback, ArithmeticError, ValueError, TypeError)
+"""What a generated replication may raise: run it again on ``Replication``, which gives
+the located error (or handles the rare case, as with weights it rescales)."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The replication generated for one engine: the function and its source."""
+
+    replicate: Runner  # (seed, index, first) -> Row; may raise one of RERUN
+    source: str
+
+
+def generate(eng: Engine) -> Generated | None:
+    """The generated replication of ``eng``; None if ``eng`` runs ``Replication``."""
     if supported(eng) is not None:
         return None
     gen = _Generator(eng)
@@ -826,16 +849,4 @@ def generate(eng: Engine) -> tuple[Runner, str] | None:
     with COMPILE_LOCK:
         code = compile(src, f"<negosim-generated:{eng.cs.id}>", "exec")
     exec(code, ns)  # noqa: S102 - our own source; expressions come from negosim.compiler.expr
-    replicate = ns["replicate"]
-    from .simulation import Replication
-
-    def run(seed: int, index: int, first: list[float] | None = None) -> Row:
-        try:
-            row: Row = replicate(seed, index, first)
-            return row
-        except (_Fallback, ArithmeticError, ValueError, TypeError):
-            # The located error (or the rescaled weights) come from Replication.
-            return Replication(eng, seed, index, first).run()
-
-    run.replicate = replicate  # type: ignore[attr-defined]  # raw, for the tests
-    return run, src
+    return Generated(ns["replicate"], src)

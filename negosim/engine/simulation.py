@@ -60,14 +60,18 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from ..compiler.tables import Assign, Clock, CompiledScenario, Outcome
 from ..errors import SimulationError
 from ..scenario.units import at_hours
+from .generated import RERUN, generate
 from .streams import PREFETCH, Draws, block, stream_id
+
+if TYPE_CHECKING:
+    from .generated import Generated
 
 TICKS_PER_HOUR = 3_600_000
 """Time unit of the engine: one tick is one millisecond."""
@@ -128,6 +132,9 @@ class Engine:
     """
 
     replication: type[Replication]
+    generated: Generated | None
+    """The replication generated for this scenario (:mod:`negosim.engine.generated`),
+    which :meth:`run` and :meth:`run_block` use; None: they run :class:`Replication`."""
 
     def __init__(self, cs: CompiledScenario) -> None:
         self.cs = cs
@@ -195,18 +202,16 @@ class Engine:
         self.action_index = {c.id: c.index for c in clocks if c.kind == "action"}
         # The untraced hot path: one function generated for this scenario, or None if
         # the scenario needs what the generator does not cover (then Replication runs).
-        from .generated import generate
-
-        made = generate(self)
-        self._run: Callable[[int, int, list[float] | None], Row] | None = None
-        self._source: str | None = None
-        if made is not None:
-            self._run, self._source = made
+        self.generated = generate(self)
 
     def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
-        if self._run is not None:
-            return self._run(seed, index, None)
+        gen = self.generated
+        if gen is not None:
+            try:
+                return gen.replicate(seed, index, None)
+            except RERUN:
+                pass  # Replication gives the located error, or handles the rare case
         return self.replication(self, seed, index).run()
 
     def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
@@ -215,25 +220,28 @@ class Engine:
         Faster for many runs: the first draws of every stream come from numpy
         in blocks of :data:`BLOCK` replications.
         """
+        make = self.replication
         ids = self.stream_ids
-        run = self._run
-        if run is None:
-            make = self.replication
-            run = lambda seed, i, first: make(self, seed, i, first).run()  # noqa: E731
+        gen = self.generated
         for a in range(start, stop, BLOCK):
             b = min(a + BLOCK, stop)
-            for i, first in zip(range(a, b), block(seed, a, b, ids), strict=True):
-                yield run(seed, i, first)
-
-    @property
-    def generated(self) -> bool:
-        """Whether :meth:`run` and :meth:`run_block` use the generated replication
-        (:mod:`negosim.engine.generated`); if not, they run :class:`Replication`."""
-        return self._run is not None
+            firsts = block(seed, a, b, ids)
+            if gen is None:
+                for i, first in zip(range(a, b), firsts, strict=True):
+                    yield make(self, seed, i, first).run()
+                continue
+            replicate = gen.replicate
+            for i, first in zip(range(a, b), firsts, strict=True):
+                try:
+                    row = replicate(seed, i, first)
+                except RERUN:  # Replication gives the located error, or handles the rare case
+                    row = make(self, seed, i, first).run()
+                yield row
 
     def source(self) -> str | None:
-        """The Python source generated for this scenario (None: not generated)."""
-        return self._source
+        """The Python source of this scenario's generated replication (None: the
+        scenario runs :class:`Replication`, see :mod:`negosim.engine.generated`)."""
+        return None if self.generated is None else self.generated.source
 
     def trace(self, seed: int, index: int = 0) -> tuple[Row, list[TraceLine]]:
         """Run one replication and record its timeline (``negosim trace``)."""
