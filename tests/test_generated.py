@@ -143,7 +143,7 @@ GUARDS = [
     "in_window('w1') or flag",
 ]  # fmt: skip
 WEIGHTS = [1, 0.5, 0, "p", "1 - p", "n + 0.5", "max(0, 2 - n)", "p * (2 if flag else 1)"]
-VALUES = {
+VALUES: dict[str, list[Any]] = {
     "flag": [True, False, "not flag", "n > 1"],
     "n": [0, 1, "n + 1", "n - 1", "n * 2", "min(n + 1, 4)"],
     "mood": ["calm", "angry", "'angry' if flag else 'calm'"],
@@ -194,116 +194,6 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
     p = draw(st.sampled_from([0.2, 0.5]))
     data["params"] = {"p": {"kind": "probability", "default": p, "assumption": "t"}}
-    data["facts"] = {"k": {"type": "number", "initial": 0}}
-    data["actions"]["meet"].pop("trigger")
-    data["actions"]["meet"]["set"] = {"k": "k + 1"}
-    data["events"] = {"enough": {"when": "k >= 2", "trigger": "meet"}}
-    engine = Engine(load_data(data))
-    assert engine.generated is None and engine.source() is None
-    rows = list(engine.run_block(1, 0, 100))
-    assert rows == [Replication(engine, 1, i).run() for i in range(100)]
-    assert {r.outcome for r in rows} == {"held", "censored"}
-
-
-def test_a_zero_time_loop_gives_replications_located_error(load_data: Any) -> None:
-    data = base_scenario()
-    data["facts"] = {"on": {"type": "bool", "initial": False}}
-    meet = data["actions"]["meet"]
-    meet.pop("trigger")
-    meet["delay"] = {"dist": "fixed", "value": "0h"}
-    meet["options"] = {"flip": {"set": {"on": "not on"}}}
-    engine = Engine(load_data(data))
-    assert engine.generated is not None
-    with pytest.raises(RERUN):
-        engine.generated.replicate(1, 0, None)
-    with pytest.raises(SimulationError) as got:
-        engine.run(1, 0)
-    with pytest.raises(SimulationError) as ref:
-        Replication(engine, 1, 0).run()
-    assert str(got.value) == str(ref.value)
-    with pytest.raises(SimulationError) as blocked:
-        list(engine.run_block(1, 0, 3))
-    assert str(blocked.value) == str(ref.value)
-
-
-def test_a_negative_weight_gives_replications_error(load_data: Any) -> None:
-    data = base_scenario()
-    data["facts"] = {"x": {"type": "number", "initial": 1}}
-    meet = data["actions"]["meet"]
-    meet.pop("trigger")
-    meet["options"] = {
-        "yes": {"weight": "x - 2", "trigger": "meet"},
-        "no": {"weight": 1, "trigger": "fail"},
-    }
-    engine = Engine(load_data(data))
-    with pytest.raises(SimulationError, match="negative weight"):
-        list(engine.run_block(1, 0, 3))
-
-
-# --- random small scenarios ----------------------------------------------------------
-
-GUARDS = [
-    None, "flag", "not flag", "n >= 2", "n < 3 and not flag", "mood == 'angry'",
-    "present('b')", "not present('b')", "in_window('w0')", "available('b')",
-    "in_window('w1') or flag",
-]  # fmt: skip
-WEIGHTS = [1, 0.5, 0, "p", "1 - p", "n + 0.5", "max(0, 2 - n)", "p * (2 if flag else 1)"]
-VALUES = {
-    "flag": [True, False, "not flag", "n > 1"],
-    "n": [0, 1, "n + 1", "n - 1", "n * 2", "min(n + 1, 4)"],
-    "mood": ["calm", "angry", "'angry' if flag else 'calm'"],
-}
-HOURS = [f"{h}h" for h in (0, 1, 2, 3, 6, 12)]
-
-
-@st.composite
-def delays(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["fixed", "exponential", "uniform", "triangular", "lognormal"]))
-    if kind == "fixed":  # fixed delays land on each other, on window edges, the horizon
-        return {"dist": "fixed", "value": draw(st.sampled_from(["1h", "2h", "6h", "12h", "0h"]))}
-    if kind == "exponential":
-        return {"dist": "exponential", "mean": draw(st.sampled_from(["1h", "5h", "20h"]))}
-    if kind == "uniform":
-        return {"dist": "uniform", "low": "1h", "high": draw(st.sampled_from(["2h", "9h"]))}
-    if kind == "triangular":
-        return {"dist": "triangular", "min": "1h", "mode": "2h", "max": "7h"}
-    return {"dist": "lognormal", "median": "4h", "p90": draw(st.sampled_from(["8h", "30h"]))}
-
-
-@st.composite
-def effects(draw: st.DrawFn) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    sets = {}
-    for fact, values in VALUES.items():
-        if draw(st.booleans()):
-            sets[fact] = draw(st.sampled_from(values))
-    if sets:
-        out["set"] = sets
-    if draw(st.integers(0, 5)) == 0:
-        out["present"] = {"b": draw(st.booleans())}
-    if draw(st.integers(0, 4)) == 0:
-        out["available"] = {"b": draw(st.booleans())}
-    return out
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    data = with_ask_step(base_scenario())
-    data["calendar"]["horizon"] = draw(st.sampled_from(["24h", "48h"]))
-    data["calendar"]["windows"] = {
-        f"w{k}": {
-            "start": f"2024-01-01 {draw(st.integers(0, 20)):02d}:00",
-            "duration": draw(st.sampled_from(["1h", "3h", "12h", "30h"])),
-        }
-        for k in range(2)
-    }
-    data["params"] = {
-        "p": {
-            "kind": "probability",
-            "default": draw(st.sampled_from([0.2, 0.5])),
-            "assumption": "t",
-        }
-    }
     data["facts"] = {
         "flag": {"type": "bool", "initial": draw(st.booleans())},
         "n": {"type": "number", "initial": draw(st.integers(0, 3)), "low": 0, "high": 4},
