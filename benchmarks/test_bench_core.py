@@ -3,16 +3,19 @@
 ``pytest benchmarks/test_bench_core.py --benchmark-enable -s`` prints, from one
 process and one run:
 
-* CPU microseconds per munich replication for the new engine, the engine as it
-  was before the rebuild (``benchmarks/legacy_engine.py``, kept only for this)
-  and a bare simpy skeleton that creates and processes the same number of
-  timeouts as the new engine does (the floor simpy itself sets), with ratios;
+* CPU microseconds per munich replication for the new engine (``Engine.run_block``:
+  the replication generated for the scenario, :mod:`negosim.engine.generated`), the
+  reference :class:`~negosim.engine.simulation.Replication` it is checked against
+  (what traces and played games run), the engine as it was before the rebuild
+  (``benchmarks/legacy_engine.py``, kept only for this) and a bare simpy skeleton
+  that creates and processes the same number of timeouts as the new engine does
+  (the floor simpy itself sets), with ratios;
 * CPU microseconds per replication of a synthetic scenario with 5, 20 and 80
   clocks, for both engines: the new engine's cost per clock stays flat (it
   re-evaluates only the clocks whose inputs changed), the old one's grows
   with the number of clocks.
 
-The three engines are measured in alternation, several rounds, and the
+The engines are measured in alternation, several rounds, and the
 median of each is reported, so load on the machine affects them alike. In
 the normal test run each of these executes once, small, as a smoke test.
 """
@@ -31,7 +34,8 @@ import simpy
 import yaml
 
 from negosim import load
-from negosim.engine.simulation import Engine
+from negosim.engine.simulation import Engine, Replication
+from negosim.engine.streams import block
 
 ROOT = Path(__file__).resolve().parents[1]
 MUNICH = ROOT / "scenarios" / "munich.yaml"
@@ -102,25 +106,38 @@ def test_munich_against_the_old_engine_and_bare_simpy(request: pytest.FixtureReq
     n_timeouts = _timeouts_per_run(new, runs)
     bare = _bare_simpy(n_timeouts)
 
+    assert new.generated is not None, "munich no longer runs the generated replication"
+
     def run_new(a: int, b: int) -> None:
         for _ in new.run_block(1, a, b):
             pass
+
+    def run_reference(a: int, b: int) -> None:
+        """``run_block`` as it is without the generated replication."""
+        for start in range(a, b, 256):
+            stop = min(start + 256, b)
+            firsts = block(1, start, stop, new.stream_ids)
+            for i, first in zip(range(start, stop), firsts, strict=True):
+                Replication(new, 1, i, first).run()
 
     def run_old(a: int, b: int) -> None:
         for i in range(a, b):
             old.run(1, i)
 
-    times: dict[str, list[float]] = {"new": [], "old": [], "bare simpy": []}
+    times: dict[str, list[float]] = {"new": [], "Replication": [], "old": [], "bare simpy": []}
     for r in range(_rounds(request.config)):
         times["new"].append(_cpu_us_per_run(run_new, runs, r * runs))
+        times["Replication"].append(_cpu_us_per_run(run_reference, runs, r * runs))
         times["old"].append(_cpu_us_per_run(run_old, runs, r * runs))
         times["bare simpy"].append(_cpu_us_per_run(bare, runs, r * runs))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"\nmunich, CPU µs per replication (median of {len(times['new'])} rounds of {runs}): "
-        f"new {med['new']:.1f}, old {med['old']:.1f}, bare simpy with the same "
-        f"{n_timeouts:.1f} timeouts {med['bare simpy']:.1f}; old/new = "
-        f"{med['old'] / med['new']:.2f}×, new/bare simpy = {med['new'] / med['bare simpy']:.2f}×"
+        f"new (generated) {med['new']:.1f}, Replication {med['Replication']:.1f}, "
+        f"old {med['old']:.1f}, bare simpy with the same {n_timeouts:.1f} timeouts "
+        f"{med['bare simpy']:.1f}; old/new = {med['old'] / med['new']:.2f}×, "
+        f"old/Replication = {med['old'] / med['Replication']:.2f}×, "
+        f"new/bare simpy = {med['new'] / med['bare simpy']:.2f}×"
     )
     assert all(v > 0 for v in med.values())
 
