@@ -359,6 +359,10 @@ class _Generator:
                 )
         return self.name("d", fn) + "(x)"
 
+    def ticks(self, fn: Any) -> str:
+        """Code for ``to_ticks(fn(x))``: a duration drawn from ``x``, in whole ticks."""
+        return f"_floor(({self.sampler(fn)}) * {self.sim.TICKS_PER_HOUR} + 0.5)"
+
     def enable(self, i: int) -> None:
         """Clock ``i`` has just been enabled: draw its delay, schedule its firing."""
         w = self.w
@@ -594,7 +598,7 @@ class _Generator:
             _first=_first, _blocked=_blocked, _Fallback=_Fallback, _sim=sim, _Row=sim.Row,
             heappush=heappush, heappop=heappop, _float=float, _sum=sum, _inf=math.inf,
             _log=math.log, _exp=math.exp, _sqrt=math.sqrt, _ndtri=_NDTRI, _int=int,
-            _repk=replication_key, _runk=run_key, _mix=mix, _tt=sim.to_ticks, _max=max,
+            _repk=replication_key, _runk=run_key, _mix=mix, _floor=math.floor, _max=max,
             _tuple=tuple,
             _NOFIRST=[], _INITIAL=list(cs.initial), _TK=[0] * n, _DEC=cs.deciders,
             _REQ=tuple(
@@ -651,13 +655,13 @@ class _Generator:
             if stay.arrival:
                 w(f"x = first[{a_stream * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[a_stream]})")  # fmt: skip
-                arrive = f"{start} + _tt({self.name('arr', stay.arrival)}(x))"
+                arrive = f"{start} + {self.ticks(stay.arrival)}"
             w(f"arrive = {arrive}")
             leave = str(stop)
             if stay.departure:
                 w(f"x = first[{d_stream * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[d_stream]})")  # fmt: skip
-                leave = f"{stop} - _tt({self.name('dep', stay.departure)}(x))"
+                leave = f"{stop} - {self.ticks(stay.departure)}"
             w(f"leave = {leave}")
             w("if arrive >= leave:")
             w(f"    lv{j} = None")
@@ -680,7 +684,7 @@ class _Generator:
                 js = eng.jitter_streams[k]
                 w(f"x = first[{js * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[js]})")  # fmt: skip
-                w(f"at = {at} + _tt({self.name('jit', ev.jitter)}(x))")
+                w(f"at = {at} + {self.ticks(ev.jitter)}")
             else:
                 w(f"at = {at}")
             w(f"if at < {hz}:")
@@ -756,7 +760,8 @@ class _Generator:
         # Drain what is still queued (the timeouts only hand themselves over): a queued
         # timeout refers to the environment that queues it, a reference cycle the
         # garbage collector would otherwise have to find.
-        w("env.run()")
+        w("while peek() != _inf:  # env.run(), without its EmptySchedule exception")
+        w("    step()")
         w(f"held = done != 'censored' and st in {self.name('success', eng.success)}")
         w("return _Row(index, done, held, None if end is None else end / "
           f"{sim.TICKS_PER_HOUR}, _tuple(path), () if held else blocking, events, end, "
