@@ -30,7 +30,7 @@ cap, whose weights need explaining or rescaling, or whose arithmetic fails is
 run again on :class:`Replication`, which gives the located error (a replication
 is a pure function of its seed and index, so the rerun takes the same path).
 Scenarios with ``when:`` events are not generated at all: their engine runs
-:class:`Replication` (decided once, in :func:`generate`).
+:class:`Replication` (decided once, when the engine is built: :func:`unsupported`).
 
 simpy stays the clock and the event queue, through its public API: timeouts
 carry the happening as their value, their one callback hands them to the loop,
@@ -46,6 +46,7 @@ import ast
 import math
 import statistics
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
@@ -261,6 +262,7 @@ class _Generator:
         self.w = _Writer()
         self.counter = 0
         self.keyed: set[int] = set()  # streams drawn from in the loop (locals q<stream>)
+        self.folded: dict[str, str] = {}
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -279,8 +281,12 @@ class _Generator:
         return self.fold(code)
 
     def fold(self, code: str) -> str:
-        tree = self.folder.visit(ast.parse(code, mode="eval"))
-        return "(" + ast.unparse(ast.fix_missing_locations(tree)) + ")"
+        """``code`` with constant slots and constant subexpressions folded."""
+        done = self.folded.get(code)
+        if done is None:
+            tree = self.folder.visit(ast.parse(code, mode="eval"))
+            done = self.folded[code] = "(" + ast.unparse(ast.fix_missing_locations(tree)) + ")"
+        return done
 
     def test(self, i: int, state: int | None) -> str:
         """Whether clock ``i`` is enabled, in protocol state ``state`` (None: ``st``)."""
@@ -822,10 +828,10 @@ class _Generator:
             self.slot_changed([st.slot for st in self.cs.stays])
 
 
-def supported(eng: Engine) -> str | None:
-    """Why the engine of ``eng`` cannot be generated (None: it can)."""
+def unsupported(eng: Engine) -> str | None:
+    """What in the scenario of ``eng`` the generator does not cover (None: nothing)."""
     if eng.whens:
-        return "the scenario has events with when:"
+        return "events with when:"
     return None
 
 
@@ -842,16 +848,31 @@ class Generated:
     source: str
 
 
+_made: dict[int, tuple[weakref.ref[Any], Generated | None]] = {}
+"""What :func:`generate` made, by compiled scenario (id, and a weak reference to it)."""
+
+
 def generate(eng: Engine) -> Generated | None:
-    """The generated replication of ``eng``; None if ``eng`` runs ``Replication``."""
-    if supported(eng) is not None:
+    """The generated replication of ``eng``'s scenario; None if it runs ``Replication``.
+
+    Made once per compiled scenario (the code depends on nothing else) and kept
+    while the scenario lives; compiled under :data:`COMPILE_LOCK`.
+    """
+    if unsupported(eng) is not None:
         return None
-    gen = _Generator(eng)
-    src = gen.source()
-    if src.count("\n") > MAX_LINES:
-        return None
-    ns = gen.ns
+    cs = eng.cs
     with COMPILE_LOCK:
-        code = compile(src, f"<negosim-generated:{eng.cs.id}>", "exec")
-    exec(code, ns)  # noqa: S102 - our own source; expressions come from negosim.compiler.expr
-    return Generated(ns["replicate"], src)
+        hit = _made.get(id(cs))
+        if hit is not None and hit[0]() is cs:
+            return hit[1]
+        gen = _Generator(eng)
+        src = gen.source()
+        made = None
+        if src.count("\n") <= MAX_LINES:
+            ns = gen.ns
+            code = compile(src, f"<negosim-generated:{cs.id}>", "exec")
+            exec(code, ns)  # noqa: S102 - our own source; expressions from negosim.compiler.expr
+            made = Generated(ns["replicate"], src)
+        key = id(cs)
+        _made[key] = (weakref.ref(cs, lambda _: _made.pop(key, None)), made)
+        return made

@@ -67,7 +67,7 @@ import simpy
 from ..compiler.tables import Assign, Clock, CompiledScenario, Outcome
 from ..errors import SimulationError
 from ..scenario.units import at_hours
-from .generated import RERUN, generate
+from .generated import RERUN, generate, unsupported
 from .streams import PREFETCH, Draws, block, stream_id
 
 if TYPE_CHECKING:
@@ -132,9 +132,6 @@ class Engine:
     """
 
     replication: type[Replication]
-    generated: Generated | None
-    """The replication generated for this scenario (:mod:`negosim.engine.generated`),
-    which :meth:`run` and :meth:`run_block` use; None: they run :class:`Replication`."""
 
     def __init__(self, cs: CompiledScenario) -> None:
         self.cs = cs
@@ -200,9 +197,23 @@ class Engine:
         self.weights = tuple(tuple(o.weight for o in c.options) for c in clocks)
         # The clock of each action, by id (which action's firing ended the talks).
         self.action_index = {c.id: c.index for c in clocks if c.kind == "action"}
-        # The untraced hot path: one function generated for this scenario, or None if
-        # the scenario needs what the generator does not cover (then Replication runs).
-        self.generated = generate(self)
+        # The untraced hot path: one function generated for this scenario (at the first
+        # run, once per compiled scenario), unless the scenario needs what the
+        # generator does not cover: then Replication runs. Decided here, once.
+        self.generates = unsupported(self) is None
+        self._generated: Generated | None = None
+
+    @property
+    def generated(self) -> Generated | None:
+        """The replication generated for this scenario (:mod:`negosim.engine.generated`),
+        which :meth:`run` and :meth:`run_block` use; None: they run :class:`Replication`.
+
+        Made at first use (a trace or a game never needs it) and shared by every
+        engine of the same compiled scenario; threads that race here get the same one.
+        """
+        if self._generated is None and self.generates:
+            self._generated = generate(self)
+        return self._generated
 
     def run(self, seed: int, index: int) -> Row:
         """Run replication ``index`` of the run seeded ``seed``; return its row."""
