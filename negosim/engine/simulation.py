@@ -2,9 +2,14 @@
 
 An :class:`Engine` is built once per compiled scenario and holds only tables
 derived from it (times in integer ticks, the protocol's next-state table, who
-watches which slot, stream numbers); it is never written after construction,
-so any number of threads may share one. Everything a replication changes lives
-in its own :class:`Replication` object. The semantics are those of a
+watches which slot, stream numbers); it is never written after construction
+(but for the generated replication it fetches at its first run, the same for
+every thread), so any number of threads may share one. Everything a
+replication changes lives in its own :class:`Replication` object, or in the
+local variables of the function :mod:`negosim.engine.generated` writes for the
+scenario, which :meth:`Engine.run` and :meth:`Engine.run_block` call: a second
+spelling of :class:`Replication`, tested to give the same rows, for speed.
+Traced and played replications run :class:`Replication`. The semantics are those of a
 generalized semi-Markov process, written up in ``docs/semantics.md``:
 
 * a clock (an action or a random event) is *enabled* while its protocol
@@ -128,7 +133,8 @@ class Engine:
     """Runs replications of one compiled scenario. Build once, call :meth:`run` many times.
 
     Thread-safe: :meth:`run` keeps every replication's state in a fresh
-    :class:`Replication`; the engine's own tables are read-only.
+    :class:`Replication` (or in the locals of the generated replication); the
+    engine's own tables are read-only.
     """
 
     replication: type[Replication]
