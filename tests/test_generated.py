@@ -11,6 +11,8 @@ silently fell back to :class:`Replication` could not pass for a generated one.
 from __future__ import annotations
 
 import ast
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,26 @@ def test_the_engine_uses_the_generated_replication() -> None:
     rows = list(engine.run_block(3, 0, 50))
     assert rows == [engine.run(3, i) for i in range(50)]
     assert rows == [Replication(engine, 3, i).run() for i in range(50)]
+
+
+def test_threads_that_make_the_generated_replication_at_once_agree() -> None:
+    """A fresh engine shared by threads: they race to generate its replication
+    (compiled under a lock) and run it, switching threads every microsecond."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(3):
+            engine = Engine(negosim.load(SCENARIOS / "munich.yaml"))
+
+            def chunk(a: int, engine: Engine = engine) -> list[Any]:
+                return list(engine.run_block(3, a, a + 40))
+
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                got = [row for part in pool.map(chunk, range(0, 160, 40)) for row in part]
+            assert engine.generated is not None
+            assert got == [Replication(engine, 3, i).run() for i in range(160)]
+    finally:
+        sys.setswitchinterval(old)
 
 
 def test_a_scenario_with_when_events_runs_replication(load_data: Any) -> None:
