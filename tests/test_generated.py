@@ -122,6 +122,19 @@ def test_a_scenario_with_when_events_runs_replication(load_data: Any) -> None:
     assert {r.outcome for r in rows} == {"held", "censored"}
 
 
+def test_a_scenario_too_large_to_write_out_runs_replication(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import negosim.engine.generated as generated
+
+    cs = negosim.load(SCENARIOS / "munich.yaml")
+    assert 0 < generated.inline_size(Engine(cs)) <= generated.MAX_INLINE
+    monkeypatch.setattr(generated, "MAX_INLINE", 10)
+    engine = Engine(cs)
+    assert engine.generated is None and not engine.generates
+    assert list(engine.run_block(2, 0, 30)) == [Replication(engine, 2, i).run() for i in range(30)]
+
+
 def test_a_zero_time_loop_gives_replications_located_error(load_data: Any) -> None:
     data = base_scenario()
     data["facts"] = {"on": {"type": "bool", "initial": False}}

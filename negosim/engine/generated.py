@@ -66,7 +66,7 @@ COMPILE_LOCK = threading.RLock()
 from several threads at once ("AST constructor recursion depth mismatch", seen on
 threaded Dask workers). ``negosim.runs.backends`` compiles scenarios under it too."""
 
-MAX_LINES = 40_000
+MAX_LINES = 80_000
 """Generated functions longer than this are not compiled: the engine runs
 :class:`Replication` instead (a huge scenario gains little and compiles slowly)."""
 
@@ -614,6 +614,11 @@ class _Generator:
             ),
         )  # fmt: skip
         hz = eng.horizon
+        w('"""One replication of the scenario: the row ``Replication`` gives (see')
+        w("negosim/engine/generated.py). ``first``: the prefetched first draws of every")
+        w("stream (streams.block), or None. Per clock i: en<i> enabled, k<i>/c<i> draws")
+        w('made from its delay/choice stream, f<i> tick it first fired."""')
+        w("# --- the start (Replication.run) ---")
         w("if first is None:")
         w("    first = _NOFIRST")
         w("    pre = 0")
@@ -698,6 +703,7 @@ class _Generator:
             w(f"    timeout(_max(at, 0), (1, seq, {sim._SCHEDULED}, 0, {k})).callbacks.append(cb)")
         self.reevaluate(range(n), cs.initial_state)
         # The loop: one happening at a time, each instant in the documented order.
+        w("# --- the loop: one happening at a time, each instant in the documented order ---")
         w("while True:")
         with w.indent():
             w("if due and peek() != t:")
@@ -724,14 +730,14 @@ class _Generator:
                 w("else:")
                 w("    at_instant += 1")
             w("g = item[0]")
-            w("if g == 2:")
+            w("if g == 2:  # a clock fires")
             with w.indent():
                 w("i = item[2]")
                 if n:
                     self.tree("i", list(range(n)), self.fire)
                 else:
                     w("pass")
-            w("elif g == 0:")
+            w("elif g == 0:  # the horizon")
             with w.indent():
                 w('done = "censored"')
                 if self.blocking:
@@ -741,10 +747,10 @@ class _Generator:
                     w(f"blocking, why = _blocked(_REQ[st], _DEC, s, changes, t, [{fired_list}], "
                       "None, True)")  # fmt: skip
                 w("break")
-            w(f"elif item[2] == {sim._EDGE}:")
+            w(f"elif item[2] == {sim._EDGE}:  # window edges")
             with w.indent():
                 self.edges()
-            w(f"elif item[2] == {sim._SCHEDULED}:")
+            w(f"elif item[2] == {sim._SCHEDULED}:  # a scheduled event")
             with w.indent():
                 if eng.scheduled:
                     w("k = item[4]")
@@ -755,7 +761,7 @@ class _Generator:
                     )
                 else:
                     w("pass")
-            w("else:")
+            w("else:  # an arrival or a departure")
             with w.indent():
                 self.stays()
             if capped:
@@ -763,6 +769,7 @@ class _Generator:
             else:
                 w(f"if events >= {cs.max_events} or at_instant >= {sim.SAME_INSTANT_LIMIT}:")
             w("    raise _Fallback  # the events cap: Replication says what looped")
+        w("# --- the end ---")
         # Drain what is still queued (the timeouts only hand themselves over): a queued
         # timeout refers to the environment that queues it, a reference cycle the
         # garbage collector would otherwise have to find.
@@ -828,10 +835,41 @@ class _Generator:
             self.slot_changed([st.slot for st in self.cs.stays])
 
 
+MAX_INLINE = 2_000
+"""Clock re-evaluations written out in one generated function, at most (about 30
+lines each with their draws; munich has 47); a scenario that would need more runs
+:class:`Replication` (it would take long to compile)."""
+
+
+def inline_size(eng: Engine) -> int:
+    """How many clock re-evaluations the generated function writes out."""
+    size = len(eng.clocks)  # the start
+    live = [k for k in range(len(eng.cs.states)) if k not in eng.outcomes]
+    happenings: list[tuple[int | None, list[int], Any]] = [
+        (c.index, [k for k in live if c.states[k]], o) for c in eng.clocks for o in c.options
+    ]
+    happenings += [(None, live, ev) for ev in eng.cs.scheduled]
+    for i, sources, o in happenings:
+        dirty: set[int] = set() if i is None else {i}
+        for assign in o.sets:
+            dirty.update(eng.watchers[assign.slot])
+        size += len(dirty)
+        table = eng.next_state.get(o.trigger) if o.trigger is not None else None
+        for old in sources if table is not None else []:
+            assert table is not None
+            new = table[old]
+            if new != old and new not in eng.outcomes:
+                size += len(dirty | set(eng.state_change[old, new]))
+    slots = {e.slot for e in eng.cs.edges} | {s.slot for s in eng.cs.stays}
+    return size + sum(len(eng.watchers[k]) for k in slots)
+
+
 def unsupported(eng: Engine) -> str | None:
     """What in the scenario of ``eng`` the generator does not cover (None: nothing)."""
     if eng.whens:
         return "events with when:"
+    if inline_size(eng) > MAX_INLINE:
+        return f"more than {MAX_INLINE} clock re-evaluations to write out"
     return None
 
 
@@ -870,9 +908,13 @@ def generate(eng: Engine) -> Generated | None:
         made = None
         if src.count("\n") <= MAX_LINES:
             ns = gen.ns
-            code = compile(src, f"<negosim-generated:{cs.id}>", "exec")
-            exec(code, ns)  # noqa: S102 - our own source; expressions from negosim.compiler.expr
-            made = Generated(ns["replicate"], src)
+            try:
+                code = compile(src, f"<negosim-generated:{cs.id}>", "exec")
+            except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
+                code = None  # too deep or too large for this interpreter: Replication runs
+            if code is not None:
+                exec(code, ns)  # noqa: S102 - our source; expressions from negosim.compiler.expr
+                made = Generated(ns["replicate"], src)
         key = id(cs)
         _made[key] = (weakref.ref(cs, lambda _: _made.pop(key, None)), made)
         return made
