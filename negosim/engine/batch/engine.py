@@ -21,6 +21,7 @@ construction, since a replication is a pure function of (seed, index).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +46,9 @@ from .vexpr import Strings, Vectoriser, VFn, string_literals
 
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 PARKED = np.int64(2**63 - 1)  # keys of a finished replication
-CHUNK = 16_384  # replications advanced together (memory stays bounded)
+CHUNK = 65_536  # at most this many replications advanced together
+CHUNK_BYTES = 48 << 20  # and about this much memory in per-replication arrays
+BLOCK_MIN = 24  # key columns from which the next-happening search works in blocks
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
 
@@ -368,17 +371,45 @@ class BatchEngine:
             {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
             | {a.slot for e in self.sched_effects for a in e.sets}
         )
+        # Only the slots the preconditions read need their value as the instant began
+        # (for the blocking report); effects keep it for those alone.
+        read = {int(m) for p in prec_codes for m in re.findall(r"s\[(\d+)\]", p)}
+        self.tracked = frozenset(k for k in self.effect_written if k in read)
+        # Only the clocks that decide a precondition need their first firing tick.
+        deciding = sorted({k for d in self.deciders for k in d})
+        self.fired_col = np.full(C, -1, dtype=np.int64)
+        self.fired_col[deciding] = np.arange(len(deciding))
+        self.n_fired = len(deciding)
+        # The next happening of a replication is the least of its keys. With many
+        # columns the search works in blocks of B columns: the least key of each
+        # block is kept (``bmin``) and recomputed only for the blocks a step wrote
+        # to, so a step reads about B + K/B keys a replication instead of all K.
+        if self.K >= BLOCK_MIN:
+            self.B = max(8, int(np.ceil(np.sqrt(self.K))))
+            self.nb = -(-self.K // self.B)
+        else:
+            self.B, self.nb = self.K, 1
+        self.width = self.B * self.nb  # key columns, padded to whole blocks
         # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
-        # that each per-replication matrix stays within about 32 MB.
-        width = self.K + 2 * C + len(ref.stream_ids)
-        self.chunk = max(64, min(CHUNK, (1 << 22) // max(1, width)))
+        # that the per-replication arrays stay within about CHUNK_BYTES. The Python cost
+        # of a step is per kind of happening in it, spread over the chunk: the larger
+        # the chunk, the less it weighs per replication.
+        per_rep = (
+            8 * (self.width + (self.nb if self.nb > 1 else 0) + len(ref.stream_ids) + self.n_fired)
+            + 4 * 2 * C  # draws
+            + C  # enabled
+            + 9 * len(self.written)  # slot arrays (at most 8 bytes) and their copies
+            + 16 * len(self.tracked)
+            + 9 * P
+            + 128  # the per-replication vectors
+        )
+        self.chunk = max(64, min(CHUNK, CHUNK_BYTES // per_rep))
 
     # --- running ---------------------------------------------------------------------------
 
     def run(self, seed: int, start: int, stop: int) -> BatchResult:
         """Replications ``start..stop-1``, in chunks of at most :data:`CHUNK`."""
-        size = self.chunk
-        parts = [self._chunk(seed, a, min(a + size, stop)) for a in range(start, stop, size)]
+        parts = [self._chunk(seed, a, b) for a, b in self._bounds(start, stop)]
         if len(parts) == 1:
             return parts[0]
         paths: list[tuple[int, ...]] = []
@@ -407,8 +438,15 @@ class BatchEngine:
 
     def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
         """Rows of replications ``start..stop-1``, as the reference engine's ``run_block``."""
-        for a in range(start, stop, self.chunk):
-            yield from self._chunk(seed, a, min(a + self.chunk, stop)).rows()
+        for a, b in self._bounds(start, stop):
+            yield from self._chunk(seed, a, b).rows()
+
+    def _bounds(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """Chunks of nearly equal size (a last chunk of a few replications would pay a
+        whole chunk's Python cost per step)."""
+        parts = max(1, -(-(stop - start) // self.chunk))
+        cuts = [start + (stop - start) * j // parts for j in range(parts + 1)]
+        return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
     def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
         return _Chunk(self, seed, start, stop).run()
@@ -448,8 +486,10 @@ class _Chunk:
         self.state = np.full(n, cs.initial_state, dtype=np.int64)
         self.node = np.zeros(n, dtype=np.int64)
         self.enabled = np.zeros((n, be.C), dtype=bool)
-        self.keys = np.full((n, be.K), INF, dtype=np.int64)
-        self.draws = np.zeros((n, 2 * be.C), dtype=np.int64)
+        self.keys = np.full((n, be.width), INF, dtype=np.int64)  # padding columns stay INF
+        self.bmin = np.full((n, be.nb), INF, dtype=np.int64)  # least key of each block
+        self.touched: list[tuple[np.ndarray, Any]] = []  # (rows, block): bmin to refresh
+        self.draws = np.zeros((n, 2 * be.C), dtype=np.int32)  # < max_events (10**7)
         self.events = np.zeros(n, dtype=np.int64)
         self.instant = np.zeros(n, dtype=np.int64)
         self.at_instant = np.zeros(n, dtype=np.int64)
@@ -458,10 +498,11 @@ class _Chunk:
         self.defer = np.zeros(n, dtype=bool)
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
         self.why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
-        self.fired = np.full((n, be.C), -1, dtype=np.int64)  # first firing tick of each clock
-        # Each effect-written slot's value before its first change at the tick ``prev_t``.
-        self.prev = {k: np.array(self.slots[k], copy=True) for k in be.effect_written}
-        self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.effect_written}
+        # First firing tick of each clock that decides a precondition (column fired_col).
+        self.fired = np.full((n, be.n_fired), -1, dtype=np.int64)
+        # Each tracked slot's value before its first change at the tick ``prev_t``.
+        self.prev = {k: np.array(self.slots[k], copy=True) for k in be.tracked}
+        self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.tracked}
         self.end = np.full(n, -1, dtype=np.int64)
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
@@ -507,6 +548,9 @@ class _Chunk:
             ok = when < hz
             self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
+        if be.nb > 1:
+            self.bmin = self.keys.reshape(self.n, be.nb, be.B).min(axis=2)
+            self.touched = []
         self._finish()
         steps = 0
         while self.live:
@@ -523,12 +567,34 @@ class _Chunk:
     def ref_engine(self) -> Engine:
         return self.be.ref
 
+    def _next(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's next happening: its key column and the key (parked rows: PARKED)."""
+        be = self.be
+        n = len(self.pos)
+        ar = np.arange(n)
+        if be.nb == 1:
+            col = self.keys.argmin(axis=1)
+            return col, self.keys[ar, col]
+        block = self.bmin.argmin(axis=1)
+        sub = self.keys.reshape(n, be.nb, be.B)[ar, block]  # (n, B): the keys of that block
+        j = sub.argmin(axis=1)
+        self.touched.append((ar, block))  # its least key is processed: refresh after the step
+        return block * be.B + j, sub[ar, j]
+
+    def _refresh(self) -> None:
+        """Recompute the least key of the blocks written to since the last refresh."""
+        if not self.touched:
+            return
+        be = self.be
+        rows = np.concatenate([r for r, _ in self.touched])
+        blocks = np.concatenate([np.broadcast_to(b, r.shape) for r, b in self.touched])
+        self.touched = []
+        self.bmin[rows, blocks] = self.keys.reshape(-1, be.nb, be.B)[rows, blocks].min(axis=1)
+
     def _step(self) -> None:
         be = self.be
         K = be.K
-        n = len(self.pos)
-        col = self.keys.argmin(axis=1)
-        kmin = self.keys[np.arange(n), col]
+        col, kmin = self._next()
         t = kmin // K
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
@@ -537,6 +603,26 @@ class _Chunk:
         col[self.parked] = K  # a bin of its own, never processed
         order = np.argsort(col, kind="stable")
         counts = np.bincount(col, minlength=K + 1)[:K]
+        # What every happening does to its own key, and a clock's firing to the clock,
+        # done once for all rows (not once per kind of happening): the key processed is
+        # no longer pending (a window edge sets its next one below); the clock is
+        # disabled (re-evaluated below, since a clock is dirty after its own firing);
+        # its first firing tick is kept where the blocking report needs it.
+        live = order[: int(counts.sum())]
+        lcol = col[live]
+        self.keys[live, lcol] = INF
+        first_clock = int(counts[: be.col_clock].sum())
+        if first_clock < len(live):
+            rows = live[first_clock:]
+            clock = lcol[first_clock:] - be.col_clock
+            self.enabled[rows, clock] = False
+            if be.n_fired:
+                fc = be.fired_col[clock]
+                m = fc >= 0
+                if m.any():
+                    r, fc = rows[m], fc[m]
+                    f = self.fired[r, fc]
+                    self.fired[r, fc] = np.where(f < 0, t[r], f)
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         a = 0
         for c in np.flatnonzero(counts).tolist():
@@ -546,13 +632,13 @@ class _Chunk:
             for i in be.dirty[c]:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, t[rows])
-        live = self.done == RUNNING
+        live_now = self.done == RUNNING
         cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
-        capped = live & cap
-        self.defer |= capped
+        self.defer |= live_now & cap
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
         # touches few of them, and the cost per replication stays linear.
+        n = len(self.pos)
         everywhere = []
         for i in sorted(dirty):
             parts = dirty[i]
@@ -564,6 +650,7 @@ class _Chunk:
                 self._reevaluate((i,), rows, t[rows])
         if everywhere:
             self._reevaluate(everywhere, None, t)
+        self._refresh()
 
     def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
         be = self.be
@@ -588,7 +675,6 @@ class _Chunk:
             self.keys[rows, c] = np.where(nxt < last, at * be.K + c, INF)
             return
         if c < be.col_sched:
-            self.keys[rows, c] = INF
             arriving = c < be.col_leave
             stay = be.cs.stays[c - (be.col_arrive if arriving else be.col_leave)]
             count = self.count[stay.slot]
@@ -596,7 +682,6 @@ class _Chunk:
             self.slots[stay.slot][rows] = count[rows] > 0
             return
         if c < be.col_clock:
-            self.keys[rows, c] = INF
             k = c - be.col_sched
             guard = be.sched_guards[k]
             if guard is not None:
@@ -609,11 +694,7 @@ class _Chunk:
                     return
             self._apply(be.sched_effects[k], rows, t, be.sched_ender[k])
             return
-        i = c - be.col_clock
-        self.keys[rows, c] = INF
-        self.enabled[rows, i] = False
-        f = self.fired[rows, i]
-        self.fired[rows, i] = np.where(f < 0, t, f)
+        i = c - be.col_clock  # keys, enabled and fired: done for every clock in _step
         ender = be.clock_ender[i]
         effects = be.clock_effects[i]
         if len(effects) == 1:
@@ -674,6 +755,7 @@ class _Chunk:
                 if e is not None:
                     self.defer[rows[np.broadcast_to(e, rows.shape)]] = True
                 values.append(v)
+            tracked = self.be.tracked
             for a, v in zip(eff.sets, values, strict=True):
                 if a.low is not None or a.high is not None:
                     v = np.asarray(v, dtype=np.float64)
@@ -685,11 +767,12 @@ class _Chunk:
                         elif a.high is not None:
                             v = np.where(v > a.high, a.high, v)
                 slot = self.slots[a.slot]
-                old = slot[rows]
-                first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
-                if first.any():
-                    self.prev[a.slot][rows[first]] = old[first]
-                    self.prev_t[a.slot][rows[first]] = t[first]
+                if a.slot in tracked:
+                    old = slot[rows]
+                    first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
+                    if first.any():
+                        self.prev[a.slot][rows[first]] = old[first]
+                        self.prev_t[a.slot][rows[first]] = t[first]
                 slot[rows] = v
         if eff.trigger is None:
             return
@@ -736,7 +819,7 @@ class _Chunk:
         if not be.prec:
             return
         env = _Sub(self.slots, rows)
-        for k in be.effect_written:  # undo this instant's changes
+        for k in be.tracked:  # undo this instant's changes
             undo = self.prev_t[k][rows] == t
             if undo.any():
                 env.cache[k] = np.where(undo, self.prev[k][rows], self.slots[k][rows])
@@ -752,7 +835,7 @@ class _Chunk:
                 continue
             refused = np.zeros(len(rows), dtype=bool)
             for k in be.deciders[pi]:
-                f = self.fired[rows, k]
+                f = self.fired[rows, be.fired_col[k]]
                 refused |= (f >= 0) & (f < t)
                 if k == ender:
                     refused[:] = True
@@ -764,10 +847,13 @@ class _Chunk:
         """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays."""
         be = self.be
         env: Any = self.slots if rows is None else _Sub(self.slots, rows)
-        state = self.state if rows is None else self.state[rows]
-        ok_rows = (self.done == RUNNING) & ~self.defer
-        if rows is not None:
-            ok_rows = ok_rows[rows]
+        if rows is None:
+            state = self.state
+            ok_rows = (self.done == RUNNING) & ~self.defer
+        else:  # only the rows asked for: the cost stays with the rows a happening touched
+            state = self.state[rows]
+            ok_rows = (self.done[rows] == RUNNING) & ~self.defer[rows]
+        touch = be.nb > 1
         for i in clocks:
             test: Any = be.masks[i][state]
             err: Any = None
@@ -791,6 +877,8 @@ class _Chunk:
             on = np.broadcast_to(test, ok_rows.shape)[change]
             self.enabled[idx, i] = on
             col = be.col_clock + i
+            if touch:
+                self.touched.append((idx, col // be.B))
             self.keys[idx[~on], col] = INF
             up = idx[on]
             if len(up):
@@ -818,13 +906,14 @@ class _Chunk:
         self.out_why[pos] = self.why[rows]
         self.parked[rows] = True
         self.keys[rows] = PARKED
+        self.bmin[rows] = PARKED
         self.live -= len(rows)
         if 4 * (len(self.pos) - self.live) < len(self.pos):
             return
         keep = ~self.parked
         self.pos = self.pos[keep]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
-        for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
+        for name in ("state", "node", "enabled", "keys", "bmin", "draws", "events", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
                      "edge_next", "why", "fired"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
