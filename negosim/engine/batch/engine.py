@@ -47,8 +47,7 @@ from .vexpr import Strings, Vectoriser, VFn, string_literals
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 PARKED = np.int64(2**63 - 1)  # keys of a finished replication
 CHUNK = 65_536  # at most this many replications advanced together
-CHUNK_BYTES = 48 << 20  # and about this much memory in per-replication arrays
-BLOCK_MIN = 24  # key columns from which the next-happening search works in blocks
+CHUNK_BYTES = 96 << 20  # and about this much memory in per-replication arrays
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
 
@@ -345,6 +344,7 @@ class BatchEngine:
         self.col_sched = 2 + 2 * S
         self.col_clock = 2 + 2 * S + E
         self.K = self.col_clock + C
+        self.col_type = np.int16 if self.K < 2**15 - 1 else np.int64
         self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
         d: set[int] = set()
@@ -380,22 +380,12 @@ class BatchEngine:
         self.fired_col = np.full(C, -1, dtype=np.int64)
         self.fired_col[deciding] = np.arange(len(deciding))
         self.n_fired = len(deciding)
-        # The next happening of a replication is the least of its keys. With many
-        # columns the search works in blocks of B columns: the least key of each
-        # block is kept (``bmin``) and recomputed only for the blocks a step wrote
-        # to, so a step reads about B + K/B keys a replication instead of all K.
-        if self.K >= BLOCK_MIN:
-            self.B = max(8, int(np.ceil(np.sqrt(self.K))))
-            self.nb = -(-self.K // self.B)
-        else:
-            self.B, self.nb = self.K, 1
-        self.width = self.B * self.nb  # key columns, padded to whole blocks
         # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
         # that the per-replication arrays stay within about CHUNK_BYTES. The Python cost
         # of a step is per kind of happening in it, spread over the chunk: the larger
         # the chunk, the less it weighs per replication.
         per_rep = (
-            8 * (self.width + (self.nb if self.nb > 1 else 0) + len(ref.stream_ids) + self.n_fired)
+            8 * (self.K + len(ref.stream_ids) + self.n_fired)
             + 4 * 2 * C  # draws
             + C  # enabled
             + 9 * len(self.written)  # slot arrays (at most 8 bytes) and their copies
@@ -463,7 +453,7 @@ class _Chunk:
         self.reps = np.arange(start, stop, dtype=np.int64)
         self.hz = ref.horizon
         # Persistent, by position in the chunk.
-        self.skeys = stream_keys(seed, self.reps, ref.stream_ids)
+        self.skeys = np.ascontiguousarray(stream_keys(seed, self.reps, ref.stream_ids).T)
         self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
         self.out_ticks = np.full(n, -1, dtype=np.int64)
         self.out_events = np.zeros(n, dtype=np.int64)
@@ -485,11 +475,16 @@ class _Chunk:
             self.slots.append(x)
         self.state = np.full(n, cs.initial_state, dtype=np.int64)
         self.node = np.zeros(n, dtype=np.int64)
-        self.enabled = np.zeros((n, be.C), dtype=bool)
-        self.keys = np.full((n, be.width), INF, dtype=np.int64)  # padding columns stay INF
-        self.bmin = np.full((n, be.nb), INF, dtype=np.int64)  # least key of each block
-        self.touched: list[tuple[np.ndarray, Any]] = []  # (rows, block): bmin to refresh
-        self.draws = np.zeros((n, 2 * be.C), dtype=np.int32)  # < max_events (10**7)
+        # Per-replication matrices are stored (column, replication): a happening reads
+        # and writes one clock's column for many replications, which is then one run of
+        # memory instead of one cache line per replication (what kept the cost per
+        # clock growing with the number of clocks).
+        self.enabled = np.zeros((be.C, n), dtype=bool)
+        # The next happening of a replication is the least of its keys (a key encodes
+        # its column): a reduction down each column of replications, over contiguous
+        # memory, about a third of a nanosecond a key.
+        self.keys = np.full((be.K, n), INF, dtype=np.int64)
+        self.draws = np.zeros((2 * be.C, n), dtype=np.int32)  # < max_events (10**7)
         self.events = np.zeros(n, dtype=np.int64)
         self.instant = np.zeros(n, dtype=np.int64)
         self.at_instant = np.zeros(n, dtype=np.int64)
@@ -499,29 +494,37 @@ class _Chunk:
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
         self.why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
         # First firing tick of each clock that decides a precondition (column fired_col).
-        self.fired = np.full((n, be.n_fired), -1, dtype=np.int64)
+        self.fired = np.full((be.n_fired, n), -1, dtype=np.int64)
         # Each tracked slot's value before its first change at the tick ``prev_t``.
         self.prev = {k: np.array(self.slots[k], copy=True) for k in be.tracked}
         self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.tracked}
         self.end = np.full(n, -1, dtype=np.int64)
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
+        self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
         self.live = n
 
     # --- draws -------------------------------------------------------------------------------
 
     def _u(self, rows: np.ndarray, stream: int, k: np.ndarray | int) -> np.ndarray:
-        return keyed_uniforms(self.skeys[self.pos[rows], stream], k)
+        return keyed_uniforms(self.skeys[stream, self.pos[rows]], k)
 
     # --- setup and the main loop ------------------------------------------------------------
 
     def run(self) -> BatchResult:
+        # Floating-point warnings are off for the whole chunk (see vexpr): errors are
+        # found through explicit masks, and one errstate per operation cost more than
+        # the operation on small groups of rows.
+        with np.errstate(all="ignore"):
+            return self._run()
+
+    def _run(self) -> BatchResult:
         be, ref = self.be, self.ref_engine
         K, hz = be.K, self.hz
         allrows = np.arange(self.n)
-        self.keys[:, 0] = hz * K
+        self.keys[0] = hz * K
         if len(be.edge_at):
-            self.keys[:, be.col_edge] = be.edge_at[0] * K + be.col_edge
+            self.keys[be.col_edge] = be.edge_at[0] * K + be.col_edge
         for j, (start, end, stay) in enumerate(ref.stays):
             a_stream, d_stream = ref.stay_streams[j]
             arrive = np.full(self.n, start, dtype=np.int64)
@@ -536,21 +539,18 @@ class _Chunk:
             self.slots[stay.slot][now] = True
             later = valid & (arrive > 0)
             col = be.col_arrive + j
-            self.keys[later, col] = arrive[later] * K + col
+            self.keys[col, later] = arrive[later] * K + col
             goes = valid & (leave < hz)
             col = be.col_leave + j
-            self.keys[goes, col] = np.maximum(leave[goes], 0) * K + col
+            self.keys[col, goes] = np.maximum(leave[goes], 0) * K + col
         for k, (at, _) in enumerate(ref.scheduled):
             when = np.full(self.n, at, dtype=np.int64)
             if be.jitters[k] is not None:
                 when += be.jitters[k].ticks(self._u(allrows, ref.jitter_streams[k], 0))  # type: ignore[union-attr]
             col = be.col_sched + k
             ok = when < hz
-            self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
+            self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
-        if be.nb > 1:
-            self.bmin = self.keys.reshape(self.n, be.nb, be.B).min(axis=2)
-            self.touched = []
         self._finish()
         steps = 0
         while self.live:
@@ -567,41 +567,18 @@ class _Chunk:
     def ref_engine(self) -> Engine:
         return self.be.ref
 
-    def _next(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's next happening: its key column and the key (parked rows: PARKED)."""
-        be = self.be
-        n = len(self.pos)
-        ar = np.arange(n)
-        if be.nb == 1:
-            col = self.keys.argmin(axis=1)
-            return col, self.keys[ar, col]
-        block = self.bmin.argmin(axis=1)
-        sub = self.keys.reshape(n, be.nb, be.B)[ar, block]  # (n, B): the keys of that block
-        j = sub.argmin(axis=1)
-        self.touched.append((ar, block))  # its least key is processed: refresh after the step
-        return block * be.B + j, sub[ar, j]
-
-    def _refresh(self) -> None:
-        """Recompute the least key of the blocks written to since the last refresh."""
-        if not self.touched:
-            return
-        be = self.be
-        rows = np.concatenate([r for r, _ in self.touched])
-        blocks = np.concatenate([np.broadcast_to(b, r.shape) for r, b in self.touched])
-        self.touched = []
-        self.bmin[rows, blocks] = self.keys.reshape(-1, be.nb, be.B)[rows, blocks].min(axis=1)
-
     def _step(self) -> None:
         be = self.be
         K = be.K
-        col, kmin = self._next()
-        t = kmin // K
+        self.ok = ~self.parked  # unparked rows are running and not deferred
+        kmin = self.keys.min(axis=0)  # parked rows: PARKED
+        t, col = np.divmod(kmin, K)  # a key is tick * K + column
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
         self.events += 1
         col[self.parked] = K  # a bin of its own, never processed
-        order = np.argsort(col, kind="stable")
+        order = np.argsort(col.astype(be.col_type), kind="stable")  # a radix sort if 16-bit
         counts = np.bincount(col, minlength=K + 1)[:K]
         # What every happening does to its own key, and a clock's firing to the clock,
         # done once for all rows (not once per kind of happening): the key processed is
@@ -610,19 +587,19 @@ class _Chunk:
         # its first firing tick is kept where the blocking report needs it.
         live = order[: int(counts.sum())]
         lcol = col[live]
-        self.keys[live, lcol] = INF
+        self.keys[lcol, live] = INF
         first_clock = int(counts[: be.col_clock].sum())
         if first_clock < len(live):
             rows = live[first_clock:]
             clock = lcol[first_clock:] - be.col_clock
-            self.enabled[rows, clock] = False
+            self.enabled[clock, rows] = False
             if be.n_fired:
                 fc = be.fired_col[clock]
                 m = fc >= 0
                 if m.any():
                     r, fc = rows[m], fc[m]
-                    f = self.fired[r, fc]
-                    self.fired[r, fc] = np.where(f < 0, t[r], f)
+                    f = self.fired[fc, r]
+                    self.fired[fc, r] = np.where(f < 0, t[r], f)
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         a = 0
         for c in np.flatnonzero(counts).tolist():
@@ -635,6 +612,9 @@ class _Chunk:
         live_now = self.done == RUNNING
         cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
         self.defer |= live_now & cap
+        # Rows whose clocks are still re-evaluated (one mask a step, not one per clock; a
+        # row deferred by an error below is still evaluated: its row is the reference's).
+        self.ok = live_now & ~self.defer
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
         # touches few of them, and the cost per replication stays linear.
@@ -650,7 +630,6 @@ class _Chunk:
                 self._reevaluate((i,), rows, t[rows])
         if everywhere:
             self._reevaluate(everywhere, None, t)
-        self._refresh()
 
     def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
         be = self.be
@@ -672,7 +651,7 @@ class _Chunk:
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
             at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[rows, c] = np.where(nxt < last, at * be.K + c, INF)
+            self.keys[c, rows] = np.where(nxt < last, at * be.K + c, INF)
             return
         if c < be.col_sched:
             arriving = c < be.col_leave
@@ -726,8 +705,8 @@ class _Chunk:
             bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
-        k = self.draws[rows, self.be.C + i]
-        self.draws[rows, self.be.C + i] = k + 1
+        k = self.draws[self.be.C + i, rows]
+        self.draws[self.be.C + i, rows] = k + 1
         stream = self.be.C + i
         x = self._u(rows, stream, k) * total
         chosen = np.full(n, -1, dtype=np.int64)
@@ -759,13 +738,12 @@ class _Chunk:
             for a, v in zip(eff.sets, values, strict=True):
                 if a.low is not None or a.high is not None:
                     v = np.asarray(v, dtype=np.float64)
-                    with np.errstate(invalid="ignore"):
-                        if a.low is not None and a.high is not None:
-                            v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
-                        elif a.low is not None:
-                            v = np.where(v < a.low, a.low, v)
-                        elif a.high is not None:
-                            v = np.where(v > a.high, a.high, v)
+                    if a.low is not None and a.high is not None:
+                        v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
+                    elif a.low is not None:
+                        v = np.where(v < a.low, a.low, v)
+                    elif a.high is not None:
+                        v = np.where(v > a.high, a.high, v)
                 slot = self.slots[a.slot]
                 if a.slot in tracked:
                     old = slot[rows]
@@ -835,7 +813,7 @@ class _Chunk:
                 continue
             refused = np.zeros(len(rows), dtype=bool)
             for k in be.deciders[pi]:
-                f = self.fired[rows, be.fired_col[k]]
+                f = self.fired[be.fired_col[k], rows]
                 refused |= (f >= 0) & (f < t)
                 if k == ender:
                     refused[:] = True
@@ -852,8 +830,7 @@ class _Chunk:
             ok_rows = (self.done == RUNNING) & ~self.defer
         else:  # only the rows asked for: the cost stays with the rows a happening touched
             state = self.state[rows]
-            ok_rows = (self.done[rows] == RUNNING) & ~self.defer[rows]
-        touch = be.nb > 1
+            ok_rows = self.ok[rows]
         for i in clocks:
             test: Any = be.masks[i][state]
             err: Any = None
@@ -864,29 +841,27 @@ class _Chunk:
                     err = ee if err is None else err | ee
                 test = test & v
             if err is not None:
-                bad = np.broadcast_to(err, ok_rows.shape) & ok_rows
+                bad = err & ok_rows
                 if bad.any():
                     where = np.flatnonzero(bad) if rows is None else rows[bad]
                     self.defer[where] = True
                     ok_rows = ok_rows & ~bad
-            enabled = self.enabled[:, i] if rows is None else self.enabled[rows, i]
-            change = (np.broadcast_to(test, ok_rows.shape) != enabled) & ok_rows
+            enabled = self.enabled[i] if rows is None else self.enabled[i, rows]
+            change = (enabled != test) & ok_rows
             if not change.any():
                 continue
             idx = np.flatnonzero(change) if rows is None else rows[change]
-            on = np.broadcast_to(test, ok_rows.shape)[change]
-            self.enabled[idx, i] = on
+            on = test[change] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+            self.enabled[i, idx] = on
             col = be.col_clock + i
-            if touch:
-                self.touched.append((idx, col // be.B))
-            self.keys[idx[~on], col] = INF
+            self.keys[col, idx[~on]] = INF
             up = idx[on]
             if len(up):
-                k = self.draws[up, i]
-                self.draws[up, i] = k + 1
+                k = self.draws[i, up]
+                self.draws[i, up] = k + 1
                 now = t[np.flatnonzero(change)[on]]  # t is aligned with the rows evaluated
                 ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
-                self.keys[up, col] = np.where(soon, (now + ticks) * be.K + col, INF)
+                self.keys[col, up] = np.where(soon, (now + ticks) * be.K + col, INF)
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
@@ -905,17 +880,18 @@ class _Chunk:
         self.out_block[pos] = self.block[rows]
         self.out_why[pos] = self.why[rows]
         self.parked[rows] = True
-        self.keys[rows] = PARKED
-        self.bmin[rows] = PARKED
+        self.keys[:, rows] = PARKED
         self.live -= len(rows)
         if 4 * (len(self.pos) - self.live) < len(self.pos):
             return
         keep = ~self.parked
         self.pos = self.pos[keep]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
-        for name in ("state", "node", "enabled", "keys", "bmin", "draws", "events", "instant",
+        for name in ("keys", "enabled", "draws", "fired"):
+            setattr(self, name, getattr(self, name)[:, keep])
+        for name in ("state", "node", "events", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
-                     "edge_next", "why", "fired"):  # fmt: skip
+                     "edge_next", "why"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
         self.prev = {k: v[keep] for k, v in self.prev.items()}
