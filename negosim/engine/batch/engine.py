@@ -257,6 +257,7 @@ class BatchEngine:
         # --- tests, weights, effects ------------------------------------------------------------
         nstates = len(cs.states)
         self.masks = np.array([c.states for c in clocks], dtype=bool).reshape(C, nstates)
+        self.everywhere = [bool(m.all()) for m in self.masks]  # no state to look up
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
         self.weights: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
@@ -573,6 +574,7 @@ class _Chunk:
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: PARKED
         t, col = np.divmod(kmin, K)  # a key is tick * K + column
+        self.t = t
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
@@ -627,7 +629,7 @@ class _Chunk:
                 everywhere.append(i)
             else:
                 rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-                self._reevaluate((i,), rows, t[rows])
+                self._reevaluate((i,), rows, t)
         if everywhere:
             self._reevaluate(everywhere, None, t)
 
@@ -641,12 +643,12 @@ class _Chunk:
             nxt = self.edge_next[rows]
             for g in np.unique(nxt).tolist():
                 mask = nxt == g
-                sub, tsub = (rows, t) if mask.all() else (rows[mask], t[mask])
+                sub = rows if mask.all() else rows[mask]
                 group = self.ref_engine.edge_groups[g][1]
                 for m, (_, edge) in enumerate(group):
                     self.slots[edge.slot][sub] = edge.value
                     if m + 1 < len(group):
-                        self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), sub, tsub)
+                        self._reevaluate(sorted(self.ref_engine.watchers[edge.slot]), sub, self.t)
             nxt = nxt + 1
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
@@ -822,17 +824,22 @@ class _Chunk:
         self.why[rows] = why
 
     def _reevaluate(self, clocks: Any, rows: np.ndarray | None, t: np.ndarray) -> None:
-        """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays."""
+        """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays.
+
+        ``t`` is the current tick of every live row (not only of ``rows``)."""
         be = self.be
         env: Any = self.slots if rows is None else _Sub(self.slots, rows)
+        state: Any = None
         if rows is None:
-            state = self.state
             ok_rows = (self.done == RUNNING) & ~self.defer
         else:  # only the rows asked for: the cost stays with the rows a happening touched
-            state = self.state[rows]
             ok_rows = self.ok[rows]
         for i in clocks:
-            test: Any = be.masks[i][state]
+            test: Any = True  # a clock allowed in every protocol state
+            if not be.everywhere[i]:
+                if state is None:
+                    state = self.state if rows is None else self.state[rows]
+                test = be.masks[i][state]
             err: Any = None
             for part in be.tests[i]:
                 v, e = part(env)
@@ -859,7 +866,7 @@ class _Chunk:
             if len(up):
                 k = self.draws[i, up]
                 self.draws[i, up] = k + 1
-                now = t[np.flatnonzero(change)[on]]  # t is aligned with the rows evaluated
+                now = t[up]  # t has every live row
                 ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
                 self.keys[col, up] = np.where(soon, (now + ticks) * be.K + col, INF)
 
