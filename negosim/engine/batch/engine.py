@@ -641,9 +641,11 @@ class _Chunk:
             return
         if c < be.col_arrive:
             nxt = self.edge_next[rows]
-            for g in np.unique(nxt).tolist():
-                mask = nxt == g
-                sub = rows if mask.all() else rows[mask]
+            lo, hi = int(nxt.min()), int(nxt.max())  # mostly one group of edges for all rows
+            for g in range(lo, hi + 1):
+                sub = rows if lo == hi else rows[nxt == g]
+                if not len(sub):
+                    continue
                 group = self.ref_engine.edge_groups[g][1]
                 for m, (_, edge) in enumerate(group):
                     self.slots[edge.slot][sub] = edge.value
@@ -872,7 +874,8 @@ class _Chunk:
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
-        and drop parked rows once they are a quarter of the arrays."""
+        and drop parked rows once they are three quarters of the arrays (each drop copies
+        every array; until then, parked rows cost only in the steps over all rows)."""
         over = ((self.done != RUNNING) | self.defer) & ~self.parked
         if not over.any():
             return
@@ -889,7 +892,7 @@ class _Chunk:
         self.parked[rows] = True
         self.keys[:, rows] = PARKED
         self.live -= len(rows)
-        if 4 * (len(self.pos) - self.live) < len(self.pos):
+        if 4 * (len(self.pos) - self.live) < 3 * len(self.pos):
             return
         keep = ~self.parked
         self.pos = self.pos[keep]
