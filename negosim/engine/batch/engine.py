@@ -832,10 +832,8 @@ class _Chunk:
         be = self.be
         env: Any = self.slots if rows is None else _Sub(self.slots, rows)
         state: Any = None
-        if rows is None:
-            ok_rows = (self.done == RUNNING) & ~self.defer
-        else:  # only the rows asked for: the cost stays with the rows a happening touched
-            ok_rows = self.ok[rows]
+        # On few rows, only those: the cost stays with the rows a happening touched.
+        ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
         for i in clocks:
             test: Any = True  # a clock allowed in every protocol state
             if not be.everywhere[i]:
