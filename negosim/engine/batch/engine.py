@@ -486,7 +486,9 @@ class _Chunk:
         # memory, about a third of a nanosecond a key.
         self.keys = np.full((be.K, n), INF, dtype=np.int64)
         self.draws = np.zeros((2 * be.C, n), dtype=np.int32)  # < max_events (10**7)
-        self.events = np.zeros(n, dtype=np.int64)
+        # Every unparked row processes one happening a step and all start together, so
+        # each has processed as many happenings as there were steps: one counter.
+        self.events = 0
         self.instant = np.zeros(n, dtype=np.int64)
         self.at_instant = np.zeros(n, dtype=np.int64)
         self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
@@ -503,6 +505,7 @@ class _Chunk:
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
         self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
+        self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
 
     # --- draws -------------------------------------------------------------------------------
@@ -574,11 +577,11 @@ class _Chunk:
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: PARKED
         t, col = np.divmod(kmin, K)  # a key is tick * K + column
-        self.t = t
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
         self.events += 1
+        self.t = t
         col[self.parked] = K  # a bin of its own, never processed
         order = np.argsort(col.astype(be.col_type), kind="stable")  # a radix sort if 16-bit
         counts = np.bincount(col, minlength=K + 1)[:K]
@@ -612,8 +615,9 @@ class _Chunk:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, t[rows])
         live_now = self.done == RUNNING
-        cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
-        self.defer |= live_now & cap
+        if self.events >= min(be.cs.max_events, SAME_INSTANT_LIMIT):  # at_instant <= events
+            cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
+            self.defer |= live_now & cap
         # Rows whose clocks are still re-evaluated (one mask a step, not one per clock; a
         # row deferred by an error below is still evaluated: its row is the reference's).
         self.ok = live_now & ~self.defer
@@ -883,7 +887,7 @@ class _Chunk:
             self.deferred.append(p)
         self.out_outcome[pos] = self.done[rows]
         self.out_ticks[pos] = self.end[rows]
-        self.out_events[pos] = self.events[rows]
+        self.out_events[pos] = self.events
         self.out_node[pos] = self.node[rows]
         self.out_block[pos] = self.block[rows]
         self.out_why[pos] = self.why[rows]
@@ -897,7 +901,7 @@ class _Chunk:
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         for name in ("keys", "enabled", "draws", "fired"):
             setattr(self, name, getattr(self, name)[:, keep])
-        for name in ("state", "node", "events", "instant",
+        for name in ("state", "node", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
                      "edge_next", "why"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
