@@ -624,16 +624,24 @@ class _Chunk:
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
         # touches few of them, and the cost per replication stays linear.
+        # Clocks dirty on the same rows (say, every clock a change of protocol state may
+        # enable) are re-evaluated together, sharing the gathered slots. The order in
+        # which clocks are re-evaluated does not matter: each reads the facts and the
+        # state, and writes only its own columns and draws from its own stream.
         n = len(self.pos)
         everywhere = []
+        together: dict[tuple[int, ...], list[int]] = {}
         for i in sorted(dirty):
             parts = dirty[i]
             m = sum(len(r) for r in parts)
             if 4 * m >= n:
                 everywhere.append(i)
             else:
-                rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-                self._reevaluate((i,), rows, t)
+                together.setdefault(tuple(id(r) for r in parts), []).append(i)
+        for clocks in together.values():
+            parts = dirty[clocks[0]]
+            rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+            self._reevaluate(clocks, rows, t)
         if everywhere:
             self._reevaluate(everywhere, None, t)
 
