@@ -715,10 +715,13 @@ class _Chunk:
                 if e is not None:
                     err = e if err is None else err | e
         n = len(rows)
-        total = _pysum([np.broadcast_to(np.asarray(w, dtype=np.float64), (n,)) for w in ws])
-        low = np.min(np.stack([np.broadcast_to(w, (n,)) for w in ws]), axis=0)
-        with np.errstate(invalid="ignore"):
-            bad = ~((total > 0) & (total < np.inf)) | (low < 0)
+        # Every weight as a full array (np.full is cheaper than a broadcast view here).
+        ws = [w if isinstance(w, np.ndarray) and w.shape == (n,) else np.full(n, w) for w in ws]
+        total = _pysum(ws)
+        low = ws[0]
+        for w in ws[1:]:
+            low = np.minimum(low, w)  # NaN propagates, as np.min did
+        bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
         k = self.draws[self.be.C + i, rows]
@@ -727,8 +730,7 @@ class _Chunk:
         x = self._u(rows, stream, k) * total
         chosen = np.full(n, -1, dtype=np.int64)
         last = np.full(n, -1, dtype=np.int64)
-        for o, w in enumerate(ws):
-            wb = np.broadcast_to(w, (n,))
+        for o, wb in enumerate(ws):
             pos = wb > 0
             pick = (chosen < 0) & pos & (x < wb)
             chosen[pick] = o
@@ -789,7 +791,11 @@ class _Chunk:
     def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
         nstates = len(self.be.cs.states)
         code = self.node[rows] * nstates + new
-        uniq, inv = np.unique(code, return_inverse=True)
+        top = int(code.max()) + 1
+        if top <= 4 * len(code) + 1024:  # few distinct paths so far: a table, not a sort
+            uniq = np.flatnonzero(np.bincount(code, minlength=top))
+        else:
+            uniq = np.unique(code)
         ids = np.empty(len(uniq), dtype=np.int64)
         for j, x in enumerate(uniq.tolist()):
             parent, state = divmod(x, nstates)
@@ -798,7 +804,12 @@ class _Chunk:
                 node = self.trie[parent, state] = len(self.paths)
                 self.paths.append((*self.paths[parent], state))
             ids[j] = node
-        self.node[rows] = ids[inv.reshape(-1)]
+        if top <= 4 * len(code) + 1024:
+            table = np.empty(top, dtype=np.int64)
+            table[uniq] = ids
+            self.node[rows] = table[code]
+        else:
+            self.node[rows] = ids[np.searchsorted(uniq, code)]
 
     def _blocked(
         self, rows: np.ndarray, state: np.ndarray, t: np.ndarray, ender: int, censored: bool
