@@ -7,7 +7,8 @@ engine would process next: the earliest instant, and at one instant the
 horizon, then breakpoints in the order the scalar engine schedules them
 (window edges, arrivals, departures, scheduled events), then clocks in
 declaration order. That order is encoded in one integer key per happening,
-``tick * K + column``, so the next happening is an ``argmin``. Draws come from
+``tick * KP + column`` (KP a power of two at least the number of columns), so
+the next happening is the least key. Draws come from
 the same keyed streams (:mod:`negosim.engine.streams`), one stream per clock's
 delays and per clock's choices, so a replication consumes exactly the draws
 the scalar engine does and gets the same row.
@@ -346,6 +347,11 @@ class BatchEngine:
         self.col_clock = 2 + 2 * S + E
         self.K = self.col_clock + C
         self.col_type = np.int16 if self.K < 2**15 - 1 else np.int64
+        # A key is ``tick * KP + column`` with KP the power of two above the last column,
+        # so that a key is split with a shift and a mask, not a division. Ticks stay
+        # below 2**39 (ten years), so keys stay below INF for any realistic K.
+        self.shift = max(1, (self.K - 1).bit_length())
+        self.KP = 1 << self.shift
         self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
         d: set[int] = set()
@@ -524,7 +530,7 @@ class _Chunk:
 
     def _run(self) -> BatchResult:
         be, ref = self.be, self.ref_engine
-        K, hz = be.K, self.hz
+        K, hz = be.KP, self.hz  # K: the key multiplier here
         allrows = np.arange(self.n)
         self.keys[0] = hz * K
         if len(be.edge_at):
@@ -576,7 +582,8 @@ class _Chunk:
         K = be.K
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: PARKED
-        t, col = np.divmod(kmin, K)  # a key is tick * K + column
+        t = kmin >> be.shift  # a key is tick * KP + column
+        col = kmin & (be.KP - 1)
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
@@ -667,7 +674,7 @@ class _Chunk:
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
             at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[c, rows] = np.where(nxt < last, at * be.K + c, INF)
+            self.keys[c, rows] = np.where(nxt < last, at * be.KP + c, INF)
             return
         if c < be.col_sched:
             arriving = c < be.col_leave
@@ -891,7 +898,7 @@ class _Chunk:
                 self.draws[i, up] = k + 1
                 now = t[up]  # t has every live row
                 ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
-                self.keys[col, up] = np.where(soon, (now + ticks) * be.K + col, INF)
+                self.keys[col, up] = np.where(soon, (now + ticks) * be.KP + col, INF)
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
