@@ -258,7 +258,13 @@ class BatchEngine:
         # --- tests, weights, effects ------------------------------------------------------------
         nstates = len(cs.states)
         self.masks = np.array([c.states for c in clocks], dtype=bool).reshape(C, nstates)
-        self.everywhere = [bool(m.all()) for m in self.masks]  # no state to look up
+        # Clocks allowed in every state a running replication can be in (all but the
+        # outcomes; a replication in an outcome is no longer re-evaluated): no state
+        # to look up.
+        running = np.ones(nstates, dtype=bool)
+        if cs.initial_state not in cs.outcome_states:  # else a replication starts in one
+            running[list(cs.outcome_states)] = False
+        self.everywhere = [bool(m[running].all()) for m in self.masks]
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
         self.weights: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
