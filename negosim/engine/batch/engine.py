@@ -626,7 +626,7 @@ class _Chunk:
             a = b
             for i in be.dirty[c]:
                 dirty.setdefault(i, []).append(rows)
-            self._happen(c, rows, t[rows])
+            self._happen(c, rows)
         live_now = self.done == RUNNING
         if self.events >= min(be.cs.max_events, SAME_INSTANT_LIMIT):  # at_instant <= events
             cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
@@ -658,11 +658,11 @@ class _Chunk:
         if everywhere:
             self._reevaluate(everywhere, None, t)
 
-    def _happen(self, c: int, rows: np.ndarray, t: np.ndarray) -> None:
+    def _happen(self, c: int, rows: np.ndarray) -> None:
         be = self.be
         if c == 0:
             self.done[rows] = CENSORED
-            self._blocked(rows, self.state[rows], t, -1, True)
+            self._blocked(rows, self.state[rows], self.t[rows], -1, True)
             return
         if c < be.col_arrive:
             nxt = self.edge_next[rows]
@@ -691,6 +691,7 @@ class _Chunk:
             return
         if c < be.col_clock:
             k = c - be.col_sched
+            t = self.t[rows]
             guard = be.sched_guards[k]
             if guard is not None:
                 v, e = guard(_Sub(self.slots, rows))
@@ -706,8 +707,9 @@ class _Chunk:
         ender = be.clock_ender[i]
         effects = be.clock_effects[i]
         if len(effects) == 1:
-            self._apply(effects[0], rows, t, ender)
+            self._apply(effects[0], rows, None, ender)
             return
+        t = self.t[rows]
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
             sel = chosen == o
@@ -754,7 +756,8 @@ class _Chunk:
         self.defer[rows[bad]] = True
         return chosen
 
-    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray, ender: int) -> None:
+    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray | None, ender: int) -> None:
+        """Apply ``eff`` on ``rows`` at ticks ``t`` (None: gathered here if needed)."""
         if eff.sets:
             env = _Sub(self.slots, rows)
             values = []
@@ -777,6 +780,8 @@ class _Chunk:
                         v = np.where(v > a.high, a.high, v)
                 slot = self.slots[a.slot]
                 if a.slot in tracked:
+                    if t is None:
+                        t = self.t[rows]
                     old = slot[rows]
                     first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
                     if first.any():
@@ -791,6 +796,8 @@ class _Chunk:
         moved = new != old
         if not moved.any():
             return
+        if t is None:
+            t = self.t[rows]
         rows, old, new, t = rows[moved], old[moved], new[moved], t[moved]
         fail = be.is_failure[new]
         if fail.any():
@@ -882,7 +889,7 @@ class _Chunk:
                 if e is not None:
                     ee = test & e
                     err = ee if err is None else err | ee
-                test = test & v
+                test = v if test is True else test & v
             if err is not None:
                 bad = err & ok_rows
                 if bad.any():
