@@ -290,3 +290,37 @@ def test_availability_effects_and_when_events_are_the_same() -> None:
     with pytest.raises(SimulationError, match="keeps repeating") as batch_error:
         list(BatchEngine(loop).run_block(1, 0, 3))
     assert str(simpy_error.value) == str(batch_error.value)
+
+
+def _many_clocks(n: int) -> dict:
+    """``n`` actions that each fire once and count up, a precondition on the count that
+    every one of them decides, and a meeting once all have fired (the shape of the
+    clocks benchmark, with a blocking report to keep)."""
+    data = base_scenario()
+    data["calendar"]["horizon"] = "8h"
+    data["actors"]["b"] = {"name": "B"}
+    data["facts"] = {f"d{i}": {"type": "bool", "initial": False} for i in range(n)}
+    data["facts"]["k"] = {"type": "number", "initial": 0}
+    data["preconditions"] = {"enough": {"text": "t", "insisted_by": "b", "holds": f"k >= {n - 2}"}}
+    data["actions"] = {
+        f"a{i}": {"actor": "a", "from": "waiting", "guard": f"not d{i}",
+                  "delay": {"dist": "exponential", "mean": "2h"},
+                  "set": {f"d{i}": True, "k": "k + 1"}}
+        for i in range(n)
+    }  # fmt: skip
+    data["actions"]["meet"] = {
+        "actor": "b", "from": "waiting", "requires": ["enough"], "guard": f"k >= {n - 1}",
+        "delay": {"dist": "fixed", "value": "1min"}, "trigger": "meet",
+    }  # fmt: skip
+    return data
+
+
+def test_many_clocks_give_the_same_rows_whatever_the_chunk(load_data, monkeypatch):
+    # Many key columns (the layout by column, the sort of columns), censored and
+    # blocked replications, and chunks that drop finished rows several times.
+    cs = load_data(_many_clocks(40))
+    be = same_rows(cs, 700, seed=3)
+    res = be.run(3, 0, 700)
+    assert len(set(res.outcome.tolist())) == 2 and res.blocking.any()  # met, and censored
+    monkeypatch.setattr(batch_module, "CHUNK", 100)
+    assert list(BatchEngine(cs).run_block(3, 0, 700)) == list(res.rows())
