@@ -42,6 +42,7 @@ from ..simulation import (
     Row,
 )
 from ..streams import keyed_uniforms, stream_keys
+from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
 
@@ -93,6 +94,7 @@ class _Assign:
     low: float | None
     high: float | None
     allowed: np.ndarray | None  # enum codes an expression may give (checked at run time)
+    src: str  # the value's code (or a constant's repr), to recognise families of clocks
 
 
 @dataclass
@@ -315,19 +317,23 @@ class BatchEngine:
                 allowed = None
                 if typ == "bool" and isinstance(v, bool):
                     fn: VFn = vec.constant(v)[0]
+                    src = repr(v)
                 elif typ == "number" and isinstance(v, float | int) and not isinstance(v, bool):
                     fn = vec.constant(float(v))[0]
+                    src = repr(float(v))
                 elif (
                     typ == "str" and isinstance(v, str) and v in (model.facts[a.fact].values or ())
                 ):
                     fn = vec.constant(v)[0]
+                    src = repr(v)
                 else:
-                    fn = vec.compile(code(str(v), typ))[0]
+                    src = code(str(v), typ)
+                    fn = vec.compile(src)[0]
                     if typ == "str":
                         allowed = np.array(
                             [st.code(x) for x in model.facts[a.fact].values or ()], dtype=np.int64
                         )
-                out.append(_Assign(a.slot, fn, a.low, a.high, allowed))
+                out.append(_Assign(a.slot, fn, a.low, a.high, allowed, src))
                 dirty.update(ref.watchers[a.slot])
             t = None
             if trigger is not None:
@@ -440,6 +446,8 @@ class BatchEngine:
             + 128  # the per-replication vectors
         )
         self.chunk = max(64, min(CHUNK, CHUNK_BYTES // per_rep))
+        # Clocks alike up to their slots, whose firings are processed together.
+        self.plan = plan(self, test_parts)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -519,6 +527,11 @@ class _Chunk:
                 dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
                 x = np.full(n, x, dtype=dt)
             self.slots.append(x)
+        # The slots a family of clocks renames are the rows of one block (families.py);
+        # each member's slot array is a view of its row.
+        self.blocks = [np.array([self.slots[y] for y in ys]) for ys in be.plan.blocks]
+        self._block_views()
+        self.consts = [np.array([self.slots[y] for y in ys]) for ys in be.plan.consts]
         self.state = np.full(n, cs.initial_state, dtype=np.int64)
         self.node = np.zeros(n, dtype=np.int64)
         # Per-replication matrices are stored (column, replication): a happening reads
@@ -557,9 +570,14 @@ class _Chunk:
         self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
 
+    def _block_views(self) -> None:
+        for b, ys in zip(self.blocks, self.be.plan.blocks, strict=True):
+            for j, y in enumerate(ys):
+                self.slots[y] = b[j]
+
     # --- draws -------------------------------------------------------------------------------
 
-    def _u(self, rows: np.ndarray, stream: int, k: np.ndarray | int) -> np.ndarray:
+    def _u(self, rows: np.ndarray, stream: int | np.ndarray, k: np.ndarray | int) -> np.ndarray:
         return keyed_uniforms(self.skeys[stream, self.pos[rows]], k)
 
     # --- setup and the main loop ------------------------------------------------------------
@@ -658,14 +676,31 @@ class _Chunk:
                     f = self.fired[fc, r]
                     self.fired[fc, r] = np.where(f < 0, t[r], f)
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
-        a = 0
-        for c in np.flatnonzero(counts).tolist():
-            b = a + int(counts[c])
-            rows = order[a:b]
-            a = b
+        present = np.flatnonzero(counts)
+        fams: list[int] = []
+        if be.plan.families:
+            fam = be.plan.fam_of_col[present]
+            fams = np.unique(fam[fam >= 0]).tolist()
+            present = present[fam < 0]
+        ends = np.cumsum(counts)
+        for c in present.tolist():
+            b = int(ends[c])
+            rows = order[b - int(counts[c]) : b]
             for i in be.dirty[c]:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, dirty)
+        fired: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for f in fams:  # the firings of a family's members, in one call
+            sel = be.plan.fam_of_col[lcol] == f
+            rows = live[sel]
+            member = be.plan.member_of_col[lcol[sel]]
+            family = be.plan.families[f]
+            for i in family.others:
+                dirty.setdefault(i, []).append(rows)
+            if not family.covered:
+                fired.append((f, rows, member))
+            env = self._family_env(f, rows, member)
+            self._apply(be.clock_effects[family.rep][0], rows, None, -1, env, f, member)
         live_now = self.done == RUNNING
         # at_instant <= events, so the caps cannot be reached before this:
         if self.events + self.extra_max >= min(be.cs.max_events, SAME_INSTANT_LIMIT):
@@ -698,6 +733,8 @@ class _Chunk:
             self._reevaluate(clocks, rows, t)
         if everywhere:
             self._reevaluate(everywhere, None, t)
+        for f, rows, member in fired:  # each member that fired, on its rows
+            self._reevaluate_family(f, rows, member, t)
 
     def _happen(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
         """Process the happening of column ``c`` on ``rows``, then the ``when:`` events it
@@ -863,10 +900,22 @@ class _Chunk:
         self.defer[rows[bad]] = True
         return chosen
 
-    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray | None, ender: int) -> None:
-        """Apply ``eff`` on ``rows`` at ticks ``t`` (None: gathered here if needed)."""
+    def _apply(
+        self,
+        eff: _Effect,
+        rows: np.ndarray,
+        t: np.ndarray | None,
+        ender: int,
+        env: Any = None,
+        family: int = -1,
+        member: np.ndarray | None = None,
+    ) -> None:
+        """Apply ``eff`` on ``rows`` at ticks ``t`` (None: gathered here if needed); for
+        a ``family``, each row writes the slots of its ``member`` (``env`` reads them)."""
         if eff.sets:
-            env = _Sub(self.slots, rows)
+            if env is None:
+                env = _Sub(self.slots, rows)
+            var = self.be.plan.families[family].var if family >= 0 else {}
             values = []
             for a in eff.sets:
                 v, e = a.value(env)
@@ -885,6 +934,10 @@ class _Chunk:
                         v = np.where(v < a.low, a.low, v)
                     elif a.high is not None:
                         v = np.where(v > a.high, a.high, v)
+                b = var.get(a.slot)
+                if b is not None:  # a renamed slot: never tracked (families.py)
+                    self.blocks[b][member, rows] = v
+                    continue
                 slot = self.slots[a.slot]
                 if a.slot in tracked:
                     if t is None:
@@ -985,40 +1038,87 @@ class _Chunk:
         # On few rows, only those: the cost stays with the rows a happening touched.
         ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
         for i in clocks:
-            test: Any = True  # a clock allowed in every protocol state
-            if not be.everywhere[i]:
-                if state is None:
-                    state = self.state if rows is None else self.state[rows]
-                test = be.masks[i][state]
-            err: Any = None
-            for part in be.tests[i]:
-                v, e = part(env)
-                if e is not None:
-                    ee = test & e
-                    err = ee if err is None else err | ee
-                test = v if test is True else test & v
-            if err is not None:
-                bad = err & ok_rows
-                if bad.any():
-                    where = np.flatnonzero(bad) if rows is None else rows[bad]
-                    self.defer[where] = True
-                    ok_rows = ok_rows & ~bad
-            enabled = self.enabled[i] if rows is None else self.enabled[i, rows]
-            change = (enabled != test) & ok_rows
-            if not change.any():
-                continue
-            idx = np.flatnonzero(change) if rows is None else rows[change]
-            on = test[change] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+            if not be.everywhere[i] and state is None:
+                state = self.state if rows is None else self.state[rows]
+            test, err = self._test(i, env, state)
+            ok_rows = self._settle(i, i, test, err, rows, ok_rows, t)
+
+    def _family_env(self, f: int, rows: np.ndarray, member: np.ndarray) -> FamilySub:
+        var = self.be.plan.families[f].var
+        return FamilySub(self.slots, rows, var, self.blocks, self.consts, member)
+
+    def _reevaluate_family(
+        self, f: int, rows: np.ndarray, member: np.ndarray, t: np.ndarray
+    ) -> None:
+        """Re-evaluate, on each of ``rows``, the member of family ``f`` that fired there."""
+        family = self.be.plan.families[f]
+        rep = family.rep
+        state = None if self.be.everywhere[rep] else self.state[rows]
+        test, err = self._test(rep, self._family_env(f, rows, member), state)
+        self._settle(family.members[member], rep, test, err, rows, self.ok[rows], t)
+
+    def _test(self, i: int, env: Any, state: Any) -> tuple[Any, Any]:
+        """Whether clock ``i`` is enabled on the rows of ``env`` (``state`` their
+        protocol states, unused for a clock allowed in every state), and where its
+        test would raise."""
+        be = self.be
+        test: Any = True if be.everywhere[i] else be.masks[i][state]
+        err: Any = None
+        for part in be.tests[i]:
+            v, e = part(env)
+            if e is not None:
+                ee = test & e
+                err = ee if err is None else err | ee
+            test = v if test is True else test & v
+        return test, err
+
+    def _settle(
+        self,
+        i: int | np.ndarray,
+        sampler: int,
+        test: Any,
+        err: Any,
+        rows: np.ndarray | None,
+        ok_rows: np.ndarray,
+        t: np.ndarray,
+    ) -> np.ndarray:
+        """Enable clock ``i`` where ``test`` holds and disable it where not, on ``rows``
+        (else every live row), sampling a delay (with the delay of clock ``sampler``)
+        for each newly enabled one; rows where the test would raise go to the reference
+        engine. ``i`` may give a clock per row of ``rows`` (a family's members). Returns
+        the rows still fine to evaluate."""
+        be = self.be
+        if err is not None:
+            bad = err & ok_rows
+            if bad.any():
+                where = np.flatnonzero(bad) if rows is None else rows[bad]
+                self.defer[where] = True
+                ok_rows = ok_rows & ~bad
+        enabled = self.enabled[i] if rows is None else self.enabled[i, rows]
+        change = (enabled != test) & ok_rows
+        if not change.any():
+            return ok_rows
+        idx = np.flatnonzero(change) if rows is None else rows[change]
+        on = test[change] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+        off = ~on
+        i_on: Any = i
+        i_off: Any = i
+        if isinstance(i, np.ndarray):
+            ii = i[change]
+            i_on, i_off = ii[on], ii[off]
+            self.enabled[ii, idx] = on
+        else:
             self.enabled[i, idx] = on
-            col = be.col_clock + i
-            self.keys[col, idx[~on]] = INF
-            up = idx[on]
-            if len(up):
-                k = self.draws[i, up]
-                self.draws[i, up] = k + 1
-                now = t[up]  # t has every live row
-                ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
-                self.keys[col, up] = np.where(soon, (now + ticks) * be.KP + col, INF)
+        self.keys[be.col_clock + i_off, idx[off]] = INF
+        up = idx[on]
+        if len(up):
+            k = self.draws[i_on, up]
+            self.draws[i_on, up] = k + 1
+            now = t[up]  # t has every live row
+            ticks, soon = be.delays[sampler].delays(self._u(up, i_on, k), self.hz - now)
+            col = be.col_clock + i_on
+            self.keys[col, up] = np.where(soon, (now + ticks) * be.KP + col, INF)
+        return ok_rows
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
@@ -1044,7 +1144,9 @@ class _Chunk:
             return
         keep = ~self.parked
         self.pos = self.pos[keep]
+        self.blocks = [b[:, keep] for b in self.blocks]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
+        self._block_views()
         for name in ("keys", "enabled", "draws", "fired", "latch"):
             setattr(self, name, getattr(self, name)[:, keep])
         for name in ("state", "node", "instant",
