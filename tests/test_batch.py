@@ -188,7 +188,11 @@ def test_events_cap_is_the_simpy_engines(load_data):
 
 
 def test_an_uncovered_feature_is_named_and_falls_back(load_data):
-    cs = load_data(base_scenario())
+    data = base_scenario()
+    # A model of its own: the runner caches engines by model, and this one's clock is
+    # replaced after compiling (another test's cached engine must not answer here).
+    data["title"] = "an uncovered feature"
+    cs = load_data(data)
     clock = cs.clocks[0]
     odd = dataclasses.replace(clock, delay=lambda u: 3.0 * u)  # not built by compiler.dists
     cs.clocks = (odd,)
@@ -196,6 +200,7 @@ def test_an_uncovered_feature_is_named_and_falls_back(load_data):
         BatchEngine(cs)
     why = batch_support(cs)
     assert why is not None and "\n" not in why and "actions.meet.delay" in why
+    assert runner._batch_engine(cs) is None  # falls back
     assert list(runner.rows(cs, 200, 1, engine="batch")) == list(runner.rows(cs, 200, 1))
 
 
