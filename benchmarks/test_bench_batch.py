@@ -2,13 +2,17 @@
 
 ``pytest benchmarks/test_bench_batch.py --benchmark-enable -s`` prints, from one run:
 
-* CPU microseconds per munich replication on the batch engine and on the simpy
-  engine, measured in alternation (median of several rounds), and the ratio;
+* CPU microseconds per munich replication on the batch engine, on the simpy
+  engine and on the engine as it was before the core rebuild
+  (``legacy_engine.py``, what the simpy engine cost when issue 11 was filed),
+  measured in alternation (median of several rounds), and the ratios;
 * the wall time and peak memory (maximum resident set size of a fresh
   process) of 10^6 munich replications on the batch engine, in one process
   on one core, counted into a tally in chunks of :data:`negosim.runs.runner.BATCH_CHUNK`;
-* CPU microseconds per replication of the synthetic 5-, 20- and 80-clock
-  scenarios of ``test_bench_core.py`` on both engines.
+* CPU microseconds per replication, and per clock, of the synthetic 5-, 20-
+  and 80-clock scenarios of ``test_bench_core.py`` on the three engines, and
+  how the batch engine's cost per clock at 80 clocks compares with that at 5
+  (1.0 would be exactly linear).
 
 In the normal test run each executes once, small, as a smoke test.
 """
@@ -34,6 +38,7 @@ from negosim.engine.simulation import Engine
 ROOT = Path(__file__).resolve().parents[1]
 MUNICH = ROOT / "scenarios" / "munich.yaml"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from legacy_engine import Engine as LegacyEngine  # noqa: E402
 from test_bench_core import synthetic  # noqa: E402
 
 
@@ -59,24 +64,35 @@ def _batch(e: BatchEngine) -> Callable[[int, int], None]:
     return lambda a, b: e.run(1, a, b)
 
 
+def _legacy(e: LegacyEngine) -> Callable[[int, int], None]:
+    def run(a: int, b: int) -> None:
+        for i in range(a, b):
+            e.run(1, i)
+
+    return run
+
+
 def test_munich_batch_against_simpy(request: pytest.FixtureRequest) -> None:
     full = _full(request.config)
     cs = load(MUNICH)
     simpy_engine = Engine(cs)
     batch = BatchEngine(cs, simpy_engine)
+    legacy = LegacyEngine(cs)
     runs_s, runs_b = (4_000, 50_000) if full else (100, 500)
     rounds = 5 if full else 1
-    t_s, t_b = [], []
+    t_s, t_b, t_l = [], [], []
     for r in range(rounds):
         t_s.append(_cpu_us(_simpy(simpy_engine), runs_s, r * runs_s))
         t_b.append(_cpu_us(_batch(batch), runs_b, r * runs_b))
-    s, b = statistics.median(t_s), statistics.median(t_b)
+        t_l.append(_cpu_us(_legacy(legacy), runs_s, r * runs_s))
+    s, b, old = statistics.median(t_s), statistics.median(t_b), statistics.median(t_l)
     print(
         f"\nmunich, CPU µs per replication (median of {rounds} rounds): "
-        f"batch {b:.2f} ({runs_b} a round), simpy {s:.1f} ({runs_s} a round); "
-        f"simpy/batch = {s / b:.1f}×"
+        f"batch {b:.2f} ({runs_b} a round), simpy {s:.1f} ({runs_s} a round), "
+        f"legacy {old:.1f} ({runs_s} a round); simpy/batch = {s / b:.1f}×, "
+        f"legacy/batch = {old / b:.1f}×"
     )
-    assert b > 0 and s > 0
+    assert b > 0 and s > 0 and old > 0
 
 
 _MILLION = """
@@ -116,20 +132,33 @@ def test_a_million_replications_time_and_memory(request: pytest.FixtureRequest) 
 def test_cost_against_the_number_of_clocks(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     full = _full(request.config)
     lines = []
+    per_clock: dict[int, float] = {}
     for n in (5, 20, 80):
         path = tmp_path / f"s{n}.yaml"
         path.write_text(yaml.safe_dump(synthetic(n), sort_keys=False), encoding="utf-8")
         cs = load(path)
         simpy_engine = Engine(cs)
         batch = BatchEngine(cs, simpy_engine)
+        legacy = LegacyEngine(cs)
         runs_s = max(20, (20_000 if full else 200) // n)
         runs_b = 20_000 if full else 300
         rounds = 3 if full else 1
-        s = statistics.median(_cpu_us(_simpy(simpy_engine), runs_s, r * runs_s)
-                              for r in range(rounds))  # fmt: skip
-        b = statistics.median(_cpu_us(_batch(batch), runs_b, r * runs_b) for r in range(rounds))
+        t_s, t_b, t_l = [], [], []
+        for r in range(rounds):  # in alternation, so load on the machine affects all alike
+            t_s.append(_cpu_us(_simpy(simpy_engine), runs_s, r * runs_s))
+            t_b.append(_cpu_us(_batch(batch), runs_b, r * runs_b))
+            t_l.append(_cpu_us(_legacy(legacy), runs_s, r * runs_s))
+        s, b, old = statistics.median(t_s), statistics.median(t_b), statistics.median(t_l)
+        per_clock[n] = b / n
         lines.append(
             f"{n:>3} clocks: batch {b:8.2f} µs ({b / n:5.3f} per clock), "
-            f"simpy {s:8.1f} µs ({s / n:5.2f} per clock), simpy/batch {s / b:.1f}×"
+            f"simpy {s:8.1f} µs ({s / n:5.2f} per clock), "
+            f"legacy {old:8.1f} µs ({old / n:5.2f} per clock); "
+            f"simpy/batch {s / b:.1f}×, legacy/batch {old / b:.1f}×"
         )
+    lines.append(
+        f"batch cost per clock, 80 clocks / 5 clocks: {per_clock[80] / per_clock[5]:.2f} "
+        f"(20 / 5: {per_clock[20] / per_clock[5]:.2f})"
+    )
     print("\nsynthetic, CPU µs per replication (n + 1 firings each):\n" + "\n".join(lines))
+    assert all(v > 0 for v in per_clock.values())

@@ -188,7 +188,11 @@ def test_events_cap_is_the_simpy_engines(load_data):
 
 
 def test_an_uncovered_feature_is_named_and_falls_back(load_data):
-    cs = load_data(base_scenario())
+    data = base_scenario()
+    # A model of its own: the runner caches engines by model, and this one's clock is
+    # replaced after compiling (another test's cached engine must not answer here).
+    data["title"] = "an uncovered feature"
+    cs = load_data(data)
     clock = cs.clocks[0]
     odd = dataclasses.replace(clock, delay=lambda u: 3.0 * u)  # not built by compiler.dists
     cs.clocks = (odd,)
@@ -196,6 +200,7 @@ def test_an_uncovered_feature_is_named_and_falls_back(load_data):
         BatchEngine(cs)
     why = batch_support(cs)
     assert why is not None and "\n" not in why and "actions.meet.delay" in why
+    assert runner._batch_engine(cs) is None  # falls back
     assert list(runner.rows(cs, 200, 1, engine="batch")) == list(runner.rows(cs, 200, 1))
 
 
@@ -290,3 +295,37 @@ def test_availability_effects_and_when_events_are_the_same() -> None:
     with pytest.raises(SimulationError, match="keeps repeating") as batch_error:
         list(BatchEngine(loop).run_block(1, 0, 3))
     assert str(simpy_error.value) == str(batch_error.value)
+
+
+def _many_clocks(n: int) -> dict:
+    """``n`` actions that each fire once and count up, a precondition on the count that
+    every one of them decides, and a meeting once all have fired (the shape of the
+    clocks benchmark, with a blocking report to keep)."""
+    data = base_scenario()
+    data["calendar"]["horizon"] = "8h"
+    data["actors"]["b"] = {"name": "B"}
+    data["facts"] = {f"d{i}": {"type": "bool", "initial": False} for i in range(n)}
+    data["facts"]["k"] = {"type": "number", "initial": 0}
+    data["preconditions"] = {"enough": {"text": "t", "insisted_by": "b", "holds": f"k >= {n - 2}"}}
+    data["actions"] = {
+        f"a{i}": {"actor": "a", "from": "waiting", "guard": f"not d{i}",
+                  "delay": {"dist": "exponential", "mean": "2h"},
+                  "set": {f"d{i}": True, "k": "k + 1"}}
+        for i in range(n)
+    }  # fmt: skip
+    data["actions"]["meet"] = {
+        "actor": "b", "from": "waiting", "requires": ["enough"], "guard": f"k >= {n - 1}",
+        "delay": {"dist": "fixed", "value": "1min"}, "trigger": "meet",
+    }  # fmt: skip
+    return data
+
+
+def test_many_clocks_give_the_same_rows_whatever_the_chunk(load_data, monkeypatch):
+    # Many key columns (the layout by column, the sort of columns), censored and
+    # blocked replications, and chunks that drop finished rows several times.
+    cs = load_data(_many_clocks(40))
+    be = same_rows(cs, 700, seed=3)
+    res = be.run(3, 0, 700)
+    assert len(set(res.outcome.tolist())) == 2 and res.blocking.any()  # met, and censored
+    monkeypatch.setattr(batch_module, "CHUNK", 100)
+    assert list(BatchEngine(cs).run_block(3, 0, 700)) == list(res.rows())

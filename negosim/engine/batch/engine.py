@@ -7,7 +7,8 @@ engine would process next: the earliest instant, and at one instant the
 horizon, then breakpoints in the order the scalar engine schedules them
 (window edges, arrivals, departures, scheduled events), then clocks in
 declaration order. That order is encoded in one integer key per happening,
-``tick * K + column``, so the next happening is an ``argmin``. Draws come from
+``tick * KP + column`` (KP a power of two at least the number of columns), so
+the next happening is the least key. Draws come from
 the same keyed streams (:mod:`negosim.engine.streams`), one stream per clock's
 delays and per clock's choices, so a replication consumes exactly the draws
 the scalar engine does and gets the same row.
@@ -21,6 +22,7 @@ construction, since a replication is a pure function of (seed, index).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,12 +42,14 @@ from ..simulation import (
     Row,
 )
 from ..streams import keyed_uniforms, stream_keys
+from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
 
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 PARKED = np.int64(2**63 - 1)  # keys of a finished replication
-CHUNK = 16_384  # replications advanced together (memory stays bounded)
+CHUNK = 65_536  # at most this many replications advanced together
+CHUNK_BYTES = 96 << 20  # and about this much memory in per-replication arrays
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
 
@@ -90,6 +94,7 @@ class _Assign:
     low: float | None
     high: float | None
     allowed: np.ndarray | None  # enum codes an expression may give (checked at run time)
+    src: str  # the value's code (or a constant's repr), to recognise families of clocks
 
 
 @dataclass
@@ -266,6 +271,13 @@ class BatchEngine:
         # --- tests, weights, effects ------------------------------------------------------------
         nstates = len(cs.states)
         self.masks = np.array([c.states for c in clocks], dtype=bool).reshape(C, nstates)
+        # Clocks allowed in every state a running replication can be in (all but the
+        # outcomes; a replication in an outcome is no longer re-evaluated): no state
+        # to look up.
+        running = np.ones(nstates, dtype=bool)
+        if cs.initial_state not in cs.outcome_states:  # else a replication starts in one
+            running[list(cs.outcome_states)] = False
+        self.everywhere = [bool(m[running].all()) for m in self.masks]
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
         self.weights: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
@@ -305,19 +317,23 @@ class BatchEngine:
                 allowed = None
                 if typ == "bool" and isinstance(v, bool):
                     fn: VFn = vec.constant(v)[0]
+                    src = repr(v)
                 elif typ == "number" and isinstance(v, float | int) and not isinstance(v, bool):
                     fn = vec.constant(float(v))[0]
+                    src = repr(float(v))
                 elif (
                     typ == "str" and isinstance(v, str) and v in (model.facts[a.fact].values or ())
                 ):
                     fn = vec.constant(v)[0]
+                    src = repr(v)
                 else:
-                    fn = vec.compile(code(str(v), typ))[0]
+                    src = code(str(v), typ)
+                    fn = vec.compile(src)[0]
                     if typ == "str":
                         allowed = np.array(
                             [st.code(x) for x in model.facts[a.fact].values or ()], dtype=np.int64
                         )
-                out.append(_Assign(a.slot, fn, a.low, a.high, allowed))
+                out.append(_Assign(a.slot, fn, a.low, a.high, allowed, src))
                 dirty.update(ref.watchers[a.slot])
             t = None
             if trigger is not None:
@@ -357,6 +373,12 @@ class BatchEngine:
         self.col_sched = 2 + 2 * S
         self.col_clock = 2 + 2 * S + E
         self.K = self.col_clock + C
+        self.col_type = np.int16 if self.K < 2**15 - 1 else np.int64
+        # A key is ``tick * KP + column`` with KP the power of two above the last column,
+        # so that a key is split with a shift and a mask, not a division. Ticks stay
+        # below 2**39 (ten years), so keys stay below INF for any realistic K.
+        self.shift = max(1, (self.K - 1).bit_length())
+        self.KP = 1 << self.shift
         self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
         d: set[int] = set()
@@ -401,17 +423,37 @@ class BatchEngine:
         for col, slots in enumerate(col_slots):
             wakes[col] = {k for k, r in enumerate(reads) if r & slots}
         self.wakes = [sorted(w) for w in wakes]
+        # Only the slots the preconditions read need their value as the instant began
+        # (for the blocking report); effects keep it for those alone.
+        read = {int(m) for p in prec_codes for m in re.findall(r"s\[(\d+)\]", p)}
+        self.tracked = frozenset(k for k in self.effect_written if k in read)
+        # Only the clocks that decide a precondition need their first firing tick.
+        deciding = sorted({k for d in self.deciders for k in d})
+        self.fired_col = np.full(C, -1, dtype=np.int64)
+        self.fired_col[deciding] = np.arange(len(deciding))
+        self.n_fired = len(deciding)
         # Replications advanced together: at most CHUNK, fewer for wide scenarios, so
-        # that each per-replication matrix stays within about 32 MB.
-        width = self.K + 2 * C + len(ref.stream_ids)
-        self.chunk = max(64, min(CHUNK, (1 << 22) // max(1, width)))
+        # that the per-replication arrays stay within about CHUNK_BYTES. The Python cost
+        # of a step is per kind of happening in it, spread over the chunk: the larger
+        # the chunk, the less it weighs per replication.
+        per_rep = (
+            8 * (self.K + len(ref.stream_ids) + self.n_fired)
+            + 4 * 2 * C  # draws
+            + C  # enabled
+            + 9 * len(self.written)  # slot arrays (at most 8 bytes) and their copies
+            + 16 * len(self.tracked)
+            + 9 * P
+            + 128  # the per-replication vectors
+        )
+        self.chunk = max(64, min(CHUNK, CHUNK_BYTES // per_rep))
+        # Clocks alike up to their slots, whose firings are processed together.
+        self.plan = plan(self, test_parts)
 
     # --- running ---------------------------------------------------------------------------
 
     def run(self, seed: int, start: int, stop: int) -> BatchResult:
         """Replications ``start..stop-1``, in chunks of at most :data:`CHUNK`."""
-        size = self.chunk
-        parts = [self._chunk(seed, a, min(a + size, stop)) for a in range(start, stop, size)]
+        parts = [self._chunk(seed, a, b) for a, b in self._bounds(start, stop)]
         if len(parts) == 1:
             return parts[0]
         paths: list[tuple[int, ...]] = []
@@ -440,8 +482,15 @@ class BatchEngine:
 
     def run_block(self, seed: int, start: int, stop: int) -> Iterator[Row]:
         """Rows of replications ``start..stop-1``, as the reference engine's ``run_block``."""
-        for a in range(start, stop, self.chunk):
-            yield from self._chunk(seed, a, min(a + self.chunk, stop)).rows()
+        for a, b in self._bounds(start, stop):
+            yield from self._chunk(seed, a, b).rows()
+
+    def _bounds(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """Chunks of nearly equal size (a last chunk of a few replications would pay a
+        whole chunk's Python cost per step)."""
+        parts = max(1, -(-(stop - start) // self.chunk))
+        cuts = [start + (stop - start) * j // parts for j in range(parts + 1)]
+        return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
     def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
         return _Chunk(self, seed, start, stop).run()
@@ -458,7 +507,7 @@ class _Chunk:
         self.reps = np.arange(start, stop, dtype=np.int64)
         self.hz = ref.horizon
         # Persistent, by position in the chunk.
-        self.skeys = stream_keys(seed, self.reps, ref.stream_ids)
+        self.skeys = np.ascontiguousarray(stream_keys(seed, self.reps, ref.stream_ids).T)
         self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
         self.out_ticks = np.full(n, -1, dtype=np.int64)
         self.out_events = np.zeros(n, dtype=np.int64)
@@ -478,12 +527,26 @@ class _Chunk:
                 dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
                 x = np.full(n, x, dtype=dt)
             self.slots.append(x)
+        # The slots a family of clocks renames are the rows of one block (families.py);
+        # each member's slot array is a view of its row.
+        self.blocks = [np.array([self.slots[y] for y in ys]) for ys in be.plan.blocks]
+        self._block_views()
+        self.consts = [np.array([self.slots[y] for y in ys]) for ys in be.plan.consts]
         self.state = np.full(n, cs.initial_state, dtype=np.int64)
         self.node = np.zeros(n, dtype=np.int64)
-        self.enabled = np.zeros((n, be.C), dtype=bool)
-        self.keys = np.full((n, be.K), INF, dtype=np.int64)
-        self.draws = np.zeros((n, 2 * be.C), dtype=np.int64)
-        self.events = np.zeros(n, dtype=np.int64)
+        # Per-replication matrices are stored (column, replication): a happening reads
+        # and writes one clock's column for many replications, which is then one run of
+        # memory instead of one cache line per replication (what kept the cost per
+        # clock growing with the number of clocks).
+        self.enabled = np.zeros((be.C, n), dtype=bool)
+        # The next happening of a replication is the least of its keys (a key encodes
+        # its column): a reduction down each column of replications, over contiguous
+        # memory, about a third of a nanosecond a key.
+        self.keys = np.full((be.K, n), INF, dtype=np.int64)
+        self.draws = np.zeros((2 * be.C, n), dtype=np.int32)  # < max_events (10**7)
+        # Every unparked row processes one happening a step and all start together, so
+        # each has processed as many happenings as there were steps: one counter.
+        self.events = 0
         self.instant = np.zeros(n, dtype=np.int64)
         self.at_instant = np.zeros(n, dtype=np.int64)
         self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
@@ -491,31 +554,48 @@ class _Chunk:
         self.defer = np.zeros(n, dtype=bool)
         self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
         self.why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
-        self.fired = np.full((n, be.C), -1, dtype=np.int64)  # first firing tick of each clock
-        # Each effect-written slot's value before its first change at the tick ``prev_t``.
-        self.prev = {k: np.array(self.slots[k], copy=True) for k in be.effect_written}
-        self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.effect_written}
+        # First firing tick of each clock that decides a precondition (column fired_col).
+        self.fired = np.full((be.n_fired, n), -1, dtype=np.int64)
+        # Each tracked slot's value before its first change at the tick ``prev_t``.
+        self.prev = {k: np.array(self.slots[k], copy=True) for k in be.tracked}
+        self.prev_t = {k: np.full(n, -1, dtype=np.int64) for k in be.tracked}
         self.end = np.full(n, -1, dtype=np.int64)
         self.edge_next = np.zeros(n, dtype=np.int64)  # the next group of window edges
-        self.latch = np.zeros((n, be.W), dtype=bool)  # each ``when:`` condition as last seen
-        self.now = np.zeros(n, dtype=np.int64)  # the instant of each row's current step
+        self.latch = np.zeros((be.W, n), dtype=bool)  # each ``when:`` condition as last seen
+        # Happenings a row processed beyond one a step: its ``when:`` events.
+        self.extra = np.zeros(n, dtype=np.int64)
+        self.extra_max = 0
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
+        self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
+        self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
+
+    def _block_views(self) -> None:
+        for b, ys in zip(self.blocks, self.be.plan.blocks, strict=True):
+            for j, y in enumerate(ys):
+                self.slots[y] = b[j]
 
     # --- draws -------------------------------------------------------------------------------
 
-    def _u(self, rows: np.ndarray, stream: int, k: np.ndarray | int) -> np.ndarray:
-        return keyed_uniforms(self.skeys[self.pos[rows], stream], k)
+    def _u(self, rows: np.ndarray, stream: int | np.ndarray, k: np.ndarray | int) -> np.ndarray:
+        return keyed_uniforms(self.skeys[stream, self.pos[rows]], k)
 
     # --- setup and the main loop ------------------------------------------------------------
 
     def run(self) -> BatchResult:
+        # Floating-point warnings are off for the whole chunk (see vexpr): errors are
+        # found through explicit masks, and one errstate per operation cost more than
+        # the operation on small groups of rows.
+        with np.errstate(all="ignore"):
+            return self._run()
+
+    def _run(self) -> BatchResult:
         be, ref = self.be, self.ref_engine
-        K, hz = be.K, self.hz
+        K, hz = be.KP, self.hz  # K: the key multiplier here
         allrows = np.arange(self.n)
-        self.keys[:, 0] = hz * K
+        self.keys[0] = hz * K
         if len(be.edge_at):
-            self.keys[:, be.col_edge] = be.edge_at[0] * K + be.col_edge
+            self.keys[be.col_edge] = be.edge_at[0] * K + be.col_edge
         for j, (start, end, stay) in enumerate(ref.stays):
             a_stream, d_stream = ref.stay_streams[j]
             arrive = np.full(self.n, start, dtype=np.int64)
@@ -530,19 +610,19 @@ class _Chunk:
             self.slots[stay.slot][now] = True
             later = valid & (arrive > 0)
             col = be.col_arrive + j
-            self.keys[later, col] = arrive[later] * K + col
+            self.keys[col, later] = arrive[later] * K + col
             goes = valid & (leave < hz)
             col = be.col_leave + j
-            self.keys[goes, col] = np.maximum(leave[goes], 0) * K + col
+            self.keys[col, goes] = np.maximum(leave[goes], 0) * K + col
         for k, (at, _) in enumerate(ref.scheduled):
             when = np.full(self.n, at, dtype=np.int64)
             if be.jitters[k] is not None:
                 when += be.jitters[k].ticks(self._u(allrows, ref.jitter_streams[k], 0))  # type: ignore[union-attr]
             col = be.col_sched + k
             ok = when < hz
-            self.keys[ok, col] = np.maximum(when[ok], 0) * K + col
+            self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
         if be.W:  # a condition true at the start counts as turning true
-            self._whens(allrows, np.zeros(self.n, dtype=np.int64), list(range(be.W)), {})
+            self._whens(allrows, list(range(be.W)), {})
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
         self._finish()
         steps = 0
@@ -563,68 +643,120 @@ class _Chunk:
     def _step(self) -> None:
         be = self.be
         K = be.K
-        n = len(self.pos)
-        col = self.keys.argmin(axis=1)
-        kmin = self.keys[np.arange(n), col]
-        t = self.now = kmin // K
+        self.ok = ~self.parked  # unparked rows are running and not deferred
+        kmin = self.keys.min(axis=0)  # parked rows: PARKED
+        t = kmin >> be.shift  # a key is tick * KP + column
+        col = kmin & (be.KP - 1)
         same = t == self.instant
         self.at_instant = np.where(same, self.at_instant + 1, 1)
         self.instant = t
         self.events += 1
+        self.t = t
         col[self.parked] = K  # a bin of its own, never processed
-        order = np.argsort(col, kind="stable")
+        order = np.argsort(col.astype(be.col_type), kind="stable")  # a radix sort if 16-bit
         counts = np.bincount(col, minlength=K + 1)[:K]
+        # What every happening does to its own key, and a clock's firing to the clock,
+        # done once for all rows (not once per kind of happening): the key processed is
+        # no longer pending (a window edge sets its next one below); the clock is
+        # disabled (re-evaluated below, since a clock is dirty after its own firing);
+        # its first firing tick is kept where the blocking report needs it.
+        live = order[: int(counts.sum())]
+        lcol = col[live]
+        self.keys[lcol, live] = INF
+        first_clock = int(counts[: be.col_clock].sum())
+        if first_clock < len(live):
+            rows = live[first_clock:]
+            clock = lcol[first_clock:] - be.col_clock
+            self.enabled[clock, rows] = False
+            if be.n_fired:
+                fc = be.fired_col[clock]
+                m = fc >= 0
+                if m.any():
+                    r, fc = rows[m], fc[m]
+                    f = self.fired[fc, r]
+                    self.fired[fc, r] = np.where(f < 0, t[r], f)
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
-        a = 0
-        for c in np.flatnonzero(counts).tolist():
-            b = a + int(counts[c])
-            rows = order[a:b]
-            a = b
+        present = np.flatnonzero(counts)
+        fams: list[int] = []
+        if be.plan.families:
+            fam = be.plan.fam_of_col[present]
+            fams = np.unique(fam[fam >= 0]).tolist()
+            present = present[fam < 0]
+        ends = np.cumsum(counts)
+        for c in present.tolist():
+            b = int(ends[c])
+            rows = order[b - int(counts[c]) : b]
             for i in be.dirty[c]:
                 dirty.setdefault(i, []).append(rows)
-            self._happen(c, rows, t[rows], dirty)
-        live = self.done == RUNNING
-        cap = (self.events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
-        capped = live & cap
-        self.defer |= capped
+            self._happen(c, rows, dirty)
+        fired: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for f in fams:  # the firings of a family's members, in one call
+            sel = be.plan.fam_of_col[lcol] == f
+            rows = live[sel]
+            member = be.plan.member_of_col[lcol[sel]]
+            family = be.plan.families[f]
+            for i in family.others:
+                dirty.setdefault(i, []).append(rows)
+            if not family.covered:
+                fired.append((f, rows, member))
+            env = self._family_env(f, rows, member)
+            self._apply(be.clock_effects[family.rep][0], rows, None, -1, env, f, member)
+        live_now = self.done == RUNNING
+        # at_instant <= events, so the caps cannot be reached before this:
+        if self.events + self.extra_max >= min(be.cs.max_events, SAME_INSTANT_LIMIT):
+            events = self.events + self.extra
+            cap = (events >= be.cs.max_events) | (self.at_instant >= SAME_INSTANT_LIMIT)
+            self.defer |= live_now & cap
+        # Rows whose clocks are still re-evaluated (one mask a step, not one per clock; a
+        # row deferred by an error below is still evaluated: its row is the reference's).
+        self.ok = live_now & ~self.defer
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
         # touches few of them, and the cost per replication stays linear.
+        # Clocks dirty on the same rows (say, every clock a change of protocol state may
+        # enable) are re-evaluated together, sharing the gathered slots. The order in
+        # which clocks are re-evaluated does not matter: each reads the facts and the
+        # state, and writes only its own columns and draws from its own stream.
+        n = len(self.pos)
         everywhere = []
+        together: dict[tuple[int, ...], list[int]] = {}
         for i in sorted(dirty):
             parts = dirty[i]
             m = sum(len(r) for r in parts)
             if 4 * m >= n:
                 everywhere.append(i)
             else:
-                rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-                self._reevaluate((i,), rows, t[rows])
+                together.setdefault(tuple(id(r) for r in parts), []).append(i)
+        for clocks in together.values():
+            parts = dirty[clocks[0]]
+            rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+            self._reevaluate(clocks, rows, t)
         if everywhere:
             self._reevaluate(everywhere, None, t)
+        for f, rows, member in fired:  # each member that fired, on its rows
+            self._reevaluate_family(f, rows, member, t)
 
-    def _happen(
-        self, c: int, rows: np.ndarray, t: np.ndarray, dirty: dict[int, list[np.ndarray]]
-    ) -> None:
+    def _happen(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
         """Process the happening of column ``c`` on ``rows``, then the ``when:`` events it
         wakes (adding the clocks their effects touch to ``dirty``)."""
-        self._happen_only(c, rows, t, dirty)
+        self._happen_only(c, rows, dirty)
         wake = self.be.wakes[c]
         if wake and c != self.be.col_edge:
-            self._whens(rows, t, wake, dirty)
+            self._whens(rows, wake, dirty)
 
-    def _happen_only(
-        self, c: int, rows: np.ndarray, t: np.ndarray, dirty: dict[int, list[np.ndarray]]
-    ) -> None:
+    def _happen_only(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
         be = self.be
         if c == 0:
             self.done[rows] = CENSORED
-            self._blocked(rows, self.state[rows], t, -1, True)
+            self._blocked(rows, self.state[rows], self.t[rows], -1, True)
             return
         if c < be.col_arrive:
             nxt = self.edge_next[rows]
-            for g in np.unique(nxt).tolist():
-                mask = nxt == g
-                sub, tsub = (rows, t) if mask.all() else (rows[mask], t[mask])
+            lo, hi = int(nxt.min()), int(nxt.max())  # mostly one group of edges for all rows
+            for g in range(lo, hi + 1):
+                sub = rows if lo == hi else rows[nxt == g]
+                if not len(sub):
+                    continue
                 group = self.ref_engine.edge_groups[g][1]
                 for m, (_, edge) in enumerate(group):
                     self.slots[edge.slot][sub] = edge.value
@@ -632,22 +764,21 @@ class _Chunk:
                     if m + 1 < len(group):
                         extra: dict[int, list[np.ndarray]] = {}
                         if wake:
-                            self._whens(sub, tsub, sorted(wake), extra)
+                            self._whens(sub, sorted(wake), extra)
                         clocks = set(self.ref_engine.watchers[edge.slot])
-                        self._reevaluate(sorted(clocks), sub, tsub)
+                        self._reevaluate(sorted(clocks), sub, self.t)
                         for i in sorted(set(extra) - clocks):
                             for r in extra[i]:
-                                self._reevaluate((i,), r, self.now[r])
+                                self._reevaluate((i,), r, self.t)
                     elif wake:
-                        self._whens(sub, tsub, sorted(wake), dirty)
+                        self._whens(sub, sorted(wake), dirty)
             nxt = nxt + 1
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
             at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[rows, c] = np.where(nxt < last, at * be.K + c, INF)
+            self.keys[c, rows] = np.where(nxt < last, at * be.KP + c, INF)
             return
         if c < be.col_sched:
-            self.keys[rows, c] = INF
             arriving = c < be.col_leave
             stay = be.cs.stays[c - (be.col_arrive if arriving else be.col_leave)]
             count = self.count[stay.slot]
@@ -655,8 +786,8 @@ class _Chunk:
             self.slots[stay.slot][rows] = count[rows] > 0
             return
         if c < be.col_clock:
-            self.keys[rows, c] = INF
             k = c - be.col_sched
+            t = self.t[rows]
             guard = be.sched_guards[k]
             if guard is not None:
                 v, e = guard(_Sub(self.slots, rows))
@@ -668,16 +799,13 @@ class _Chunk:
                     return
             self._apply(be.sched_effects[k], rows, t, be.sched_ender[k])
             return
-        i = c - be.col_clock
-        self.keys[rows, c] = INF
-        self.enabled[rows, i] = False
-        f = self.fired[rows, i]
-        self.fired[rows, i] = np.where(f < 0, t, f)
+        i = c - be.col_clock  # keys, enabled and fired: done for every clock in _step
         ender = be.clock_ender[i]
         effects = be.clock_effects[i]
         if len(effects) == 1:
-            self._apply(effects[0], rows, t, ender)
+            self._apply(effects[0], rows, None, ender)
             return
+        t = self.t[rows]
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
             sel = chosen == o
@@ -685,7 +813,7 @@ class _Chunk:
                 self._apply(eff, rows[sel], t[sel], ender)
 
     def _whens(
-        self, rows: np.ndarray, t: np.ndarray, check: list[int], dirty: dict[int, list[np.ndarray]]
+        self, rows: np.ndarray, check: list[int], dirty: dict[int, list[np.ndarray]]
     ) -> None:
         """The ``when:`` events that happen on ``rows`` after a happening that may have
         changed the conditions of ``check``: per row, the first in file order whose
@@ -694,7 +822,7 @@ class _Chunk:
         be = self.be
         while len(rows):
             live = (self.done[rows] == RUNNING) & ~self.defer[rows]
-            rows, t = rows[live], t[live]
+            rows = rows[live]
             if not len(rows):
                 return
             env = _Sub(self.slots, rows)
@@ -707,25 +835,26 @@ class _Chunk:
                     self.defer[rows[bad]] = True
                     firing[bad] = -2
                     v = v & ~bad
-                latch = self.latch[rows, k]
-                self.latch[rows, k] = latch & v  # a condition found false re-arms
+                latch = self.latch[k, rows]
+                self.latch[k, rows] = latch & v  # a condition found false re-arms
                 now = (firing == -1) & v & ~latch
                 firing[now] = k
             fired = firing >= 0
             if not fired.any():
                 return
-            rows, t, firing = rows[fired], t[fired], firing[fired]
-            self.events[rows] += 1
+            rows, firing = rows[fired], firing[fired]
+            self.extra[rows] += 1
+            self.extra_max = max(self.extra_max, int(self.extra[rows].max()))
             self.at_instant[rows] += 1
             for k in np.unique(firing).tolist():
                 sel = firing == k
-                r, tk = rows[sel], t[sel]
-                self.latch[r, k] = True
+                r = rows[sel]
+                self.latch[k, r] = True
                 eff = be.when_effects[k]
                 for i in eff.dirty:
                     dirty.setdefault(i, []).append(r)
-                self._apply(eff, r, tk, be.when_ender[k])
-            cap = (self.events[rows] >= be.cs.max_events) | (
+                self._apply(eff, r, None, be.when_ender[k])
+            cap = (self.events + self.extra[rows] >= be.cs.max_events) | (
                 self.at_instant[rows] >= SAME_INSTANT_LIMIT
             )
             self.defer[rows[cap & (self.done[rows] == RUNNING)]] = True
@@ -745,20 +874,22 @@ class _Chunk:
                 if e is not None:
                     err = e if err is None else err | e
         n = len(rows)
-        total = _pysum([np.broadcast_to(np.asarray(w, dtype=np.float64), (n,)) for w in ws])
-        low = np.min(np.stack([np.broadcast_to(w, (n,)) for w in ws]), axis=0)
-        with np.errstate(invalid="ignore"):
-            bad = ~((total > 0) & (total < np.inf)) | (low < 0)
+        # Every weight as a full array (np.full is cheaper than a broadcast view here).
+        ws = [w if isinstance(w, np.ndarray) and w.shape == (n,) else np.full(n, w) for w in ws]
+        total = _pysum(ws)
+        low = ws[0]
+        for w in ws[1:]:
+            low = np.minimum(low, w)  # NaN propagates, as np.min did
+        bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
-        k = self.draws[rows, self.be.C + i]
-        self.draws[rows, self.be.C + i] = k + 1
+        k = self.draws[self.be.C + i, rows]
+        self.draws[self.be.C + i, rows] = k + 1
         stream = self.be.C + i
         x = self._u(rows, stream, k) * total
         chosen = np.full(n, -1, dtype=np.int64)
         last = np.full(n, -1, dtype=np.int64)
-        for o, w in enumerate(ws):
-            wb = np.broadcast_to(w, (n,))
+        for o, wb in enumerate(ws):
             pos = wb > 0
             pick = (chosen < 0) & pos & (x < wb)
             chosen[pick] = o
@@ -769,9 +900,22 @@ class _Chunk:
         self.defer[rows[bad]] = True
         return chosen
 
-    def _apply(self, eff: _Effect, rows: np.ndarray, t: np.ndarray, ender: int) -> None:
+    def _apply(
+        self,
+        eff: _Effect,
+        rows: np.ndarray,
+        t: np.ndarray | None,
+        ender: int,
+        env: Any = None,
+        family: int = -1,
+        member: np.ndarray | None = None,
+    ) -> None:
+        """Apply ``eff`` on ``rows`` at ticks ``t`` (None: gathered here if needed); for
+        a ``family``, each row writes the slots of its ``member`` (``env`` reads them)."""
         if eff.sets:
-            env = _Sub(self.slots, rows)
+            if env is None:
+                env = _Sub(self.slots, rows)
+            var = self.be.plan.families[family].var if family >= 0 else {}
             values = []
             for a in eff.sets:
                 v, e = a.value(env)
@@ -780,22 +924,29 @@ class _Chunk:
                 if e is not None:
                     self.defer[rows[np.broadcast_to(e, rows.shape)]] = True
                 values.append(v)
+            tracked = self.be.tracked
             for a, v in zip(eff.sets, values, strict=True):
                 if a.low is not None or a.high is not None:
                     v = np.asarray(v, dtype=np.float64)
-                    with np.errstate(invalid="ignore"):
-                        if a.low is not None and a.high is not None:
-                            v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
-                        elif a.low is not None:
-                            v = np.where(v < a.low, a.low, v)
-                        elif a.high is not None:
-                            v = np.where(v > a.high, a.high, v)
+                    if a.low is not None and a.high is not None:
+                        v = np.where(v < a.low, a.low, np.where(v > a.high, a.high, v))
+                    elif a.low is not None:
+                        v = np.where(v < a.low, a.low, v)
+                    elif a.high is not None:
+                        v = np.where(v > a.high, a.high, v)
+                b = var.get(a.slot)
+                if b is not None:  # a renamed slot: never tracked (families.py)
+                    self.blocks[b][member, rows] = v
+                    continue
                 slot = self.slots[a.slot]
-                old = slot[rows]
-                first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
-                if first.any():
-                    self.prev[a.slot][rows[first]] = old[first]
-                    self.prev_t[a.slot][rows[first]] = t[first]
+                if a.slot in tracked:
+                    if t is None:
+                        t = self.t[rows]
+                    old = slot[rows]
+                    first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
+                    if first.any():
+                        self.prev[a.slot][rows[first]] = old[first]
+                        self.prev_t[a.slot][rows[first]] = t[first]
                 slot[rows] = v
         if eff.trigger is None:
             return
@@ -805,6 +956,8 @@ class _Chunk:
         moved = new != old
         if not moved.any():
             return
+        if t is None:
+            t = self.t[rows]
         rows, old, new, t = rows[moved], old[moved], new[moved], t[moved]
         fail = be.is_failure[new]
         if fail.any():
@@ -818,7 +971,11 @@ class _Chunk:
     def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
         nstates = len(self.be.cs.states)
         code = self.node[rows] * nstates + new
-        uniq, inv = np.unique(code, return_inverse=True)
+        top = int(code.max()) + 1
+        if top <= 4 * len(code) + 1024:  # few distinct paths so far: a table, not a sort
+            uniq = np.flatnonzero(np.bincount(code, minlength=top))
+        else:
+            uniq = np.unique(code)
         ids = np.empty(len(uniq), dtype=np.int64)
         for j, x in enumerate(uniq.tolist()):
             parent, state = divmod(x, nstates)
@@ -827,7 +984,12 @@ class _Chunk:
                 node = self.trie[parent, state] = len(self.paths)
                 self.paths.append((*self.paths[parent], state))
             ids[j] = node
-        self.node[rows] = ids[inv.reshape(-1)]
+        if top <= 4 * len(code) + 1024:
+            table = np.empty(top, dtype=np.int64)
+            table[uniq] = ids
+            self.node[rows] = table[code]
+        else:
+            self.node[rows] = ids[np.searchsorted(uniq, code)]
 
     def _blocked(
         self, rows: np.ndarray, state: np.ndarray, t: np.ndarray, ender: int, censored: bool
@@ -842,7 +1004,7 @@ class _Chunk:
         if not be.prec:
             return
         env = _Sub(self.slots, rows)
-        for k in be.effect_written:  # undo this instant's changes
+        for k in be.tracked:  # undo this instant's changes
             undo = self.prev_t[k][rows] == t
             if undo.any():
                 env.cache[k] = np.where(undo, self.prev[k][rows], self.slots[k][rows])
@@ -858,7 +1020,7 @@ class _Chunk:
                 continue
             refused = np.zeros(len(rows), dtype=bool)
             for k in be.deciders[pi]:
-                f = self.fired[rows, k]
+                f = self.fired[be.fired_col[k], rows]
                 refused |= (f >= 0) & (f < t)
                 if k == ender:
                     refused[:] = True
@@ -867,48 +1029,101 @@ class _Chunk:
         self.why[rows] = why
 
     def _reevaluate(self, clocks: Any, rows: np.ndarray | None, t: np.ndarray) -> None:
-        """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays."""
+        """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays.
+
+        ``t`` is the current tick of every live row (not only of ``rows``)."""
         be = self.be
         env: Any = self.slots if rows is None else _Sub(self.slots, rows)
-        state = self.state if rows is None else self.state[rows]
-        ok_rows = (self.done == RUNNING) & ~self.defer
-        if rows is not None:
-            ok_rows = ok_rows[rows]
+        state: Any = None
+        # On few rows, only those: the cost stays with the rows a happening touched.
+        ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
         for i in clocks:
-            test: Any = be.masks[i][state]
-            err: Any = None
-            for part in be.tests[i]:
-                v, e = part(env)
-                if e is not None:
-                    ee = test & e
-                    err = ee if err is None else err | ee
-                test = test & v
-            if err is not None:
-                bad = np.broadcast_to(err, ok_rows.shape) & ok_rows
-                if bad.any():
-                    where = np.flatnonzero(bad) if rows is None else rows[bad]
-                    self.defer[where] = True
-                    ok_rows = ok_rows & ~bad
-            enabled = self.enabled[:, i] if rows is None else self.enabled[rows, i]
-            change = (np.broadcast_to(test, ok_rows.shape) != enabled) & ok_rows
-            if not change.any():
-                continue
-            idx = np.flatnonzero(change) if rows is None else rows[change]
-            on = np.broadcast_to(test, ok_rows.shape)[change]
-            self.enabled[idx, i] = on
-            col = be.col_clock + i
-            self.keys[idx[~on], col] = INF
-            up = idx[on]
-            if len(up):
-                k = self.draws[up, i]
-                self.draws[up, i] = k + 1
-                now = t[np.flatnonzero(change)[on]]  # t is aligned with the rows evaluated
-                ticks, soon = be.delays[i].delays(self._u(up, i, k), self.hz - now)
-                self.keys[up, col] = np.where(soon, (now + ticks) * be.K + col, INF)
+            if not be.everywhere[i] and state is None:
+                state = self.state if rows is None else self.state[rows]
+            test, err = self._test(i, env, state)
+            ok_rows = self._settle(i, i, test, err, rows, ok_rows, t)
+
+    def _family_env(self, f: int, rows: np.ndarray, member: np.ndarray) -> FamilySub:
+        var = self.be.plan.families[f].var
+        return FamilySub(self.slots, rows, var, self.blocks, self.consts, member)
+
+    def _reevaluate_family(
+        self, f: int, rows: np.ndarray, member: np.ndarray, t: np.ndarray
+    ) -> None:
+        """Re-evaluate, on each of ``rows``, the member of family ``f`` that fired there."""
+        family = self.be.plan.families[f]
+        rep = family.rep
+        state = None if self.be.everywhere[rep] else self.state[rows]
+        test, err = self._test(rep, self._family_env(f, rows, member), state)
+        self._settle(family.members[member], rep, test, err, rows, self.ok[rows], t)
+
+    def _test(self, i: int, env: Any, state: Any) -> tuple[Any, Any]:
+        """Whether clock ``i`` is enabled on the rows of ``env`` (``state`` their
+        protocol states, unused for a clock allowed in every state), and where its
+        test would raise."""
+        be = self.be
+        test: Any = True if be.everywhere[i] else be.masks[i][state]
+        err: Any = None
+        for part in be.tests[i]:
+            v, e = part(env)
+            if e is not None:
+                ee = test & e
+                err = ee if err is None else err | ee
+            test = v if test is True else test & v
+        return test, err
+
+    def _settle(
+        self,
+        i: int | np.ndarray,
+        sampler: int,
+        test: Any,
+        err: Any,
+        rows: np.ndarray | None,
+        ok_rows: np.ndarray,
+        t: np.ndarray,
+    ) -> np.ndarray:
+        """Enable clock ``i`` where ``test`` holds and disable it where not, on ``rows``
+        (else every live row), sampling a delay (with the delay of clock ``sampler``)
+        for each newly enabled one; rows where the test would raise go to the reference
+        engine. ``i`` may give a clock per row of ``rows`` (a family's members). Returns
+        the rows still fine to evaluate."""
+        be = self.be
+        if err is not None:
+            bad = err & ok_rows
+            if bad.any():
+                where = np.flatnonzero(bad) if rows is None else rows[bad]
+                self.defer[where] = True
+                ok_rows = ok_rows & ~bad
+        enabled = self.enabled[i] if rows is None else self.enabled[i, rows]
+        change = (enabled != test) & ok_rows
+        if not change.any():
+            return ok_rows
+        idx = np.flatnonzero(change) if rows is None else rows[change]
+        on = test[change] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+        off = ~on
+        i_on: Any = i
+        i_off: Any = i
+        if isinstance(i, np.ndarray):
+            ii = i[change]
+            i_on, i_off = ii[on], ii[off]
+            self.enabled[ii, idx] = on
+        else:
+            self.enabled[i, idx] = on
+        self.keys[be.col_clock + i_off, idx[off]] = INF
+        up = idx[on]
+        if len(up):
+            k = self.draws[i_on, up]
+            self.draws[i_on, up] = k + 1
+            now = t[up]  # t has every live row
+            ticks, soon = be.delays[sampler].delays(self._u(up, i_on, k), self.hz - now)
+            col = be.col_clock + i_on
+            self.keys[col, up] = np.where(soon, (now + ticks) * be.KP + col, INF)
+        return ok_rows
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
-        and drop parked rows once they are a quarter of the arrays."""
+        and drop parked rows once they are three quarters of the arrays (each drop copies
+        every array; until then, parked rows cost only in the steps over all rows)."""
         over = ((self.done != RUNNING) | self.defer) & ~self.parked
         if not over.any():
             return
@@ -918,21 +1133,25 @@ class _Chunk:
             self.deferred.append(p)
         self.out_outcome[pos] = self.done[rows]
         self.out_ticks[pos] = self.end[rows]
-        self.out_events[pos] = self.events[rows]
+        self.out_events[pos] = self.events + self.extra[rows]
         self.out_node[pos] = self.node[rows]
         self.out_block[pos] = self.block[rows]
         self.out_why[pos] = self.why[rows]
         self.parked[rows] = True
-        self.keys[rows] = PARKED
+        self.keys[:, rows] = PARKED
         self.live -= len(rows)
-        if 4 * (len(self.pos) - self.live) < len(self.pos):
+        if 4 * (len(self.pos) - self.live) < 3 * len(self.pos):
             return
         keep = ~self.parked
         self.pos = self.pos[keep]
+        self.blocks = [b[:, keep] for b in self.blocks]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
-        for name in ("state", "node", "enabled", "keys", "draws", "events", "instant",
+        self._block_views()
+        for name in ("keys", "enabled", "draws", "fired", "latch"):
+            setattr(self, name, getattr(self, name)[:, keep])
+        for name in ("state", "node", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked",
-                     "edge_next", "why", "fired", "latch"):  # fmt: skip
+                     "edge_next", "why", "extra"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
         self.prev = {k: v[keep] for k, v in self.prev.items()}

@@ -23,6 +23,11 @@ environment of slot arrays that returns ``(value, error)``:
 with :mod:`math`, as the scalar code does: numpy's own versions may differ in
 the last bit, and an expression's value feeds comparisons that must come out
 the same on both engines.
+
+The array functions are called under ``np.errstate(all="ignore")`` (the batch
+engine sets it once for a whole chunk, not once per operation): overflow, a
+NaN compared or a division by zero gives numpy's value silently, and the
+error mask above says where the scalar code would have raised.
 """
 
 from __future__ import annotations
@@ -243,18 +248,17 @@ class Vectoriser:
         def arith(env: Env) -> tuple[Any, Err]:
             (x, ex), (y, ey) = a(env), b(env)
             x, y = _float(x), _float(y)
-            with np.errstate(all="ignore"):
-                if op is ast.Add:
-                    return x + y, _any(ex, ey)
-                if op is ast.Sub:
-                    return x - y, _any(ex, ey)
-                if op is ast.Mult:
-                    return x * y, _any(ex, ey)
-                zero = np.equal(y, 0.0)
-                safe = np.where(zero, 1.0, y) if isinstance(zero, np.ndarray) else (y or 1.0)
-                if op is ast.Div:
-                    return x / safe, _any(ex, ey, zero)
-                return np.remainder(x, safe), _any(ex, ey, zero)
+            if op is ast.Add:
+                return x + y, _any(ex, ey)
+            if op is ast.Sub:
+                return x - y, _any(ex, ey)
+            if op is ast.Mult:
+                return x * y, _any(ex, ey)
+            zero = np.equal(y, 0.0)
+            safe = np.where(zero, 1.0, y) if isinstance(zero, np.ndarray) else (y or 1.0)
+            if op is ast.Div:
+                return x / safe, _any(ex, ey, zero)
+            return np.remainder(x, safe), _any(ex, ey, zero)
 
         if op not in (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod):
             raise Unsupported(f"operator {op.__name__}")
@@ -311,8 +315,7 @@ class Vectoriser:
             for f, op in zip(fns[1:], funcs, strict=True):
                 y, ey = f(env)
                 e = _any(e, _where(result, ey))  # evaluated only while the chain holds
-                with np.errstate(invalid="ignore"):
-                    result = result & op(x, y)
+                result = result & op(x, y)
                 x = y
             return result, e
 
@@ -355,8 +358,7 @@ class Vectoriser:
                 xs, e = values(env)
                 r = xs[0]
                 for x in xs[1:]:  # as min()/max(): keep the first unless strictly beaten
-                    with np.errstate(invalid="ignore"):
-                        r = np.where(better(x, r), x, r)
+                    r = np.where(better(x, r), x, r)
                 return r, e
 
             return extreme, "number"
@@ -371,9 +373,8 @@ class Vectoriser:
 
             def clamp(env: Env) -> tuple[Any, Err]:
                 (x, lo, hi), e = values(env)
-                with np.errstate(invalid="ignore"):
-                    bad = np.greater(lo, hi)
-                    r = np.where(np.less(x, lo), lo, np.where(np.greater(x, hi), hi, x))
+                bad = np.greater(lo, hi)
+                r = np.where(np.less(x, lo), lo, np.where(np.greater(x, hi), hi, x))
                 return r, _any(e, bad)
 
             return clamp, "number"
@@ -381,8 +382,7 @@ class Vectoriser:
 
             def sqrt(env: Env) -> tuple[Any, Err]:
                 xs, e = values(env)
-                with np.errstate(invalid="ignore"):
-                    return np.sqrt(xs[0]), _any(e, np.less(xs[0], 0.0))
+                return np.sqrt(xs[0]), _any(e, np.less(xs[0], 0.0))
 
             return sqrt, "number"
         scalar: dict[str, Callable[..., float]] = {
