@@ -187,3 +187,36 @@ def test_a_duplicate_key_is_reported_with_the_other_problems(
     messages = [p.message for p in problems(write_scenario, broken)]
     assert "missing required key 'horizon'" in messages
     assert any(m.startswith("duplicate key 'meet'") for m in messages)
+
+
+def test_a_misspelt_name_written_as_a_key_is_located_at_the_key(tmp_path: Path) -> None:
+    """An unknown actor in a ``present:``/``available:`` effect, or an unknown fact in
+    ``set:``, is reported where the name is written (the key), in the base or the case,
+    with "did you mean"; not where its value is."""
+    (tmp_path / "base.yaml").write_text(
+        "abstract: true\n"
+        "events:\n"
+        "  crisis:\n"
+        "    at: 2h\n"
+        "    available:\n"
+        "      chna: false\n",
+        encoding="utf-8",
+    )
+    case = GUARDS.replace("id: multi", "extends: base.yaml\nid: multi")
+    for typo, right in [("claered", "cleared"), ("cleard", "cleared"), ("'chna'", "'china'")]:
+        case = case.replace(typo, right)  # the guards are right: only the keys are wrong
+    case = case.replace(
+        "    set: {cleared: true}\n", "    set: {claered: true}\n    present: {aa:\n      false}\n"
+    )
+    (tmp_path / "case.yaml").write_text(case, encoding="utf-8")
+    found = [str(p) for p in negosim.validate(tmp_path / "case.yaml")]
+    lines = case.splitlines()
+    row = next(i for i, t in enumerate(lines, 1) if "claered" in t)
+    assert found == [
+        f"{tmp_path / 'case.yaml'}:{row}:11: actions.other.set.claered: unknown fact 'claered'"
+        " (did you mean 'cleared'?); declared: cleared",
+        f"{tmp_path / 'case.yaml'}:{row + 1}:15: actions.other.present.aa: unknown actor 'aa'"
+        " (did you mean 'a'?); declared: a, china",
+        f"{tmp_path / 'base.yaml'}:6:7: events.crisis.available.chna: unknown actor 'chna'"
+        " (did you mean 'china'?); declared: a, china",
+    ]

@@ -65,7 +65,9 @@ def validate_document(
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets)) from None
     if early:
         _, issues = compile_scenario(model)
-        problems = early + [doc.problem(p.loc, p.message, p.offset) for p in issues]
+        problems = early + [
+            doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in issues
+        ]
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets))
     return model, doc
 
@@ -255,7 +257,7 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
     return [
-        doc.problem(p.loc, p.message, p.offset)
+        doc.problem(p.loc, p.message, p.offset, at_key=p.at_key)
         for p in problems
         if not any(g in p.message for g in gone)
     ]
@@ -368,7 +370,7 @@ def compile_model(
             located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
         else:
             located = sort_problems(
-                [doc.problem(p.loc, p.message, p.offset) for p in problems], doc
+                [doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in problems], doc
             )
         raise ScenarioError(_annotate(located, sets))
     if doc is not None:  # say where each parameter's default is written (case or base)

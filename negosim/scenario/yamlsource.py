@@ -166,15 +166,22 @@ class YamlDocument:
             return pos.key
         return (pos.line, pos.col) if pos is not None else (1, 1)
 
-    def problem(self, loc: Loc, message: str, offset: int | None = None) -> Problem:
+    def problem(
+        self, loc: Loc, message: str, offset: int | None = None, *, at_key: bool = False
+    ) -> Problem:
         """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``.
 
         ``offset`` is a character offset inside the value's text (where an
         expression goes wrong); it moves the column there when the value is a
         one-line scalar, the only case where text offsets map to columns.
+        ``at_key`` locates it at the key naming the value instead (a misspelt
+        name written as a key: ``present: {wnag: false}``).
         """
         path, pos = self._walk(loc)
         line, col = (pos.line, pos.col) if pos is not None else (1, 1)
+        if at_key and pos is not None and pos.key is not None and path and path[-1] == loc[-1]:
+            line, col = pos.key
+            offset = None
         if offset is not None and pos is not None and pos.text_col is not None:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
