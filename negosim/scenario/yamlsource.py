@@ -574,6 +574,10 @@ MAX_BASES = 8
 """Bases one scenario may be built on, counting bases of bases (a chain this long
 is already hard to follow)."""
 _BASE_SUFFIXES = (".yaml", ".yml")
+_NOT_A_BASE = (
+    "{}: not a negosim scenario or base (no 'abstract: true', nor 'id' and 'protocol', "
+    "at the top level or from its own bases)"
+)
 
 
 def load_scenario_file(path: str | os.PathLike[str], keep_going: bool = False) -> YamlDocument:
@@ -619,11 +623,13 @@ def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
     if len(chain) > MAX_BASES:
         raise fail(f"too many bases in a chain (at most {MAX_BASES})")
     raw = _read_base(base_file, fail)
-    if not (raw.data.get("abstract") is True or ("id" in raw.data and "protocol" in raw.data)):
+    abstract = raw.data.get("abstract") is True
+    if not (abstract or ("id" in raw.data and ("protocol" in raw.data or "extends" in raw.data))):
         # Quote nothing of a file that is not a scenario (see compiler.loader.require_scenario).
-        raise fail(f"{base_file}: not a negosim scenario or base (no 'abstract: true', "
-                   "nor 'id' and 'protocol', at the top level)")
+        raise fail(_NOT_A_BASE.format(base_file))
     base = _extend(raw, [(ident, base_file), *chain])
+    if not (abstract or "protocol" in base.data):  # a case on a base that gives no protocol
+        raise fail(_NOT_A_BASE.format(base_file))
     assert base._root is not None and doc._root is not None
     _mark_file(base._root, base_file)
     base.data.pop("abstract", None)  # being a base is not inherited
