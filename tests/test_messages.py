@@ -220,3 +220,22 @@ def test_a_misspelt_name_written_as_a_key_is_located_at_the_key(tmp_path: Path) 
         f"{tmp_path / 'base.yaml'}:6:7: events.crisis.available.chna: unknown actor 'chna'"
         " (did you mean 'china'?); declared: a, china",
     ]
+
+
+def test_a_schema_problem_does_not_hide_the_expressions_of_the_same_item(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """An unknown distribution in an action leaves the action out of the whole-file check;
+    its guard is still checked on its own, in the same pass."""
+    text = GUARDS.replace(
+        "    delay: {dist: fixed, value: 1h}\n    trigger: meet\n",
+        "    delay: {dist: fixxed, value: 1h}\n    trigger: meet\n",
+    )
+    found = [f"{p.line}:{p.col}: {p.path}: {p.message.split(';')[0]}"
+             for p in problems(write_scenario, text)]  # fmt: skip
+    assert found == [
+        "20:11: actions.meet.guard: unknown name 'claered' (did you mean 'cleared'?)",
+        "21:19: actions.meet.guard: unknown actor 'chna' (did you mean 'china'?)",
+        "22:19: actions.meet.delay.dist: unknown distribution 'fixxed' (did you mean 'fixed'?)",
+        "28:13: actions.other.guard: unknown name 'cleard' (did you mean 'cleared'?)",
+    ]

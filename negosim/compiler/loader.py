@@ -256,11 +256,18 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         return _expression_problems(doc, exc)
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
-    return [
+    found = [
         doc.problem(p.loc, p.message, p.offset, at_key=p.at_key)
         for p in problems
         if not any(g in p.message for g in gone)
     ]
+    # The expressions of the left-out items are checked on their own: a misspelt name
+    # in a guard is reported with the unknown distribution of the same action.
+    def left_out(path: str) -> bool:
+        section, _, rest = path.partition(".")
+        return rest.split(".")[0] in pruned.get(section, ())
+
+    return found + [p for p in _expression_problems(doc, exc) if left_out(p.path)]
 
 
 _FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
