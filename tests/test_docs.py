@@ -53,7 +53,7 @@ from negosim.cli.main import build_parser
 from negosim.compiler.describe import parameter_rows
 from negosim.compiler.expr import FUNCTIONS
 from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
-from negosim.scenario.schema import json_schema
+from negosim.scenario.schema import model_schema
 from negosim.scenario.units import hours_between, parse_datetime, parse_duration, zone
 
 REPO = Path(__file__).resolve().parent.parent
@@ -520,7 +520,7 @@ def test_trace_json_fields_documented(workdir: Path) -> None:
 
 def test_scenario_format_documents_every_field() -> None:
     text = _doc_text("scenario-format.md")
-    schema = json_schema()
+    schema = model_schema()
     models = [schema, *schema["$defs"].values()]
     missing = sorted(
         {name for model in models for name in model.get("properties", {})}

@@ -529,6 +529,15 @@ class Scenario(Strict):
     settings: Settings = Field(default_factory=Settings)
 
 
+def model_schema() -> dict[str, Any]:
+    """The JSON Schema of a complete scenario, one definition per model (the generated
+    format reference is made from it; :func:`json_schema` builds on it)."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "negosim scenario"
+    return schema
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the scenario format (``negosim schema``).
 
@@ -537,7 +546,7 @@ def json_schema() -> dict[str, Any]:
     required, at any depth: every value written is still checked (types, unknown
     keys, ranges), but a missing one is not an error. Other files must be complete.
     """
-    full = Scenario.model_json_schema(by_alias=True)
+    full = model_schema()
     defs = full.pop("$defs", {})
     required = full.pop("required", [])
     partial = _partial(full["properties"])
