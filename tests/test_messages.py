@@ -137,6 +137,13 @@ def test_a_missing_file_and_an_unknown_distribution(
         ("id: x\ncalendar:\n    timezone: UTC\n  start: 2024\n", 4, "indented differently"),
         ("id: x\ncalendar:\n\ttimezone: UTC\n", 3, "never tabs"),
         ("id: x\ntitle: 'open\n", 3, "opened at line 2 is never closed"),
+        ('id: x\ntitle: "Talks" in Bali\n', 2,
+         "unexpected 'i' after a complete value on this line: if it is part of the value, "
+         "put the whole value in quotes"),
+        ("id: x\nactors: {a: {name: A}}}\n", 2, "unexpected '}' after a complete value"),
+        ("id: x\ntitle: @home\n", 2,
+         "a value cannot start with '@', which YAML reserves: put the value in quotes"),
+        ("id: x\ntitle: `code`\n", 2, "a value cannot start with '`'"),
     ],
 )
 def test_yaml_errors_in_plain_words(

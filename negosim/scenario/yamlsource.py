@@ -449,6 +449,15 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
             "a list item ('-') where a key was expected: indent it under the key it "
             "belongs to, or check the indentation of this line"
         )
+    after = _text_before_mark(exc, text)
+    if after and (
+        problem.startswith("expected <block end>")
+        or ("flow" not in context and problem.startswith("expected <block mapping start>"))
+    ):
+        return (
+            f"unexpected {after!r} after a complete value on this line: if it is part "
+            "of the value, put the whole value in quotes; otherwise remove it"
+        )
     if problem.startswith("expected <block end>") or problem.startswith(
         "expected <block mapping start>"
     ):
@@ -471,6 +480,12 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
         return f"the quotation mark opened{since} is never closed"
     if problem.startswith("found character '\\t'"):
         return "a tab character: YAML is indented with spaces, never tabs"
+    if problem.startswith("found character") and problem.endswith("cannot start any token"):
+        char = problem.removeprefix("found character ").split(" ", 1)[0]
+        return (
+            f"a value cannot start with {char}, which YAML reserves: put the value in "
+            "quotes"
+        )
     for bracket, closing, what in (("[", "]", "flow sequence"), ("{", "}", "flow mapping")):
         if what in context and problem.startswith("expected ','"):
             return (
@@ -490,6 +505,18 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     if context and problem and exc.context_mark is not None:
         message += f" ({context}{since})"
     return message
+
+
+def _text_before_mark(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """The character at the error's mark if something other than indentation comes before
+    it on its line (text after a closed quotation mark or bracket), else ``""``."""
+    mark = exc.problem_mark
+    if mark is None or mark.index >= len(text):
+        return ""
+    start = text.rfind("\n", 0, mark.index) + 1
+    if not text[start : mark.index].strip():
+        return ""  # the first thing on its line: an indentation problem
+    return text[mark.index]
 
 
 def load_yaml_text(text: str, file: str = "<string>", keep_going: bool = False) -> YamlDocument:
