@@ -246,3 +246,23 @@ def test_a_schema_problem_does_not_hide_the_expressions_of_the_same_item(
         "22:19: actions.meet.delay.dist: unknown distribution 'fixxed' (did you mean 'fixed'?)",
         "28:13: actions.other.guard: unknown name 'cleard' (did you mean 'cleared'?)",
     ]
+
+
+def test_misspelt_enum_values_say_which_was_meant(write_scenario: Callable[..., Path]) -> None:
+    """A value of an enum fact is a name too: in a comparison (every one of the
+    expression, in one pass), in set: and as the initial value."""
+    data = base_scenario()
+    data["facts"] = {"mood": {"type": "enum", "values": ["cool", "warm"], "initial": "warn"}}
+    data["actions"]["meet"]["guard"] = "mood == 'wram' and mood != 'cold'"
+    data["actions"]["meet"]["set"] = {"mood": "wram"}
+    found = [f"{p.path}: {p.message}" for p in problems(write_scenario, data)]
+    tail = " (in \"mood == 'wram' and mood != 'cold'\")"
+    assert found == [  # in the order of the file: actions, then facts
+        "actions.meet.guard: 'wram' is not one of mood's values: cool, warm"
+        " (did you mean 'warm'?)" + tail,
+        "actions.meet.guard: 'cold' is not one of mood's values: cool, warm"
+        " (did you mean 'cool'?)" + tail,
+        "actions.meet.set.mood: 'wram' is not one of mood's values: cool, warm"
+        " (did you mean 'warm'?)",
+        "facts.mood.initial: 'warn' is not one of cool, warm (did you mean 'warm'?)",
+    ]

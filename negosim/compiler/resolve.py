@@ -218,6 +218,11 @@ class Resolver:
         else:  # enum
             if isinstance(value, str) and fact.values and value in fact.values:
                 return _const(value)
+            if isinstance(value, str) and value.isidentifier() and value not in self.names:
+                values = tuple(fact.values or ())  # a misspelt value, not an expression
+                self.bad(loc, f"{value!r} is not one of {fact_id}'s values: "
+                              f"{', '.join(values)}{did_you_mean(value, values)}")  # fmt: skip
+                return None
             if isinstance(value, str):
                 c = self.expr(loc, value, "str")
                 return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
