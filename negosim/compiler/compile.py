@@ -366,7 +366,7 @@ class _Compiler(Resolver):
                 else:
                     values = tuple(f.values)
                 if values and init not in values:
-                    hint = did_you_mean(init, values)
+                    hint = did_you_mean(str(init), values)
                     self.bad((*loc, "initial"), f"{init!r} is not one of {', '.join(values)}{hint}")
                 self._slot(fid, "str", str(init), values)
             if f.type != "enum" and f.values is not None:
