@@ -266,3 +266,20 @@ def test_misspelt_enum_values_say_which_was_meant(write_scenario: Callable[..., 
         " (did you mean 'warm'?)",
         "facts.mood.initial: 'warn' is not one of cool, warm (did you mean 'warm'?)",
     ]
+
+
+def test_a_multi_line_expression_in_a_base_is_located_at_the_name(tmp_path: Path) -> None:
+    """The columns inside a guard written over several lines are found in the file that
+    wrote it, also when that is a base (two levels down)."""
+    guard = "    guard: >\n      present('a')\n        and claered\n        and present('chna')\n"
+    base = "abstract: true\nactions:\n  meet:\n" + guard
+    (tmp_path / "inner.yaml").write_text(base, encoding="utf-8")
+    (tmp_path / "outer.yaml").write_text("abstract: true\nextends: inner.yaml\n", "utf-8")
+    case = GUARDS.replace("id: multi", "extends: outer.yaml\nid: multi")
+    case = case.replace("    guard: >\n      present('a')\n      and claered\n"
+                        "      and present('chna')\n", "")  # fmt: skip
+    case = case.replace("cleard", "cleared")
+    (tmp_path / "case.yaml").write_text(case, encoding="utf-8")
+    found = [(p.file, p.line, p.col) for p in negosim.validate(tmp_path / "case.yaml")]
+    inner = str(tmp_path / "inner.yaml")
+    assert found == [(inner, 6, 13), (inner, 7, 21)]  # 'claered', then 'chna'

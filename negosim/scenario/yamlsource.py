@@ -116,6 +116,9 @@ class YamlDocument:
     # Problems that did not stop the reading (with ``keep_going``: duplicate keys, the
     # first value kept), for the loader to report with everything else it finds.
     problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
+    # The YAML read from each base (by the name in ``bases``), to locate a problem
+    # inside a value written over several lines in a base.
+    base_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -185,13 +188,14 @@ class YamlDocument:
         if offset is not None and pos is not None and pos.text_col is not None:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
+        text = self.base_texts.get(pos.file) if pos is not None and pos.file else self.text
         if (offset is not None and pos is not None and pos.text_col is None and pos.span
-                and self.text is not None and not pos.file):
+                and text is not None):
             value = self.data
             for step in path:
                 value = value[step]
             if isinstance(value, str):
-                line, col = _locate_in_scalar(self.text, pos.span, value, offset) or (line, col)
+                line, col = _locate_in_scalar(text, pos.span, value, offset) or (line, col)
         return Problem(file, line, col, dotted(loc), message)
 
 
@@ -663,8 +667,9 @@ def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
     if isinstance(base._root.children, dict):
         base._root.children.pop("abstract", None)
     merged, root = _merge(base.data, base._root, data, doc._root)
+    texts = {**base.base_texts, **({base_file: base.text} if base.text is not None else {})}
     return YamlDocument(doc.file, merged, root, (base_file, *base.bases), text=doc.text,
-                        problems=doc.problems)
+                        problems=doc.problems, base_texts=texts)
 
 
 def _read_base(file: str, fail: Callable[[str], ScenarioError]) -> YamlDocument:
