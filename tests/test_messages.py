@@ -283,3 +283,18 @@ def test_a_multi_line_expression_in_a_base_is_located_at_the_name(tmp_path: Path
     found = [(p.file, p.line, p.col) for p in negosim.validate(tmp_path / "case.yaml")]
     inner = str(tmp_path / "inner.yaml")
     assert found == [(inner, 6, 13), (inner, 7, 21)]  # 'claered', then 'chna'
+
+
+def test_a_schema_problem_in_an_actor_does_not_hide_guards_that_name_it(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """The actor with an unknown key is left out of the whole-file check; problems that
+    are about it are dropped as noise, but not those that only quote it in an expression."""
+    text = GUARDS.replace("  china: {name: China}\n", "  china: {name: China, colour: red}\n")
+    found = [(p.path, p.message.split(";")[0]) for p in problems(write_scenario, text)]
+    assert found == [
+        ("actors.china.colour", "unknown key 'colour'"),
+        ("actions.meet.guard", "unknown name 'claered' (did you mean 'cleared'?)"),
+        ("actions.meet.guard", "unknown actor 'chna'"),  # a real typo, though china is out
+        ("actions.other.guard", "unknown name 'cleard' (did you mean 'cleared'?)"),
+    ]

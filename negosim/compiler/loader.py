@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import replace
@@ -220,6 +221,10 @@ def require_scenario(doc: YamlDocument) -> None:
 _ITEM_SECTIONS = ("sources", "params", "facts", "actors", "preconditions", "actions", "events")
 
 
+_QUOTED_EXPRESSION = re.compile(r" \(in (\"[^\"]*\"|'[^']*')\)$")
+"""The expression a problem's message quotes at its end: ``(in "present('a') and x")``."""
+
+
 def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> list[Problem]:
     """Reference and expression problems in the parts of the file the schema accepted.
 
@@ -259,7 +264,7 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
     found = [
         doc.problem(p.loc, p.message, p.offset, at_key=p.at_key)
         for p in problems
-        if not any(g in p.message for g in gone)
+        if not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
     ]
     # The expressions of the left-out items are checked on their own: a misspelt name
     # in a guard is reported with the unknown distribution of the same action.
