@@ -302,8 +302,37 @@ def test_schema_is_json_schema_of_the_format(cli):
     schema = json.loads(proc.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     tutorial = yaml.safe_load((SCENARIOS / "tutorial.yaml").read_text())
-    assert set(schema["required"]) <= set(tutorial) <= set(schema["properties"])
+    assert set(schema["else"]["required"]) <= set(tutorial) <= set(schema["properties"])
     assert schema.get("additionalProperties") is False
+
+
+def test_the_schema_accepts_bases_and_cases_that_extend_them(cli):
+    """A file with extends: or abstract: true may leave out what its base (or case) gives,
+    at any depth, but what it writes is checked; a file without them must be complete."""
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json.loads(cli("schema").stdout))
+    for path in sorted(SCENARIOS.glob("*.yaml")) + sorted(SCENARIOS.glob("bases/*.yaml")):
+        data = load_yaml_file(path).data
+        assert not list(validator.iter_errors(data)), path
+    case = {
+        "extends": "bases/sidelines.yaml",
+        "calendar": {"start": "2024-01-01 08:00"},  # no timezone: the base may give it
+        "protocol": {"states": {"requested": "asked"}},  # one state's text, nothing else
+        "actions": {"meet": {"delay": {"median": "3h"}}},  # one field of a distribution
+    }
+    assert validator.is_valid(case)
+    assert validator.is_valid({"abstract": True, "params": {"p": {"default": 0.5}}})
+    for wrong in (
+        {"calendar": {"strat": "2024-01-01"}},
+        {"actors": {"a": {"present": "yes"}}},
+        {"actions": {"meet": {"delay": {"dist": "lognorml"}}}},
+        {"actions": {"meet": {"delay": {"dist": "fixed", "median": "3h"}}}},
+    ):
+        assert not validator.is_valid({"extends": "b.yaml", **wrong}), wrong
+    assert not validator.is_valid({"abstract": False, "params": {"p": {"default": 0.5}}})
+    tutorial = load_yaml_file(SCENARIOS / "tutorial.yaml").data
+    del tutorial["calendar"]["timezone"]
+    assert not validator.is_valid(tutorial)  # a file that extends nothing must be complete
 
 
 def test_schema_validates_the_tutorial(cli):

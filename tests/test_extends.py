@@ -176,6 +176,26 @@ def test_hostile_bases_are_refused(tmp_path: Path, target: str, message: str) ->
     assert "hunter2" not in msg and "password" not in msg
 
 
+def test_a_case_can_extend_a_case_that_is_built_on_a_base(tmp_path: Path) -> None:
+    """A complete case whose protocol comes from its own base is a valid base too (a
+    what-if on a library case), while a file with an id but no protocol from anywhere
+    is not."""
+    variant = "extends: case.yaml\nid: variant\nparams:\n  p_accept: {default: 0.9}\n"
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": CASE, "variant.yaml": variant})
+    compiled = load(tmp_path / "variant.yaml")
+    assert compiled.id == "variant"
+    assert {p.name: p.value for p in compiled.parameters}["p_accept"] == 0.9
+    write(tmp_path, {"noproto.yaml": "extends: bases/stub.yaml\nid: stub\n",
+                     "bases/stub.yaml": "abstract: true\n",
+                     "on-stub.yaml": "extends: noproto.yaml\nid: x\n"})  # fmt: skip
+    [msg] = problems(tmp_path / "on-stub.yaml")
+    assert msg == (
+        f"{tmp_path / 'on-stub.yaml'}:1:10: extends: {tmp_path / 'noproto.yaml'}: not a negosim"
+        " scenario or base (no 'abstract: true', nor 'id' and 'protocol', at the top level or"
+        " from its own bases)"
+    )
+
+
 def test_errors_point_at_the_file_and_line_that_wrote_the_value(tmp_path: Path) -> None:
     base = BASE.replace("guard: present('a') and present('b')", "guard: present('a') and presnt")
     case = CASE.replace("default: 0.4", "default: 1.4")

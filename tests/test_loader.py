@@ -100,7 +100,7 @@ MANY_EXPECTED = {
     "actions.go.requires.1": (32, 22, r"unknown precondition 'nonexistent'; declared: warm"),
     "actions.go.delay.mean": (33, 38, r"delay cannot be negative, found -3h"),
     "actions.go.options.yes.weight": (35, 22, r"syntax error.*\(in 'p_yes \*'\)"),
-    "actions.go.options.no.set.mood": (36, 60, r"unknown fact 'mood'; declared: stance"),
+    "actions.go.options.no.set.mood": (36, 54, r"unknown fact 'mood'; declared: stance"),
     "actions.wait.delay.value": (
         39, 33, r"unknown parameter 'slower' \(did you mean 'slow'\?\); declared: p_yes, slow"
     ),

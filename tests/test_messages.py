@@ -137,6 +137,13 @@ def test_a_missing_file_and_an_unknown_distribution(
         ("id: x\ncalendar:\n    timezone: UTC\n  start: 2024\n", 4, "indented differently"),
         ("id: x\ncalendar:\n\ttimezone: UTC\n", 3, "never tabs"),
         ("id: x\ntitle: 'open\n", 3, "opened at line 2 is never closed"),
+        ('id: x\ntitle: "Talks" in Bali\n', 2,
+         "unexpected 'i' after a complete value on this line: if it is part of the value, "
+         "put the whole value in quotes"),
+        ("id: x\nactors: {a: {name: A}}}\n", 2, "unexpected '}' after a complete value"),
+        ("id: x\ntitle: @home\n", 2,
+         "a value cannot start with '@', which YAML reserves: put the value in quotes"),
+        ("id: x\ntitle: `code`\n", 2, "a value cannot start with '`'"),
     ],
 )
 def test_yaml_errors_in_plain_words(
@@ -187,3 +194,107 @@ def test_a_duplicate_key_is_reported_with_the_other_problems(
     messages = [p.message for p in problems(write_scenario, broken)]
     assert "missing required key 'horizon'" in messages
     assert any(m.startswith("duplicate key 'meet'") for m in messages)
+
+
+def test_a_misspelt_name_written_as_a_key_is_located_at_the_key(tmp_path: Path) -> None:
+    """An unknown actor in a ``present:``/``available:`` effect, or an unknown fact in
+    ``set:``, is reported where the name is written (the key), in the base or the case,
+    with "did you mean"; not where its value is."""
+    (tmp_path / "base.yaml").write_text(
+        "abstract: true\n"
+        "events:\n"
+        "  crisis:\n"
+        "    at: 2h\n"
+        "    available:\n"
+        "      chna: false\n",
+        encoding="utf-8",
+    )
+    case = GUARDS.replace("id: multi", "extends: base.yaml\nid: multi")
+    for typo, right in [("claered", "cleared"), ("cleard", "cleared"), ("'chna'", "'china'")]:
+        case = case.replace(typo, right)  # the guards are right: only the keys are wrong
+    case = case.replace(
+        "    set: {cleared: true}\n", "    set: {claered: true}\n    present: {aa:\n      false}\n"
+    )
+    (tmp_path / "case.yaml").write_text(case, encoding="utf-8")
+    found = [str(p) for p in negosim.validate(tmp_path / "case.yaml")]
+    lines = case.splitlines()
+    row = next(i for i, t in enumerate(lines, 1) if "claered" in t)
+    assert found == [
+        f"{tmp_path / 'case.yaml'}:{row}:11: actions.other.set.claered: unknown fact 'claered'"
+        " (did you mean 'cleared'?); declared: cleared",
+        f"{tmp_path / 'case.yaml'}:{row + 1}:15: actions.other.present.aa: unknown actor 'aa'"
+        " (did you mean 'a'?); declared: a, china",
+        f"{tmp_path / 'base.yaml'}:6:7: events.crisis.available.chna: unknown actor 'chna'"
+        " (did you mean 'china'?); declared: a, china",
+    ]
+
+
+def test_a_schema_problem_does_not_hide_the_expressions_of_the_same_item(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """An unknown distribution in an action leaves the action out of the whole-file check;
+    its guard is still checked on its own, in the same pass."""
+    text = GUARDS.replace(
+        "    delay: {dist: fixed, value: 1h}\n    trigger: meet\n",
+        "    delay: {dist: fixxed, value: 1h}\n    trigger: meet\n",
+    )
+    found = [f"{p.line}:{p.col}: {p.path}: {p.message.split(';')[0]}"
+             for p in problems(write_scenario, text)]  # fmt: skip
+    assert found == [
+        "20:11: actions.meet.guard: unknown name 'claered' (did you mean 'cleared'?)",
+        "21:19: actions.meet.guard: unknown actor 'chna' (did you mean 'china'?)",
+        "22:19: actions.meet.delay.dist: unknown distribution 'fixxed' (did you mean 'fixed'?)",
+        "28:13: actions.other.guard: unknown name 'cleard' (did you mean 'cleared'?)",
+    ]
+
+
+def test_misspelt_enum_values_say_which_was_meant(write_scenario: Callable[..., Path]) -> None:
+    """A value of an enum fact is a name too: in a comparison (every one of the
+    expression, in one pass), in set: and as the initial value."""
+    data = base_scenario()
+    data["facts"] = {"mood": {"type": "enum", "values": ["cool", "warm"], "initial": "warn"}}
+    data["actions"]["meet"]["guard"] = "mood == 'wram' and mood != 'cold'"
+    data["actions"]["meet"]["set"] = {"mood": "wram"}
+    found = [f"{p.path}: {p.message}" for p in problems(write_scenario, data)]
+    tail = " (in \"mood == 'wram' and mood != 'cold'\")"
+    assert found == [  # in the order of the file: actions, then facts
+        "actions.meet.guard: 'wram' is not one of mood's values: cool, warm"
+        " (did you mean 'warm'?)" + tail,
+        "actions.meet.guard: 'cold' is not one of mood's values: cool, warm"
+        " (did you mean 'cool'?)" + tail,
+        "actions.meet.set.mood: 'wram' is not one of mood's values: cool, warm"
+        " (did you mean 'warm'?)",
+        "facts.mood.initial: 'warn' is not one of cool, warm (did you mean 'warm'?)",
+    ]
+
+
+def test_a_multi_line_expression_in_a_base_is_located_at_the_name(tmp_path: Path) -> None:
+    """The columns inside a guard written over several lines are found in the file that
+    wrote it, also when that is a base (two levels down)."""
+    guard = "    guard: >\n      present('a')\n        and claered\n        and present('chna')\n"
+    base = "abstract: true\nactions:\n  meet:\n" + guard
+    (tmp_path / "inner.yaml").write_text(base, encoding="utf-8")
+    (tmp_path / "outer.yaml").write_text("abstract: true\nextends: inner.yaml\n", "utf-8")
+    case = GUARDS.replace("id: multi", "extends: outer.yaml\nid: multi")
+    case = case.replace("    guard: >\n      present('a')\n      and claered\n"
+                        "      and present('chna')\n", "")  # fmt: skip
+    case = case.replace("cleard", "cleared")
+    (tmp_path / "case.yaml").write_text(case, encoding="utf-8")
+    found = [(p.file, p.line, p.col) for p in negosim.validate(tmp_path / "case.yaml")]
+    inner = str(tmp_path / "inner.yaml")
+    assert found == [(inner, 6, 13), (inner, 7, 21)]  # 'claered', then 'chna'
+
+
+def test_a_schema_problem_in_an_actor_does_not_hide_guards_that_name_it(
+    write_scenario: Callable[..., Path],
+) -> None:
+    """The actor with an unknown key is left out of the whole-file check; problems that
+    are about it are dropped as noise, but not those that only quote it in an expression."""
+    text = GUARDS.replace("  china: {name: China}\n", "  china: {name: China, colour: red}\n")
+    found = [(p.path, p.message.split(";")[0]) for p in problems(write_scenario, text)]
+    assert found == [
+        ("actors.china.colour", "unknown key 'colour'"),
+        ("actions.meet.guard", "unknown name 'claered' (did you mean 'cleared'?)"),
+        ("actions.meet.guard", "unknown actor 'chna'"),  # a real typo, though china is out
+        ("actions.other.guard", "unknown name 'cleard' (did you mean 'cleared'?)"),
+    ]

@@ -330,7 +330,7 @@ def test_an_unknown_actor_in_available_is_located_with_did_you_mean(tmp_path: Pa
     text = CRISIS.replace("available: {a: false}", "available: {aa: false}")
     problems = located(tmp_path, text)
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "crisis:" in t)
-    col = text.splitlines()[line - 1].index("false}") + 1  # the value written for 'aa'
+    col = text.splitlines()[line - 1].index("aa: false") + 1  # the name, not its value
     assert problems == [
         f"{tmp_path / 'case.yaml'}:{line}:{col}: events.crisis.available.aa: unknown actor "
         "'aa' (did you mean 'a'?); declared: a, w"

@@ -11,6 +11,7 @@ import pytest
 from negosim import load, load_string, simulate
 from negosim.compiler.tables import CompiledScenario
 from negosim.errors import ScenarioError
+from negosim.output.explain import explain
 from negosim.scenario.units import at_hours
 
 HEAD = """\
@@ -151,3 +152,9 @@ def test_shipped_style_windows_are_unchanged(tmp_path: Path) -> None:
     cs = load(Path(__file__).parent.parent / "scenarios" / "tutorial.yaml")
     start = datetime(2024, 5, 14, 8, tzinfo=ZoneInfo("Europe/Vienna"))
     assert cs.start == start and cs.windows["conference"] == ((1.0, 10.0),)
+
+
+def test_explain_counts_the_periods_of_a_recurring_window() -> None:
+    text = " ".join(explain(scenario()).split())  # explain wraps its lines
+    assert "Window hours: 08:00-22:00 each day from 2023-03-24 to 2023-03-27 (4 periods)." in text
+    assert "Window late: 22:00-02:00 on sat from 2023-03-25 to 2023-03-27 (1 period)." in text

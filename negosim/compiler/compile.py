@@ -34,7 +34,7 @@ from ..scenario.units import (
 from . import dists
 from .expr import Compiled, Name, conjunction
 from .parameters import Parameter, Uncertainty
-from .resolve import Issue, Loc, Resolver, unknown
+from .resolve import Issue, Loc, Resolver, did_you_mean, unknown
 from .tables import (
     Clock,
     CompiledScenario,
@@ -366,7 +366,8 @@ class _Compiler(Resolver):
                 else:
                     values = tuple(f.values)
                 if values and init not in values:
-                    self.bad((*loc, "initial"), f"{init!r} is not one of {', '.join(values)}")
+                    hint = did_you_mean(str(init), values)
+                    self.bad((*loc, "initial"), f"{init!r} is not one of {', '.join(values)}{hint}")
                 self._slot(fid, "str", str(init), values)
             if f.type != "enum" and f.values is not None:
                 self.bad((*loc, "values"), "only enum facts have values")

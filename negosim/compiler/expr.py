@@ -386,8 +386,7 @@ class _Gen:
         if decl is None or decl.values is None or not isinstance(lit.value, str):
             return
         if lit.value not in decl.values:
-            allowed = ", ".join(decl.values)
-            raise self.err(f"{lit.value!r} is not one of {name.id}'s values: {allowed}", lit)
+            raise self.err(_not_a_value(lit.value, name.id, decl.values), lit)
 
     def call(self, node: ast.Call) -> tuple[str, str]:
         if not isinstance(node.func, ast.Name):
@@ -449,6 +448,37 @@ def _unknown_special(what: str, prefix: str, arg: str, names: Mapping[str, Name]
     return f"unknown {what} {arg!r}{_hint(arg, declared)}; {what}s: {listed or '(none)'}"
 
 
+def _not_a_value(value: str, fact: str, values: tuple[str, ...]) -> str:
+    """``'wram' is not one of mood's values: cool, warm (did you mean 'warm'?)``."""
+    hint = _hint(value, list(values))
+    return f"{value!r} is not one of {fact}'s values: {', '.join(values)}{hint}"
+
+
+def _enum_mismatches(
+    root: ast.expr, src: _Source, names: Mapping[str, Name]
+) -> list[ExpressionError]:
+    """Every string compared with ``==``/``!=`` to an enum fact that is not one of its
+    values (``mood == 'wram'``), so that all are reported with the unknown names."""
+    found = []
+    for node in ast.walk(root):
+        if not isinstance(node, ast.Compare):
+            continue
+        items = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            if not isinstance(op, (ast.Eq, ast.NotEq)):
+                continue
+            for name, lit in ((items[i], items[i + 1]), (items[i + 1], items[i])):
+                if not (isinstance(name, ast.Name) and isinstance(lit, ast.Constant)):
+                    continue
+                decl = names.get(name.id)
+                if decl is None or decl.values is None or not isinstance(lit.value, str):
+                    continue
+                if lit.value not in decl.values:
+                    message = _not_a_value(lit.value, name.id, decl.values)
+                    found.append(ExpressionError(message, src.node(lit)))
+    return found
+
+
 def _unknown_function(fname: str) -> str:
     known = sorted([*FUNCTIONS, *_SPECIAL])
     listed = ", ".join(known)
@@ -490,6 +520,7 @@ def _unknowns(root: ast.expr, src: _Source, names: Mapping[str, Name]) -> list[E
             and node.id not in _SPECIAL
         ):
             found.append(ExpressionError(_unknown_name(node.id, names), src.node(node)))
+    found += _enum_mismatches(root, src, names)
     return sorted(found, key=lambda e: e.offset)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import replace
@@ -65,7 +66,9 @@ def validate_document(
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets)) from None
     if early:
         _, issues = compile_scenario(model)
-        problems = early + [doc.problem(p.loc, p.message, p.offset) for p in issues]
+        problems = early + [
+            doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in issues
+        ]
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets))
     return model, doc
 
@@ -218,6 +221,10 @@ def require_scenario(doc: YamlDocument) -> None:
 _ITEM_SECTIONS = ("sources", "params", "facts", "actors", "preconditions", "actions", "events")
 
 
+_QUOTED_EXPRESSION = re.compile(r" \(in (\"[^\"]*\"|'[^']*')\)$")
+"""The expression a problem's message quotes at its end: ``(in "present('a') and x")``."""
+
+
 def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> list[Problem]:
     """Reference and expression problems in the parts of the file the schema accepted.
 
@@ -254,11 +261,18 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         return _expression_problems(doc, exc)
     _, problems = compile_scenario(model)
     gone = {f"'{name}'" for names in pruned.values() for name in names}
-    return [
-        doc.problem(p.loc, p.message, p.offset)
+    found = [
+        doc.problem(p.loc, p.message, p.offset, at_key=p.at_key)
         for p in problems
-        if not any(g in p.message for g in gone)
+        if not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
     ]
+    # The expressions of the left-out items are checked on their own: a misspelt name
+    # in a guard is reported with the unknown distribution of the same action.
+    def left_out(path: str) -> bool:
+        section, _, rest = path.partition(".")
+        return rest.split(".")[0] in pruned.get(section, ())
+
+    return found + [p for p in _expression_problems(doc, exc) if left_out(p.path)]
 
 
 _FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
@@ -368,7 +382,7 @@ def compile_model(
             located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
         else:
             located = sort_problems(
-                [doc.problem(p.loc, p.message, p.offset) for p in problems], doc
+                [doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in problems], doc
             )
         raise ScenarioError(_annotate(located, sets))
     if doc is not None:  # say where each parameter's default is written (case or base)

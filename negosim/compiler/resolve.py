@@ -29,6 +29,7 @@ class Issue(NamedTuple):
     loc: Loc
     message: str
     offset: int | None = None
+    at_key: bool = False  # located at the key naming the value (a misspelt name used as a key)
 
 
 def _const(value: Any) -> Value:
@@ -59,9 +60,12 @@ class Resolver:
         self.expr_names: dict[Loc, frozenset[str]] = {}
         self.quantity_params: set[str] = set()
 
-    def bad(self, loc: Loc, message: str, offset: int | None = None) -> None:
-        """Record a problem at ``loc`` (``offset``: where in an expression); do not raise."""
-        self.problems.append(Issue(loc, message, offset))
+    def bad(
+        self, loc: Loc, message: str, offset: int | None = None, *, at_key: bool = False
+    ) -> None:
+        """Record a problem at ``loc`` (``offset``: where in an expression; ``at_key``: at
+        the key naming the value, for a name written as a key); do not raise."""
+        self.problems.append(Issue(loc, message, offset, at_key))
 
     # --- slots -------------------------------------------------------------
 
@@ -169,7 +173,7 @@ class Resolver:
             here = (*loc, "set", fact_id)
             fact = self.sc.facts.get(fact_id)
             if fact is None:
-                self.bad(here, unknown("fact", fact_id, self.sc.facts, "declared"))
+                self.bad(here, unknown("fact", fact_id, self.sc.facts, "declared"), at_key=True)
                 continue
             slot = self.names[fact_id].index
             fn = self._assign_value(here, fact_id, fact, value)
@@ -184,7 +188,9 @@ class Resolver:
         for actor, value in flags.items():
             key = f"{field}:{actor}"
             if actor not in self.sc.actors or key not in self.names:
-                self.bad((*loc, field, actor), unknown("actor", actor, self.sc.actors))
+                self.bad(
+                    (*loc, field, actor), unknown("actor", actor, self.sc.actors), at_key=True
+                )
                 continue
             out.append(Assign(self.names[key].index, key, _const(bool(value))))
         return tuple(out)
@@ -215,6 +221,11 @@ class Resolver:
         else:  # enum
             if isinstance(value, str) and fact.values and value in fact.values:
                 return _const(value)
+            if isinstance(value, str) and value.isidentifier() and value not in self.names:
+                values = tuple(fact.values or ())  # a misspelt value, not an expression
+                self.bad(loc, f"{value!r} is not one of {fact_id}'s values: "
+                              f"{', '.join(values)}{did_you_mean(value, values)}")  # fmt: skip
+                return None
             if isinstance(value, str):
                 c = self.expr(loc, value, "str")
                 return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None

@@ -118,7 +118,7 @@ def explain(cs: CompiledScenario) -> str:
             on = f" on {', '.join(w.days)}" if w.days else " each day"
             out += _wrap(
                 f"Window {wid}: {w.daily}{on} from {w.start} to {w.end} "
-                f"({len(periods)} periods)."
+                f"({len(periods)} period{'' if len(periods) == 1 else 's'})."
             )
         elif w.group is not None:
             out += _wrap(f"Window {wid}: while any of {', '.join(w.group)} is open.")

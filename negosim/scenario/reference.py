@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schema import json_schema
+from .schema import model_schema
 
 _DIST = "distribution"
 
@@ -89,7 +89,7 @@ def _table(d: dict[str, Any], refs: list[str]) -> list[str]:
 
 def markdown() -> str:
     """The whole reference page."""
-    schema = json_schema()
+    schema = model_schema()
     defs: dict[str, Any] = schema["$defs"]
     out = [
         "# Scenario format reference",

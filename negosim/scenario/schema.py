@@ -529,9 +529,68 @@ class Scenario(Strict):
     settings: Settings = Field(default_factory=Settings)
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the scenario format (``negosim schema``)."""
+def model_schema() -> dict[str, Any]:
+    """The JSON Schema of a complete scenario, one definition per model (the generated
+    format reference is made from it; :func:`json_schema` builds on it)."""
     schema = Scenario.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "negosim scenario"
     return schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario format (``negosim schema``).
+
+    A file with ``extends:`` or ``abstract: true`` gives only part of a scenario
+    (its base, or the case that extends it, gives the rest), so for it nothing is
+    required, at any depth: every value written is still checked (types, unknown
+    keys, ranges), but a missing one is not an error. Other files must be complete.
+    """
+    full = model_schema()
+    defs = full.pop("$defs", {})
+    required = full.pop("required", [])
+    partial = _partial(full["properties"])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "negosim scenario",
+        "description": full.get("description", ""),
+        "type": "object",
+        "properties": partial,
+        "additionalProperties": False,
+        "if": {
+            "anyOf": [
+                {"required": ["extends"]},
+                {"required": ["abstract"], "properties": {"abstract": {"const": True}}},
+            ]
+        },
+        "else": {"required": required, "properties": full["properties"]},
+        "$defs": {**defs, **{_PARTIAL + name: _partial(d) for name, d in defs.items()}},
+    }
+
+
+_PARTIAL = "Partial"
+
+
+def _partial(node: Any) -> Any:
+    """``node`` (part of a JSON Schema) with nothing required: no ``required`` lists, and
+    references and discriminated unions (``oneOf`` on ``dist``) pointing at the partial
+    definitions, as ``anyOf`` (a distribution given in part may match several kinds)."""
+    if isinstance(node, list):
+        return [_partial(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "required" and isinstance(value, list):
+            continue
+        if key == "discriminator" and isinstance(value, dict):
+            continue
+        if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
+            out[key] = "#/$defs/" + _PARTIAL + value.removeprefix("#/$defs/")
+        elif key == "oneOf":
+            out["anyOf"] = _partial(value)
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _partial(v) for name, v in value.items()}
+        else:
+            out[key] = _partial(value)
+    return out

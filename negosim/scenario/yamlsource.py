@@ -116,6 +116,9 @@ class YamlDocument:
     # Problems that did not stop the reading (with ``keep_going``: duplicate keys, the
     # first value kept), for the loader to report with everything else it finds.
     problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
+    # The YAML read from each base (by the name in ``bases``), to locate a problem
+    # inside a value written over several lines in a base.
+    base_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -166,25 +169,33 @@ class YamlDocument:
             return pos.key
         return (pos.line, pos.col) if pos is not None else (1, 1)
 
-    def problem(self, loc: Loc, message: str, offset: int | None = None) -> Problem:
+    def problem(
+        self, loc: Loc, message: str, offset: int | None = None, *, at_key: bool = False
+    ) -> Problem:
         """A Problem located at ``loc`` (see :meth:`locate`), path ``dotted(loc)``.
 
         ``offset`` is a character offset inside the value's text (where an
         expression goes wrong); it moves the column there when the value is a
         one-line scalar, the only case where text offsets map to columns.
+        ``at_key`` locates it at the key naming the value instead (a misspelt
+        name written as a key: ``present: {wnag: false}``).
         """
         path, pos = self._walk(loc)
         line, col = (pos.line, pos.col) if pos is not None else (1, 1)
+        if at_key and pos is not None and pos.key is not None and path and path[-1] == loc[-1]:
+            line, col = pos.key
+            offset = None
         if offset is not None and pos is not None and pos.text_col is not None:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
+        text = self.base_texts.get(pos.file) if pos is not None and pos.file else self.text
         if (offset is not None and pos is not None and pos.text_col is None and pos.span
-                and self.text is not None and not pos.file):
+                and text is not None):
             value = self.data
             for step in path:
                 value = value[step]
             if isinstance(value, str):
-                line, col = _locate_in_scalar(self.text, pos.span, value, offset) or (line, col)
+                line, col = _locate_in_scalar(text, pos.span, value, offset) or (line, col)
         return Problem(file, line, col, dotted(loc), message)
 
 
@@ -442,6 +453,15 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
             "a list item ('-') where a key was expected: indent it under the key it "
             "belongs to, or check the indentation of this line"
         )
+    after = _text_before_mark(exc, text)
+    if after and (
+        problem.startswith("expected <block end>")
+        or ("flow" not in context and problem.startswith("expected <block mapping start>"))
+    ):
+        return (
+            f"unexpected {after!r} after a complete value on this line: if it is part "
+            "of the value, put the whole value in quotes; otherwise remove it"
+        )
     if problem.startswith("expected <block end>") or problem.startswith(
         "expected <block mapping start>"
     ):
@@ -464,6 +484,12 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
         return f"the quotation mark opened{since} is never closed"
     if problem.startswith("found character '\\t'"):
         return "a tab character: YAML is indented with spaces, never tabs"
+    if problem.startswith("found character") and problem.endswith("cannot start any token"):
+        char = problem.removeprefix("found character ").split(" ", 1)[0]
+        return (
+            f"a value cannot start with {char}, which YAML reserves: put the value in "
+            "quotes"
+        )
     for bracket, closing, what in (("[", "]", "flow sequence"), ("{", "}", "flow mapping")):
         if what in context and problem.startswith("expected ','"):
             return (
@@ -483,6 +509,18 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     if context and problem and exc.context_mark is not None:
         message += f" ({context}{since})"
     return message
+
+
+def _text_before_mark(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """The character at the error's mark if something other than indentation comes before
+    it on its line (text after a closed quotation mark or bracket), else ``""``."""
+    mark = exc.problem_mark
+    if mark is None or mark.index >= len(text):
+        return ""
+    start = text.rfind("\n", 0, mark.index) + 1
+    if not text[start : mark.index].strip():
+        return ""  # the first thing on its line: an indentation problem
+    return text[mark.index]
 
 
 def load_yaml_text(text: str, file: str = "<string>", keep_going: bool = False) -> YamlDocument:
@@ -567,6 +605,10 @@ MAX_BASES = 8
 """Bases one scenario may be built on, counting bases of bases (a chain this long
 is already hard to follow)."""
 _BASE_SUFFIXES = (".yaml", ".yml")
+_NOT_A_BASE = (
+    "{}: not a negosim scenario or base (no 'abstract: true', nor 'id' and 'protocol', "
+    "at the top level or from its own bases)"
+)
 
 
 def load_scenario_file(path: str | os.PathLike[str], keep_going: bool = False) -> YamlDocument:
@@ -612,19 +654,22 @@ def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
     if len(chain) > MAX_BASES:
         raise fail(f"too many bases in a chain (at most {MAX_BASES})")
     raw = _read_base(base_file, fail)
-    if not (raw.data.get("abstract") is True or ("id" in raw.data and "protocol" in raw.data)):
+    abstract = raw.data.get("abstract") is True
+    if not (abstract or ("id" in raw.data and ("protocol" in raw.data or "extends" in raw.data))):
         # Quote nothing of a file that is not a scenario (see compiler.loader.require_scenario).
-        raise fail(f"{base_file}: not a negosim scenario or base (no 'abstract: true', "
-                   "nor 'id' and 'protocol', at the top level)")
+        raise fail(_NOT_A_BASE.format(base_file))
     base = _extend(raw, [(ident, base_file), *chain])
+    if not (abstract or "protocol" in base.data):  # a case on a base that gives no protocol
+        raise fail(_NOT_A_BASE.format(base_file))
     assert base._root is not None and doc._root is not None
     _mark_file(base._root, base_file)
     base.data.pop("abstract", None)  # being a base is not inherited
     if isinstance(base._root.children, dict):
         base._root.children.pop("abstract", None)
     merged, root = _merge(base.data, base._root, data, doc._root)
+    texts = {**base.base_texts, **({base_file: base.text} if base.text is not None else {})}
     return YamlDocument(doc.file, merged, root, (base_file, *base.bases), text=doc.text,
-                        problems=doc.problems)
+                        problems=doc.problems, base_texts=texts)
 
 
 def _read_base(file: str, fail: Callable[[str], ScenarioError]) -> YamlDocument:
