@@ -276,6 +276,9 @@ def test_top_level_not_a_mapping(text: str, found: str) -> None:
         ("a: *nope\n", 1, 4, "*nope refers to no anchor &nope defined before it"),
         ("a:\n    b: 1\n  c: 2\n", 3, 3, "this line is indented differently from the lines"),
         ("a: 1\n- b\n", 2, 1, "a list item ('-') where a key was expected"),
+        # a list item deeper than the ones before it, then one between list and key
+        ("a:\n  - {x: 1}\n   - {x: 2}\n", 3, 4, "same column (the list starts at line 2)"),
+        ("a:\n  b:\n    - {x: 1}\n   - {x: 2}\n", 4, 4, "this list item is indented differently"),
         ("a: 1\nb c\nd: 2\n", 3, 1, "line 2 has no ':' after its key"),
         ("a: 1\nb: x\x00y\n", 2, 5, "character #x0000"),
     ],

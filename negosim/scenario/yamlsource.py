@@ -465,6 +465,12 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     if problem.startswith("expected <block end>") or problem.startswith(
         "expected <block mapping start>"
     ):
+        if "<block sequence start>" in problem:  # the line is a list item ('- ...')
+            where = f" (the list starts{since})" if "collection" in context else ""
+            return (
+                "this list item is indented differently from the items before it: the "
+                f"'-' of every item of one list must be in the same column{where}"
+            )
         return (
             "this line is indented differently from the lines before it: the keys of one "
             f"mapping must start in the same column (the mapping starts{since})"
