@@ -81,6 +81,32 @@ events:
     }
 
 
+def test_the_trace_says_when_an_events_trigger_does_nothing() -> None:
+    # Nobody has accepted at 09:00, so 'meet' has no transition from 'requested'; the
+    # protocol stays put, and the trace says why rather than leaving the reader to guess.
+    text = BASE + """\
+actions:
+  answer:
+    actor: a
+    from: requested
+    delay: {dist: fixed, value: 2h}
+    trigger: accept
+events:
+  early: {text: Too early, at: 2024-05-14 09:00, trigger: meet}
+  later: {text: In time, at: 2024-05-14 11:00, trigger: meet}
+"""
+    row, lines = trace(load_string(text), seed=0)
+    said = [(round(line.time, 3), line.text) for line in lines if line.kind in ("event", "state")]
+    assert said == [
+        (1.0, "Too early"),
+        (1.0, "protocol: 'meet' does nothing in state requested (no transition from it)"),
+        (2.0, "protocol: requested → accepted"),
+        (3.0, "In time"),
+        (3.0, "protocol: accepted → held"),
+    ]
+    assert row.outcome == "held"
+
+
 LEAVES_ON_NO = BASE + """\
 actions:
   answer:

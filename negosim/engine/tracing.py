@@ -112,6 +112,18 @@ class TracedReplication(Replication):
         what = c.text if chosen.id == c.id else f"{c.text}: {chosen.text}"
         self.note("fire", c.actor, what)
 
+    def _apply(self, sets: tuple[Assign, ...], trigger: str | None) -> None:
+        state = self.state
+        super()._apply(sets, trigger)
+        if trigger is None or self.state != state:
+            return
+        # A trigger with no transition from the current state does nothing (only
+        # events can fire one: the loader checks actions). Say so, or a reader sees
+        # the event and wonders why the protocol did not move.
+        if not self.cs.machine.events[trigger].transitions.get(self.cs.states[state]):
+            self.note("state", None, f"protocol: '{trigger}' does nothing in state "
+                      f"{self.cs.states[state]} (no transition from it)")  # fmt: skip
+
     def _fact(self, a: Assign, old: Any, new: Any) -> None:
         if a.fact.startswith("present:"):  # an effect moved an actor: say it as a stay would
             actor = a.fact.removeprefix("present:")
