@@ -272,7 +272,15 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         section, _, rest = path.partition(".")
         return rest.split(".")[0] in pruned.get(section, ())
 
-    return found + [p for p in _expression_problems(doc, exc) if left_out(p.path)]
+    alone = _expression_problems(doc, exc)
+    # An unknown name is told against every name the file declares, the left-out
+    # items' too: 'alpho' is most likely the actor 'alpha' whose key was misspelt.
+    declared_too = {(p.path, p.line, p.col): p for p in alone if p.message.startswith("unknown ")}
+    found = [
+        declared_too.get((p.path, p.line, p.col), p) if p.message.startswith("unknown ") else p
+        for p in found
+    ]
+    return found + [p for p in alone if left_out(p.path)]
 
 
 _FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
