@@ -19,9 +19,17 @@ import yaml
 from conftest import REPO, SCENARIOS, assert_close_binomial, base_scenario, negosim_cmd
 
 import negosim
-from negosim.runs.backends import InProcess, model_key
-from negosim.runs.designs import ParamRange, SweepSpec, design, parse_param_option, resolve_params
-from negosim.runs.sweeprun import point_scenario, run_sweep
+from negosim.engine.simulation import Engine
+from negosim.runs.backends import InProcess, Job, model_key
+from negosim.runs.designs import (
+    ParamRange,
+    SweepSpec,
+    block_bounds,
+    design,
+    parse_param_option,
+    resolve_params,
+)
+from negosim.runs.sweeprun import BlockJob, point_scenario, run_block_job, run_sweep
 
 MUNICH = SCENARIOS / "munich.yaml"
 
@@ -529,3 +537,22 @@ def test_morris_elementary_effects_of_a_linear_function_are_its_slopes() -> None
     ee = _elementary_effects(x, y, 3)
     assert ee.shape == (3, 12)
     np.testing.assert_allclose(ee, [[2.0] * 12, [-3.0] * 12, [0.0] * 12], atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["simpy", "batch"])
+@pytest.mark.parametrize(("start", "stop"), [(0, 200), (30, 130), (75, 76)])
+def test_a_chunk_spanning_blocks_counts_each_blocks_meetings(
+    engine: str, start: int, stop: int
+) -> None:
+    """A chunk of a point's replications may span several noise blocks: its meetings are
+    counted in the block of each replication, as one replication at a time would."""
+    cs = negosim.load(MUNICH)
+    bounds = tuple(block_bounds(200, 8))  # blocks of 25
+    job = Job(model_key(cs.model), cs.model, 5, start, stop, engine)
+    got = run_block_job(BlockJob(job, bounds))
+    expected = [0] * 8
+    for row in Engine(cs).run_block(5, start, stop):
+        expected[row.index // 25] += row.held
+    assert got.held == expected
+    assert sum(expected) == got.tally.held and got.tally.runs == stop - start
+    assert sum(1 for h in expected if h) >= (2 if stop - start > 50 else 0)

@@ -31,6 +31,8 @@ from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
+import numpy as np
+
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
 from ..engine.batch import BatchEngine, Unsupported
@@ -157,6 +159,28 @@ def run_job(job: Job) -> Tally:
             tally.add_batch(be.run(job.seed, job.start, job.stop))
             return tally
     return run_chunk(engine_for(job.key, job.model), job.seed, range(job.start, job.stop))
+
+
+def run_job_rows(job: Job) -> tuple[Tally, np.ndarray]:
+    """:func:`run_job`, and whether each of its replications held the meeting (a bool
+    per replication, ``job.start`` first), for counts by block of replications."""
+    if job.engine == "batch":
+        be = batch_for(job.key, job.model)
+        if be is not None:
+            res = be.run(job.seed, job.start, job.stop)
+            tally = Tally()
+            tally.add_batch(res)
+            held = res.held.copy()
+            for p, row in res.reference.items():
+                held[p] = row.held
+            return tally, held
+    tally = Tally()
+    held = np.zeros(job.stop - job.start, dtype=bool)
+    engine = engine_for(job.key, job.model)
+    for p, row in enumerate(engine.run_block(job.seed, job.start, job.stop)):
+        tally.add(row)
+        held[p] = row.held
+    return tally, held
 
 
 class Backend(Protocol):
