@@ -35,7 +35,7 @@ from ..engine.simulation import Engine
 from ..scenario.schema import Scenario
 from .backends import Backend, batch_for, check_engine, engine_for, model_key, prime
 from .results import Estimate, Tally, estimate, wilson
-from .runner import backend_or_local, chunk_limit, fold_chunks
+from .runner import backend_or_local, fold_chunks
 
 
 @dataclass(frozen=True)
@@ -396,7 +396,7 @@ def compare(
             ),
             _PairTally(Tally(), Tally()),
             progress,
-            chunk_limit(engine),
+            engine,
         )
     elapsed = time.perf_counter() - started
     pairs = Pairs(total.both, total.base_only, total.variant_only,

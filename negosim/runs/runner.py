@@ -43,21 +43,26 @@ Progress = Callable[[int], None]
 """Called with the number of replications just finished."""
 
 
-def chunks(runs: int, workers: int, most: int = 5_000) -> Iterator[range]:
-    """Split 0..runs-1 into consecutive chunks: enough for load balance, few enough
-    that per-task overhead stays small (at most ``most`` replications each)."""
-    size = max(200, min(most, runs // max(1, workers * 8) or 1))
-    for a in range(0, runs, size):
-        yield range(a, min(a + size, runs))
-
-
 BATCH_CHUNK = 20_000
 """Replications per chunk on the batch engine: its cost per step is spread over a chunk."""
 
+_CHUNKING = {"simpy": (200, 5_000, 8), "batch": (2_000, BATCH_CHUNK, 1)}
+"""Per engine: the fewest and most replications in a chunk, and chunks per worker.
 
-def chunk_limit(engine: str) -> int:
-    """The largest chunk of replications sent to a worker for ``engine``."""
-    return BATCH_CHUNK if engine == "batch" else 5_000
+The simpy engine costs the same per replication in any chunk, so its runs are
+cut in eight chunks a worker for load balance and a progress bar that moves.
+The batch engine pays its Python work once per step of a chunk (about 12 ms a
+chunk for munich, some 5,000 of its replications), so it gets one chunk a
+worker, and never fewer than 2,000 replications in one."""
+
+
+def chunks(runs: int, workers: int, engine: str = "simpy") -> Iterator[range]:
+    """Split 0..runs-1 into consecutive chunks for ``engine``: enough for load balance,
+    few enough that the cost per chunk stays small (see :data:`_CHUNKING`)."""
+    least, most, per_worker = _CHUNKING.get(engine, _CHUNKING["simpy"])
+    size = max(least, min(most, -(-runs // max(1, workers * per_worker))))
+    for a in range(0, runs, size):
+        yield range(a, min(a + size, runs))
 
 
 def _batch_engine(cs: CompiledScenario) -> BatchEngine | None:
@@ -263,7 +268,7 @@ def fold_chunks(
     task: Callable[[int, int], Task[P]],
     total: P,
     progress: Progress | None = None,
-    most: int = 5_000,
+    engine: str = "simpy",
 ) -> P:
     """Run ``indexes`` in chunks on ``backend`` and merge the results into ``total``.
 
@@ -272,7 +277,7 @@ def fold_chunks(
     """
     tasks = (
         task(indexes.start + c.start, indexes.start + c.stop)
-        for c in chunks(len(indexes), backend.workers, most)
+        for c in chunks(len(indexes), backend.workers, engine)
     )
     limit = max(2, 2 * backend.workers)
     for _, folded, _ in fold_groups(backend, [(None, total, tasks)], limit, progress):
@@ -299,7 +304,7 @@ def run_tally(
         lambda a, b: (run_job, Job(key, cs.model, seed, a, b, engine)),
         Tally(),
         progress,
-        chunk_limit(engine),
+        engine,
     )
 
 

@@ -57,7 +57,7 @@ from .compare import (
     run_pair_job,
 )
 from .results import Z95, Estimate, Tally, estimate, wilson
-from .runner import Progress, Task, backend_or_local, chunk_limit, chunks, fold_groups, simulate
+from .runner import Progress, Task, backend_or_local, chunks, fold_groups, simulate
 
 DEFAULT_DRAWS = 100
 MAX_DRAWS = 100_000
@@ -265,7 +265,7 @@ def simulate_uncertain(
             base = d * per
             tasks = (
                 (run_job, Job(key, cs_d.model, seed, base + c.start, base + c.stop, engine))
-                for c in chunks(per, be.workers, chunk_limit(engine))
+                for c in chunks(per, be.workers, engine)
             )
             yield d, Tally(), tasks
 
@@ -388,7 +388,7 @@ def compare_uncertain(
                         kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop, engine
                     ),
                 )  # fmt: skip
-                for c in chunks(per, be.workers, chunk_limit(engine))
+                for c in chunks(per, be.workers, engine)
             )
             yield d, _PairTally(Tally(), Tally()), tasks
 
