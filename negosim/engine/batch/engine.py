@@ -41,13 +41,12 @@ from ..simulation import (
     Engine,
     Row,
 )
-from ..streams import keyed_uniforms, stream_keys
+from ..streams import keyed_uniforms, stream_keys_by_stream
 from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
 
 INF = np.int64(2**62)  # key of a happening that is not scheduled
-PARKED = np.int64(2**63 - 1)  # keys of a finished replication
 CHUNK = 65_536  # at most this many replications advanced together
 CHUNK_BYTES = 96 << 20  # and about this much memory in per-replication arrays
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
@@ -396,6 +395,15 @@ class BatchEngine:
             for eff in self.clock_effects[i]:
                 d |= eff.dirty
             self.dirty[self.col_clock + i] = frozenset(d)
+        # The clocks a happening makes dirty on every row where it happens. A clock
+        # with options makes dirty only itself there; the option each row draws adds
+        # its effect's clocks on those rows alone (_happen_only): a round of talks
+        # that changes nothing then re-evaluates nothing else (a clock whose inputs
+        # did not change keeps its state, so skipping it changes no row).
+        self.col_dirty = list(self.dirty)
+        for i in range(C):
+            if len(self.clock_effects[i]) > 1:
+                self.col_dirty[self.col_clock + i] = frozenset({i})
         written = {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
         written |= {a.slot for e in self.sched_effects for a in e.sets}
         written |= {a.slot for e in self.when_effects for a in e.sets}
@@ -507,7 +515,7 @@ class _Chunk:
         self.reps = np.arange(start, stop, dtype=np.int64)
         self.hz = ref.horizon
         # Persistent, by position in the chunk.
-        self.skeys = np.ascontiguousarray(stream_keys(seed, self.reps, ref.stream_ids).T)
+        self.skeys = stream_keys_by_stream(seed, self.reps, ref.stream_ids)
         self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
         self.out_ticks = np.full(n, -1, dtype=np.int64)
         self.out_events = np.zeros(n, dtype=np.int64)
@@ -578,7 +586,9 @@ class _Chunk:
     # --- draws -------------------------------------------------------------------------------
 
     def _u(self, rows: np.ndarray, stream: int | np.ndarray, k: np.ndarray | int) -> np.ndarray:
-        return keyed_uniforms(self.skeys[stream, self.pos[rows]], k)
+        pos = self.pos[rows]
+        keys = self.skeys[stream][pos] if isinstance(stream, int) else self.skeys[stream, pos]
+        return keyed_uniforms(keys, k)
 
     # --- setup and the main loop ------------------------------------------------------------
 
@@ -644,7 +654,7 @@ class _Chunk:
         be = self.be
         K = be.K
         self.ok = ~self.parked  # unparked rows are running and not deferred
-        kmin = self.keys.min(axis=0)  # parked rows: PARKED
+        kmin = self.keys.min(axis=0)  # parked rows: whatever their keys were
         t = kmin >> be.shift  # a key is tick * KP + column
         col = kmin & (be.KP - 1)
         same = t == self.instant
@@ -686,7 +696,7 @@ class _Chunk:
         for c in present.tolist():
             b = int(ends[c])
             rows = order[b - int(counts[c]) : b]
-            for i in be.dirty[c]:
+            for i in be.col_dirty[c]:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, dirty)
         fired: list[tuple[int, np.ndarray, np.ndarray]] = []
@@ -810,7 +820,10 @@ class _Chunk:
         for o, eff in enumerate(effects):
             sel = chosen == o
             if sel.any():
-                self._apply(eff, rows[sel], t[sel], ender)
+                r = rows[sel]
+                for j in eff.dirty:
+                    dirty.setdefault(j, []).append(r)
+                self._apply(eff, r, t[sel], ender)
 
     def _whens(
         self, rows: np.ndarray, check: list[int], dirty: dict[int, list[np.ndarray]]
@@ -1094,30 +1107,49 @@ class _Chunk:
                 where = np.flatnonzero(bad) if rows is None else rows[bad]
                 self.defer[where] = True
                 ok_rows = ok_rows & ~bad
-        enabled = self.enabled[i] if rows is None else self.enabled[i, rows]
+        # Boolean masks are turned into indices once: indexing with a mask costs several
+        # times what indexing with its indices does, and each mask is used more than once.
+        family = isinstance(i, np.ndarray)
+        if family:
+            enabled = self.enabled[i, rows]
+        else:
+            enabled = self.enabled[i] if rows is None else self.enabled[i][rows]
         change = (enabled != test) & ok_rows
         if not change.any():
             return ok_rows
-        idx = np.flatnonzero(change) if rows is None else rows[change]
-        on = test[change] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
-        off = ~on
+        ch = np.flatnonzero(change)
+        idx = ch if rows is None else rows[ch]
+        on = test[ch] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+        w_on = np.flatnonzero(on)
+        w_off = np.flatnonzero(~on)
+        up = idx[w_on]
         i_on: Any = i
-        i_off: Any = i
-        if isinstance(i, np.ndarray):
-            ii = i[change]
-            i_on, i_off = ii[on], ii[off]
+        if family:
+            ii = i[ch]
+            i_on = ii[w_on]
             self.enabled[ii, idx] = on
+            self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
         else:
-            self.enabled[i, idx] = on
-        self.keys[be.col_clock + i_off, idx[off]] = INF
-        up = idx[on]
+            self.enabled[i][idx] = on
+            self.keys[be.col_clock + i][idx[w_off]] = INF
         if len(up):
-            k = self.draws[i_on, up]
-            self.draws[i_on, up] = k + 1
+            draws = self.draws[i_on] if not family else None
+            k = draws[up] if draws is not None else self.draws[i_on, up]
+            if draws is not None:
+                draws[up] = k + 1
+            else:
+                self.draws[i_on, up] = k + 1
             now = t[up]  # t has every live row
             ticks, soon = be.delays[sampler].delays(self._u(up, i_on, k), self.hz - now)
             col = be.col_clock + i_on
-            self.keys[col, up] = np.where(soon, (now + ticks) * be.KP + col, INF)
+            key = now + ticks
+            key *= be.KP
+            key += col
+            key[np.flatnonzero(~soon)] = INF  # beyond the horizon: never happens
+            if family:
+                self.keys[col, up] = key
+            else:
+                self.keys[col][up] = key
         return ok_rows
 
     def _finish(self) -> None:
@@ -1137,8 +1169,7 @@ class _Chunk:
         self.out_node[pos] = self.node[rows]
         self.out_block[pos] = self.block[rows]
         self.out_why[pos] = self.why[rows]
-        self.parked[rows] = True
-        self.keys[:, rows] = PARKED
+        self.parked[rows] = True  # _step puts them in a bin of their own
         self.live -= len(rows)
         if 4 * (len(self.pos) - self.live) < 3 * len(self.pos):
             return
