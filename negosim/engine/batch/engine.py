@@ -22,6 +22,7 @@ construction, since a replication is a pure function of (seed, index).
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -840,8 +841,8 @@ class _Chunk:
         t = self.t[rows]
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
-            sel = chosen == o
-            if sel.any():
+            sel = np.flatnonzero(chosen == o)
+            if len(sel):
                 r = rows[sel]
                 for j in eff.dirty:
                     dirty.setdefault(j, []).append(r)
@@ -909,6 +910,8 @@ class _Chunk:
                 if e is not None:
                     err = e if err is None else err | e
         n = len(rows)
+        if err is None and not any(isinstance(w, np.ndarray) and w.ndim for w in ws):
+            return self._choose_fixed(i, rows, [float(w) for w in ws])
         # Every weight as a full array (np.full is cheaper than a broadcast view here).
         ws = [w if isinstance(w, np.ndarray) and w.shape == (n,) else np.full(n, w) for w in ws]
         total = _pysum(ws)
@@ -933,6 +936,35 @@ class _Chunk:
         chosen = np.where(chosen < 0, last, chosen)
         chosen[bad] = -1
         self.defer[rows[bad]] = True
+        return chosen
+
+    def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> np.ndarray:
+        """:meth:`_choose` where every row has the same weights ``ws`` (constants, or
+        read from slots no effect writes): the checks are done once, on Python floats
+        as the scalar engine does them, and a row's option depends on its draw alone."""
+        n = len(rows)
+        total = sum(ws)  # Python floats: the scalar engine's own sum
+        if not (total > 0 and total < math.inf) or any(w < 0 for w in ws):
+            self.defer[rows] = True
+            return np.full(n, -1, dtype=np.int64)
+        stream = self.be.C + i
+        draws = self.draws[stream]
+        k = draws[rows]
+        draws[rows] = k + 1
+        x = self._u(rows, stream, k)
+        x *= total
+        # As the scalar engine: the first option with a positive weight w where x < w,
+        # else x -= w and on; the last positive one if none (rounding). The same float
+        # operations on x, row by row; a row that has chosen ignores the rest.
+        positive = [o for o, w in enumerate(ws) if w > 0]
+        chosen = np.full(n, positive[-1], dtype=np.int64)
+        undecided = np.ones(n, dtype=bool)
+        for o in positive[:-1]:
+            hit = x < ws[o]
+            hit &= undecided
+            chosen[np.flatnonzero(hit)] = o
+            undecided &= ~hit
+            x -= ws[o]
         return chosen
 
     def _apply(
@@ -988,20 +1020,25 @@ class _Chunk:
         be = self.be
         old = self.state[rows]
         new = be.next_table[eff.trigger][old]
-        moved = new != old
-        if not moved.any():
+        moved = np.flatnonzero(new != old)
+        if not len(moved):
             return
+        if len(moved) < len(rows):
+            rows, old, new = rows[moved], old[moved], new[moved]
+            if t is not None:
+                t = t[moved]
         if t is None:
             t = self.t[rows]
-        rows, old, new, t = rows[moved], old[moved], new[moved], t[moved]
-        fail = be.is_failure[new]
-        if fail.any():
+        fail = np.flatnonzero(be.is_failure[new])
+        if len(fail):
             self._blocked(rows[fail], old[fail], t[fail], ender, False)
         self.state[rows] = new
         self._extend_paths(rows, new)
-        ends = be.is_outcome[new]
-        self.done[rows[ends]] = new[ends]
-        self.end[rows[ends]] = t[ends]
+        ends = np.flatnonzero(be.is_outcome[new])
+        if len(ends):
+            r = rows[ends]
+            self.done[r] = new[ends]
+            self.end[r] = t[ends]
 
     def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
         nstates = len(self.be.cs.states)
