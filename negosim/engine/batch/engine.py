@@ -373,7 +373,8 @@ class BatchEngine:
         self.col_sched = 2 + 2 * S
         self.col_clock = 2 + 2 * S + E
         self.K = self.col_clock + C
-        self.col_type = np.int16 if self.K < 2**14 else np.int64  # holds KP - 1
+        # Holds KP - 1; the sort is a radix sort on 8 or 16 bits (one pass on 8).
+        self.col_type = np.uint8 if self.K < 128 else np.int16 if self.K < 2**14 else np.int64
         # A key is ``tick * KP + column`` with KP a power of two above every column,
         # so that a key is split with a shift and a mask, not a division. Ticks stay
         # below 2**39 (ten years), so keys stay below INF for any realistic K.
@@ -528,6 +529,7 @@ class _Chunk:
         self.paths: list[tuple[int, ...]] = [(cs.initial_state,)]
         # Per live replication (compacted as replications finish).
         self.pos = np.arange(n, dtype=np.int64)
+        self.compacted = False  # whether rows were dropped (else pos[r] == r)
         self.slots: list[Any] = []
         for i, v in enumerate(cs.initial):
             typ = be.types[i]
@@ -588,7 +590,8 @@ class _Chunk:
     # --- draws -------------------------------------------------------------------------------
 
     def _u(self, rows: np.ndarray, stream: int | np.ndarray, k: np.ndarray | int) -> np.ndarray:
-        pos = self.pos[rows]
+        # Until the first compaction the rows are the positions (pos[rows] is rows).
+        pos = self.pos[rows] if self.compacted else rows
         keys = self.skeys[stream][pos] if isinstance(stream, int) else self.skeys[stream, pos]
         return keyed_uniforms(keys, k)
 
@@ -667,7 +670,7 @@ class _Chunk:
         self.events += 1
         self.t = t
         col |= self.park_bits  # parked rows: the bin KP - 1, above every column
-        order = np.argsort(col.astype(be.col_type), kind="stable")  # a radix sort if 16-bit
+        order = np.argsort(col.astype(be.col_type), kind="stable")
         counts = np.bincount(col, minlength=K + 1)[:K]
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         present = np.flatnonzero(counts)
@@ -1177,39 +1180,44 @@ class _Chunk:
         if not change.any():
             return ok_rows
         ch = np.flatnonzero(change)
-        idx = ch if rows is None else rows[ch]
-        on = test[ch] if isinstance(test, np.ndarray) else np.full(len(idx), bool(test))
+        idx: Any = ch if rows is None else rows[ch]
+        on = test[ch] if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
         w_on = np.flatnonzero(on)
         w_off = np.flatnonzero(~on)
-        up = idx[w_on]
-        i_on: Any = i
+        up: Any = idx[w_on]
         if family:
             ii = i[ch]
-            i_on = ii[w_on]
             self.enabled[ii, idx] = on
             self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
-        else:
-            self.enabled[i][idx] = on
-            self.keys[be.col_clock + i][idx[w_off]] = INF
-        if len(up):
-            draws = self.draws[i_on] if not family else None
-            k = draws[up] if draws is not None else self.draws[i_on, up]
-            if draws is not None:
-                draws[up] = k + 1
-            else:
+            if len(up):
+                i_on = ii[w_on]
+                k = self.draws[i_on, up]
                 self.draws[i_on, up] = k + 1
-            now = t[up]  # t has every live row
-            ticks, soon = be.delays[sampler].delays(self._u(up, i_on, k), self.hz - now)
-            col = be.col_clock + i_on
-            key = now + ticks
-            key *= be.KP
-            key += col
-            key[np.flatnonzero(~soon)] = INF  # beyond the horizon: never happens
-            if family:
-                self.keys[col, up] = key
-            else:
-                self.keys[col][up] = key
+                self.keys[be.col_clock + i_on, up] = self._delay_keys(sampler, up, i_on, k, t)
+            return ok_rows
+        if len(up) == len(self.pos):  # every row (as at the start): slices, not indices
+            up = slice(None)
+        self.enabled[i][idx] = on
+        self.keys[be.col_clock + i][idx[w_off]] = INF
+        if len(w_on):
+            draws = self.draws[i]
+            k = draws[up].copy()  # (a view, with a slice)
+            draws[up] += 1
+            self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, k, t)
         return ok_rows
+
+    def _delay_keys(
+        self, sampler: int, up: Any, i: int | np.ndarray, k: np.ndarray, t: np.ndarray
+    ) -> np.ndarray:
+        """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
+        ``k`` the draw number of each, with the delay distribution of clock ``sampler``."""
+        now = t[up]  # t has every live row
+        ticks, soon = self.be.delays[sampler].delays(self._u(up, i, k), self.hz - now)
+        key = now + ticks
+        key *= self.be.KP
+        key += self.be.col_clock + i
+        key[np.flatnonzero(~soon)] = INF  # beyond the horizon: never happens
+        return key
 
     def _finish(self) -> None:
         """Record the replications that ended (or go to the reference engine); park them,
@@ -1235,6 +1243,7 @@ class _Chunk:
             return
         # By the indices of the rows kept: far cheaper than by a mask, array after array.
         keep = np.flatnonzero(~self.parked)
+        self.compacted = True
         self.pos = self.pos[keep]
         self.blocks = [b.take(keep, axis=1) for b in self.blocks]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
