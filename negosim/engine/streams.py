@@ -216,6 +216,18 @@ def stream_keys_by_stream(seed: int, reps: np.ndarray, ids: tuple[int, ...]) -> 
         return out
 
 
+def uniforms_at(z: np.ndarray) -> np.ndarray:
+    """The uniforms at ``z = key + (k + 1) * GAMMA`` (mod 2**64), a stream's key and
+    draw number in one word: an engine can keep ``z`` per stream and add GAMMA at each
+    draw. ``z`` must be a uint64 array the caller owns: it is overwritten."""
+    with np.errstate(over="ignore"):
+        _mix_inplace(z)
+        z >>= np.uint64(11)
+    u = z.astype(np.float64)
+    u *= _UNIT
+    return u
+
+
 def keyed_uniforms(keys: np.ndarray, draws: np.ndarray | int) -> np.ndarray:
     """The uniforms at draw numbers ``draws`` of the streams whose keys are ``keys``
     (from :func:`stream_keys`; the two broadcast)."""

@@ -42,7 +42,7 @@ from ..simulation import (
     Engine,
     Row,
 )
-from ..streams import keyed_uniforms, stream_keys_by_stream
+from ..streams import GAMMA, keyed_uniforms, stream_keys_by_stream, uniforms_at
 from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
@@ -448,7 +448,7 @@ class BatchEngine:
         # the chunk, the less it weighs per replication.
         per_rep = (
             8 * (self.K + len(ref.stream_ids) + self.n_fired)
-            + 4 * 2 * C  # draws
+            + 8 * 2 * C  # cursors
             + C  # enabled
             + 9 * len(self.written)  # slot arrays (at most 8 bytes) and their copies
             + 16 * len(self.tracked)
@@ -517,7 +517,9 @@ class _Chunk:
         self.reps = np.arange(start, stop, dtype=np.int64)
         self.hz = ref.horizon
         # Persistent, by position in the chunk.
-        self.skeys = stream_keys_by_stream(seed, self.reps, ref.stream_ids)
+        # Stream keys by position, for the draws made once at the start (arrivals,
+        # departures, jitters); dropped after.
+        self.skeys: Any = stream_keys_by_stream(seed, self.reps, ref.stream_ids)
         self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
         self.out_ticks = np.full(n, -1, dtype=np.int64)
         self.out_events = np.zeros(n, dtype=np.int64)
@@ -529,7 +531,6 @@ class _Chunk:
         self.paths: list[tuple[int, ...]] = [(cs.initial_state,)]
         # Per live replication (compacted as replications finish).
         self.pos = np.arange(n, dtype=np.int64)
-        self.compacted = False  # whether rows were dropped (else pos[r] == r)
         self.slots: list[Any] = []
         for i, v in enumerate(cs.initial):
             typ = be.types[i]
@@ -554,7 +555,12 @@ class _Chunk:
         # its column): a reduction down each column of replications, over contiguous
         # memory, about a third of a nanosecond a key.
         self.keys = np.full((be.K, n), INF, dtype=np.int64)
-        self.draws = np.zeros((2 * be.C, n), dtype=np.int32)  # < max_events (10**7)
+        # Per clock, the delay stream (row i) and the choice stream (row C + i) of each
+        # replication as the word its next draw mixes, key + (k + 1) * GAMMA for the
+        # k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
+        # draw counter and no key to look up.
+        with np.errstate(over="ignore"):
+            self.cursor = self.skeys[: 2 * be.C] + np.uint64(GAMMA)
         # Every unparked row processes one happening a step and all start together, so
         # each has processed as many happenings as there were steps: one counter.
         self.events = 0
@@ -589,11 +595,23 @@ class _Chunk:
 
     # --- draws -------------------------------------------------------------------------------
 
-    def _u(self, rows: np.ndarray, stream: int | np.ndarray, k: np.ndarray | int) -> np.ndarray:
-        # Until the first compaction the rows are the positions (pos[rows] is rows).
-        pos = self.pos[rows] if self.compacted else rows
-        keys = self.skeys[stream][pos] if isinstance(stream, int) else self.skeys[stream, pos]
-        return keyed_uniforms(keys, k)
+    def _u(self, stream: int) -> np.ndarray:
+        """The first uniform of ``stream`` on every row (only at the start)."""
+        return keyed_uniforms(self.skeys[stream], 0)
+
+    def _draw(self, stream: int | np.ndarray, rows: Any) -> np.ndarray:
+        """The next uniform of clock stream ``stream`` (or of a stream per row) on
+        ``rows`` (indices, or a slice of every row)."""
+        if isinstance(stream, np.ndarray):
+            z = self.cursor[stream, rows]
+            self.cursor[stream, rows] = z + np.uint64(GAMMA)
+            return uniforms_at(z)
+        cur = self.cursor[stream]
+        z = cur[rows]
+        if isinstance(rows, slice):
+            z = z.copy()  # a view: uniforms_at overwrites its argument
+        cur[rows] = z + np.uint64(GAMMA)
+        return uniforms_at(z)
 
     # --- setup and the main loop ------------------------------------------------------------
 
@@ -616,9 +634,9 @@ class _Chunk:
             arrive = np.full(self.n, start, dtype=np.int64)
             leave = np.full(self.n, end, dtype=np.int64)
             if be.arrivals[j] is not None:
-                arrive += be.arrivals[j].ticks(self._u(allrows, a_stream, 0))  # type: ignore[union-attr]
+                arrive += be.arrivals[j].ticks(self._u(a_stream))  # type: ignore[union-attr]
             if be.departures[j] is not None:
-                leave -= be.departures[j].ticks(self._u(allrows, d_stream, 0))  # type: ignore[union-attr]
+                leave -= be.departures[j].ticks(self._u(d_stream))  # type: ignore[union-attr]
             valid = arrive < leave
             now = valid & (arrive <= 0)
             self.count[stay.slot][now] += 1
@@ -632,10 +650,11 @@ class _Chunk:
         for k, (at, _) in enumerate(ref.scheduled):
             when = np.full(self.n, at, dtype=np.int64)
             if be.jitters[k] is not None:
-                when += be.jitters[k].ticks(self._u(allrows, ref.jitter_streams[k], 0))  # type: ignore[union-attr]
+                when += be.jitters[k].ticks(self._u(ref.jitter_streams[k]))  # type: ignore[union-attr]
             col = be.col_sched + k
             ok = when < hz
             self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
+        self.skeys = None  # every later draw comes from self.cursor
         if be.W:  # a condition true at the start counts as turning true
             self._whens(allrows, list(range(be.W)), {})
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
@@ -924,21 +943,28 @@ class _Chunk:
         bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
-        k = self.draws[self.be.C + i, rows]
-        self.draws[self.be.C + i, rows] = k + 1
-        stream = self.be.C + i
-        x = self._u(rows, stream, k) * total
+        x = self._draw(self.be.C + i, rows)
+        x *= total
+        # As _choose_fixed, with weights that vary by row: an option with a weight that
+        # is not positive is skipped (x kept), the last positive one is the fallback.
         chosen = np.full(n, -1, dtype=np.int64)
-        last = np.full(n, -1, dtype=np.int64)
+        undecided = np.ones(n, dtype=bool)
+        last = np.zeros(n, dtype=np.int64)  # 1 + the last positive option so far
         for o, wb in enumerate(ws):
             pos = wb > 0
-            pick = (chosen < 0) & pos & (x < wb)
-            chosen[pick] = o
-            x = np.where(pos & (chosen < 0), x - wb, x)
-            last[pos] = o
-        chosen = np.where(chosen < 0, last, chosen)
-        chosen[bad] = -1
-        self.defer[rows[bad]] = True
+            hit = x < wb
+            hit &= pos
+            hit &= undecided
+            chosen[np.flatnonzero(hit)] = o
+            undecided &= ~hit
+            if o + 1 < len(ws):
+                np.subtract(x, wb, out=x, where=pos)
+            np.maximum(last, pos * (o + 1), out=last)
+        rest = np.flatnonzero(undecided)
+        chosen[rest] = last[rest] - 1
+        wrong = np.flatnonzero(bad)
+        chosen[wrong] = -1
+        self.defer[rows[wrong]] = True
         return chosen
 
     def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> np.ndarray:
@@ -950,11 +976,7 @@ class _Chunk:
         if not (total > 0 and total < math.inf) or any(w < 0 for w in ws):
             self.defer[rows] = True
             return np.full(n, -1, dtype=np.int64)
-        stream = self.be.C + i
-        draws = self.draws[stream]
-        k = draws[rows]
-        draws[rows] = k + 1
-        x = self._u(rows, stream, k)
+        x = self._draw(self.be.C + i, rows)
         x *= total
         # As the scalar engine: the first option with a positive weight w where x < w,
         # else x -= w and on; the last positive one if none (rounding). The same float
@@ -1191,28 +1213,21 @@ class _Chunk:
             self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
             if len(up):
                 i_on = ii[w_on]
-                k = self.draws[i_on, up]
-                self.draws[i_on, up] = k + 1
-                self.keys[be.col_clock + i_on, up] = self._delay_keys(sampler, up, i_on, k, t)
+                self.keys[be.col_clock + i_on, up] = self._delay_keys(sampler, up, i_on, t)
             return ok_rows
         if len(up) == len(self.pos):  # every row (as at the start): slices, not indices
             up = slice(None)
         self.enabled[i][idx] = on
         self.keys[be.col_clock + i][idx[w_off]] = INF
         if len(w_on):
-            draws = self.draws[i]
-            k = draws[up].copy()  # (a view, with a slice)
-            draws[up] += 1
-            self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, k, t)
+            self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
         return ok_rows
 
-    def _delay_keys(
-        self, sampler: int, up: Any, i: int | np.ndarray, k: np.ndarray, t: np.ndarray
-    ) -> np.ndarray:
+    def _delay_keys(self, sampler: int, up: Any, i: int | np.ndarray, t: np.ndarray) -> np.ndarray:
         """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
-        ``k`` the draw number of each, with the delay distribution of clock ``sampler``."""
+        drawn from each one's stream with the delay distribution of clock ``sampler``."""
         now = t[up]  # t has every live row
-        ticks, soon = self.be.delays[sampler].delays(self._u(up, i, k), self.hz - now)
+        ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now)
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
@@ -1243,12 +1258,11 @@ class _Chunk:
             return
         # By the indices of the rows kept: far cheaper than by a mask, array after array.
         keep = np.flatnonzero(~self.parked)
-        self.compacted = True
         self.pos = self.pos[keep]
         self.blocks = [b.take(keep, axis=1) for b in self.blocks]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
         self._block_views()
-        for name in ("keys", "enabled", "draws", "fired", "latch"):
+        for name in ("keys", "enabled", "cursor", "fired", "latch"):
             setattr(self, name, getattr(self, name).take(keep, axis=1))
         for name in ("state", "node", "instant",
                      "at_instant", "done", "defer", "block", "end", "parked", "park_bits",
