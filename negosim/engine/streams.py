@@ -201,19 +201,26 @@ def stream_keys(seed: int, reps: np.ndarray, ids: tuple[int, ...]) -> np.ndarray
         return _mix_np(repk ^ streams)
 
 
-def stream_keys_by_stream(seed: int, reps: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
-    """:func:`stream_keys` transposed, shape (len(ids), len(reps)), computed in that
-    layout (one stream's keys for many replications are then one run of memory)."""
+def replication_keys(seed: int, reps: np.ndarray) -> np.ndarray:
+    """The keys of replications ``reps`` of a run seeded ``seed`` (:func:`replication_key`
+    vectorised), for :func:`stream_keys_by_stream`."""
     with np.errstate(over="ignore"):
         z = np.asarray(reps, dtype=np.uint64) + np.uint64(REP)
-        z = _mix_inplace(z)
+        _mix_inplace(z)
         z ^= np.uint64(run_key(seed))
-        repk = _mix_inplace(z)
-        out = np.empty((len(ids), len(repk)), dtype=np.uint64)
+        return _mix_inplace(z)
+
+
+def stream_keys_by_stream(repk: np.ndarray, ids: tuple[int, ...]) -> np.ndarray:
+    """The keys of streams ``ids`` for the replications whose keys are ``repk``, shape
+    (len(ids), len(repk)): :func:`stream_keys` transposed, computed in that layout (one
+    stream's keys for many replications are then one run of memory)."""
+    out = np.empty((len(ids), len(repk)), dtype=np.uint64)
+    with np.errstate(over="ignore"):
         for j, sid in enumerate(ids):
             np.bitwise_xor(repk, np.uint64(sid), out=out[j])
             _mix_inplace(out[j])
-        return out
+    return out
 
 
 def uniforms_at(z: np.ndarray) -> np.ndarray:

@@ -42,7 +42,13 @@ from ..simulation import (
     Engine,
     Row,
 )
-from ..streams import GAMMA, keyed_uniforms, stream_keys_by_stream, uniforms_at
+from ..streams import (
+    GAMMA,
+    keyed_uniforms,
+    replication_keys,
+    stream_keys_by_stream,
+    uniforms_at,
+)
 from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
@@ -50,6 +56,7 @@ from .vexpr import Strings, Vectoriser, VFn, string_literals
 INF = np.int64(2**62)  # key of a happening that is not scheduled
 CHUNK = 65_536  # at most this many replications advanced together
 CHUNK_BYTES = 96 << 20  # and about this much memory in per-replication arrays
+CHILD_NODES = 4096  # path nodes whose children are kept in a table (_extend_paths)
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
 
@@ -447,8 +454,8 @@ class BatchEngine:
         # of a step is per kind of happening in it, spread over the chunk: the larger
         # the chunk, the less it weighs per replication.
         per_rep = (
-            8 * (self.K + len(ref.stream_ids) + self.n_fired)
-            + 8 * 2 * C  # cursors
+            8 * (self.K + len(ref.stream_ids) + self.n_fired)  # keys, streams' cursors
+            + 4 * 2 * C  # (was: draw counters; kept, so that chunks stay as they were)
             + C  # enabled
             + 9 * len(self.written)  # slot arrays (at most 8 bytes) and their copies
             + 16 * len(self.tracked)
@@ -517,9 +524,9 @@ class _Chunk:
         self.reps = np.arange(start, stop, dtype=np.int64)
         self.hz = ref.horizon
         # Persistent, by position in the chunk.
-        # Stream keys by position, for the draws made once at the start (arrivals,
+        # Replication keys by position, for the draws made once at the start (arrivals,
         # departures, jitters); dropped after.
-        self.skeys: Any = stream_keys_by_stream(seed, self.reps, ref.stream_ids)
+        self.repk: Any = replication_keys(seed, self.reps)
         self.out_outcome = np.full(n, RUNNING, dtype=np.int64)
         self.out_ticks = np.full(n, -1, dtype=np.int64)
         self.out_events = np.zeros(n, dtype=np.int64)
@@ -529,6 +536,7 @@ class _Chunk:
         self.deferred: list[int] = []
         self.trie: dict[tuple[int, int], int] = {}
         self.paths: list[tuple[int, ...]] = [(cs.initial_state,)]
+        self.child = np.full((64, len(cs.states)), -1, dtype=np.int64)  # see _extend_paths
         # Per live replication (compacted as replications finish).
         self.pos = np.arange(n, dtype=np.int64)
         self.slots: list[Any] = []
@@ -559,8 +567,8 @@ class _Chunk:
         # replication as the word its next draw mixes, key + (k + 1) * GAMMA for the
         # k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
         # draw counter and no key to look up.
-        with np.errstate(over="ignore"):
-            self.cursor = self.skeys[: 2 * be.C] + np.uint64(GAMMA)
+        self.cursor = stream_keys_by_stream(self.repk, ref.stream_ids[: 2 * be.C])
+        self.cursor += np.uint64(GAMMA)  # (wraps around, as intended)
         # Every unparked row processes one happening a step and all start together, so
         # each has processed as many happenings as there were steps: one counter.
         self.events = 0
@@ -597,7 +605,8 @@ class _Chunk:
 
     def _u(self, stream: int) -> np.ndarray:
         """The first uniform of ``stream`` on every row (only at the start)."""
-        return keyed_uniforms(self.skeys[stream], 0)
+        keys = stream_keys_by_stream(self.repk, (self.be.ref.stream_ids[stream],))[0]
+        return keyed_uniforms(keys, 0)
 
     def _draw(self, stream: int | np.ndarray, rows: Any) -> np.ndarray:
         """The next uniform of clock stream ``stream`` (or of a stream per row) on
@@ -654,7 +663,7 @@ class _Chunk:
             col = be.col_sched + k
             ok = when < hz
             self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
-        self.skeys = None  # every later draw comes from self.cursor
+        self.repk = None  # every later draw comes from self.cursor
         if be.W:  # a condition true at the start counts as turning true
             self._whens(allrows, list(range(be.W)), {})
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
@@ -809,7 +818,7 @@ class _Chunk:
             nxt = self.edge_next[rows]
             lo, hi = int(nxt.min()), int(nxt.max())  # mostly one group of edges for all rows
             for g in range(lo, hi + 1):
-                sub = rows if lo == hi else rows[nxt == g]
+                sub = rows if lo == hi else rows[np.flatnonzero(nxt == g)]
                 if not len(sub):
                     continue
                 group = self.ref_engine.edge_groups[g][1]
@@ -831,7 +840,7 @@ class _Chunk:
             self.edge_next[rows] = nxt
             last = len(be.edge_at)
             at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[c, rows] = np.where(nxt < last, at * be.KP + c, INF)
+            self.keys[c][rows] = np.where(nxt < last, at * be.KP + c, INF)
             return
         if c < be.col_sched:
             arriving = c < be.col_leave
@@ -1068,6 +1077,18 @@ class _Chunk:
     def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
         nstates = len(self.be.cs.states)
         code = self.node[rows] * nstates + new
+        if len(self.paths) <= CHILD_NODES:
+            # The child of each path node by state, as a table (-1: not made yet):
+            # nearly always every child is there, and a lookup is one gather.
+            if self.child.shape[0] < len(self.paths):
+                grown = np.full((CHILD_NODES, nstates), -1, dtype=np.int64)
+                grown[: self.child.shape[0]] = self.child
+                self.child = grown
+            flat = self.child.reshape(-1)
+            ids = flat[code]
+            if (ids >= 0).all():
+                self.node[rows] = ids
+                return
         top = int(code.max()) + 1
         if top <= 4 * len(code) + 1024:  # few distinct paths so far: a table, not a sort
             uniq = np.flatnonzero(np.bincount(code, minlength=top))
@@ -1080,6 +1101,8 @@ class _Chunk:
             if node is None:
                 node = self.trie[parent, state] = len(self.paths)
                 self.paths.append((*self.paths[parent], state))
+            if parent < self.child.shape[0]:
+                self.child[parent, state] = node
             ids[j] = node
         if top <= 4 * len(code) + 1024:
             table = np.empty(top, dtype=np.int64)
