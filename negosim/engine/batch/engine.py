@@ -409,10 +409,22 @@ class BatchEngine:
         # its effect's clocks on those rows alone (_happen_only): a round of talks
         # that changes nothing then re-evaluates nothing else (a clock whose inputs
         # did not change keeps its state, so skipping it changes no row).
+        # An effect that ends the replication from every state its clock fires in makes
+        # nothing dirty: the row is done and never re-evaluated.
+        fires_in = [np.flatnonzero(self.masks[i] & running).tolist() for i in range(C)]
+        for i in range(C):
+            for eff in self.clock_effects[i]:
+                if eff.trigger is not None and all(
+                    outcomes[ref.next_state[triggers[eff.trigger]][s]] for s in fires_in[i]
+                ):
+                    eff.dirty = frozenset()
         self.col_dirty = list(self.dirty)
         for i in range(C):
-            if len(self.clock_effects[i]) > 1:
+            effs = self.clock_effects[i]
+            if len(effs) > 1:
                 self.col_dirty[self.col_clock + i] = frozenset({i})
+            elif effs[0].trigger is not None and not effs[0].dirty:
+                self.col_dirty[self.col_clock + i] = frozenset()
         written = {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
         written |= {a.slot for e in self.sched_effects for a in e.sets}
         written |= {a.slot for e in self.when_effects for a in e.sets}
@@ -1155,6 +1167,12 @@ class _Chunk:
         be = self.be
         env: Any = self.slots if rows is None else _Sub(self.slots, rows)
         state: Any = None
+        if rows is None:
+            # A clock that no row's protocol state allows and that is enabled nowhere
+            # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
+            here = np.bincount(self.state, minlength=len(be.cs.states)).astype(bool)
+            clocks = [i for i in clocks
+                      if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()]  # fmt: skip
         # On few rows, only those: the cost stays with the rows a happening touched.
         ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
         for i in clocks:
