@@ -589,8 +589,6 @@ class _Chunk:
         self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
         self.done = np.full(n, RUNNING, dtype=np.int64)  # per live row: outcome once done
         self.defer = np.zeros(n, dtype=bool)
-        self.block = np.zeros((n, len(cs.preconditions)), dtype=bool)
-        self.why = np.zeros((n, len(cs.preconditions)), dtype=np.int8)
         # First firing tick of each clock that decides a precondition (column fired_col).
         self.fired = np.full((be.n_fired, n), -1, dtype=np.int64)
         # Each tracked slot's value before its first change at the tick ``prev_t``.
@@ -1126,15 +1124,14 @@ class _Chunk:
     def _blocked(
         self, rows: np.ndarray, state: np.ndarray, t: np.ndarray, ender: int, censored: bool
     ) -> None:
-        """Set ``block``: the preconditions that hold back an action the protocol state
-        allows, judged on the facts as they were when this instant began; and ``why``."""
+        """Record, for ``rows`` that end, the preconditions that hold back an action the
+        protocol state allows, judged on the facts as they were when this instant began;
+        and why. Written straight to the results (by position): a row ends here."""
         be = self.be
-        out = np.zeros((len(rows), len(be.prec)), dtype=bool)
-        why = np.zeros((len(rows), len(be.prec)), dtype=np.int8)
-        self.block[rows] = out
-        self.why[rows] = why
         if not be.prec:
             return
+        out = np.zeros((len(rows), len(be.prec)), dtype=bool)
+        why = np.zeros((len(rows), len(be.prec)), dtype=np.int8)
         env = _Sub(self.slots, rows)
         for k in be.tracked:  # undo this instant's changes
             undo = self.prev_t[k][rows] == t
@@ -1157,8 +1154,9 @@ class _Chunk:
                 if k == ender:
                     refused[:] = True
             why[:, pi] = np.where(refused, REFUSED, UNDECIDED if censored else OVERTAKEN)
-        self.block[rows] = out
-        self.why[rows] = why
+        pos = self.pos[rows]
+        self.out_block[pos] = out
+        self.out_why[pos] = why
 
     def _reevaluate(self, clocks: Any, rows: np.ndarray | None, t: np.ndarray) -> None:
         """Enable and disable ``clocks`` (on ``rows``, else every live row); sample delays.
@@ -1290,8 +1288,6 @@ class _Chunk:
         self.out_ticks[pos] = self.end[rows]
         self.out_events[pos] = self.events + self.extra[rows]
         self.out_node[pos] = self.node[rows]
-        self.out_block[pos] = self.block[rows]
-        self.out_why[pos] = self.why[rows]
         self.parked[rows] = True
         self.park_bits[rows] = self.be.KP - 1  # _step puts them in a bin of their own
         self.live -= len(rows)
@@ -1306,8 +1302,8 @@ class _Chunk:
         for name in ("keys", "enabled", "cursor", "fired", "latch"):
             setattr(self, name, getattr(self, name).take(keep, axis=1))
         for name in ("state", "node", "instant",
-                     "at_instant", "done", "defer", "block", "end", "parked", "park_bits",
-                     "edge_next", "why", "extra"):  # fmt: skip
+                     "at_instant", "done", "defer", "end", "parked", "park_bits",
+                     "edge_next", "extra"):  # fmt: skip
             setattr(self, name, getattr(self, name)[keep])
         self.count = {k: v[keep] for k, v in self.count.items()}
         self.prev = {k: v[keep] for k, v in self.prev.items()}
