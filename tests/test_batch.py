@@ -13,8 +13,8 @@ from conftest import SCENARIOS, base_scenario, with_ask_step
 import negosim
 from negosim.engine.batch import BatchEngine, Unsupported
 from negosim.engine.batch import engine as batch_module
-from negosim.engine.simulation import Engine
 from negosim.engine.batch.vdists import _inv_cdf
+from negosim.engine.simulation import Engine
 from negosim.engine.streams import (
     GAMMA,
     keyed_uniforms,

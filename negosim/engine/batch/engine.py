@@ -1169,8 +1169,11 @@ class _Chunk:
             # A clock that no row's protocol state allows and that is enabled nowhere
             # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
             here = np.bincount(self.state, minlength=len(be.cs.states)).astype(bool)
-            clocks = [i for i in clocks
-                      if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()]  # fmt: skip
+            clocks = [
+                i
+                for i in clocks
+                if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()
+            ]
         # On few rows, only those: the cost stays with the rows a happening touched.
         ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
         for i in clocks:
