@@ -1235,8 +1235,7 @@ class _Chunk:
                 ok_rows = ok_rows & ~bad
         # Boolean masks are turned into indices once: indexing with a mask costs several
         # times what indexing with its indices does, and each mask is used more than once.
-        family = isinstance(i, np.ndarray)
-        if family:
+        if isinstance(i, np.ndarray):
             enabled = self.enabled[i, rows]
         else:
             enabled = self.enabled[i] if rows is None else self.enabled[i][rows]
@@ -1249,7 +1248,7 @@ class _Chunk:
         w_on = np.flatnonzero(on)
         w_off = np.flatnonzero(~on)
         up: Any = idx[w_on]
-        if family:
+        if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
             self.enabled[ii, idx] = on
             self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
