@@ -111,6 +111,9 @@ class VSampler:
         self.spec = (kind, tuple(sorted(v.items())), tuple(values), tuple(weights))
         self.scalar = sampler
         self.exact = kind in ("fixed", "uniform", "triangular", "empirical")
+        # Up to this many draws, delays() runs the scalar sampler on each: about where
+        # the numpy calls' fixed cost (far more of them for a lognormal) is overtaken.
+        self.few = {"lognormal": 120, "exponential": 30}.get(kind, 16)
         self.hours: Callable[[np.ndarray], np.ndarray]
         if kind == "fixed":
             c = v["value"]
@@ -206,6 +209,17 @@ class VSampler:
         only if ``delay < room``; then ``int(delay + 0.5)`` ticks. Where a delay is
         not ``soon`` its ticks are meaningless (the caller does not schedule it).
         """
+        if len(u) <= self.few:
+            # A few draws (the long tail of a chunk): the scalar engine's own arithmetic
+            # costs less than the fixed cost of the numpy calls.
+            out = np.zeros(len(u), dtype=np.int64)
+            soon = np.zeros(len(u), dtype=bool)
+            for i, (x, r) in enumerate(zip(u.tolist(), room.tolist(), strict=True)):
+                delay = self.scalar(x) * TICKS_PER_HOUR
+                if delay < r:
+                    soon[i] = True
+                    out[i] = int(delay + 0.5)
+            return out, soon
         d = self.hours(u)  # a new array: scaled in place
         d *= TICKS_PER_HOUR
         soon = d < room
