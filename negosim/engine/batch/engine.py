@@ -475,6 +475,13 @@ class BatchEngine:
             + 128  # the per-replication vectors
         )
         self.chunk = max(64, min(CHUNK, CHUNK_BYTES // per_rep))
+        # The streams the steps draw from, each a row of _Chunk.cursor: every clock's
+        # delays, and the choices of clocks with options (the others never draw one).
+        drawn = list(range(C)) + [C + i for i in range(C) if len(self.clock_effects[i]) > 1]
+        self.cursor_streams = tuple(drawn)
+        self.cursor_row = np.full(2 * C, -1, dtype=np.int64)
+        self.cursor_row[drawn] = np.arange(len(drawn))
+        self.cursor_rows = self.cursor_row.tolist()
         # Clocks alike up to their slots, whose firings are processed together.
         self.plan = plan(self, test_parts)
 
@@ -575,11 +582,13 @@ class _Chunk:
         # its column): a reduction down each column of replications, over contiguous
         # memory, about a third of a nanosecond a key.
         self.keys = np.full((be.K, n), INF, dtype=np.int64)
-        # Per clock, the delay stream (row i) and the choice stream (row C + i) of each
-        # replication as the word its next draw mixes, key + (k + 1) * GAMMA for the
-        # k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
+        # Each stream a step draws from (be.cursor_streams: clock delays and choices), of
+        # each replication, as the word its next draw mixes, key + (k + 1) * GAMMA for
+        # the k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
         # draw counter and no key to look up.
-        self.cursor = stream_keys_by_stream(self.repk, ref.stream_ids[: 2 * be.C])
+        self.cursor = stream_keys_by_stream(
+            self.repk, tuple(ref.stream_ids[k] for k in be.cursor_streams)
+        )
         self.cursor += np.uint64(GAMMA)  # (wraps around, as intended)
         # Every unparked row processes one happening a step and all start together, so
         # each has processed as many happenings as there were steps: one counter.
@@ -622,10 +631,11 @@ class _Chunk:
         """The next uniform of clock stream ``stream`` (or of a stream per row) on
         ``rows`` (indices, or a slice of every row)."""
         if isinstance(stream, np.ndarray):
-            z = self.cursor[stream, rows]
-            self.cursor[stream, rows] = z + np.uint64(GAMMA)
+            j = self.be.cursor_row[stream]
+            z = self.cursor[j, rows]
+            self.cursor[j, rows] = z + np.uint64(GAMMA)
             return uniforms_at(z)
-        cur = self.cursor[stream]
+        cur = self.cursor[self.be.cursor_rows[stream]]
         z = cur[rows]
         if isinstance(rows, slice):
             z = z.copy()  # a view: uniforms_at overwrites its argument
