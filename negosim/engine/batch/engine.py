@@ -59,6 +59,7 @@ CHUNK_BYTES = 96 << 20  # and about this much memory in per-replication arrays
 CHILD_NODES = 4096  # path nodes whose children are kept in a table (_extend_paths)
 TAIL_STEPS, TAIL_ROWS = 200, 16  # after this many steps, so few rows go to the reference
 RUNNING, CENSORED = -2, -1
+SLOT = re.compile(r"s\[(\d+)\]")  # a slot read in generated code
 
 
 def _pysum(ws: list[np.ndarray]) -> np.ndarray:
@@ -430,6 +431,21 @@ class BatchEngine:
         written |= {a.slot for e in self.when_effects for a in e.sets}
         written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
         self.written = written
+        # Each slot's initial value as the array functions read it (a chunk keeps the
+        # slots nothing writes as these scalars).
+        self.initial = [
+            st.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
+            for v, typ in zip(cs.initial, self.types, strict=True)
+        ]
+        # A weight that reads only slots nothing writes (parameters, constant facts) is
+        # the same in every replication at every instant: computed once, here, as the
+        # chunks would compute it (so options are drawn on fixed weights, _choose_fixed).
+        for i, ws in enumerate(weight_codes):
+            for o, w in enumerate(ws):
+                if isinstance(w, str) and not {int(m) for m in SLOT.findall(w)} & written:
+                    v, e = self.weights[i][o](self.initial)  # type: ignore[operator]
+                    if np.ndim(v) == 0 and (e is None or (np.ndim(e) == 0 and not e)):
+                        self.weights[i][o] = float(v)
         # Slots effects write: their values at the start of the instant are kept.
         self.effect_written = sorted(
             {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
@@ -559,9 +575,8 @@ class _Chunk:
         # Per live replication (compacted as replications finish).
         self.pos = np.arange(n, dtype=np.int64)
         self.slots: list[Any] = []
-        for i, v in enumerate(cs.initial):
+        for i, x in enumerate(be.initial):
             typ = be.types[i]
-            x: Any = be.strings.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
             if i in be.written:
                 dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
                 x = np.full(n, x, dtype=dt)
