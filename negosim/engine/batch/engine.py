@@ -701,6 +701,7 @@ class _Chunk:
         self.repk = None  # every later draw comes from self.cursor
         if be.W:  # a condition true at the start counts as turning true
             self._whens(allrows, list(range(be.W)), {})
+        self.ok = (self.done == RUNNING) & ~self.defer
         self._reevaluate(range(be.C), None, np.zeros(self.n, dtype=np.int64))
         self._finish()
         steps = 0
@@ -1174,10 +1175,11 @@ class _Chunk:
                 continue
             refused = np.zeros(len(rows), dtype=bool)
             for k in be.deciders[pi]:
-                f = self.fired[be.fired_col[k], rows]
-                refused |= (f >= 0) & (f < t)
                 if k == ender:
                     refused[:] = True
+                    break
+                f = self.fired[be.fired_col[k]][rows]
+                refused |= (f >= 0) & (f < t)
             why[:, pi] = np.where(refused, REFUSED, UNDECIDED if censored else OVERTAKEN)
         pos = self.pos[rows]
         self.out_block[pos] = out
@@ -1200,7 +1202,7 @@ class _Chunk:
                 if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()
             ]
         # On few rows, only those: the cost stays with the rows a happening touched.
-        ok_rows = (self.done == RUNNING) & ~self.defer if rows is None else self.ok[rows]
+        ok_rows = self.ok if rows is None else self.ok[rows]
         for i in clocks:
             if not be.everywhere[i] and state is None:
                 state = self.state if rows is None else self.state[rows]

@@ -50,18 +50,28 @@ _FAR_DEN = (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751
             5.99832206555887937690e-1, 1.0)  # fmt: skip
 
 
-def _ratio(x: np.ndarray, num: tuple[float, ...], den: tuple[float, ...]) -> np.ndarray:
-    """The numerator and denominator polynomials of ``num`` and ``den`` at ``x``, as rows
-    0 and 1 of one array: ``(((c0 * x + c1) * x + c2) ... ) * x + cn`` each, the same
-    IEEE operations in the same order as the written-out polynomials (so the same bits),
-    both rows at once and in place (one numpy call per degree, not four)."""
-    c = np.array([num, den]).T[:, :, None]  # c[j] = the two degree-j coefficients
+def _pair(num: tuple[float, ...], den: tuple[float, ...]) -> np.ndarray:
+    """Coefficients of a numerator and a denominator for :func:`_ratio`: ``c[j]`` holds
+    the two degree-j coefficients (highest degree first), as a column."""
+    return np.array([num, den]).T[:, :, None]
+
+
+def _ratio(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The numerator and denominator polynomials of ``c`` (:func:`_pair`) at ``x``, as
+    rows 0 and 1 of one array: ``(((c0 * x + c1) * x + c2) ... ) * x + cn`` each, the
+    same IEEE operations in the same order as the written-out polynomials (so the same
+    bits), both rows at once and in place (one numpy call per degree, not four)."""
     out = x * c[0]
     for cj in c[1:-1]:
         out += cj
         out *= x
     out += c[-1]
     return out
+
+
+_CENTRAL = _pair(_CENTRAL_NUM, _CENTRAL_DEN)
+_NEAR = _pair(_NEAR_NUM, _NEAR_DEN)
+_FAR = _pair(_FAR_NUM, _FAR_DEN)
 
 
 def _inv_cdf(p: np.ndarray) -> np.ndarray:
@@ -75,7 +85,7 @@ def _inv_cdf(p: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):  # outside the central branch, discarded values
         r = q * q
         np.subtract(0.180625, r, out=r)
-        nd = _ratio(r, _CENTRAL_NUM, _CENTRAL_DEN)
+        nd = _ratio(r, _CENTRAL)
         out = nd[0]
         out *= q
         out /= nd[1]
@@ -84,12 +94,12 @@ def _inv_cdf(p: np.ndarray) -> np.ndarray:
         pt, qt = p[tail], q[tail]
         r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))
         r1 = r - 1.6  # r <= 5 but for p within about 1e-11 of 0 or 1: computed on all
-        nd = _ratio(r1, _NEAR_NUM, _NEAR_DEN)
+        nd = _ratio(r1, _NEAR)
         x = nd[0]
         x /= nd[1]
         far = np.flatnonzero(~(r <= 5.0))
         if len(far):
-            nd = _ratio(r[far] - 5.0, _FAR_NUM, _FAR_DEN)
+            nd = _ratio(r[far] - 5.0, _FAR)
             x[far] = nd[0] / nd[1]
         out[tail] = np.where(qt < 0.0, -x, x)
     return out
