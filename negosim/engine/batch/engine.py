@@ -905,15 +905,16 @@ class _Chunk:
         if len(effects) == 1:
             self._apply(effects[0], rows, None, ender)
             return
-        t = self.t[rows]
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
+            if not eff.sets and eff.trigger is None:
+                continue  # an option that changes nothing ("no progress this round")
             sel = np.flatnonzero(chosen == o)
             if len(sel):
                 r = rows[sel]
                 for j in eff.dirty:
                     dirty.setdefault(j, []).append(r)
-                self._apply(eff, r, t[sel], ender)
+                self._apply(eff, r, None, ender)
 
     def _whens(
         self, rows: np.ndarray, check: list[int], dirty: dict[int, list[np.ndarray]]
