@@ -143,7 +143,7 @@ class BatchResult:
             held = bool(self.held[p])
             ticks = int(self.ticks[p])
             end = None if ticks < 0 else ticks
-            blocking = () if held else tuple(int(i) for i in np.flatnonzero(self.blocking[p]))
+            blocking = () if held else tuple(int(i) for i in self.blocking[p].nonzero()[0])
             yield Row(
                 self.start + p,
                 "censored" if o < 0 else states[o],
@@ -412,7 +412,7 @@ class BatchEngine:
         # did not change keeps its state, so skipping it changes no row).
         # An effect that ends the replication from every state its clock fires in makes
         # nothing dirty: the row is done and never re-evaluated.
-        fires_in = [np.flatnonzero(self.masks[i] & running).tolist() for i in range(C)]
+        fires_in = [(self.masks[i] & running).nonzero()[0].tolist() for i in range(C)]
         for i in range(C):
             for eff in self.clock_effects[i]:
                 if eff.trigger is not None and all(
@@ -737,7 +737,7 @@ class _Chunk:
         order = np.argsort(col.astype(be.col_type), kind="stable")
         counts = np.bincount(col, minlength=K + 1)[:K]
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
-        present = np.flatnonzero(counts)
+        present = counts.nonzero()[0]
         fams: list[int] = []
         if be.plan.families:
             fam = be.plan.fam_of_col[present]
@@ -854,7 +854,7 @@ class _Chunk:
             nxt = self.edge_next[rows]
             lo, hi = int(nxt.min()), int(nxt.max())  # mostly one group of edges for all rows
             for g in range(lo, hi + 1):
-                sub = rows if lo == hi else rows[np.flatnonzero(nxt == g)]
+                sub = rows if lo == hi else rows[(nxt == g).nonzero()[0]]
                 if not len(sub):
                     continue
                 group = self.ref_engine.edge_groups[g][1]
@@ -909,7 +909,7 @@ class _Chunk:
         for o, eff in enumerate(effects):
             if not eff.sets and eff.trigger is None:
                 continue  # an option that changes nothing ("no progress this round")
-            sel = np.flatnonzero(chosen == o)
+            sel = (chosen == o).nonzero()[0]
             if len(sel):
                 r = rows[sel]
                 for j in eff.dirty:
@@ -1001,14 +1001,14 @@ class _Chunk:
             hit = x < wb
             hit &= pos
             hit &= undecided
-            chosen[np.flatnonzero(hit)] = o
+            chosen[hit.nonzero()[0]] = o
             undecided &= ~hit
             if o + 1 < len(ws):
                 np.subtract(x, wb, out=x, where=pos)
             np.maximum(last, pos * (o + 1), out=last)
-        rest = np.flatnonzero(undecided)
+        rest = undecided.nonzero()[0]
         chosen[rest] = last[rest] - 1
-        wrong = np.flatnonzero(bad)
+        wrong = bad.nonzero()[0]
         chosen[wrong] = -1
         self.defer[rows[wrong]] = True
         return chosen
@@ -1033,7 +1033,7 @@ class _Chunk:
         for o in positive[:-1]:
             hit = x < ws[o]
             hit &= undecided
-            chosen[np.flatnonzero(hit)] = o
+            chosen[hit.nonzero()[0]] = o
             undecided &= ~hit
             x -= ws[o]
         return chosen
@@ -1091,7 +1091,7 @@ class _Chunk:
         be = self.be
         old = self.state[rows]
         new = be.next_table[eff.trigger][old]
-        moved = np.flatnonzero(new != old)
+        moved = (new != old).nonzero()[0]
         if not len(moved):
             return
         if len(moved) < len(rows):
@@ -1100,12 +1100,12 @@ class _Chunk:
                 t = t[moved]
         if t is None:
             t = self.t[rows]
-        fail = np.flatnonzero(be.is_failure[new])
+        fail = be.is_failure[new].nonzero()[0]
         if len(fail):
             self._blocked(rows[fail], old[fail], t[fail], ender, False)
         self.state[rows] = new
         self._extend_paths(rows, new)
-        ends = np.flatnonzero(be.is_outcome[new])
+        ends = be.is_outcome[new].nonzero()[0]
         if len(ends):
             r = rows[ends]
             self.done[r] = new[ends]
@@ -1128,7 +1128,7 @@ class _Chunk:
                 return
         top = int(code.max()) + 1
         if top <= 4 * len(code) + 1024:  # few distinct paths so far: a table, not a sort
-            uniq = np.flatnonzero(np.bincount(code, minlength=top))
+            uniq = (np.bincount(code, minlength=top)).nonzero()[0]
         else:
             uniq = np.unique(code)
         ids = np.empty(len(uniq), dtype=np.int64)
@@ -1258,7 +1258,7 @@ class _Chunk:
         if err is not None:
             bad = err & ok_rows
             if bad.any():
-                where = np.flatnonzero(bad) if rows is None else rows[bad]
+                where = bad.nonzero()[0] if rows is None else rows[bad]
                 self.defer[where] = True
                 ok_rows = ok_rows & ~bad
         # Boolean masks are turned into indices once: indexing with a mask costs several
@@ -1270,11 +1270,11 @@ class _Chunk:
         change = (enabled != test) & ok_rows
         if not change.any():
             return ok_rows
-        ch = np.flatnonzero(change)
+        ch = change.nonzero()[0]
         idx: Any = ch if rows is None else rows[ch]
         on = test[ch] if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
-        w_on = np.flatnonzero(on)
-        w_off = np.flatnonzero(~on)
+        w_on = on.nonzero()[0]
+        w_off = (~on).nonzero()[0]
         up: Any = idx[w_on]
         if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
@@ -1300,7 +1300,7 @@ class _Chunk:
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
-        key[np.flatnonzero(~soon)] = INF  # beyond the horizon: never happens
+        key[(~soon).nonzero()[0]] = INF  # beyond the horizon: never happens
         return key
 
     def _finish(self) -> None:
@@ -1310,7 +1310,7 @@ class _Chunk:
         over = ((self.done != RUNNING) | self.defer) & ~self.parked
         if not over.any():
             return
-        rows = np.flatnonzero(over)
+        rows = over.nonzero()[0]
         pos = self.pos[rows]
         for p in pos[self.defer[rows]].tolist():
             self.deferred.append(p)
@@ -1324,7 +1324,7 @@ class _Chunk:
         if 4 * (len(self.pos) - self.live) < 3 * len(self.pos):
             return
         # By the indices of the rows kept: far cheaper than by a mask, array after array.
-        keep = np.flatnonzero(~self.parked)
+        keep = (~self.parked).nonzero()[0]
         self.pos = self.pos[keep]
         self.blocks = [b.take(keep, axis=1) for b in self.blocks]
         self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]

@@ -89,7 +89,7 @@ def _inv_cdf(p: np.ndarray) -> np.ndarray:
         out = nd[0]
         out *= q
         out /= nd[1]
-    tail = np.flatnonzero(~(np.abs(q) <= 0.425))
+    tail = (~(np.abs(q) <= 0.425)).nonzero()[0]
     if len(tail):
         pt, qt = p[tail], q[tail]
         r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))
@@ -97,7 +97,7 @@ def _inv_cdf(p: np.ndarray) -> np.ndarray:
         nd = _ratio(r1, _NEAR)
         x = nd[0]
         x /= nd[1]
-        far = np.flatnonzero(~(r <= 5.0))
+        far = (~(r <= 5.0)).nonzero()[0]
         if len(far):
             nd = _ratio(r[far] - 5.0, _FAR)
             x[far] = nd[0] / nd[1]
@@ -208,7 +208,7 @@ class VSampler:
         out = np.floor(x)
         if not self.exact:
             border = np.abs(x - np.round(x)) <= _REL * np.abs(x) + 1e-9
-            for i in np.flatnonzero(border):
+            for i in border.nonzero()[0]:
                 out[i] = math.floor(self.scalar(float(u[i])) * TICKS_PER_HOUR + 0.5)
         return out.astype(np.int64)
 
@@ -248,7 +248,7 @@ class VSampler:
                 border = np.abs(gap, out=gap) <= tol
                 np.subtract(d, room, out=gap)
                 border |= np.abs(gap, out=gap) <= tol
-            for i in np.flatnonzero(border).tolist():
+            for i in border.nonzero()[0].tolist():
                 delay = self.scalar(float(u[i])) * TICKS_PER_HOUR
                 soon[i] = delay < room[i]
                 out[i] = int(delay + 0.5) if soon[i] else 0
