@@ -110,6 +110,7 @@ class _Effect:
     sets: list[_Assign]
     trigger: int | None  # row of the next-state table
     dirty: frozenset[int]
+    ends: bool = False  # ends the replication wherever its clock fires
 
 
 @dataclass
@@ -418,13 +419,10 @@ class BatchEngine:
                 if eff.trigger is not None and all(
                     outcomes[ref.next_state[triggers[eff.trigger]][s]] for s in fires_in[i]
                 ):
-                    eff.dirty = frozenset()
+                    eff.dirty, eff.ends = frozenset(), True
         self.col_dirty = list(self.dirty)
         for i in range(C):
-            effs = self.clock_effects[i]
-            if len(effs) > 1:
-                self.col_dirty[self.col_clock + i] = frozenset({i})
-            elif effs[0].trigger is not None and not effs[0].dirty:
+            if self.clock_effects[i][0].ends and len(self.clock_effects[i]) == 1:
                 self.col_dirty[self.col_clock + i] = frozenset()
         written = {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
         written |= {a.slot for e in self.sched_effects for a in e.sets}
@@ -441,11 +439,11 @@ class BatchEngine:
         # the same in every replication at every instant: computed once, here, as the
         # chunks would compute it (so options are drawn on fixed weights, _choose_fixed).
         for i, ws in enumerate(weight_codes):
-            for o, w in enumerate(ws):
+            for j, w in enumerate(ws):
                 if isinstance(w, str) and not {int(m) for m in SLOT.findall(w)} & written:
-                    v, e = self.weights[i][o](self.initial)  # type: ignore[operator]
+                    v, e = self.weights[i][j](self.initial)  # type: ignore[operator]
                     if np.ndim(v) == 0 and (e is None or (np.ndim(e) == 0 and not e)):
-                        self.weights[i][o] = float(v)
+                        self.weights[i][j] = float(v)
         # Slots effects write: their values at the start of the instant are kept.
         self.effect_written = sorted(
             {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
@@ -468,6 +466,19 @@ class BatchEngine:
         for col, slots in enumerate(col_slots):
             wakes[col] = {k for k, r in enumerate(reads) if r & slots}
         self.wakes = [sorted(w) for w in wakes]
+        # A clock that fires with an effect that leaves the inputs of its own test as
+        # they were (a round of talks with no progress, a shock raising a tension its
+        # guard does not read) is still enabled: it is re-enabled with a new delay
+        # without evaluating its test (_step), unless a when: event could change them.
+        self.refire = [
+            [i not in e.dirty and not e.ends and not self.wakes[self.col_clock + i] for e in effs]
+            for i, effs in enumerate(self.clock_effects)
+        ]
+        for i, effs in enumerate(self.clock_effects):
+            if len(effs) == 1 and self.refire[i][0]:
+                self.col_dirty[self.col_clock + i] = effs[0].dirty
+            elif len(effs) > 1:
+                self.col_dirty[self.col_clock + i] = frozenset()  # per option: _happen_only
         # Only the slots the preconditions read need their value as the instant began
         # (for the blocking report); effects keep it for those alone.
         read = {int(m) for p in prec_codes for m in re.findall(r"s\[(\d+)\]", p)}
@@ -576,11 +587,11 @@ class _Chunk:
         self.pos = np.arange(n, dtype=np.int64)
         self.slots: list[Any] = []
         for i, x in enumerate(be.initial):
-            typ = be.types[i]
             if i in be.written:
-                dt = {"str": np.int64, "bool": bool, "number": np.float64}[typ]
-                x = np.full(n, x, dtype=dt)
-            self.slots.append(x)
+                dt = {"str": np.int64, "bool": bool, "number": np.float64}[be.types[i]]
+                self.slots.append(np.full(n, x, dtype=dt))
+            else:
+                self.slots.append(x)
         # The slots a family of clocks renames are the rows of one block (families.py);
         # each member's slot array is a view of its row.
         self.blocks = [np.array([self.slots[y] for y in ys]) for ys in be.plan.blocks]
@@ -627,6 +638,7 @@ class _Chunk:
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
         self.park_bits = np.zeros(n, dtype=np.int64)  # KP - 1 where parked, else 0
         self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
+        self.refire: list[tuple[int, np.ndarray]] = []  # (clock, rows): see be.refire
         self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
 
@@ -737,6 +749,7 @@ class _Chunk:
         order = np.argsort(col.astype(be.col_type), kind="stable")
         counts = np.bincount(col, minlength=K + 1)[:K]
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
+        self.refire = []
         present = counts.nonzero()[0]
         fams: list[int] = []
         if be.plan.families:
@@ -786,6 +799,13 @@ class _Chunk:
         # Rows whose clocks are still re-evaluated (one mask a step, not one per clock; a
         # row deferred by an error below is still evaluated: its row is the reference's).
         self.ok = live_now & ~self.defer
+        # Clocks that fired and whose test holds as it did: enabled again, with a new
+        # delay, before anything re-evaluates them (which then finds nothing to change).
+        for i, rows in self.refire:
+            r = rows[self.ok[rows].nonzero()[0]]
+            if len(r):
+                self.enabled[i][r] = True
+                self.keys[be.col_clock + i][r] = self._delay_keys(i, r, i, t)
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
         # touches few of them, and the cost per replication stays linear.
@@ -903,17 +923,23 @@ class _Chunk:
         ender = be.clock_ender[i]
         effects = be.clock_effects[i]
         if len(effects) == 1:
+            if be.refire[i][0]:
+                self.refire.append((i, rows))
             self._apply(effects[0], rows, None, ender)
             return
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
-            if not eff.sets and eff.trigger is None:
-                continue  # an option that changes nothing ("no progress this round")
             sel = (chosen == o).nonzero()[0]
-            if len(sel):
-                r = rows[sel]
-                for j in eff.dirty:
-                    dirty.setdefault(j, []).append(r)
+            if not len(sel):
+                continue
+            r = rows[sel]
+            if be.refire[i][o]:
+                self.refire.append((i, r))
+            elif not eff.ends:
+                dirty.setdefault(i, []).append(r)
+            for j in eff.dirty:
+                dirty.setdefault(j, []).append(r)
+            if eff.sets or eff.trigger is not None:  # else "no progress this round"
                 self._apply(eff, r, None, ender)
 
     def _whens(
