@@ -892,9 +892,13 @@ class _Chunk:
                                 self._reevaluate((i,), r, self.t)
                     elif wake:
                         self._whens(sub, sorted(wake), dirty)
+            last = len(be.edge_at)
+            if lo == hi:  # every row met the same group: its next is the same for all
+                self.edge_next[rows] = lo + 1
+                self.keys[c][rows] = be.edge_at[lo + 1] * be.KP + c if lo + 1 < last else INF
+                return
             nxt = nxt + 1
             self.edge_next[rows] = nxt
-            last = len(be.edge_at)
             at = be.edge_at[np.minimum(nxt, last - 1)]
             self.keys[c][rows] = np.where(nxt < last, at * be.KP + c, INF)
             return
