@@ -13,8 +13,17 @@ from conftest import SCENARIOS, base_scenario, with_ask_step
 import negosim
 from negosim.engine.batch import BatchEngine, Unsupported
 from negosim.engine.batch import engine as batch_module
+from negosim.engine.batch.vdists import _inv_cdf
 from negosim.engine.simulation import Engine
-from negosim.engine.streams import keyed_uniforms, stream_keys, uniforms
+from negosim.engine.streams import (
+    GAMMA,
+    keyed_uniforms,
+    replication_keys,
+    stream_keys,
+    stream_keys_by_stream,
+    uniforms,
+    uniforms_at,
+)
 from negosim.errors import SimulationError
 from negosim.runs import runner
 from negosim.runs.backends import batch_support
@@ -211,6 +220,40 @@ def test_keyed_uniforms_are_the_streams_bits():
     for j, sid in enumerate(ids):
         for k in (0, 1, 6):
             assert np.array_equal(keyed_uniforms(keys[:, j], k), uniforms(123, reps, sid, k))
+
+
+def test_stream_cursors_are_the_streams_bits():
+    # The batch engine keeps, per stream and replication, key + (k + 1) * GAMMA and
+    # adds GAMMA at each draw: the k-th draw must be uniforms(...)'s k-th, bit for bit.
+    reps = np.arange(1000, 1300)
+    ids = (3, 2**63 + 5, 77, 2**64 - 1)
+    keys = stream_keys_by_stream(replication_keys(123, reps), ids)
+    assert np.array_equal(keys, stream_keys(123, reps, ids).T)
+    cursor = keys + np.uint64(GAMMA)
+    for k in range(4):
+        for j, sid in enumerate(ids):
+            assert np.array_equal(uniforms_at(cursor[j].copy()), uniforms(123, reps, sid, k))
+        cursor += np.uint64(GAMMA)
+
+
+def test_inverse_normal_cdf_is_as241_operation_for_operation():
+    # The pure-Python AS241 of the statistics module (its C version may round
+    # differently): the vectorised one must give the same bits, tails included.
+    import math
+    import statistics
+
+    src = inspect.getsource(statistics)
+    start = src.index("def _normal_dist_inv_cdf(")
+    end = src.index("\n\n\n", start)
+    ns: dict = {"sqrt": math.sqrt, "log": math.log, "fabs": math.fabs}
+    exec(src[start:end], ns)  # noqa: S102 - the standard library's own source
+    scalar = ns["_normal_dist_inv_cdf"]
+    rng = np.random.default_rng(5)
+    p = np.concatenate([
+        rng.random(20_000), rng.random(2_000) * 1e-12, 1 - rng.random(2_000) * 1e-9,
+        [1e-300, 2**-53, 0.02425, 0.075, 0.0750000001, 0.5, 0.925, 0.97575, 1 - 2**-53],
+    ])  # fmt: skip
+    assert np.array_equal(_inv_cdf(p), [scalar(x, 0.0, 1.0) for x in p.tolist()])
 
 
 def test_cli_engine_option(cli):

@@ -29,73 +29,78 @@ TICKS_PER_HOUR = 3_600_000
 _REL = 1e-12  # far above the relative error of numpy's log/exp-based quantiles (~1e-15)
 
 
+# Wichura's AS241 coefficients, highest power first, as statistics.NormalDist writes them.
+_CENTRAL_NUM = (2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4,
+                4.5921953931549871457e+4, 1.3731693765509461125e+4, 1.9715909503065514427e+3,
+                1.3314166789178437745e+2, 3.3871328727963666080e+0)  # fmt: skip
+_CENTRAL_DEN = (5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4,
+                2.1213794301586595867e+4, 5.3941960214247511077e+3, 6.8718700749205790830e+2,
+                4.2313330701600911252e+1, 1.0)  # fmt: skip
+_NEAR_NUM = (7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1,
+             1.27045825245236838258e+0, 3.64784832476320460504e+0, 5.76949722146069140550e+0,
+             4.63033784615654529590e+0, 1.42343711074968357734e+0)  # fmt: skip
+_NEAR_DEN = (1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2,
+             1.48103976427480074590e-1, 6.89767334985100004550e-1, 1.67638483018380384940e+0,
+             2.05319162663775882187e+0, 1.0)  # fmt: skip
+_FAR_NUM = (2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3,
+            2.65321895265761230930e-2, 2.96560571828504891230e-1, 1.78482653991729133580e+0,
+            5.46378491116411436990e+0, 6.65790464350110377720e+0)  # fmt: skip
+_FAR_DEN = (2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5,
+            7.86869131145613259100e-4, 1.48753612908506148525e-2, 1.36929880922735805310e-1,
+            5.99832206555887937690e-1, 1.0)  # fmt: skip
+
+
+def _pair(num: tuple[float, ...], den: tuple[float, ...]) -> np.ndarray:
+    """Coefficients of a numerator and a denominator for :func:`_ratio`: ``c[j]`` holds
+    the two degree-j coefficients (highest degree first), as a column."""
+    return np.array([num, den]).T[:, :, None]
+
+
+def _ratio(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The numerator and denominator polynomials of ``c`` (:func:`_pair`) at ``x``, as
+    rows 0 and 1 of one array: ``(((c0 * x + c1) * x + c2) ... ) * x + cn`` each, the
+    same IEEE operations in the same order as the written-out polynomials (so the same
+    bits), both rows at once and in place (one numpy call per degree, not four)."""
+    out = x * c[0]
+    for cj in c[1:-1]:
+        out += cj
+        out *= x
+    out += c[-1]
+    return out
+
+
+_CENTRAL = _pair(_CENTRAL_NUM, _CENTRAL_DEN)
+_NEAR = _pair(_NEAR_NUM, _NEAR_DEN)
+_FAR = _pair(_FAR_NUM, _FAR_DEN)
+
+
 def _inv_cdf(p: np.ndarray) -> np.ndarray:
-    """statistics.NormalDist().inv_cdf (Wichura's AS241), elementwise, same operations."""
+    """statistics.NormalDist().inv_cdf (Wichura's AS241), elementwise, same operations.
+
+    The central branch (|p - 0.5| <= 0.425, most draws) is computed on every element,
+    which costs less than gathering the central ones and scattering them back; the
+    tails are then recomputed on theirs. Each element's value comes from the same
+    operations as in the scalar code: only which elements are computed changes."""
     q = p - 0.5
-    central = np.abs(q) <= 0.425
-    out = np.empty_like(p)
-    if central.any():
-        qc = q[central]
-        r = 0.180625 - qc * qc
-        num = (((((((2.5090809287301226727e+3 * r +
-                     3.3430575583588128105e+4) * r +
-                     6.7265770927008700853e+4) * r +
-                     4.5921953931549871457e+4) * r +
-                     1.3731693765509461125e+4) * r +
-                     1.9715909503065514427e+3) * r +
-                     1.3314166789178437745e+2) * r +
-                     3.3871328727963666080e+0) * qc  # fmt: skip
-        den = (((((((5.2264952788528545610e+3 * r +
-                     2.8729085735721942674e+4) * r +
-                     3.9307895800092710610e+4) * r +
-                     2.1213794301586595867e+4) * r +
-                     5.3941960214247511077e+3) * r +
-                     6.8718700749205790830e+2) * r +
-                     4.2313330701600911252e+1) * r +
-                     1.0)  # fmt: skip
-        out[central] = num / den
-    tail = ~central
-    if tail.any():
+    with np.errstate(all="ignore"):  # outside the central branch, discarded values
+        r = q * q
+        np.subtract(0.180625, r, out=r)
+        nd = _ratio(r, _CENTRAL)
+        out = nd[0]
+        out *= q
+        out /= nd[1]
+    tail = (~(np.abs(q) <= 0.425)).nonzero()[0]
+    if len(tail):
         pt, qt = p[tail], q[tail]
         r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))
-        near = r <= 5.0
-        x = np.empty_like(r)
-        r1 = r[near] - 1.6
-        num = (((((((7.74545014278341407640e-4 * r1 +
-                     2.27238449892691845833e-2) * r1 +
-                     2.41780725177450611770e-1) * r1 +
-                     1.27045825245236838258e+0) * r1 +
-                     3.64784832476320460504e+0) * r1 +
-                     5.76949722146069140550e+0) * r1 +
-                     4.63033784615654529590e+0) * r1 +
-                     1.42343711074968357734e+0)  # fmt: skip
-        den = (((((((1.05075007164441684324e-9 * r1 +
-                     5.47593808499534494600e-4) * r1 +
-                     1.51986665636164571966e-2) * r1 +
-                     1.48103976427480074590e-1) * r1 +
-                     6.89767334985100004550e-1) * r1 +
-                     1.67638483018380384940e+0) * r1 +
-                     2.05319162663775882187e+0) * r1 +
-                     1.0)  # fmt: skip
-        x[near] = num / den
-        r2 = r[~near] - 5.0
-        num = (((((((2.01033439929228813265e-7 * r2 +
-                     2.71155556874348757815e-5) * r2 +
-                     1.24266094738807843860e-3) * r2 +
-                     2.65321895265761230930e-2) * r2 +
-                     2.96560571828504891230e-1) * r2 +
-                     1.78482653991729133580e+0) * r2 +
-                     5.46378491116411436990e+0) * r2 +
-                     6.65790464350110377720e+0)  # fmt: skip
-        den = (((((((2.04426310338993978564e-15 * r2 +
-                     1.42151175831644588870e-7) * r2 +
-                     1.84631831751005468180e-5) * r2 +
-                     7.86869131145613259100e-4) * r2 +
-                     1.48753612908506148525e-2) * r2 +
-                     1.36929880922735805310e-1) * r2 +
-                     5.99832206555887937690e-1) * r2 +
-                     1.0)  # fmt: skip
-        x[~near] = num / den
+        r1 = r - 1.6  # r <= 5 but for p within about 1e-11 of 0 or 1: computed on all
+        nd = _ratio(r1, _NEAR)
+        x = nd[0]
+        x /= nd[1]
+        far = (~(r <= 5.0)).nonzero()[0]
+        if len(far):
+            nd = _ratio(r[far] - 5.0, _FAR)
+            x[far] = nd[0] / nd[1]
         out[tail] = np.where(qt < 0.0, -x, x)
     return out
 
@@ -116,6 +121,9 @@ class VSampler:
         self.spec = (kind, tuple(sorted(v.items())), tuple(values), tuple(weights))
         self.scalar = sampler
         self.exact = kind in ("fixed", "uniform", "triangular", "empirical")
+        # Up to this many draws, delays() runs the scalar sampler on each: about where
+        # the numpy calls' fixed cost (far more of them for a lognormal) is overtaken.
+        self.few = {"lognormal": 120, "exponential": 30}.get(kind, 16)
         self.hours: Callable[[np.ndarray], np.ndarray]
         if kind == "fixed":
             c = v["value"]
@@ -146,9 +154,12 @@ class VSampler:
             mu, sigma = math.log(v["median"]), math.log(v["p90"] / v["median"]) / dists.Z90
 
             def logn(u: np.ndarray) -> np.ndarray:
-                z = _inv_cdf(np.where(u > 0, u, 1e-300))
+                # Uniforms are 0 or at least 2**-53: the maximum is where(u > 0, u, 1e-300).
+                z = _inv_cdf(np.maximum(u, 1e-300))
+                z *= sigma  # exp(mu + sigma * z), in place
+                np.add(mu, z, out=z)
                 with np.errstate(over="ignore"):
-                    return np.exp(mu + sigma * z)
+                    return np.exp(z, out=z)
 
             self.hours = logn
         elif kind == "empirical":
@@ -197,7 +208,7 @@ class VSampler:
         out = np.floor(x)
         if not self.exact:
             border = np.abs(x - np.round(x)) <= _REL * np.abs(x) + 1e-9
-            for i in np.flatnonzero(border):
+            for i in border.nonzero()[0]:
                 out[i] = math.floor(self.scalar(float(u[i])) * TICKS_PER_HOUR + 0.5)
         return out.astype(np.int64)
 
@@ -205,18 +216,41 @@ class VSampler:
         """Delays in ticks and whether each comes before the horizon (``delay < room``).
 
         As the scalar engine: ``delay = sampler(u) * TICKS_PER_HOUR``; scheduled
-        only if ``delay < room``; then ``int(delay + 0.5)`` ticks.
+        only if ``delay < room``; then ``int(delay + 0.5)`` ticks. Where a delay is
+        not ``soon`` its ticks are meaningless (the caller does not schedule it).
         """
-        d = self.hours(u) * TICKS_PER_HOUR
+        if len(u) <= self.few:
+            # A few draws (the long tail of a chunk): the scalar engine's own arithmetic
+            # costs less than the fixed cost of the numpy calls.
+            out = np.zeros(len(u), dtype=np.int64)
+            soon = np.zeros(len(u), dtype=bool)
+            for i, (x, r) in enumerate(zip(u.tolist(), room.tolist(), strict=True)):
+                delay = self.scalar(x) * TICKS_PER_HOUR
+                if delay < r:
+                    soon[i] = True
+                    out[i] = int(delay + 0.5)
+            return out, soon
+        d = self.hours(u)  # a new array: scaled in place
+        d *= TICKS_PER_HOUR
         soon = d < room
-        ticks = np.where(soon, d, 0.0) + 0.5
+        # Ticks are used only where soon (the caller keys the others as unscheduled), so
+        # they are not zeroed elsewhere; the border test below still recomputes every
+        # draw whose ``soon`` or ticks could differ from the scalar engine's.
+        ticks = d + 0.5
         out = np.floor(ticks)
         if not self.exact:
-            tol = _REL * np.abs(d) + 1e-9
             with np.errstate(invalid="ignore"):
-                border = (np.abs(ticks - np.round(ticks)) <= tol) | (np.abs(d - room) <= tol)
-            for i in np.flatnonzero(border):
+                tol = np.abs(d)
+                tol *= _REL
+                tol += 1e-9
+                gap = np.round(ticks)
+                gap -= ticks
+                border = np.abs(gap, out=gap) <= tol
+                np.subtract(d, room, out=gap)
+                border |= np.abs(gap, out=gap) <= tol
+            for i in border.nonzero()[0].tolist():
                 delay = self.scalar(float(u[i])) * TICKS_PER_HOUR
                 soon[i] = delay < room[i]
                 out[i] = int(delay + 0.5) if soon[i] else 0
-        return out.astype(np.int64), soon
+        with np.errstate(invalid="ignore"):  # inf or NaN where not soon: never used
+            return out.astype(np.int64), soon
