@@ -29,19 +29,21 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import as_completed as _cf_as_completed
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
 from ..compiler.loader import compile_model
 from ..compiler.tables import CompiledScenario
-from ..engine.batch import BatchEngine, Unsupported
 from ..engine.generated import COMPILE_LOCK
 from ..engine.simulation import Engine
 from ..errors import UsageError, one_line
 from ..extras import require
 from ..scenario.schema import Scenario
 from .results import Tally
+
+if TYPE_CHECKING:  # the batch engine is imported only where it runs (start-up time)
+    from ..engine.batch import BatchEngine
 
 ENGINES = ("simpy", "batch")
 """The engines a chunk can run on: the reference simpy engine, or the batch engine
@@ -100,6 +102,8 @@ def batch_for(key: str, model: Scenario) -> BatchEngine | None:
         if key in _batch:
             _batch.move_to_end(key)
             return _batch[key]
+    from ..engine.batch import BatchEngine, Unsupported
+
     engine = engine_for(key, model)
     with _compile_lock:  # the batch engine compiles its expressions too
         try:
@@ -115,6 +119,8 @@ def batch_for(key: str, model: Scenario) -> BatchEngine | None:
 
 def batch_support(cs: CompiledScenario) -> str | None:
     """Why the batch engine cannot run ``cs`` (one line naming the feature), or None."""
+    from ..engine.batch import BatchEngine, Unsupported
+
     try:
         BatchEngine(cs)
     except Unsupported as exc:

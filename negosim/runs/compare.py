@@ -26,16 +26,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..compiler.tables import CompiledScenario
 from ..display import bars_svg, block, lines, pct, table
-from ..engine.batch import BatchEngine
 from ..engine.simulation import Engine
 from ..scenario.schema import Scenario
 from .backends import Backend, batch_for, check_engine, engine_for, model_key, prime
 from .results import Estimate, Tally, estimate, wilson
 from .runner import backend_or_local, fold_chunks
+
+if TYPE_CHECKING:  # the batch engine is imported only where it runs (start-up time)
+    from ..engine.batch import BatchEngine
 
 
 @dataclass(frozen=True)

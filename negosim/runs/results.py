@@ -24,15 +24,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..compiler.tables import CompiledScenario, day_parts
 from ..display import bars_svg, block, lines, pct, table
-from ..engine.batch import BatchResult
 from ..engine.simulation import TICKS_PER_MINUTE, Row
 from ..scenario.units import at_hours
+
+if TYPE_CHECKING:  # the batch engine is imported only where it runs (start-up time)
+    from ..engine.batch import BatchResult
 
 Z95 = NormalDist().inv_cdf(0.975)
 WHY = ("refused", "undecided", "overtaken")

@@ -17,12 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from ..compiler.tables import CompiledScenario
-from ..engine.batch import BatchEngine
 from ..engine.simulation import Engine, Row
 from .backends import (
     Backend,
@@ -35,6 +34,9 @@ from .backends import (
     run_job,
 )
 from .results import Estimate, Tally, estimate, wilson
+
+if TYPE_CHECKING:  # the batch engine is imported only where it runs (start-up time)
+    from ..engine.batch import BatchEngine
 
 PRECISION_BATCH = 1_000
 PRECISION_MAX_RUNS = 1_000_000
