@@ -348,3 +348,23 @@ def test_generator_produces_compilable_expressions() -> None:
     # guard against the property above passing vacuously
     assert compile_expr("(clamp(a, 0, 1) + logistic(c)) if present('us') else -1", NAMES)
     assert math.isclose(compile_expr("logistic(c) * 2", NAMES).fn(STATE), 2 / (1 + math.exp(-0.5)))
+
+
+def test_a_compiled_expression_is_reused_only_where_its_names_mean_the_same() -> None:
+    """compile_expr remembers what it compiled (a sweep compiles the same texts at every
+    point), keyed by what the text reads of its names, so a different layout, a missing
+    name or other enum values are compiled (or refused) afresh."""
+    text = "k + 1 > 2 and mood == 'warm'"
+    warm = Name(1, "str", ("cool", "warm"))
+    first = compile_expr(text, {"k": Name(0, "number"), "mood": warm, "other": Name(2, "bool")})
+    same = compile_expr(text, {"k": Name(0, "number"), "mood": warm})
+    assert same.fn is first.fn and same.code == "(((s[0] + 1) > 2) and (s[1] == 'warm'))"
+    moved = compile_expr(text, {"k": Name(3, "number"), "mood": warm})
+    assert moved.fn is not first.fn and "s[3]" in moved.code and moved.fn([0, "warm", 0, 5])
+    with pytest.raises(ExpressionError, match="unknown name 'k'"):
+        compile_expr(text, {"mood": warm})
+    with pytest.raises(ExpressionError, match="'warm' is not one of mood's values"):
+        compile_expr(text, {"k": Name(0, "number"), "mood": Name(1, "str", ("cool", "hot"))})
+    with pytest.raises(ExpressionError, match="expected a true/false condition, got a number"):
+        compile_expr("k + 1", {"k": Name(0, "number")}, expect="bool")
+    assert compile_expr("k + 1", {"k": Name(0, "number")}).type == "number"

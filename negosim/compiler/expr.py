@@ -33,10 +33,11 @@ import functools
 import io
 import math
 import re
+import threading
 import tokenize
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from negosim.errors import ExpressionError
@@ -524,6 +525,16 @@ def _unknowns(root: ast.expr, src: _Source, names: Mapping[str, Name]) -> list[E
     return sorted(found, key=lambda e: e.offset)
 
 
+_Deps = tuple[tuple[str, "Name | None"], ...]
+_COMPILED: dict[tuple[str, str | None], list[tuple[_Deps, Compiled]]] = {}
+"""Expressions compiled before, by text and expected type: each with what it read of
+its ``names`` (every identifier in it, present or not), so it is reused only where
+those names mean the same. A sweep or a calibration compiles the same expressions
+at every point, over names that differ only in values the slots hold."""
+_COMPILED_LOCK = threading.Lock()
+_COMPILED_MAX = 4096
+
+
 def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None) -> Compiled:
     """Compile ``text`` into a :class:`Compiled` over the slots given by ``names``.
 
@@ -532,6 +543,28 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
     """
     if expect is not None and expect not in TYPES:
         raise ValueError(f"expect must be one of {TYPES} or None, got {expect!r}")
+    if not isinstance(text, str):
+        return _compile(text, names, expect)[0]
+    key = (str(text), expect)
+    with _COMPILED_LOCK:
+        known = list(_COMPILED.get(key, ()))
+    for deps, done in known:
+        if all(names.get(k) == v for k, v in deps):
+            return done if done.text is text else replace(done, text=text)
+    done, body = _compile(text, names, expect)
+    ids = {n.id for n in ast.walk(body) if isinstance(n, ast.Name)} | done.names
+    deps = tuple((k, names.get(k)) for k in sorted(ids))
+    with _COMPILED_LOCK:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()  # bounded: a long-lived process compiling many scenarios
+        variants = _COMPILED.setdefault(key, [])
+        variants.append((deps, done))
+        del variants[:-8]  # the same text over other slot layouts: keep the latest few
+    return done
+
+
+def _compile(text: str, names: Mapping[str, Name], expect: str | None) -> tuple[Compiled, ast.expr]:
+    """:func:`compile_expr` itself, and the expression's tree."""
     body, src = _parse_text(text) if isinstance(text, str) else _parse(text)
     unknown = _unknowns(body, src, names)
     if unknown:
@@ -549,7 +582,7 @@ def compile_expr(text: str, names: Mapping[str, Name], expect: str | None = None
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as e:
         raise ExpressionError(f"expression is too complex: {e}", src.base) from None
     fn.negosim_code = code  # what the generated engine (negosim.engine.generated) inlines
-    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t, code=code)
+    return Compiled(text=text, fn=fn, names=frozenset(gen.used), type=t, code=code), body
 
 
 def conjunction(mask: tuple[bool, ...], parts: list[str]) -> Callable[[list[Any], int], bool]:
