@@ -158,18 +158,12 @@ def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
 
 def run_job(job: Job) -> Tally:
     """Run a chunk of replications where this function is called (any backend's worker)."""
-    if job.engine == "batch":
-        be = batch_for(job.key, job.model)
-        if be is not None:
-            tally = Tally()
-            tally.add_batch(be.run(job.seed, job.start, job.stop))
-            return tally
-    return run_chunk(engine_for(job.key, job.model), job.seed, range(job.start, job.stop))
+    return run_job_rows(job)[0]
 
 
 def run_job_rows(job: Job) -> tuple[Tally, np.ndarray]:
-    """:func:`run_job`, and whether each of its replications held the meeting (a bool
-    per replication, ``job.start`` first), for counts by block of replications."""
+    """:func:`run_job`'s tally, and whether each of its replications held the meeting (a
+    bool per replication, ``job.start`` first), for counts by block of replications."""
     if job.engine == "batch":
         be = batch_for(job.key, job.model)
         if be is not None:
