@@ -58,6 +58,12 @@ chunk for munich, some 5,000 of its replications), so it gets one chunk a
 worker, and never fewer than 2,000 replications in one."""
 
 
+def chunk_bounds(engine: str) -> tuple[int, int]:
+    """The fewest and the most replications in one chunk for ``engine``."""
+    least, most, _ = _CHUNKING.get(engine, _CHUNKING["simpy"])
+    return least, most
+
+
 def chunks(runs: int, workers: int, engine: str = "simpy") -> Iterator[range]:
     """Split 0..runs-1 into consecutive chunks for ``engine``: enough for load balance,
     few enough that the cost per chunk stays small (see :data:`_CHUNKING`)."""

@@ -56,7 +56,7 @@ from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, check_engine, model_key, prime, run_job_rows
 from .designs import NOISE_BLOCKS, SweepSpec, block_bounds, design, point_seed, sensitivity
 from .results import Tally, estimate, wilson
-from .runner import Task, fold_groups
+from .runner import Task, chunk_bounds, fold_groups
 
 Advance = Callable[[int], None]
 
@@ -121,11 +121,12 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _chunk_size(runs: int, points: int, workers: int, most: int = 5_000) -> int:
+def _chunk_size(runs: int, points: int, workers: int, engine: str = "simpy") -> int:
     """Replications per task: one task per point when there are many points, else split
-    so that every worker is busy; never below 200 (task overhead) nor above ``most``."""
+    so that every worker is busy; within the engine's :func:`chunk_bounds`."""
+    least, most = chunk_bounds(engine)
     tasks_per_point = max(1, math.ceil(4 * workers / max(1, points)))
-    return max(200, min(most, math.ceil(runs / tasks_per_point)))
+    return max(least, min(most, math.ceil(runs / tasks_per_point)))
 
 
 def _fmt(v: Any) -> str:
@@ -468,8 +469,7 @@ def _run_sweep(
         if advance_points:
             advance_points(1)
 
-    most = 20_000 if engine == "batch" else 5_000  # the batch engine likes big chunks
-    size = _chunk_size(spec.runs, n_points, backend.workers, most)
+    size = _chunk_size(spec.runs, n_points, backend.workers, engine)
     limit = max(2, 4 * backend.workers)  # chunks in flight: enough to keep workers busy
     compiled: dict[int, CompiledScenario] = {}  # points with chunks out
     nblocks = NOISE_BLOCKS if has_blocks(spec) else 1
