@@ -725,6 +725,7 @@ class _Chunk:
                 # about as much as a whole replication on the reference engine.
                 self.defer |= (self.done == RUNNING) & ~self.parked
             self._finish()
+        self._flush(self.parked.nonzero()[0])  # every row is parked
         return self._result()
 
     @property
@@ -1334,25 +1335,25 @@ class _Chunk:
         return key
 
     def _finish(self) -> None:
-        """Record the replications that ended (or go to the reference engine); park them,
-        and drop parked rows once they are three quarters of the arrays (each drop copies
-        every array; until then, parked rows cost only in the steps over all rows)."""
+        """Park the replications that ended (or go to the reference engine), and drop
+        parked rows once they are three quarters of the arrays (each drop copies every
+        array; until then, parked rows cost only in the steps over all rows). Parked rows
+        are recorded (:meth:`_flush`) only when dropped: a parked row's values no longer
+        change, and one scatter per output for many steps' rows costs less than one
+        every step."""
         over = ((self.done != RUNNING) | self.defer) & ~self.parked
         if not over.any():
             return
         rows = over.nonzero()[0]
-        pos = self.pos[rows]
-        for p in pos[self.defer[rows]].tolist():
-            self.deferred.append(p)
-        self.out_outcome[pos] = self.done[rows]
-        self.out_ticks[pos] = self.end[rows]
-        self.out_events[pos] = self.events + self.extra[rows]
-        self.out_node[pos] = self.node[rows]
+        # From here on, a parked row's extra is its count of happenings: one a step
+        # (self.events so far) and its when: events.
+        self.extra[rows] += self.events
         self.parked[rows] = True
         self.park_bits[rows] = self.be.KP - 1  # _step puts them in a bin of their own
         self.live -= len(rows)
         if 4 * (len(self.pos) - self.live) < 3 * len(self.pos):
             return
+        self._flush(self.parked.nonzero()[0])
         # By the indices of the rows kept: far cheaper than by a mask, array after array.
         keep = (~self.parked).nonzero()[0]
         self.pos = self.pos[keep]
@@ -1368,6 +1369,15 @@ class _Chunk:
         self.count = {k: v[keep] for k, v in self.count.items()}
         self.prev = {k: v[keep] for k, v in self.prev.items()}
         self.prev_t = {k: v[keep] for k, v in self.prev_t.items()}
+
+    def _flush(self, rows: np.ndarray) -> None:
+        """Record parked ``rows`` (all of them since the last drop) in the results."""
+        pos = self.pos[rows]
+        self.deferred.extend(pos[self.defer[rows]].tolist())
+        self.out_outcome[pos] = self.done[rows]
+        self.out_ticks[pos] = self.end[rows]
+        self.out_events[pos] = self.extra[rows]
+        self.out_node[pos] = self.node[rows]
 
     def _result(self) -> BatchResult:
         be = self.be

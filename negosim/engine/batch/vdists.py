@@ -91,7 +91,7 @@ def _inv_cdf(p: np.ndarray) -> np.ndarray:
         out /= nd[1]
     tail = (~(np.abs(q) <= 0.425)).nonzero()[0]
     if len(tail):
-        pt, qt = p[tail], q[tail]
+        pt, qt = np.maximum(p[tail], 1e-300), q[tail]  # p = 0: as 1e-300 (see logn)
         r = np.sqrt(-np.log(np.where(qt <= 0.0, pt, 1.0 - pt)))
         r1 = r - 1.6  # r <= 5 but for p within about 1e-11 of 0 or 1: computed on all
         nd = _ratio(r1, _NEAR)
@@ -154,8 +154,9 @@ class VSampler:
             mu, sigma = math.log(v["median"]), math.log(v["p90"] / v["median"]) / dists.Z90
 
             def logn(u: np.ndarray) -> np.ndarray:
-                # Uniforms are 0 or at least 2**-53: the maximum is where(u > 0, u, 1e-300).
-                z = _inv_cdf(np.maximum(u, 1e-300))
+                # Uniforms are 0 or at least 2**-53: _inv_cdf takes 0 as 1e-300, as
+                # the scalar sampler does (where(u > 0, u, 1e-300)), in its tails only.
+                z = _inv_cdf(u)
                 z *= sigma  # exp(mu + sigma * z), in place
                 np.add(mu, z, out=z)
                 with np.errstate(over="ignore"):
@@ -237,20 +238,28 @@ class VSampler:
         # they are not zeroed elsewhere; the border test below still recomputes every
         # draw whose ``soon`` or ticks could differ from the scalar engine's.
         ticks = d + 0.5
-        out = np.floor(ticks)
-        if not self.exact:
-            with np.errstate(invalid="ignore"):
-                tol = np.abs(d)
-                tol *= _REL
-                tol += 1e-9
-                gap = np.round(ticks)
-                gap -= ticks
-                border = np.abs(gap, out=gap) <= tol
-                np.subtract(d, room, out=gap)
-                border |= np.abs(gap, out=gap) <= tol
-            for i in border.nonzero()[0].tolist():
-                delay = self.scalar(float(u[i])) * TICKS_PER_HOUR
-                soon[i] = delay < room[i]
-                out[i] = int(delay + 0.5) if soon[i] else 0
-        with np.errstate(invalid="ignore"):  # inf or NaN where not soon: never used
-            return out.astype(np.int64), soon
+        if self.exact:
+            with np.errstate(invalid="ignore"):  # inf or NaN where not soon: never used
+                return ticks.astype(np.int64), soon
+        # The conversion truncates, as the scalar engine's int(delay + 0.5) does (no
+        # floor needed). A draw is borderline where d is within ``tol`` of a rounding
+        # boundary (ticks within tol of a whole number) or of ``room``. One tolerance
+        # for every row, that of the largest room: where it matters (d near room, or
+        # d < room so that the ticks are used), d is at most about that room, so it
+        # is at least d * _REL; a few more draws are recomputed than with a tolerance
+        # per row, and many fewer array passes are made.
+        tol = float(room.max()) * _REL + 1e-9 if len(room) else 0.0
+        with np.errstate(invalid="ignore"):
+            out = ticks.astype(np.int64)
+            gap = np.round(ticks)
+            gap -= ticks
+            np.abs(gap, out=gap)
+            off = d - room
+            np.abs(off, out=off)
+            np.minimum(gap, off, out=gap)
+            border = gap <= tol
+        for i in border.nonzero()[0].tolist():
+            delay = self.scalar(float(u[i])) * TICKS_PER_HOUR
+            soon[i] = delay < room[i]
+            out[i] = int(delay + 0.5) if soon[i] else 0
+        return out, soon
