@@ -277,8 +277,6 @@ class _Chain:
         self.cols: list[int] = []
         self.rates: list[float] = []
         self.explored = 0  # keys[:explored] have their transitions listed
-        # which slots are presence of which actor, and the actor of each stay
-        self.stay_slot = [s.slot for s in cs.stays]
         self.maps: dict[tuple[str, int], dict[Key, Dist]] = {}
 
     # keys ------------------------------------------------------------------------

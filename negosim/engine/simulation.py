@@ -172,7 +172,6 @@ class Engine:
             names += [f"arrival:{s.actor}:{k}", f"departure:{s.actor}:{k}"]
         self.jitter_streams = tuple(range(len(names), len(names) + len(cs.scheduled)))
         names += [f"jitter:{ev.id}" for ev in cs.scheduled]
-        self.stream_names = tuple(names)
         self.stream_ids = tuple(stream_id(x) for x in names)
         # The protocol's next-state table, from the `transitions` machine.
         self.next_state = next_state_table(cs)

@@ -13,14 +13,7 @@ import textwrap
 from ..compiler import dists
 from ..compiler.tables import CompiledScenario
 from ..scenario import schema
-from ..scenario.units import (
-    at_hours,
-    format_duration,
-    hours_between,
-    is_duration,
-    parse_datetime,
-    parse_duration,
-)
+from ..scenario.units import at_hours, format_duration
 
 _WIDTH = 78
 
@@ -76,13 +69,6 @@ def expression_words(cs: CompiledScenario, text: str) -> str:
     text = re.sub(r"in_window\('([^']*)'\)", r"during \1", text)
     text = re.sub(r"available\('([^']*)'\)", available, text)
     return text
-
-
-def _offset(cs: CompiledScenario, text: str) -> float:
-    """Hours after the start of a datetime or an offset, as the compiler reads it."""
-    if is_duration(text):
-        return parse_duration(text)
-    return hours_between(cs.start, parse_datetime(text, cs.tz))
 
 
 def _moves(m: schema.Scenario, present: dict[str, bool], available: dict[str, bool]) -> str:

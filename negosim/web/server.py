@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
 
 def is_local(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
