@@ -211,6 +211,31 @@ def test_bad_arguments_exit_2(cli, scenario, args, needle):
     assert not line.startswith("<input>")
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["runn", "x.yaml"], "negosim: argument COMMAND: invalid choice: 'runn' (choose from"),
+        (["runn", "x.yaml"], "'serve'); did you mean 'run'? (see negosim --help)"),
+        (["run", "{s}", "--run", "5"],
+         "negosim run: unrecognized arguments: --run 5; did you mean --runs? "
+         "(see negosim run --help)"),
+        (["run", "{s}", "--formt=json"],
+         "negosim run: unrecognized arguments: --formt=json; did you mean --format?"),
+        (["run", "{s}", "--format", "jsn"],
+         "invalid choice: 'jsn' (choose from 'table', 'json'); did you mean 'json'?"),
+        (["--verion"], "negosim: unrecognized arguments: --verion; did you mean --version?"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_command_or_option_gets_did_you_mean(cli, scenario, args, expected):
+    (line,) = assert_input_error(cli(*[str(scenario) if a == "{s}" else a for a in args]))
+    assert expected in line
+
+
+def test_unknown_arguments_far_from_any_option_get_no_guess(cli, scenario):
+    (line,) = assert_input_error(cli("run", scenario, "--zzz", "other.yaml"))
+    assert line == "negosim run: unrecognized arguments: --zzz other.yaml (see negosim run --help)"
+
+
 def test_unknown_command_exit_2(cli_process):
     assert_input_error(cli_process("fly"), "invalid choice")
     proc = cli_process()

@@ -78,9 +78,45 @@ class Parser(argparse.ArgumentParser):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """argparse's, except that arguments a command does not take are reported by that
+        command's parser (``negosim run: ...``), with the option meant if one is close."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            who = self._command_parser(getattr(ns, "command", None)) or self
+            who.error(f"unrecognized arguments: {' '.join(extras)}{who._option_hint(extras[0])}")
+        return ns
+
     def error(self, message: str) -> Any:
         """Raise a UsageError naming the program and pointing at --help, instead of exiting."""
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if found:  # "did you mean" for a misspelt command or choice (argparse 3.11 has none)
+            message += _close(found[1], re.findall(r"'([^']*)'", found[2]))
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def _command_parser(self, name: str | None) -> Parser | None:
+        """The parser of subcommand ``name``, if this parser has one by that name."""
+        for action in self._actions:
+            choices = action.choices if isinstance(action, argparse._SubParsersAction) else None
+            if choices and name in choices and isinstance(choices[name], Parser):
+                return choices[name]
+        return None
+
+    def _option_hint(self, arg: str) -> str:
+        """``; did you mean --runs?`` for an unknown option close to one this parser takes."""
+        if not arg.startswith("--"):
+            return ""
+        return _close(arg.split("=", 1)[0], list(self._option_string_actions), quote=False)
+
+
+def _close(word: str, choices: list[str], quote: bool = True) -> str:
+    """``; did you mean 'run'?`` for the choice closest to ``word``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"
 
 
 def add_command(
