@@ -384,6 +384,7 @@ class BatchEngine:
         self.K = self.col_clock + C
         # Holds KP - 1; the sort is a radix sort on 8 or 16 bits (one pass on 8).
         self.col_type = np.uint8 if self.K < 128 else np.int16 if self.K < 2**14 else np.int64
+        self.col_ids = np.arange(self.K, dtype=self.col_type)
         # A key is ``tick * KP + column`` with KP a power of two above every column,
         # so that a key is split with a shift and a mask, not a division. Ticks stay
         # below 2**39 (ten years), so keys stay below INF for any realistic K.
@@ -663,9 +664,11 @@ class _Chunk:
             self.cursor[j, rows] = z + np.uint64(GAMMA)
             return uniforms_at(z)
         cur = self.cursor[self.be.cursor_rows[stream]]
-        z = cur[rows]
         if isinstance(rows, slice):
-            z = z.copy()  # a view: uniforms_at overwrites its argument
+            z = cur[rows].copy()  # a view: uniforms_at overwrites its argument
+            cur[rows] += np.uint64(GAMMA)
+            return uniforms_at(z)
+        z = cur[rows]
         cur[rows] = z + np.uint64(GAMMA)
         return uniforms_at(z)
 
@@ -734,7 +737,6 @@ class _Chunk:
 
     def _step(self) -> None:
         be = self.be
-        K = be.K
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: whatever their keys were
         t = kmin >> be.shift  # a key is tick * KP + column
@@ -747,20 +749,28 @@ class _Chunk:
         self.events += 1
         self.t = t
         col |= self.park_bits  # parked rows: the bin KP - 1, above every column
-        order = np.argsort(col.astype(be.col_type), kind="stable")
-        counts = np.bincount(col, minlength=K + 1)[:K]
+        col = col.astype(be.col_type)
+        order = np.argsort(col, kind="stable")
+        # Where each column's rows end in ``order``, from the columns sorted (a gather
+        # of small integers): cheaper than a bincount, whose counter for a column most
+        # rows share (parked rows, a window edge) is a chain of dependent increments.
+        ends = np.searchsorted(col[order], be.col_ids, side="right").tolist()
+        # The columns present, each with where its rows begin in ``order``.
+        begins: dict[int, int] = {}
+        b = 0
+        for c, e in enumerate(ends):
+            if e > b:
+                begins[c] = b
+                b = e
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         self.refire = []
-        present = counts.nonzero()[0]
         fams: list[int] = []
         if be.plan.families:
-            fam = be.plan.fam_of_col[present]
-            fams = np.unique(fam[fam >= 0]).tolist()
-            present = present[fam < 0]
-        ends = np.cumsum(counts)
-        for c in present.tolist():
-            b = int(ends[c])
-            rows = order[b - int(counts[c]) : b]
+            fam_of = be.plan.fam_of_col
+            fams = sorted({int(fam_of[c]) for c in begins if fam_of[c] >= 0})
+            begins = {c: b for c, b in begins.items() if fam_of[c] < 0}
+        for c, b in begins.items():
+            rows = order[b : ends[c]]
             # What a happening does to its own key, and a clock's firing to the clock:
             # the key processed is no longer pending (a window edge sets its next one
             # in _happen_only); the clock is disabled (re-evaluated below, since a clock
@@ -777,7 +787,7 @@ class _Chunk:
             self._happen(c, rows, dirty)
         fired: list[tuple[int, np.ndarray, np.ndarray]] = []
         if fams:
-            live = order[: int(counts.sum())]
+            live = order[: ends[-1]]
             lcol = col[live]
         for f in fams:  # the firings of a family's members, in one call
             sel = be.plan.fam_of_col[lcol] == f
@@ -934,7 +944,7 @@ class _Chunk:
             return
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
-            sel = (chosen == o).nonzero()[0]
+            sel = chosen[o]
             if not len(sel):
                 continue
             r = rows[sel]
@@ -995,8 +1005,9 @@ class _Chunk:
             self.defer[rows[cap & (self.done[rows] == RUNNING)]] = True
             check = list(range(be.W))
 
-    def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
-        """The option each replication's weights draw (-1: handed to the reference engine)."""
+    def _choose(self, i: int, rows: np.ndarray) -> list[np.ndarray]:
+        """The rows (positions in ``rows``) that draw each option; a row whose weights
+        are wrong is in none: it is handed to the reference engine."""
         env = _Sub(self.slots, rows)
         ws: list[Any] = []
         err: Any = None
@@ -1017,6 +1028,13 @@ class _Chunk:
         low = ws[0]
         for w in ws[1:]:
             low = np.minimum(low, w)  # NaN propagates, as np.min did
+        if err is None and (low > 0).all() and (total < np.inf).all():
+            # Every weight positive and their total finite on every row (the usual
+            # case): no row is handed over and none skips an option, so the options are
+            # drawn as on fixed weights (_first_hit), with the weights of each row.
+            x = self._draw(self.be.C + i, rows)
+            x *= total
+            return self._first_hit(x, ws, list(range(len(ws))), n)
         bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
@@ -1042,9 +1060,9 @@ class _Chunk:
         wrong = bad.nonzero()[0]
         chosen[wrong] = -1
         self.defer[rows[wrong]] = True
-        return chosen
+        return [(chosen == o).nonzero()[0] for o in range(len(ws))]
 
-    def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> np.ndarray:
+    def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> list[np.ndarray]:
         """:meth:`_choose` where every row has the same weights ``ws`` (constants, or
         read from slots no effect writes): the checks are done once, on Python floats
         as the scalar engine does them, and a row's option depends on its draw alone."""
@@ -1052,22 +1070,32 @@ class _Chunk:
         total = sum(ws)  # Python floats: the scalar engine's own sum
         if not (total > 0 and total < math.inf) or any(w < 0 for w in ws):
             self.defer[rows] = True
-            return np.full(n, -1, dtype=np.int64)
+            return [rows[:0]] * len(ws)
         x = self._draw(self.be.C + i, rows)
         x *= total
-        # As the scalar engine: the first option with a positive weight w where x < w,
-        # else x -= w and on; the last positive one if none (rounding). The same float
-        # operations on x, row by row; a row that has chosen ignores the rest.
-        positive = [o for o, w in enumerate(ws) if w > 0]
-        chosen = np.full(n, positive[-1], dtype=np.int64)
-        undecided = np.ones(n, dtype=bool)
-        for o in positive[:-1]:
+        return self._first_hit(x, ws, [o for o, w in enumerate(ws) if w > 0], n)
+
+    @staticmethod
+    def _first_hit(x: np.ndarray, ws: list[Any], positive: list[int], n: int) -> list[np.ndarray]:
+        """The rows of each option, as the scalar engine chooses: the first option ``o``
+        of ``positive`` (those with a positive weight) where ``x < ws[o]``, else
+        ``x -= ws[o]`` and on; the last positive one if none (rounding). The same float
+        operations on x, row by row; a row that has chosen ignores the rest (no
+        subtraction is made after the last comparison: nothing reads it)."""
+        out = [np.zeros(0, dtype=np.int64)] * len(ws)
+        undecided: np.ndarray | None = None
+        for j, o in enumerate(positive[:-1]):
             hit = x < ws[o]
-            hit &= undecided
-            chosen[hit.nonzero()[0]] = o
-            undecided &= ~hit
-            x -= ws[o]
-        return chosen
+            if undecided is None:
+                undecided = ~hit
+            else:
+                hit &= undecided
+                undecided &= ~hit
+            out[o] = hit.nonzero()[0]
+            if j + 2 < len(positive):
+                x -= ws[o]
+        out[positive[-1]] = np.arange(n) if undecided is None else undecided.nonzero()[0]
+        return out
 
     def _apply(
         self,
@@ -1327,7 +1355,8 @@ class _Chunk:
         """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
         drawn from each one's stream with the delay distribution of clock ``sampler``."""
         now = t[up]  # t has every live row
-        ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now)
+        # Every row's time left is at most the horizon (ticks are never negative).
+        ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now, self.hz)
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
