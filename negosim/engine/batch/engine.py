@@ -864,7 +864,7 @@ class _Chunk:
         fc = int(be.fired_col[i])
         if fc >= 0:
             fired = self.fired[fc]
-            first = rows[fired[rows] < 0]
+            first = rows[(fired[rows] < 0).nonzero()[0]]  # indices: cheaper than a mask
             fired[first] = self.t[first]
 
     def _happen(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
@@ -1141,9 +1141,11 @@ class _Chunk:
                         t = self.t[rows]
                     old = slot[rows]
                     first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
-                    if first.any():
-                        self.prev[a.slot][rows[first]] = old[first]
-                        self.prev_t[a.slot][rows[first]] = t[first]
+                    w = first.nonzero()[0]  # indices, used three times: cheaper than a mask
+                    if len(w):
+                        r = rows[w]
+                        self.prev[a.slot][r] = old[w]
+                        self.prev_t[a.slot][r] = t[w]
                 slot[rows] = v
         if eff.trigger is None:
             return
