@@ -390,7 +390,22 @@ class BatchEngine:
         # below 2**39 (ten years), so keys stay below INF for any realistic K.
         self.shift = max(1, self.K.bit_length())
         self.KP = 1 << self.shift  # > K: column KP - 1 is free for parked rows (_step)
+        # Keys are 32-bit where every key that can matter fits: each step reads all of
+        # them for the least (half the memory), and writes them at scattered rows. A
+        # happening at the horizon's tick or later never comes first (the horizon,
+        # column 0, does, and ends the replication), so a key from the horizon's tick
+        # on (an arrival or scheduled event after it) is kept as "not scheduled", INF;
+        # a clock's delay is scheduled only before the horizon.
+        if (ref.horizon + 1) * self.KP < 2**32 - 1:
+            self.key_type: Any = np.uint32
+            self.INF: Any = np.uint32(2**32 - 1)
+        else:
+            self.key_type, self.INF = np.int64, INF
         self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
+        # The key of each group of window edges (INF from the horizon on, as above).
+        self.edge_key = np.where(
+            self.edge_at < ref.horizon, self.edge_at * self.KP + self.col_edge, self.INF
+        ).astype(np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
         d: set[int] = set()
         for e in cs.edges:
@@ -608,7 +623,7 @@ class _Chunk:
         # The next happening of a replication is the least of its keys (a key encodes
         # its column): a reduction down each column of replications, over contiguous
         # memory, about a third of a nanosecond a key.
-        self.keys = np.full((be.K, n), INF, dtype=np.int64)
+        self.keys = np.full((be.K, n), be.INF, dtype=be.key_type)
         # Each stream a step draws from (be.cursor_streams: clock delays and choices), of
         # each replication, as the word its next draw mixes, key + (k + 1) * GAMMA for
         # the k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
@@ -637,11 +652,16 @@ class _Chunk:
         self.extra = np.zeros(n, dtype=np.int64)
         self.extra_max = 0
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
-        self.park_bits = np.zeros(n, dtype=np.int64)  # KP - 1 where parked, else 0
+        self.park_bits = np.zeros(n, dtype=be.col_type)  # KP - 1 where parked, else 0
         self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
         self.refire: list[tuple[int, np.ndarray]] = []  # (clock, rows): see be.refire
         self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
+
+    def _before_horizon(self, ticks: np.ndarray, col: int) -> np.ndarray:
+        """The keys of happenings of column ``col`` at ``ticks`` (INF from the horizon on:
+        the horizon comes first there, see BatchEngine.key_type)."""
+        return np.where(ticks < self.hz, ticks * self.be.KP + col, self.be.INF)
 
     def _block_views(self) -> None:
         for b, ys in zip(self.blocks, self.be.plan.blocks, strict=True):
@@ -687,7 +707,7 @@ class _Chunk:
         allrows = np.arange(self.n)
         self.keys[0] = hz * K
         if len(be.edge_at):
-            self.keys[be.col_edge] = be.edge_at[0] * K + be.col_edge
+            self.keys[be.col_edge] = be.edge_key[0]
         for j, (start, end, stay) in enumerate(ref.stays):
             a_stream, d_stream = ref.stay_streams[j]
             arrive = np.full(self.n, start, dtype=np.int64)
@@ -702,17 +722,17 @@ class _Chunk:
             self.slots[stay.slot][now] = True
             later = valid & (arrive > 0)
             col = be.col_arrive + j
-            self.keys[col, later] = arrive[later] * K + col
+            self.keys[col, later] = self._before_horizon(arrive[later], col)
             goes = valid & (leave < hz)
             col = be.col_leave + j
-            self.keys[col, goes] = np.maximum(leave[goes], 0) * K + col
+            self.keys[col, goes] = self._before_horizon(np.maximum(leave[goes], 0), col)
         for k, (at, _) in enumerate(ref.scheduled):
             when = np.full(self.n, at, dtype=np.int64)
             if be.jitters[k] is not None:
                 when += be.jitters[k].ticks(self._u(ref.jitter_streams[k]))  # type: ignore[union-attr]
             col = be.col_sched + k
             ok = when < hz
-            self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
+            self.keys[col, ok] = self._before_horizon(np.maximum(when[ok], 0), col)
         self.repk = None  # every later draw comes from self.cursor
         if be.W:  # a condition true at the start counts as turning true
             self._whens(allrows, list(range(be.W)), {})
@@ -740,7 +760,10 @@ class _Chunk:
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: whatever their keys were
         t = kmin >> be.shift  # a key is tick * KP + column
+        if t.dtype != np.int64:  # 32-bit keys: ticks as everywhere else
+            t = t.astype(np.int64)
         col = kmin & (be.KP - 1)
+        col = col.astype(be.col_type)
         # at_instant + 1 where the instant is the same as the row's last, else 1
         # (arithmetic: a where() on a mask that varies row by row costs ten times more).
         self.at_instant *= t == self.instant
@@ -749,7 +772,6 @@ class _Chunk:
         self.events += 1
         self.t = t
         col |= self.park_bits  # parked rows: the bin KP - 1, above every column
-        col = col.astype(be.col_type)
         order = np.argsort(col, kind="stable")
         # Where each column's rows end in ``order``, from the columns sorted (a gather
         # of small integers): cheaper than a bincount, whose counter for a column most
@@ -781,7 +803,7 @@ class _Chunk:
             if c >= be.col_clock:
                 self._fire(c - be.col_clock, rows)
             elif c != be.col_edge:
-                self.keys[c][rows] = INF
+                self.keys[c][rows] = be.INF
             for i in be.col_dirty[c]:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, dirty)
@@ -849,7 +871,7 @@ class _Chunk:
         disabled, and its first firing tick is kept if the blocking report needs it."""
         be = self.be
         if isinstance(i, np.ndarray):
-            self.keys[be.col_clock + i, rows] = INF
+            self.keys[be.col_clock + i, rows] = be.INF
             self.enabled[i, rows] = False
             if be.n_fired:
                 fc = be.fired_col[i]
@@ -859,7 +881,7 @@ class _Chunk:
                     f = self.fired[fc, r]
                     self.fired[fc, r] = np.where(f < 0, self.t[r], f)
             return
-        self.keys[be.col_clock + i][rows] = INF
+        self.keys[be.col_clock + i][rows] = be.INF
         self.enabled[i][rows] = False
         fc = int(be.fired_col[i])
         if fc >= 0:
@@ -906,12 +928,12 @@ class _Chunk:
             last = len(be.edge_at)
             if lo == hi:  # every row met the same group: its next is the same for all
                 self.edge_next[rows] = lo + 1
-                self.keys[c][rows] = be.edge_at[lo + 1] * be.KP + c if lo + 1 < last else INF
+                self.keys[c][rows] = be.edge_key[lo + 1] if lo + 1 < last else be.INF
                 return
             nxt = nxt + 1
             self.edge_next[rows] = nxt
-            at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[c][rows] = np.where(nxt < last, at * be.KP + c, INF)
+            at = be.edge_key[np.minimum(nxt, last - 1)]
+            self.keys[c][rows] = np.where(nxt < last, at, be.INF)
             return
         if c < be.col_sched:
             arriving = c < be.col_leave
@@ -1340,7 +1362,7 @@ class _Chunk:
         if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
             self.enabled[ii, idx] = on
-            self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
+            self.keys[be.col_clock + ii[w_off], idx[w_off]] = be.INF
             if len(up):
                 i_on = ii[w_on]
                 self.keys[be.col_clock + i_on, up] = self._delay_keys(sampler, up, i_on, t)
@@ -1348,7 +1370,7 @@ class _Chunk:
         if len(up) == len(self.pos):  # every row (as at the start): slices, not indices
             up = slice(None)
         self.enabled[i][idx] = on
-        self.keys[be.col_clock + i][idx[w_off]] = INF
+        self.keys[be.col_clock + i][idx[w_off]] = be.INF
         if len(w_on):
             self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
         return ok_rows
@@ -1362,7 +1384,7 @@ class _Chunk:
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
-        key[(~soon).nonzero()[0]] = INF  # beyond the horizon: never happens
+        key[(~soon).nonzero()[0]] = self.be.INF  # beyond the horizon: never happens
         return key
 
     def _finish(self) -> None:
