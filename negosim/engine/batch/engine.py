@@ -1279,7 +1279,10 @@ class _Chunk:
         if rows is None:
             # A clock that no row's protocol state allows and that is enabled nowhere
             # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
-            here = np.bincount(self.state, minlength=len(be.cs.states)).astype(bool)
+            # The states some row is in: a scatter into a small table (a bincount would
+            # chain its increments on the state most rows share).
+            here = np.zeros(len(be.cs.states), dtype=bool)
+            here[self.state] = True
             clocks = [
                 i
                 for i in clocks
@@ -1435,9 +1438,9 @@ class _Chunk:
     def _result(self) -> BatchResult:
         be = self.be
         outcome = self.out_outcome
-        held = np.zeros(self.n, dtype=bool)
-        ok = outcome >= 0
-        held[ok] = be.is_success[outcome[ok]]
+        # Success of each outcome, false where censored (-1): no boolean indexing.
+        held = be.is_success[np.maximum(outcome, 0)]
+        held &= outcome >= 0
         ref = {p: be.ref.run(self.seed, self.start + p) for p in sorted(self.deferred)}
         return BatchResult(
             be.cs,
