@@ -287,6 +287,14 @@ class BatchEngine:
         if cs.initial_state not in cs.outcome_states:  # else a replication starts in one
             running[list(cs.outcome_states)] = False
         self.everywhere = [bool(m[running].all()) for m in self.masks]
+        # Where a clock's states are one run of state numbers (nearly always: most are
+        # allowed in one state), its state test is one or two comparisons, cheaper than
+        # a lookup in the mask at every row (_test).
+        self.state_run: list[tuple[int, int] | None] = []
+        for m in self.masks:
+            allowed = m.nonzero()[0].tolist()
+            contiguous = allowed and allowed[-1] - allowed[0] + 1 == len(allowed)
+            self.state_run.append((allowed[0], allowed[-1]) if contiguous else None)
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
         self.weights: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
@@ -1315,7 +1323,17 @@ class _Chunk:
         protocol states, unused for a clock allowed in every state), and where its
         test would raise."""
         be = self.be
-        test: Any = True if be.everywhere[i] else be.masks[i][state]
+        test: Any = True
+        if not be.everywhere[i]:
+            run = be.state_run[i]
+            if run is None:
+                test = be.masks[i][state]
+            elif run[0] == run[1]:
+                test = state == run[0]
+            elif run[0] == 0:
+                test = state <= run[1]
+            else:
+                test = (state >= run[0]) & (state <= run[1])
         err: Any = None
         for part in be.tests[i]:
             v, e = part(env)
