@@ -1058,13 +1058,6 @@ class _Chunk:
         low = ws[0]
         for w in ws[1:]:
             low = np.minimum(low, w)  # NaN propagates, as np.min did
-        if err is None and (low > 0).all() and (total < np.inf).all():
-            # Every weight positive and their total finite on every row (the usual
-            # case): no row is handed over and none skips an option, so the options are
-            # drawn as on fixed weights (_first_hit), with the weights of each row.
-            x = self._draw(self.be.C + i, rows)
-            x *= total
-            return self._first_hit(x, ws, list(range(len(ws))), n)
         bad = ~((total > 0) & (total < np.inf)) | (low < 0)
         if err is not None:
             bad = bad | err
