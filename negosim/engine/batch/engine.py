@@ -287,6 +287,14 @@ class BatchEngine:
         if cs.initial_state not in cs.outcome_states:  # else a replication starts in one
             running[list(cs.outcome_states)] = False
         self.everywhere = [bool(m[running].all()) for m in self.masks]
+        # Where a clock's states are one run of state numbers (nearly always: most are
+        # allowed in one state), its state test is one or two comparisons, cheaper than
+        # a lookup in the mask at every row (_test).
+        self.state_run: list[tuple[int, int] | None] = []
+        for m in self.masks:
+            allowed = m.nonzero()[0].tolist()
+            contiguous = allowed and allowed[-1] - allowed[0] + 1 == len(allowed)
+            self.state_run.append((allowed[0], allowed[-1]) if contiguous else None)
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
         self.weights: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
@@ -384,12 +392,28 @@ class BatchEngine:
         self.K = self.col_clock + C
         # Holds KP - 1; the sort is a radix sort on 8 or 16 bits (one pass on 8).
         self.col_type = np.uint8 if self.K < 128 else np.int16 if self.K < 2**14 else np.int64
+        self.col_ids = np.arange(self.K, dtype=self.col_type)
         # A key is ``tick * KP + column`` with KP a power of two above every column,
         # so that a key is split with a shift and a mask, not a division. Ticks stay
         # below 2**39 (ten years), so keys stay below INF for any realistic K.
         self.shift = max(1, self.K.bit_length())
         self.KP = 1 << self.shift  # > K: column KP - 1 is free for parked rows (_step)
+        # Keys are 32-bit where every key that can matter fits: each step reads all of
+        # them for the least (half the memory), and writes them at scattered rows. A
+        # happening at the horizon's tick or later never comes first (the horizon,
+        # column 0, does, and ends the replication), so a key from the horizon's tick
+        # on (an arrival or scheduled event after it) is kept as "not scheduled", INF;
+        # a clock's delay is scheduled only before the horizon.
+        if (ref.horizon + 1) * self.KP < 2**32 - 1:
+            self.key_type: Any = np.uint32
+            self.INF: Any = np.uint32(2**32 - 1)
+        else:
+            self.key_type, self.INF = np.int64, INF
         self.edge_at = np.array([at for at, _ in ref.edge_groups], dtype=np.int64)
+        # The key of each group of window edges (INF from the horizon on, as above).
+        self.edge_key = np.where(
+            self.edge_at < ref.horizon, self.edge_at * self.KP + self.col_edge, self.INF
+        ).astype(np.int64)
         self.dirty: list[frozenset[int]] = [frozenset()] * self.K
         d: set[int] = set()
         for e in cs.edges:
@@ -607,7 +631,7 @@ class _Chunk:
         # The next happening of a replication is the least of its keys (a key encodes
         # its column): a reduction down each column of replications, over contiguous
         # memory, about a third of a nanosecond a key.
-        self.keys = np.full((be.K, n), INF, dtype=np.int64)
+        self.keys = np.full((be.K, n), be.INF, dtype=be.key_type)
         # Each stream a step draws from (be.cursor_streams: clock delays and choices), of
         # each replication, as the word its next draw mixes, key + (k + 1) * GAMMA for
         # the k-th draw (streams.uniforms_at): a draw is one gather and one add, with no
@@ -636,11 +660,16 @@ class _Chunk:
         self.extra = np.zeros(n, dtype=np.int64)
         self.extra_max = 0
         self.parked = np.zeros(n, dtype=bool)  # finished and recorded: no longer stepped
-        self.park_bits = np.zeros(n, dtype=np.int64)  # KP - 1 where parked, else 0
+        self.park_bits = np.zeros(n, dtype=be.col_type)  # KP - 1 where parked, else 0
         self.ok = np.ones(n, dtype=bool)  # rows whose clocks are re-evaluated (set each step)
         self.refire: list[tuple[int, np.ndarray]] = []  # (clock, rows): see be.refire
         self.t = np.zeros(n, dtype=np.int64)  # the tick of each row in the current step
         self.live = n
+
+    def _before_horizon(self, ticks: np.ndarray, col: int) -> np.ndarray:
+        """The keys of happenings of column ``col`` at ``ticks`` (INF from the horizon on:
+        the horizon comes first there, see BatchEngine.key_type)."""
+        return np.where(ticks < self.hz, ticks * self.be.KP + col, self.be.INF)
 
     def _block_views(self) -> None:
         for b, ys in zip(self.blocks, self.be.plan.blocks, strict=True):
@@ -663,9 +692,11 @@ class _Chunk:
             self.cursor[j, rows] = z + np.uint64(GAMMA)
             return uniforms_at(z)
         cur = self.cursor[self.be.cursor_rows[stream]]
-        z = cur[rows]
         if isinstance(rows, slice):
-            z = z.copy()  # a view: uniforms_at overwrites its argument
+            z = cur[rows].copy()  # a view: uniforms_at overwrites its argument
+            cur[rows] += np.uint64(GAMMA)
+            return uniforms_at(z)
+        z = cur[rows]
         cur[rows] = z + np.uint64(GAMMA)
         return uniforms_at(z)
 
@@ -684,7 +715,7 @@ class _Chunk:
         allrows = np.arange(self.n)
         self.keys[0] = hz * K
         if len(be.edge_at):
-            self.keys[be.col_edge] = be.edge_at[0] * K + be.col_edge
+            self.keys[be.col_edge] = be.edge_key[0]
         for j, (start, end, stay) in enumerate(ref.stays):
             a_stream, d_stream = ref.stay_streams[j]
             arrive = np.full(self.n, start, dtype=np.int64)
@@ -699,17 +730,17 @@ class _Chunk:
             self.slots[stay.slot][now] = True
             later = valid & (arrive > 0)
             col = be.col_arrive + j
-            self.keys[col, later] = arrive[later] * K + col
+            self.keys[col, later] = self._before_horizon(arrive[later], col)
             goes = valid & (leave < hz)
             col = be.col_leave + j
-            self.keys[col, goes] = np.maximum(leave[goes], 0) * K + col
+            self.keys[col, goes] = self._before_horizon(np.maximum(leave[goes], 0), col)
         for k, (at, _) in enumerate(ref.scheduled):
             when = np.full(self.n, at, dtype=np.int64)
             if be.jitters[k] is not None:
                 when += be.jitters[k].ticks(self._u(ref.jitter_streams[k]))  # type: ignore[union-attr]
             col = be.col_sched + k
             ok = when < hz
-            self.keys[col, ok] = np.maximum(when[ok], 0) * K + col
+            self.keys[col, ok] = self._before_horizon(np.maximum(when[ok], 0), col)
         self.repk = None  # every later draw comes from self.cursor
         if be.W:  # a condition true at the start counts as turning true
             self._whens(allrows, list(range(be.W)), {})
@@ -734,11 +765,13 @@ class _Chunk:
 
     def _step(self) -> None:
         be = self.be
-        K = be.K
         self.ok = ~self.parked  # unparked rows are running and not deferred
         kmin = self.keys.min(axis=0)  # parked rows: whatever their keys were
         t = kmin >> be.shift  # a key is tick * KP + column
+        if t.dtype != np.int64:  # 32-bit keys: ticks as everywhere else
+            t = t.astype(np.int64)
         col = kmin & (be.KP - 1)
+        col = col.astype(be.col_type)
         # at_instant + 1 where the instant is the same as the row's last, else 1
         # (arithmetic: a where() on a mask that varies row by row costs ten times more).
         self.at_instant *= t == self.instant
@@ -747,20 +780,27 @@ class _Chunk:
         self.events += 1
         self.t = t
         col |= self.park_bits  # parked rows: the bin KP - 1, above every column
-        order = np.argsort(col.astype(be.col_type), kind="stable")
-        counts = np.bincount(col, minlength=K + 1)[:K]
+        order = np.argsort(col, kind="stable")
+        # Where each column's rows end in ``order``, from the columns sorted (a gather
+        # of small integers): cheaper than a bincount, whose counter for a column most
+        # rows share (parked rows, a window edge) is a chain of dependent increments.
+        ends = np.searchsorted(col[order], be.col_ids, side="right").tolist()
+        # The columns present, each with where its rows begin in ``order``.
+        begins: dict[int, int] = {}
+        b = 0
+        for c, e in enumerate(ends):
+            if e > b:
+                begins[c] = b
+                b = e
         dirty: dict[int, list[np.ndarray]] = {}  # clock -> the rows that may change it
         self.refire = []
-        present = counts.nonzero()[0]
         fams: list[int] = []
         if be.plan.families:
-            fam = be.plan.fam_of_col[present]
-            fams = np.unique(fam[fam >= 0]).tolist()
-            present = present[fam < 0]
-        ends = np.cumsum(counts)
-        for c in present.tolist():
-            b = int(ends[c])
-            rows = order[b - int(counts[c]) : b]
+            fam_of = be.plan.fam_of_col
+            fams = sorted({int(fam_of[c]) for c in begins if fam_of[c] >= 0})
+            begins = {c: b for c, b in begins.items() if fam_of[c] < 0}
+        for c, b in begins.items():
+            rows = order[b : ends[c]]
             # What a happening does to its own key, and a clock's firing to the clock:
             # the key processed is no longer pending (a window edge sets its next one
             # in _happen_only); the clock is disabled (re-evaluated below, since a clock
@@ -771,13 +811,13 @@ class _Chunk:
             if c >= be.col_clock:
                 self._fire(c - be.col_clock, rows)
             elif c != be.col_edge:
-                self.keys[c][rows] = INF
+                self.keys[c][rows] = be.INF
             for i in be.col_dirty[c]:
                 dirty.setdefault(i, []).append(rows)
             self._happen(c, rows, dirty)
         fired: list[tuple[int, np.ndarray, np.ndarray]] = []
         if fams:
-            live = order[: int(counts.sum())]
+            live = order[: ends[-1]]
             lcol = col[live]
         for f in fams:  # the firings of a family's members, in one call
             sel = be.plan.fam_of_col[lcol] == f
@@ -839,7 +879,7 @@ class _Chunk:
         disabled, and its first firing tick is kept if the blocking report needs it."""
         be = self.be
         if isinstance(i, np.ndarray):
-            self.keys[be.col_clock + i, rows] = INF
+            self.keys[be.col_clock + i, rows] = be.INF
             self.enabled[i, rows] = False
             if be.n_fired:
                 fc = be.fired_col[i]
@@ -849,12 +889,12 @@ class _Chunk:
                     f = self.fired[fc, r]
                     self.fired[fc, r] = np.where(f < 0, self.t[r], f)
             return
-        self.keys[be.col_clock + i][rows] = INF
+        self.keys[be.col_clock + i][rows] = be.INF
         self.enabled[i][rows] = False
         fc = int(be.fired_col[i])
         if fc >= 0:
             fired = self.fired[fc]
-            first = rows[fired[rows] < 0]
+            first = rows[(fired[rows] < 0).nonzero()[0]]  # indices: cheaper than a mask
             fired[first] = self.t[first]
 
     def _happen(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
@@ -896,12 +936,12 @@ class _Chunk:
             last = len(be.edge_at)
             if lo == hi:  # every row met the same group: its next is the same for all
                 self.edge_next[rows] = lo + 1
-                self.keys[c][rows] = be.edge_at[lo + 1] * be.KP + c if lo + 1 < last else INF
+                self.keys[c][rows] = be.edge_key[lo + 1] if lo + 1 < last else be.INF
                 return
             nxt = nxt + 1
             self.edge_next[rows] = nxt
-            at = be.edge_at[np.minimum(nxt, last - 1)]
-            self.keys[c][rows] = np.where(nxt < last, at * be.KP + c, INF)
+            at = be.edge_key[np.minimum(nxt, last - 1)]
+            self.keys[c][rows] = np.where(nxt < last, at, be.INF)
             return
         if c < be.col_sched:
             arriving = c < be.col_leave
@@ -934,7 +974,7 @@ class _Chunk:
             return
         chosen = self._choose(i, rows)
         for o, eff in enumerate(effects):
-            sel = (chosen == o).nonzero()[0]
+            sel = chosen[o]
             if not len(sel):
                 continue
             r = rows[sel]
@@ -995,8 +1035,9 @@ class _Chunk:
             self.defer[rows[cap & (self.done[rows] == RUNNING)]] = True
             check = list(range(be.W))
 
-    def _choose(self, i: int, rows: np.ndarray) -> np.ndarray:
-        """The option each replication's weights draw (-1: handed to the reference engine)."""
+    def _choose(self, i: int, rows: np.ndarray) -> list[np.ndarray]:
+        """The rows (positions in ``rows``) that draw each option; a row whose weights
+        are wrong is in none: it is handed to the reference engine."""
         env = _Sub(self.slots, rows)
         ws: list[Any] = []
         err: Any = None
@@ -1042,9 +1083,9 @@ class _Chunk:
         wrong = bad.nonzero()[0]
         chosen[wrong] = -1
         self.defer[rows[wrong]] = True
-        return chosen
+        return [(chosen == o).nonzero()[0] for o in range(len(ws))]
 
-    def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> np.ndarray:
+    def _choose_fixed(self, i: int, rows: np.ndarray, ws: list[float]) -> list[np.ndarray]:
         """:meth:`_choose` where every row has the same weights ``ws`` (constants, or
         read from slots no effect writes): the checks are done once, on Python floats
         as the scalar engine does them, and a row's option depends on its draw alone."""
@@ -1052,22 +1093,32 @@ class _Chunk:
         total = sum(ws)  # Python floats: the scalar engine's own sum
         if not (total > 0 and total < math.inf) or any(w < 0 for w in ws):
             self.defer[rows] = True
-            return np.full(n, -1, dtype=np.int64)
+            return [rows[:0]] * len(ws)
         x = self._draw(self.be.C + i, rows)
         x *= total
-        # As the scalar engine: the first option with a positive weight w where x < w,
-        # else x -= w and on; the last positive one if none (rounding). The same float
-        # operations on x, row by row; a row that has chosen ignores the rest.
-        positive = [o for o, w in enumerate(ws) if w > 0]
-        chosen = np.full(n, positive[-1], dtype=np.int64)
-        undecided = np.ones(n, dtype=bool)
-        for o in positive[:-1]:
+        return self._first_hit(x, ws, [o for o, w in enumerate(ws) if w > 0], n)
+
+    @staticmethod
+    def _first_hit(x: np.ndarray, ws: list[Any], positive: list[int], n: int) -> list[np.ndarray]:
+        """The rows of each option, as the scalar engine chooses: the first option ``o``
+        of ``positive`` (those with a positive weight) where ``x < ws[o]``, else
+        ``x -= ws[o]`` and on; the last positive one if none (rounding). The same float
+        operations on x, row by row; a row that has chosen ignores the rest (no
+        subtraction is made after the last comparison: nothing reads it)."""
+        out = [np.zeros(0, dtype=np.int64)] * len(ws)
+        undecided: np.ndarray | None = None
+        for j, o in enumerate(positive[:-1]):
             hit = x < ws[o]
-            hit &= undecided
-            chosen[hit.nonzero()[0]] = o
-            undecided &= ~hit
-            x -= ws[o]
-        return chosen
+            if undecided is None:
+                undecided = ~hit
+            else:
+                hit &= undecided
+                undecided &= ~hit
+            out[o] = hit.nonzero()[0]
+            if j + 2 < len(positive):
+                x -= ws[o]
+        out[positive[-1]] = np.arange(n) if undecided is None else undecided.nonzero()[0]
+        return out
 
     def _apply(
         self,
@@ -1113,9 +1164,11 @@ class _Chunk:
                         t = self.t[rows]
                     old = slot[rows]
                     first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
-                    if first.any():
-                        self.prev[a.slot][rows[first]] = old[first]
-                        self.prev_t[a.slot][rows[first]] = t[first]
+                    w = first.nonzero()[0]  # indices, used three times: cheaper than a mask
+                    if len(w):
+                        r = rows[w]
+                        self.prev[a.slot][r] = old[w]
+                        self.prev_t[a.slot][r] = t[w]
                 slot[rows] = v
         if eff.trigger is None:
             return
@@ -1227,7 +1280,10 @@ class _Chunk:
         if rows is None:
             # A clock that no row's protocol state allows and that is enabled nowhere
             # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
-            here = np.bincount(self.state, minlength=len(be.cs.states)).astype(bool)
+            # The states some row is in: a scatter into a small table (a bincount would
+            # chain its increments on the state most rows share).
+            here = np.zeros(len(be.cs.states), dtype=bool)
+            here[self.state] = True
             clocks = [
                 i
                 for i in clocks
@@ -1260,7 +1316,17 @@ class _Chunk:
         protocol states, unused for a clock allowed in every state), and where its
         test would raise."""
         be = self.be
-        test: Any = True if be.everywhere[i] else be.masks[i][state]
+        test: Any = True
+        if not be.everywhere[i]:
+            run = be.state_run[i]
+            if run is None:
+                test = be.masks[i][state]
+            elif run[0] == run[1]:
+                test = state == run[0]
+            elif run[0] == 0:
+                test = state <= run[1]
+            else:
+                test = (state >= run[0]) & (state <= run[1])
         err: Any = None
         for part in be.tests[i]:
             v, e = part(env)
@@ -1310,7 +1376,7 @@ class _Chunk:
         if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
             self.enabled[ii, idx] = on
-            self.keys[be.col_clock + ii[w_off], idx[w_off]] = INF
+            self.keys[be.col_clock + ii[w_off], idx[w_off]] = be.INF
             if len(up):
                 i_on = ii[w_on]
                 self.keys[be.col_clock + i_on, up] = self._delay_keys(sampler, up, i_on, t)
@@ -1318,7 +1384,7 @@ class _Chunk:
         if len(up) == len(self.pos):  # every row (as at the start): slices, not indices
             up = slice(None)
         self.enabled[i][idx] = on
-        self.keys[be.col_clock + i][idx[w_off]] = INF
+        self.keys[be.col_clock + i][idx[w_off]] = be.INF
         if len(w_on):
             self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
         return ok_rows
@@ -1327,11 +1393,12 @@ class _Chunk:
         """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
         drawn from each one's stream with the delay distribution of clock ``sampler``."""
         now = t[up]  # t has every live row
-        ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now)
+        # Every row's time left is at most the horizon (ticks are never negative).
+        ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now, self.hz)
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
-        key[(~soon).nonzero()[0]] = INF  # beyond the horizon: never happens
+        key[(~soon).nonzero()[0]] = self.be.INF  # beyond the horizon: never happens
         return key
 
     def _finish(self) -> None:
@@ -1382,9 +1449,9 @@ class _Chunk:
     def _result(self) -> BatchResult:
         be = self.be
         outcome = self.out_outcome
-        held = np.zeros(self.n, dtype=bool)
-        ok = outcome >= 0
-        held[ok] = be.is_success[outcome[ok]]
+        # Success of each outcome, false where censored (-1): no boolean indexing.
+        held = be.is_success[np.maximum(outcome, 0)]
+        held &= outcome >= 0
         ref = {p: be.ref.run(self.seed, self.start + p) for p in sorted(self.deferred)}
         return BatchResult(
             be.cs,

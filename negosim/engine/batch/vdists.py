@@ -213,12 +213,15 @@ class VSampler:
                 out[i] = math.floor(self.scalar(float(u[i])) * TICKS_PER_HOUR + 0.5)
         return out.astype(np.int64)
 
-    def delays(self, u: np.ndarray, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def delays(
+        self, u: np.ndarray, room: np.ndarray, most: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Delays in ticks and whether each comes before the horizon (``delay < room``).
 
         As the scalar engine: ``delay = sampler(u) * TICKS_PER_HOUR``; scheduled
         only if ``delay < room``; then ``int(delay + 0.5)`` ticks. Where a delay is
         not ``soon`` its ticks are meaningless (the caller does not schedule it).
+        ``most``, if given, is at least every ``room`` (say, the horizon).
         """
         if len(u) <= self.few:
             # A few draws (the long tail of a chunk): the scalar engine's own arithmetic
@@ -247,8 +250,10 @@ class VSampler:
         # for every row, that of the largest room: where it matters (d near room, or
         # d < room so that the ticks are used), d is at most about that room, so it
         # is at least d * _REL; a few more draws are recomputed than with a tolerance
-        # per row, and many fewer array passes are made.
-        tol = float(room.max()) * _REL + 1e-9 if len(room) else 0.0
+        # per row, and many fewer array passes are made (with ``most``, one less).
+        if most is None:
+            most = float(room.max()) if len(room) else 0.0
+        tol = most * _REL + 1e-9
         with np.errstate(invalid="ignore"):
             out = ticks.astype(np.int64)
             gap = np.round(ticks)
