@@ -600,6 +600,11 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
             departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
             for a, b in periods:
+                if b <= 0:
+                    # Over before the start (a recurring window's hours on the first day,
+                    # before the start time): no stay, rather than one that arrives and
+                    # leaves at time 0.
+                    continue
                 stays.append(Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure))
 
     # Preconditions.
