@@ -605,7 +605,9 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                     # before the start time): no stay, rather than one that arrives and
                     # leaves at time 0.
                     continue
-                stays.append(Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure))
+                stays.append(
+                    Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure, j)
+                )
 
     # Preconditions.
     prec_ids = list(sc.preconditions)
