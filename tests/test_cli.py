@@ -197,7 +197,7 @@ def test_unreadable_files_exit_2(cli, tmp_path, content, needle):
     ("args", "needle"),
     [
         (["--set", "p_ye=0.5"], "did you mean p_yes?"),
-        (["--set", "p_yes=2"], "(value from --set p_yes)"),
+        (["--set", "p_yes=2"], "--set p_yes=2: params.p_yes.default: must be a probability"),
         (["--set", "nonsense"], "expected NAME=VALUE"),
         (["--runs", "0"], "--runs"),
         (["--runs", "many"], "--runs"),
