@@ -34,7 +34,7 @@ from ..scenario.yamlsource import (
 from .compile import compile_scenario
 from .expr import Name, compile_expr
 from .lints import lint
-from .parameters import Parameter
+from .parameters import ORIGIN_FIELDS, Origin, Parameter
 from .resolve import Issue, Loc, shown_expression
 from .tables import CompiledScenario
 
@@ -563,19 +563,30 @@ def compile_model(
         else:
             located = sort_problems([_located(doc, p, sets) for p in problems], doc)
         raise ScenarioError(_annotate(located, sets))
-    if doc is not None:  # say where each parameter's default is written (case or base)
-        compiled.parameters = tuple(_declared(p, doc) for p in compiled.parameters)
+    if doc is not None:  # say where each parameter's values are written (case or base)
+        compiled.parameters = tuple(_declared(p, doc, sets) for p in compiled.parameters)
     return compiled
 
 
-def _declared(p: Parameter, doc: YamlDocument) -> Parameter:
-    """``p`` with the file and line where its default is written: the parameter's own
-    line if the same file declares it, else the line of ``default`` in the case or base."""
+def _declared(p: Parameter, doc: YamlDocument, sets: list[tuple[str, Any]] | None) -> Parameter:
+    """``p`` with the file and line where its default is written (the parameter's own
+    line if the same file declares it, else the line of ``default`` in the case or
+    base), and where each of its other values is written (a --set says so)."""
     loc: tuple[str, ...] = ("params", p.name)
     file = doc.file_of((*loc, "default"))
-    if doc.file_of(loc) != file:
-        loc = (*loc, "default")
-    return replace(p, file=file, line=doc.locate_key(loc)[0])
+    line = doc.locate_key(loc if doc.file_of(loc) == file else (*loc, "default"))[0]
+    params = doc.data.get("params") if isinstance(doc.data, dict) else None
+    written = params.get(p.name) if isinstance(params, dict) else None
+    origins = []
+    for key in ORIGIN_FIELDS:
+        if isinstance(written, dict) and key in written:
+            given = _set_given(dotted((*loc, key)), sets)
+            if given is not None:
+                origins.append(Origin(key, given, None))
+            else:
+                at = (*loc, key)
+                origins.append(Origin(key, doc.file_of(at), doc.locate_key(at)[0]))
+    return replace(p, file=file, line=line, origins=tuple(origins))
 
 
 def validate(path: str | os.PathLike[str], warnings: bool = False) -> list[Problem]:
