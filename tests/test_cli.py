@@ -494,6 +494,7 @@ def test_every_independent_mistake_is_reported_in_one_pass(cli, write_scenario):
     ``negosim validate`` reports all six, each located and with "did you mean"."""
     path = write_scenario(SIX_MISTAKES, "six.yaml")
     lines = assert_input_error(cli("validate", path))
+    assert len(lines) == len(set(lines))  # each once
     assert lines == [
         f"{path}:6:12: calendar.horizon: Input should be a valid string (found: 48)",
         f"{path}:13:25: actors.b.presnet: unknown key 'presnet' (did you mean 'present'?)",

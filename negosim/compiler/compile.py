@@ -562,6 +562,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
         elif pid in c.params:
             c._slot(pid, "number", c.params[pid])
+        else:  # its default was refused (reported): its uses are not "unknown name"
+            c._slot(pid, "number", 0.0)
     spans: dict[str, tuple[tuple[float, float], ...]] = {}
     if cal is not None:
         spans = c.windows(cal[0], cal[1])

@@ -2,9 +2,10 @@
 
 This is the one place input is checked. Problems from every stage are
 reported together where possible: YAML problems stop early (there is no data
-to check), schema problems are all reported at once, and whole-file problems
-(references, expressions, calendar) are all reported once the structure is
-valid.
+to check); schema problems are all reported at once, with the whole-file
+problems (references, expressions, calendar) of the rest of the file, each
+schema problem being set aside as narrowly as the schema allows
+(:func:`_whole_file_problems`).
 """
 
 from __future__ import annotations
@@ -341,11 +342,10 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
             return
     if err["type"] == "missing" and isinstance(loc[-1], str):
         path = (*path, loc[-1])
-    floor = len(item) if item is not None else 1  # never repair above the item
     if path[:1] != ("protocol",):  # a changed protocol would change every state check
         for depth, model, key, required in reversed(_fields_on(path, data)):
-            if depth <= floor and item is not None:
-                break
+            if item is not None and depth <= len(item):
+                break  # never repair above the item: leave the item out instead
             where = path[:depth]
             if where in repaired:
                 break  # repaired already and still wrong: give up on finer repairs
