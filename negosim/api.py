@@ -113,7 +113,16 @@ def _speak_python(exc: InputError, sets: list[tuple[str, Any]]) -> ScenarioError
     """The ScenarioError to raise for ``exc``: the same lines, keywords for options."""
     values = dict(sets)
     return ScenarioError(
-        [Problem(p.file, p.line, p.col, p.path, _pythonic(p.message, values)) for p in exc.problems]
+        [
+            Problem(
+                _pythonic(p.file, values) if p.file.startswith("--") else p.file,  # a --set
+                p.line,
+                p.col,
+                p.path,
+                _pythonic(p.message, values),
+            )
+            for p in exc.problems
+        ]
     )
 
 

@@ -216,7 +216,7 @@ def test_a_point_is_the_model_a_set_override_gives_without_reading_the_file(
         path.unlink()
         assert cs.model == loaded.model and model_key(cs.model) == model_key(loaded.model)
         assert cs.params == loaded.params == values and cs.horizon == 30.0
-    with pytest.raises(negosim.ScenarioError, match=r"must be a probability.*--set p_win"):
+    with pytest.raises(negosim.ScenarioError, match=r"--set p_win=1\.5: .*must be a probability"):
         point_scenario(spec, base, {"mean_h": 6.0, "p_win": 1.5})
 
 

@@ -25,6 +25,7 @@ from transitions import Machine
 from ..scenario import schema
 from ..scenario.units import (
     at_hours,
+    format_duration,
     hours_between,
     is_duration,
     parse_datetime,
@@ -45,6 +46,11 @@ from .tables import (
     Value,
     Watched,
 )
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
+
 
 MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
@@ -263,6 +269,32 @@ class _Compiler(Resolver):
             return None
         return number
 
+    @staticmethod
+    def shown(x: float, kind: str) -> str:
+        """A parameter's value or bound as the reader wrote it: ``36h``, ``0.7``."""
+        return format_duration(x) if kind == "duration" else f"{x:g}"
+
+    def check_range(
+        self, loc: Loc, kind: str, value: float, low: float | None, high: float | None
+    ) -> None:
+        """A problem at ``loc``'s default if it breaks a bound: the one the kind implies
+        (0 to 1 for a probability, at least 0 for a rate or duration), else the
+        declared ``low``/``high``, named with its path (the loader adds where it is
+        written: a base, a case)."""
+        at, found = (*loc, "default"), self.shown(value, kind)
+        if kind == "probability" and not 0.0 <= value <= 1.0:
+            self.bad(at, f"must be a probability (0 to 1), found {found}")
+        elif kind in ("rate", "duration") and value < 0:
+            self.bad(at, f"must be at least 0 (a {kind} cannot be negative), found {found}")
+        elif low is not None and value < low:
+            bound = (*loc, "low")
+            self.bad(at, f"must be at least {self.shown(low, kind)} ({_dotted(bound)}), "
+                     f"found {found}", refer=bound)  # fmt: skip
+        elif high is not None and value > high:
+            bound = (*loc, "high")
+            self.bad(at, f"must be at most {self.shown(high, kind)} ({_dotted(bound)}), "
+                     f"found {found}", refer=bound)  # fmt: skip
+
     def param_values(self) -> None:
         """Resolve every parameter and build the parameter table (:class:`Parameter`)."""
         declared: dict[str, tuple[float | None, float | None]] = {}
@@ -277,20 +309,11 @@ class _Compiler(Resolver):
             low = self.param_number((*loc, "low"), p.low, kind) if p.low is not None else None
             high = self.param_number((*loc, "high"), p.high, kind) if p.high is not None else None
             declared[pid] = (low, high)
-            if low is None and kind in ("probability", "rate", "duration"):
-                low = 0.0
-            if high is None and kind == "probability":
-                high = 1.0
             if value is None:
                 continue
             if low is not None and high is not None and low > high:
                 self.bad((*loc, "high"), f"high ({high:g}) is below low ({low:g})")
-            if low is not None and value < low:
-                what = "a probability" if kind == "probability" else f"at least {low:g}"
-                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
-            if high is not None and value > high:
-                what = "a probability (0 to 1)" if kind == "probability" else f"at most {high:g}"
-                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            self.check_range(loc, kind, value, low, high)
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),
@@ -539,6 +562,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
         elif pid in c.params:
             c._slot(pid, "number", c.params[pid])
+        else:  # its default was refused (reported): its uses are not "unknown name"
+            c._slot(pid, "number", 0.0)
     spans: dict[str, tuple[tuple[float, float], ...]] = {}
     if cal is not None:
         spans = c.windows(cal[0], cal[1])

@@ -269,8 +269,9 @@ def render_params(
         if p.assumption:
             note.append(("\n" if p.source else "") + "assumption: " + p.assumption.strip(),
                         style="yellow")  # fmt: skip
-        if source is not None and p.file is not None and p.file != source:
-            note.append(("\n" if note else "") + f"from {p.file}:{p.line}", style="dim")
+        origin = _origin(p, source)
+        if origin:
+            note.append(("\n" if note else "") + origin, style="dim")
         if narrow:
             cell = Text(p.name, style="bold")
             cell.append(f"\ndefault {p.display}")
@@ -282,6 +283,29 @@ def render_params(
         else:
             table.add_row(p.name, p.display, rng, uncertainty, note)
     console.print(table)
+
+
+def _origin(p: Parameter, source: str | None) -> str:
+    """Where ``p``'s values come from, when not all from ``source`` (the scenario file):
+    ``from FILE:LINE`` if all from one other file (a base), else each file but the
+    scenario's with what it gives: ``default from a.yaml:15; range, assumption from
+    b.yaml:73``."""
+    if source is None or p.file is None:
+        return ""
+    files = list(dict.fromkeys(o.file for o in p.origins))
+    if len(files) <= 1:
+        return f"from {p.file}:{p.line}" if p.file != source else ""
+    parts = []
+    for file in files:
+        if file == source:
+            continue
+        here = [o for o in p.origins if o.file == file]
+        names = [o.field for o in here]
+        if "low" in names and "high" in names:
+            names = ["range" if n == "low" else n for n in names if n != "high"]
+        lines = [o.line for o in here if o.line is not None]
+        parts.append(f"{', '.join(names)} from {file}" + (f":{min(lines)}" if lines else ""))
+    return "; ".join(parts)
 
 
 def _num(x: float | None) -> str:
