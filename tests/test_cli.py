@@ -542,6 +542,19 @@ def test_a_schema_problem_in_the_calendar_does_not_hide_a_bad_state(cli, write_s
     assert len(lines) == len(set(lines)) == 7
 
 
+def test_a_broken_protocol_does_not_hide_a_misspelt_trigger(cli, write_scenario):
+    """The protocol's own problem (a transition from an unknown state) leaves no state
+    machine to check triggers against; its trigger names are still known."""
+    text = SIX_MISTAKES.replace(
+        "{trigger: decline, source: requested,", "{trigger: decline, source: requestd,"
+    )
+    lines = assert_input_error(cli("validate", write_scenario(text, "six.yaml")))
+    assert len(lines) == len(set(lines)) == 7
+    assert any(": protocol.transitions.1.source: unknown state 'requestd'" in x for x in lines)
+    said = "unknown trigger 'acept' (did you mean 'accept'?); protocol triggers: accept, decline"
+    assert any(f": actions.b_answers.options.yes.trigger: {said}, meet" in x for x in lines)
+
+
 def test_a_stand_in_says_nothing_of_its_own(cli, write_scenario):
     """What the compiler would say about a stand-in (the fixed delay put for an unknown
     distribution, a parameter default of the wrong type) is not reported."""

@@ -487,7 +487,15 @@ class _Compiler(Resolver):
     def trigger_ok(
         self, loc: Loc, trigger: str | None, machine: Machine | None, from_states: list[str]
     ) -> None:
-        if trigger is None or machine is None:
+        if trigger is None:
+            return
+        if machine is None:
+            # The protocol has a problem of its own (reported): its trigger names are
+            # still known, so a misspelt one is reported in the same pass.
+            declared = list(dict.fromkeys(t.trigger for t in self.sc.protocol.transitions))
+            if declared and trigger not in declared:
+                what = unknown("trigger", trigger, declared, "protocol triggers")
+                self.bad((*loc, "trigger"), what)
             return
         event = machine.events.get(trigger)
         if event is None:
