@@ -89,7 +89,9 @@ def test_mappings_merge_key_by_key_and_the_case_wins(tmp_path: Path) -> None:
 
 
 def test_lists_and_scalars_are_replaced(tmp_path: Path) -> None:
-    case = CASE + """\
+    case = (
+        CASE
+        + """\
 protocol:
   states: [requested, accepted, held, declined, lapsed]
   transitions:
@@ -97,9 +99,10 @@ protocol:
     - {trigger: decline, source: requested, dest: declined}
     - {trigger: meet, source: accepted, dest: held}
 """
+    )
     write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
     cs = load(tmp_path / "case.yaml")
-    assert cs.states == ["requested", "accepted", "held", "declined", "lapsed"]
+    assert cs.states == ("requested", "accepted", "held", "declined", "lapsed")
     assert len(cs.model.protocol.transitions) == 3  # replaced, not appended
     assert cs.model.protocol.initial == "requested"  # kept from the base
 

@@ -266,6 +266,7 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         for p in problems
         if not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
     ]
+
     # The expressions of the left-out items are checked on their own: a misspelt name
     # in a guard is reported with the unknown distribution of the same action.
     def left_out(path: str) -> bool:
@@ -353,10 +354,12 @@ def load(
     """
     model, doc = load_model(path, sets)
     compiled = compile_model(model, doc, sets)
-    compiled.source = os.fspath(path)
-    compiled.sets = list(sets or [])
-    compiled.warnings = lint_problems(compiled, doc, sets)
-    return compiled
+    return replace(
+        compiled,
+        source=os.fspath(path),
+        sets=tuple(sets or ()),
+        warnings=tuple(lint_problems(compiled, doc, sets)),
+    )
 
 
 WARNING = "warning: "
@@ -394,7 +397,8 @@ def compile_model(
             )
         raise ScenarioError(_annotate(located, sets))
     if doc is not None:  # say where each parameter's default is written (case or base)
-        compiled.parameters = tuple(_declared(p, doc) for p in compiled.parameters)
+        declared = tuple(_declared(p, doc) for p in compiled.parameters)
+        compiled = replace(compiled, parameters=declared)
     return compiled
 
 
