@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..scenario import schema
 from ..scenario.overrides import set_param_defaults
 from . import dists
 from .compile import _Compiler
@@ -67,7 +68,11 @@ def bind(cs: CompiledScenario, values: Values) -> CompiledScenario:
     clocks: list[Clock] = list(cs.clocks)
     stays: list[Stay] = list(cs.stays)
     scheduled: list[Scheduled] = list(cs.scheduled)
+    # Only what reads a changed value is made again (the same bits: -0.0 is not 0.0).
+    changed = {n for n, v in c.params.items() if v.hex() != float(cs.params[n]).hex()}
     for site in cs.param_sites:
+        if not _names(site.spec) & changed:
+            continue
         if site.what == "rate":
             rate = c.quantity(site.loc, site.spec, duration=False)
             if rate is None or rate < 0 or bool(rate) != bool(site.targets):
@@ -107,6 +112,17 @@ def bind(cs: CompiledScenario, values: Values) -> CompiledScenario:
         warnings=(),
         same_structure=cs,
     )
+
+
+def _names(spec: Any) -> set[str]:
+    """The names a distribution or a rate is written with (parameters among them)."""
+    if isinstance(spec, str):
+        return {spec}
+    if isinstance(spec, schema.Empirical):
+        values = list(spec.values)
+    else:
+        values = [getattr(spec, f) for f in dists.FIELDS[spec.dist]]
+    return {v for v in values if isinstance(v, str)}
 
 
 def _located(parameters: Iterable[Any], cs: CompiledScenario) -> tuple[Any, ...]:

@@ -380,18 +380,27 @@ def compare_uncertain(
     identical = base.model == variant.model
 
     def groups(be: Backend) -> Iterator[tuple[int, Any, Iterator[Task[Any]]]]:
+        kb, kv = model_key(base.model), model_key(variant.model)  # each compiled once
         for d in range(draws):
-            _, cb = draw_scenario(base, pb, seed, d)
-            _, cv = draw_scenario(variant, pv, seed, d)
-            kb, kv = model_key(cb.model), model_key(cv.model)
-            prime(kb, cb)
-            prime(kv, cv)
+            _, sb = draw_sets(pb, seed, d)
+            _, sv = draw_sets(pv, seed, d)
+            prime(kb, bind(base, sb), sb)
+            prime(kv, bind(variant, sv), sv)
             start = d * per
             tasks = (
                 (
                     run_pair_job,
                     PairJob(
-                        kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop, engine
+                        kb,
+                        base.model,
+                        kv,
+                        variant.model,
+                        seed,
+                        start + c.start,
+                        start + c.stop,
+                        engine,
+                        sb,
+                        sv,
                     ),
                 )  # fmt: skip
                 for c in chunks(per, be.workers, engine)
