@@ -423,3 +423,26 @@ def test_threads_binding_points_of_one_structure_at_once_agree(
         got = list(pool.map(run, values))
     for x, rows in zip(values, got, strict=True):
         assert rows == list(Engine(recompiled(parametrised, [("p", x)])).run_block(4, 0, 60))
+
+
+def test_a_worker_compiles_the_model_once_and_binds_each_point(
+    parametrised: CompiledScenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker process does with the jobs of a sweep (negosim.runs.backends)."""
+    from negosim.runs import backends
+
+    model = parametrised.model.model_copy(update={"title": "a worker's own model"})
+    key = backends.model_key(model)
+    fresh = compile_model(model)
+    counts = Counts(monkeypatch)
+    points = [(("p", x), ("mean", f"{2 + x}h")) for x in (0.1, 0.2, 0.3, 0.4)]
+    for values in points:
+        job = backends.Job(key, model, 3, 0, 50, "batch", values)
+        tally, _ = backends.run_job_rows(job)
+        want = recompiled(fresh, list(values))
+        assert tally.held == sum(r.held for r in Engine(want).run_block(3, 0, 50))
+    assert counts.compiles == 1 + len(points)  # the model once; here, each `want` too
+    assert counts.batch == 1
+    assert backends.engine_for(key, model, points[0]).cs.structure is (
+        backends.engine_for(key, model).cs.structure
+    )
