@@ -7,7 +7,9 @@ outcomes) and, in the same pass, builds the flat structures the engine runs
 on: a slot list for the world state, compiled expressions, inverse-CDF
 samplers (values resolved by :mod:`negosim.resolve`), and one `transitions`
 machine for the protocol, in the tables of :mod:`negosim.tables`. It runs once per
-scenario (and per sweep point), never per replication.
+scenario, never per replication; a sweep point's values are bound to the compiled
+scenario (:mod:`negosim.compiler.bind`, which rebuilds the ``param_sites`` recorded
+here), not compiled again.
 
 All problems are collected, not just the first; each is a (loc, message) pair
 that the loader turns into a located ``FILE:LINE:COL`` line.
