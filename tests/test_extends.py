@@ -89,9 +89,7 @@ def test_mappings_merge_key_by_key_and_the_case_wins(tmp_path: Path) -> None:
 
 
 def test_lists_and_scalars_are_replaced(tmp_path: Path) -> None:
-    case = (
-        CASE
-        + """\
+    case = CASE + """\
 protocol:
   states: [requested, accepted, held, declined, lapsed]
   transitions:
@@ -99,7 +97,6 @@ protocol:
     - {trigger: decline, source: requested, dest: declined}
     - {trigger: meet, source: accepted, dest: held}
 """
-    )
     write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
     cs = load(tmp_path / "case.yaml")
     assert cs.states == ("requested", "accepted", "held", "declined", "lapsed")

@@ -102,9 +102,7 @@ MANY_EXPECTED = {
     "actions.go.options.yes.weight": (35, 22, r"syntax error.*\(in 'p_yes \*'\)"),
     "actions.go.options.no.set.mood": (36, 54, r"unknown fact 'mood'; declared: stance"),
     "actions.wait.delay.value": (
-        39,
-        33,
-        r"unknown parameter 'slower' \(did you mean 'slow'\?\); declared: p_yes, slow",
+        39, 33, r"unknown parameter 'slower' \(did you mean 'slow'\?\); declared: p_yes, slow"
     ),
     "actions.wait.guard": (41, 22, r"unknown window 'nope'"),
 }

@@ -137,18 +137,12 @@ def test_a_missing_file_and_an_unknown_distribution(
         ("id: x\ncalendar:\n    timezone: UTC\n  start: 2024\n", 4, "indented differently"),
         ("id: x\ncalendar:\n\ttimezone: UTC\n", 3, "never tabs"),
         ("id: x\ntitle: 'open\n", 3, "opened at line 2 is never closed"),
-        (
-            'id: x\ntitle: "Talks" in Bali\n',
-            2,
-            "unexpected 'i' after a complete value on this line: if it is part of the value, "
-            "put the whole value in quotes",
-        ),
+        ('id: x\ntitle: "Talks" in Bali\n', 2,
+         "unexpected 'i' after a complete value on this line: if it is part of the value, "
+         "put the whole value in quotes"),
         ("id: x\nactors: {a: {name: A}}}\n", 2, "unexpected '}' after a complete value"),
-        (
-            "id: x\ntitle: @home\n",
-            2,
-            "a value cannot start with '@', which YAML reserves: put the value in quotes",
-        ),
+        ("id: x\ntitle: @home\n", 2,
+         "a value cannot start with '@', which YAML reserves: put the value in quotes"),
         ("id: x\ntitle: `code`\n", 2, "a value cannot start with '`'"),
     ],
 )
@@ -207,7 +201,12 @@ def test_a_misspelt_name_written_as_a_key_is_located_at_the_key(tmp_path: Path) 
     ``set:``, is reported where the name is written (the key), in the base or the case,
     with "did you mean"; not where its value is."""
     (tmp_path / "base.yaml").write_text(
-        "abstract: true\nevents:\n  crisis:\n    at: 2h\n    available:\n      chna: false\n",
+        "abstract: true\n"
+        "events:\n"
+        "  crisis:\n"
+        "    at: 2h\n"
+        "    available:\n"
+        "      chna: false\n",
         encoding="utf-8",
     )
     case = GUARDS.replace("id: multi", "extends: base.yaml\nid: multi")

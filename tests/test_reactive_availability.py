@@ -49,9 +49,7 @@ def hours(row: Row) -> float:
 # --- availability ---------------------------------------------------------------------
 
 
-CRISIS = (
-    HEAD
-    + """\
+CRISIS = HEAD + """\
 actions:
   meet:
     actor: a
@@ -61,7 +59,6 @@ events:
   crisis: {at: 2024-05-14 02:00, available: {a: false}, text: A is called into a crisis meeting}
   back: {at: 2024-05-14 04:00, available: {a: true}, text: A is back}
 """
-)
 
 
 def test_unavailable_then_available_restarts_the_delay() -> None:
@@ -85,9 +82,7 @@ def test_windows_still_apply_on_top_of_the_override() -> None:
 
 def test_available_in_expressions() -> None:
     # Wang acts only while A can: available('a') is the override and A's window.
-    text = (
-        HEAD.replace("short: A, present", "short: A, available: [talks], present")
-        + """\
+    text = HEAD.replace("short: A, present", "short: A, available: [talks], present") + """\
 actions:
   meet:
     actor: w
@@ -98,7 +93,6 @@ events:
   crisis: {at: 2024-05-14 10:30, available: {a: false}}
   back: {at: 2024-05-14 12:00, available: {a: true}}
 """
-    )
     row, _ = trace(load_string(text))
     # available from 10:00 (window), off at 10:30, on again at 12:00: due 13:00
     assert hours(row) == 13.0
@@ -113,9 +107,7 @@ def test_an_unavailable_actor_stays_so_without_an_effect_setting_it_back() -> No
 
 
 def test_an_option_can_make_an_actor_unavailable() -> None:
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 actions:
   busy:
     actor: w
@@ -127,7 +119,6 @@ actions:
     delay: {dist: fixed, value: 2h}
     trigger: meet
 """
-    )
     row, _ = trace(load_string(text))
     assert row.outcome == "censored"
 
@@ -147,9 +138,7 @@ def test_closed_form_an_exponential_action_with_an_unavailable_interval() -> Non
 # --- when: events -----------------------------------------------------------------------
 
 
-WANG = (
-    HEAD
-    + """\
+WANG = HEAD + """\
 facts:
   talks_failed: {type: bool, initial: false}
 actions:
@@ -165,7 +154,6 @@ actions:
 events:
   wang_leaves: {when: talks_failed, present: {w: false}, text: Wang Yi leaves}
 """
-)
 
 
 def test_closed_form_someone_leaves_when_the_talks_fail() -> None:
@@ -198,9 +186,7 @@ def test_a_when_event_comes_before_a_clock_due_at_the_same_instant() -> None:
     # The window opens at 10:00; 'alarm' turns true then and stops 'meet', which is
     # also due at 10:00 (enabled at 0 with a fixed 10 h delay): the when: event comes
     # right after the window edge, before the clock, which is then cancelled.
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 facts:
   alarm: {type: bool, initial: false}
 actions:
@@ -217,7 +203,6 @@ actions:
 events:
   alarm_raised: {when: "in_window('talks')", set: {alarm: true}}
 """
-    )
     row, lines = trace(load_string(text))
     assert row.outcome == "declined" and hours(row) == 10.0
     kinds = [(line.kind, line.text) for line in lines if line.time == 10.0]
@@ -231,9 +216,7 @@ events:
 def test_a_when_event_set_off_by_a_firing_comes_before_the_next_clock() -> None:
     # 'first' and 'second' are both due at 2:00; 'first' sets x, whose when: event
     # sets stop, and 'second' (declared after 'first') is cancelled.
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 facts:
   x: {type: bool, initial: false}
   stop: {type: bool, initial: false}
@@ -250,15 +233,12 @@ actions:
 events:
   halt: {when: x, set: {stop: true}}
 """
-    )
     row, lines = trace(load_string(text))
     assert row.outcome == "censored"
     assert ("fire", "second") not in [(line.kind, line.text) for line in lines]
 
 
-TOGGLE = (
-    HEAD
-    + """\
+TOGGLE = HEAD + """\
 facts:
   x: {type: bool, initial: false}
   n: {type: number, initial: 0}
@@ -271,7 +251,6 @@ events:
   count: {when: x, set: {n: n + 1}, text: x turned true}
   start: {when: not x, text: x is false}
 """
-)
 
 
 def test_when_events_are_edge_triggered_and_re_arm() -> None:
@@ -291,9 +270,7 @@ def test_when_events_are_edge_triggered_and_re_arm() -> None:
 
 
 def test_when_events_that_set_each_other_off_are_a_zero_time_loop() -> None:
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 facts:
   x: {type: bool, initial: false}
 actions:
@@ -305,7 +282,6 @@ events:
   up: {when: not x, set: {x: true}}
   down: {when: x, set: {x: false}}
 """
-    )
     cs = load_string(text)
     with pytest.raises(SimulationError, match="up → down → up keeps repeating without time"):
         Engine(cs).run(1, 0)
@@ -317,9 +293,7 @@ events:
 
 
 def test_a_when_event_can_end_the_run_at_the_start() -> None:
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 facts:
   ready: {type: bool, initial: true}
 actions:
@@ -330,7 +304,6 @@ actions:
 events:
   done: {when: ready, trigger: decline}
 """
-    )
     row, _ = trace(load_string(text))
     assert row.outcome == "declined" and hours(row) == 0.0
 
@@ -390,9 +363,7 @@ def test_when_takes_no_other_timing(tmp_path: Path, event: str, message: str) ->
 
 
 def test_options_take_available_inside_only() -> None:
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 actions:
   meet:
     actor: a
@@ -401,7 +372,6 @@ actions:
     options:
       yes: {trigger: meet}
 """
-    )
     with pytest.raises(ScenarioError, match="'available'"):
         load_string(text)
 
@@ -426,9 +396,8 @@ def test_a_when_condition_that_never_changes_is_warned() -> None:
 
 def test_a_fact_only_a_when_event_sets_counts_as_changing() -> None:
     # 'gone' is set by a when: event only; the guard reading it is not dead.
-    text = WANG.replace(
-        "present: {w: false}, text: Wang Yi leaves}", "set: {gone: true}, text: Wang Yi leaves}"
-    ) + (  # fmt: skip
+    text = WANG.replace("present: {w: false}, text: Wang Yi leaves}",
+                        "set: {gone: true}, text: Wang Yi leaves}") + (  # fmt: skip
         "  after: {when: gone, present: {w: false}}\n"
     ).replace("facts:\n", "")
     text = text.replace("  talks_failed: {type: bool, initial: false}\n",
@@ -528,9 +497,7 @@ def test_the_rich_scenario_exercises_every_path() -> None:
 
 def test_analyze_honours_the_guard_of_a_scheduled_event() -> None:
     # 'announced' at 2:00 meets only if 'ready' (set at rate 0.5/h): P = 1 - exp(-1).
-    text = (
-        HEAD
-        + """\
+    text = HEAD + """\
 facts:
   ready: {type: bool, initial: false}
 actions:
@@ -541,7 +508,6 @@ actions:
 events:
   announced: {at: 2024-05-14 02:00, guard: ready, trigger: meet}
 """
-    )
     assert abs(analyze(load_string(text)).p_meeting - (1 - math.exp(-1))) < 1e-9
 
 
@@ -553,13 +519,11 @@ def test_the_documented_example_has_its_closed_form() -> None:
 
 
 def test_an_actor_an_effect_brings_is_not_warned_as_never_present() -> None:
-    text = (
-        HEAD.replace(
-            "  w: {name: Wang Yi, short: Wang, present: [{from: 2024-05-14 00:00, until: "
-            "2024-05-15 00:00}]}",
-            "  w: {name: Wang Yi, short: Wang}",
-        )
-        + """\
+    text = HEAD.replace(
+        "  w: {name: Wang Yi, short: Wang, present: [{from: 2024-05-14 00:00, until: "
+        "2024-05-15 00:00}]}",
+        "  w: {name: Wang Yi, short: Wang}",
+    ) + """\
 actions:
   meet:
     actor: a
@@ -569,7 +533,6 @@ actions:
 events:
   flies_in: {at: 2024-05-14 09:00, present: {w: true}}
 """
-    )
     cs = load_string(text)
     assert cs.warnings == ()
     assert hours(trace(cs)[0]) == 11.0

@@ -38,7 +38,6 @@ protocol:
   outcomes: {success: [held], failure: [declined]}
 """
 
-
 def trace(cs: CompiledScenario, seed: int) -> tuple[Row, list[TraceLine]]:
     return Engine(cs).trace(seed, 0)
 
@@ -57,10 +56,7 @@ actions:
 def test_a_guarded_scheduled_event_happens_only_if_its_guard_holds() -> None:
     # B arrives uniformly between 09:00 and 12:00; the meeting announced for 10:00
     # happens if both are there then: P = 1/3.
-    text = (
-        BASE
-        + ANSWER
-        + """\
+    text = BASE + ANSWER + """\
 events:
   announced:
     text: The meeting announced for 10:00
@@ -68,7 +64,6 @@ events:
     guard: present('a') and present('b')
     trigger: meet
 """
-    )
     cs = load_string(text)
     runs = 8000
     est = simulate(cs, runs=runs, seed=11)
@@ -89,9 +84,7 @@ events:
 def test_the_trace_says_when_an_events_trigger_does_nothing() -> None:
     # Nobody has accepted at 09:00, so 'meet' has no transition from 'requested'; the
     # protocol stays put, and the trace says why rather than leaving the reader to guess.
-    text = (
-        BASE
-        + """\
+    text = BASE + """\
 actions:
   answer:
     actor: a
@@ -102,7 +95,6 @@ events:
   early: {text: Too early, at: 2024-05-14 09:00, trigger: meet}
   later: {text: In time, at: 2024-05-14 11:00, trigger: meet}
 """
-    )
     row, lines = trace(load_string(text), seed=0)
     said = [(round(line.time, 3), line.text) for line in lines if line.kind in ("event", "state")]
     assert said == [
@@ -115,9 +107,7 @@ events:
     assert row.outcome == "held"
 
 
-LEAVES_ON_NO = (
-    BASE
-    + """\
+LEAVES_ON_NO = BASE + """\
 actions:
   answer:
     actor: b
@@ -134,7 +124,6 @@ actions:
     delay: {dist: fixed, value: 30min}
     trigger: meet
 """
-)
 """B answers after 2 h; a no sends B home (used by tests/test_batch.py too)."""
 
 
@@ -161,10 +150,7 @@ def test_an_option_can_make_an_actor_leave() -> None:
 def test_an_event_can_make_an_actor_leave_early_and_come_back() -> None:
     # A typhoon: A leaves at 11:00 and is back at 15:00 (a guarded event: only if
     # the talks are still on). The meeting needs both there for 6 hours on end.
-    text = (
-        BASE
-        + ANSWER
-        + """\
+    text = BASE + ANSWER + """\
   meet:
     actor: a
     from: accepted
@@ -179,7 +165,6 @@ events:
     present: {a: true}
     text: A comes back
 """
-    )
     cs = load_string(text)
     est = simulate(cs, runs=500, seed=3, keep_rows=True)
     assert est.p_meeting == 1.0
@@ -194,9 +179,7 @@ events:
 
 def test_a_leave_caused_by_a_fact_change() -> None:
     # "B leaves if the talks are declined": a zero-delay action watching the fact.
-    text = (
-        BASE.replace("initial: requested", "initial: requested")
-        + """\
+    text = BASE.replace("initial: requested", "initial: requested") + """\
 facts:
   snubbed: {type: bool, initial: false}
 actions:
@@ -217,7 +200,6 @@ actions:
     delay: {dist: fixed, value: 100h}
     trigger: accept
 """
-    )
     cs = load_string(text)
     row, lines = trace(cs, seed=0)
     leaves = [line for line in lines if line.kind == "leave" and line.actor == "b"]
@@ -227,10 +209,7 @@ actions:
 def test_existing_draws_do_not_move() -> None:
     # The same scenario with and without an (inert) guarded scheduled event: the
     # engine's draws are the same, so are the results.
-    plain = (
-        BASE
-        + ANSWER
-        + """\
+    plain = BASE + ANSWER + """\
   meet:
     actor: a
     from: accepted
@@ -238,14 +217,10 @@ def test_existing_draws_do_not_move() -> None:
     delay: {dist: exponential, mean: 2h}
     trigger: meet
 """
-    )
-    inert = (
-        plain
-        + """\
+    inert = plain + """\
 events:
   nothing: {at: 2024-05-14 10:00, guard: "false", trigger: meet}
 """
-    )
     a = simulate(load_string(plain), runs=3000, seed=9)
     b = simulate(load_string(inert), runs=3000, seed=9)
     assert a.outcomes == b.outcomes and a.p_meeting == b.p_meeting

@@ -385,7 +385,9 @@ class _Compiler(Resolver):
             self.bad(("protocol", "states"), "a state is listed twice")
             ok = False
         if p.initial not in known:
-            self.bad(("protocol", "initial"), unknown("state", p.initial, states, "states"))
+            self.bad(
+                ("protocol", "initial"), unknown("state", p.initial, states, "states")
+            )
             ok = False
         reached = {p.initial}
         for i, t in enumerate(p.transitions):
@@ -759,14 +761,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             if cond is not None:
                 whens.append(
                     Watched(
-                        eid,
-                        cond.fn,
-                        sets,
-                        ev.trigger,
-                        ev.text or eid,
-                        " ".join(ev.when.split()),
-                        _reads(c, cond),
-                        cond.code,
+                        eid, cond.fn, sets, ev.trigger, ev.text or eid,
+                        " ".join(ev.when.split()), _reads(c, cond), cond.code,
                     )  # fmt: skip
                 )
             continue

@@ -216,8 +216,7 @@ def _stays(cs: CompiledScenario, out: list[Issue]) -> None:
         field = "departure" if stay.departure is not None else "arrival"
         out.append(
             Issue(
-                ("actors", aid, "present", entries[k][1], field)
-                if one_each
+                ("actors", aid, "present", entries[k][1], field) if one_each
                 else ("actors", aid, "present"),
                 f"the stay lasts {_hours(span)}, and {' plus '.join(parts)} can be longer: "
                 f"in about {missed:.1%} of runs '{aid}' leaves before arriving and is never "

@@ -266,7 +266,6 @@ def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> li
         for p in problems
         if not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
     ]
-
     # The expressions of the left-out items are checked on their own: a misspelt name
     # in a guard is reported with the unknown distribution of the same action.
     def left_out(path: str) -> bool:

@@ -188,7 +188,9 @@ class Resolver:
         for actor, value in flags.items():
             key = f"{field}:{actor}"
             if actor not in self.sc.actors or key not in self.names:
-                self.bad((*loc, field, actor), unknown("actor", actor, self.sc.actors), at_key=True)
+                self.bad(
+                    (*loc, field, actor), unknown("actor", actor, self.sc.actors), at_key=True
+                )
                 continue
             out.append(Assign(self.names[key].index, key, _const(bool(value))))
         return tuple(out)

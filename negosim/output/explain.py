@@ -62,7 +62,6 @@ def expression_words(cs: CompiledScenario, text: str) -> str:
 
     text = " ".join(text.split())
     text = re.sub(r"present\('([^']*)'\)", present, text)
-
     def available(m: re.Match[str]) -> str:
         a = actors.get(m.group(1))
         return f"{(a.short or m.group(1)) if a else m.group(1)} can act"
@@ -170,10 +169,9 @@ def explain(cs: CompiledScenario) -> str:
             if act.requires:
                 # Texts are sentences ("Seoul must be willing to meet."): drop the
                 # full stop before joining, or the list reads ".;".
-                conds = (
-                    "; ".join(m.preconditions[r].text.strip().rstrip(".") for r in act.requires)
-                    + "."
-                )
+                conds = "; ".join(
+                    m.preconditions[r].text.strip().rstrip(".") for r in act.requires
+                ) + "."
                 out += _wrap(f"only once met: {conds}", "        ")
             out += _wrap(f"happens {delay_words(cs, act.delay)}", "        ")
             if act.present or act.available:

@@ -189,13 +189,8 @@ class YamlDocument:
             col += pos.text_col + offset
         file = pos.file if pos is not None and pos.file else self.file
         text = self.base_texts.get(pos.file) if pos is not None and pos.file else self.text
-        if (
-            offset is not None
-            and pos is not None
-            and pos.text_col is None
-            and pos.span
-            and text is not None
-        ):
+        if (offset is not None and pos is not None and pos.text_col is None and pos.span
+                and text is not None):
             value = self.data
             for step in path:
                 value = value[step]
@@ -497,7 +492,10 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
         return "a tab character: YAML is indented with spaces, never tabs"
     if problem.startswith("found character") and problem.endswith("cannot start any token"):
         char = problem.removeprefix("found character ").split(" ", 1)[0]
-        return f"a value cannot start with {char}, which YAML reserves: put the value in quotes"
+        return (
+            f"a value cannot start with {char}, which YAML reserves: put the value in "
+            "quotes"
+        )
     for bracket, closing, what in (("[", "]", "flow sequence"), ("{", "}", "flow mapping")):
         if what in context and problem.startswith("expected ','"):
             return (
@@ -676,15 +674,8 @@ def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
         base._root.children.pop("abstract", None)
     merged, root = _merge(base.data, base._root, data, doc._root)
     texts = {**base.base_texts, **({base_file: base.text} if base.text is not None else {})}
-    return YamlDocument(
-        doc.file,
-        merged,
-        root,
-        (base_file, *base.bases),
-        text=doc.text,
-        problems=doc.problems,
-        base_texts=texts,
-    )
+    return YamlDocument(doc.file, merged, root, (base_file, *base.bases), text=doc.text,
+                        problems=doc.problems, base_texts=texts)
 
 
 def _read_base(file: str, fail: Callable[[str], ScenarioError]) -> YamlDocument:
