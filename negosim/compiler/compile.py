@@ -617,7 +617,14 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
             first = len(stays)
             for a, b in periods:
-                stays.append(Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure))
+                if b <= 0:
+                    # Over before the start (a recurring window's hours on the first day,
+                    # before the start time): no stay, rather than one that arrives and
+                    # leaves at time 0.
+                    continue
+                stays.append(
+                    Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure, j)
+                )
             targets = tuple(range(first, len(stays)))
             for what, spec in (("arrival", stay.arrival), ("departure", stay.departure)):
                 if spec is not None and _uses_params(c, spec):

@@ -121,6 +121,7 @@ class Stay:
     end: float
     arrival: dists.Sampler | None
     departure: dists.Sampler | None
+    entry: int = 0  # which of the actor's ``present:`` entries it comes from (for messages)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Row, TraceLine
 from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
-from ..scenario.units import at_hours, format_duration
+from ..scenario.units import at_hours, format_duration, zone_label, zone_names
 
 if TYPE_CHECKING:
     from ..runs.uncertainty import UncertainEstimate
@@ -207,19 +207,22 @@ def render_trace(
     verbose: bool = False,
 ) -> None:
     """Print one replication as a venue-local timeline, then how it ended and what blocked it."""
-    tzname = cs.start.astimezone(cs.tz).strftime("%Z")
+    zones = zone_names(cs.start, cs.horizon, cs.tz)
     table = Table(
         title=f"{cs.model.title}: replication {row.index} of seed {seed}", title_justify="left"
     )
-    table.add_column(f"time ({tzname})", no_wrap=True)
+    table.add_column(f"time ({zone_label(zones)})", no_wrap=True)
     table.add_column("who")
     table.add_column("what")
-    last_day = None
+    last_day, last_zone = None, zones[0][1]
     for item in trace_rows(cs, lines, verbose):
         local = datetime.fromisoformat(item["time"])
         day = local.strftime("%a %d %b")
         stamp = local.strftime("%H:%M") if day == last_day else f"{day} {local:%H:%M}"
         last_day = day
+        name = local.astimezone(cs.tz).strftime("%Z")
+        if name != last_zone:  # after a DST change, say so on the first time it applies
+            stamp, last_zone = f"{stamp} {name}", name
         style = _KIND_STYLE.get(item["kind"], "")
         table.add_row(stamp, item["actor"] or "", Text(item["text"], style=style))
     console.print(table)
