@@ -99,7 +99,7 @@ protocol:
 """
     write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
     cs = load(tmp_path / "case.yaml")
-    assert cs.states == ["requested", "accepted", "held", "declined", "lapsed"]
+    assert cs.states == ("requested", "accepted", "held", "declined", "lapsed")
     assert len(cs.model.protocol.transitions) == 3  # replaced, not appended
     assert cs.model.protocol.initial == "requested"  # kept from the base
 

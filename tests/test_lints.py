@@ -34,7 +34,7 @@ def paths_of(load_data: Loader, data: dict[str, Any]) -> list[str]:
 def test_the_base_scenario_and_every_shipped_scenario_are_lint_clean(load_data: Loader) -> None:
     assert warnings_of(load_data, base_scenario()) == []
     for path in sorted(SCENARIOS.glob("*.yaml")):
-        assert negosim.load(path).warnings == [], path.name
+        assert negosim.load(path).warnings == (), path.name
 
 
 def test_an_actor_never_present_but_tested_with_present(load_data: Loader) -> None:

@@ -7,7 +7,9 @@ outcomes) and, in the same pass, builds the flat structures the engine runs
 on: a slot list for the world state, compiled expressions, inverse-CDF
 samplers (values resolved by :mod:`negosim.resolve`), and one `transitions`
 machine for the protocol, in the tables of :mod:`negosim.tables`. It runs once per
-scenario (and per sweep point), never per replication.
+scenario, never per replication; a sweep point's values are bound to the compiled
+scenario (:mod:`negosim.compiler.bind`, which rebuilds the ``param_sites`` recorded
+here), not compiled again.
 
 All problems are collected, not just the first; each is a (loc, message) pair
 that the loader turns into a located ``FILE:LINE:COL`` line.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
@@ -41,6 +44,7 @@ from .tables import (
     CompiledScenario,
     Edge,
     Outcome,
+    ParamSite,
     Scheduled,
     Stay,
     Value,
@@ -552,6 +556,16 @@ def _reads(c: _Compiler, *compiled: Compiled | None) -> frozenset[int]:
     return frozenset(c.names[n].index for e in compiled if e is not None for n in e.names)
 
 
+def _uses_params(c: _Compiler, spec: Any) -> bool:
+    """Whether distribution ``spec`` names a parameter (its sampler is then rebuilt for
+    other parameter values, :mod:`negosim.compiler.bind`)."""
+    if isinstance(spec, schema.Empirical):
+        values = list(spec.values)
+    else:
+        values = [getattr(spec, f) for f in dists.FIELDS[spec.dist]]
+    return any(isinstance(v, str) and v in c.params for v in values)
+
+
 def _as_list(x: str | list[str] | None) -> list[str] | None:
     return [x] if isinstance(x, str) else x
 
@@ -595,6 +609,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     outcome_names = set(sc.protocol.outcomes.success) | set(sc.protocol.outcomes.failure)
     live_states = [s for s in states if s not in outcome_names]
 
+    # What parameter values build (rebuilt by negosim.compiler.bind for other values).
+    sites: list[ParamSite] = []
     # Actors: availability windows and stays at the venue.
     actor_windows: dict[str, tuple[int, ...] | None] = {}
     stays: list[Stay] = []
@@ -632,6 +648,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                         periods = ((begin, until),)
             arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
             departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
+            first = len(stays)
             for a, b in periods:
                 if b <= 0:
                     # Over before the start (a recurring window's hours on the first day,
@@ -641,6 +658,10 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                 stays.append(
                     Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure, j)
                 )
+            targets = tuple(range(first, len(stays)))
+            for what, spec in (("arrival", stay.arrival), ("departure", stay.departure)):
+                if spec is not None and _uses_params(c, spec):
+                    sites.append(ParamSite((*here, what), spec, what, targets))
 
     # Preconditions.
     prec_ids = list(sc.preconditions)
@@ -711,6 +732,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             options.append(Outcome(aid, 1.0, sets, act.trigger, act.text or aid))
         avail = c.names[f"available:{act.actor}"].index if act.actor in overridden else None
         if delay is not None:
+            if _uses_params(c, act.delay):
+                sites.append(ParamSite((*loc, "delay"), act.delay, "delay", (len(clocks),)))
             clocks.append(
                 Clock(
                     len(clocks),
@@ -757,10 +780,19 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             )
             guard = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
             if at is not None:
+                if ev.jitter is not None and _uses_params(c, ev.jitter):
+                    at_k = (len(scheduled),)
+                    sites.append(ParamSite((*loc, "jitter"), ev.jitter, "jitter", at_k))
                 scheduled.append(
                     Scheduled(
-                        eid, at, jitter, sets, ev.trigger, ev.text or eid,
-                        guard.fn if guard else None, " ".join((ev.guard or "").split()),
+                        eid,
+                        at,
+                        jitter,
+                        sets,
+                        ev.trigger,
+                        ev.text or eid,
+                        guard.fn if guard else None,
+                        " ".join((ev.guard or "").split()),
                     )  # fmt: skip
                 )
             continue
@@ -780,6 +812,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad((*loc, "rate"), f"a rate cannot be negative, found {rate:g}")
             rate = None
         guard_fn, reads, codes = _event_guard(c, loc, ev)
+        if isinstance(ev.rate, str) and ev.rate in c.params:
+            sites.append(ParamSite((*loc, "rate"), ev.rate, "rate", (len(clocks),) if rate else ()))
         if rate:  # a zero rate never fires: leave it out of the clock table
             mean_h = 24.0 / rate
             clocks.append(
@@ -805,10 +839,18 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     tz, start, horizon = cal
     # Every opening, then every closing, each in file order, sorted (stably) by time.
     edges = sorted(
-        [Edge(a, c.names[f"window:{w}"].index, w, True)
-         for w, periods in spans.items() for a, _ in periods if a > 0]
-        + [Edge(b, c.names[f"window:{w}"].index, w, False)
-           for w, periods in spans.items() for _, b in periods if b > 0],
+        [
+            Edge(a, c.names[f"window:{w}"].index, w, True)
+            for w, periods in spans.items()
+            for a, _ in periods
+            if a > 0
+        ]
+        + [
+            Edge(b, c.names[f"window:{w}"].index, w, False)
+            for w, periods in spans.items()
+            for _, b in periods
+            if b > 0
+        ],
         key=lambda e: e.at,
     )
     # For each precondition, the clocks whose effects can change what it reads: the
@@ -825,9 +867,9 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         tz=tz,
         start=start,
         horizon=horizon,
-        slot_names=c.slot_names,
-        initial=c.initial,
-        states=states,
+        slot_names=tuple(c.slot_names),
+        initial=tuple(c.initial),
+        states=tuple(states),
         initial_state=states.index(sc.protocol.initial),
         success=success,
         failure=failure,
@@ -836,7 +878,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         scheduled=tuple(scheduled),
         stays=tuple(stays),
         edges=tuple(edges),
-        preconditions=prec_ids,
+        preconditions=tuple(prec_ids),
         max_events=sc.settings.max_events,
         params=c.params,
         parameters=tuple(c.parameters),
@@ -845,4 +887,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         quantity_params=frozenset(c.quantity_params),
         deciders=deciders,
         whens=tuple(whens),
+        param_sites=tuple(sites),
     ), []

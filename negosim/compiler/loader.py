@@ -525,10 +525,12 @@ def load(
     """
     model, doc = load_model(path, sets)
     compiled = compile_model(model, doc, sets)
-    compiled.source = os.fspath(path)
-    compiled.sets = list(sets or [])
-    compiled.warnings = lint_problems(compiled, doc, sets)
-    return compiled
+    return replace(
+        compiled,
+        source=os.fspath(path),
+        sets=tuple(sets or ()),
+        warnings=tuple(lint_problems(compiled, doc, sets)),
+    )
 
 
 WARNING = "warning: "
@@ -564,7 +566,8 @@ def compile_model(
             located = sort_problems([_located(doc, p, sets) for p in problems], doc)
         raise ScenarioError(_annotate(located, sets))
     if doc is not None:  # say where each parameter's values are written (case or base)
-        compiled.parameters = tuple(_declared(p, doc, sets) for p in compiled.parameters)
+        declared = tuple(_declared(p, doc, sets) for p in compiled.parameters)
+        compiled = replace(compiled, parameters=declared)
     return compiled
 
 
