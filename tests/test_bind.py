@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
 import pytest
 from conftest import REPO, SCENARIOS, base_scenario, with_ask_step
 from hypothesis import HealthCheck, given, settings
@@ -301,6 +302,11 @@ def test_the_compiled_scenario_is_frozen(parametrised: CompiledScenario) -> None
     with pytest.raises(TypeError):
         parametrised.params["p"] = 0.5  # type: ignore[index]
     assert isinstance(parametrised.initial, tuple) and isinstance(parametrised.sets, tuple)
+    # The validated model inside is frozen too (pydantic's frozen models).
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        parametrised.model.id = "hacked"  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        next(iter(parametrised.model.actions.values())).actor = "b"  # type: ignore[misc]
     # A replace is a scenario of its own structure: nothing built for this one is reused.
     other = dataclasses.replace(parametrised, horizon=10.0)
     assert other.structure is not parametrised.structure

@@ -178,8 +178,14 @@ class CompiledScenario:
     (None for :func:`negosim.load_string`), ``sets`` the overrides applied.
 
     Immutable: a frozen dataclass whose containers are tuples and read-only
-    mappings, so one compiled scenario can be shared by threads, engines and
-    sweep points. :meth:`with_values` gives one with other parameter values.
+    mappings, holding a frozen pydantic ``model``, so one compiled scenario can
+    be shared by threads, engines and sweep points. :meth:`with_values` gives
+    one with other parameter values. Two parts are other libraries' objects
+    that cannot be frozen: ``machine`` (the ``transitions`` machine, kept to
+    draw and describe the protocol; the engines read the next-state table
+    built from it once) and the dicts inside ``model``; negosim never writes
+    either after compiling (``tests/test_core.py`` checks runs leave the
+    scenario as it was).
 
     >>> from negosim import load
     >>> load("scenarios/tutorial.yaml").id

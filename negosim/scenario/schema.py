@@ -97,7 +97,7 @@ SetValue = bool | float | str
 class Strict(BaseModel):
     """Base of every model: unknown keys are errors, ids are exact."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 # --- distributions ---------------------------------------------------------
