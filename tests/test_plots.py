@@ -193,3 +193,15 @@ def test_results_file_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path
     code, err = run(SCENARIOS / "tutorial.yaml", "--kind", "tornado")
     assert code == 2 and "is for sweep results" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_curve_names_both_zones_across_a_dst_change(load_data: Any) -> None:
+    data = base_scenario()
+    data["calendar"].update(timezone="Europe/Berlin", start="2024-03-30 12:00")
+    cs = load_data(data)  # 48 h: the clocks go forward on Sunday 31 March at 02:00
+    fig = plots.curve(simulate(cs, runs=50, seed=1), cs.start.astimezone(cs.tz), cs.horizon)
+    assert fig.axes[0].get_xlabel() == "venue-local time (CET/CEST)"
+    data["calendar"]["start"] = "2024-04-02 12:00"
+    cs = load_data(data)
+    fig = plots.curve(simulate(cs, runs=50, seed=1), cs.start.astimezone(cs.tz), cs.horizon)
+    assert fig.axes[0].get_xlabel() == "venue-local time (CEST)"

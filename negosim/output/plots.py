@@ -43,6 +43,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..errors import UsageError  # noqa: E402
 from ..files import write_atomic  # noqa: E402
 from ..runs.results import PARTS, Estimate, wilson  # noqa: E402
+from ..scenario.units import zone_label, zone_names  # noqa: E402
 
 NOT_PARAMS = frozenset(
     {"p_meeting", "ci95_low", "ci95_high", "runs", "seed", "held", "point", "index",
@@ -188,7 +189,8 @@ def curve(
     tz = start.tzinfo
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
-    ax.set_xlabel(f"venue-local time ({start.strftime('%Z')})")
+    zones = zone_label(zone_names(start, horizon_hours, tz)) if tz is not None else ""
+    ax.set_xlabel(f"venue-local time ({zones})")  # CET/CEST across a DST change
     ax.set_title("P(meeting held by t)" if est is not None
                  else "P(meeting held by t), without sampling")  # fmt: skip
     ax.legend(frameon=False, loc="upper left")

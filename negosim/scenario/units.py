@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _UNIT_HOURS = {
@@ -140,7 +140,7 @@ def at_hours(start: datetime, hours: float, tz: ZoneInfo) -> datetime:
     return utc.astimezone(tz)
 
 
-def zone_names(start: datetime, hours: float, tz: ZoneInfo) -> list[tuple[datetime, str]]:
+def zone_names(start: datetime, hours: float, tz: tzinfo) -> list[tuple[datetime, str]]:
     """The zone's abbreviations in force from ``start`` for ``hours``: ``(since, name)``
     pairs, the first since ``start``, then one per change of UTC offset (a DST change),
     each at its first local minute.
