@@ -322,7 +322,8 @@ def test_a_parameter_that_changes_only_another_clocks_draws_changes_no_row(
 ) -> None:
     """chatter_h sets the delay of a side action that changes a fact nobody reads; a
     shorter delay makes that clock fire, and draw, more often. With one random stream
-    per clock the decision's draws do not move, so every row is the same and the Sobol
+    per clock the decision's draws do not move, so every row is the same (but for its
+    mean_events_per_run) and the Sobol
     indices are exactly 0 +- 0. (With one stream per replication they were not: the
     side action shifted the numbers later draws got; docs/sweeps.md.)"""
     path = _write(tmp_path, decisive_scenario())
