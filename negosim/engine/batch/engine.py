@@ -49,6 +49,7 @@ from ..streams import (
     stream_keys_by_stream,
     uniforms_at,
 )
+from .alloc import keep_freed_memory
 from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
@@ -580,6 +581,7 @@ class BatchEngine:
         return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
     def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
+        keep_freed_memory()  # once per process: chunks reuse each other's pages (alloc.py)
         return _Chunk(self, seed, start, stop).run()
 
 
