@@ -646,7 +646,9 @@ class _Chunk:
         # each has processed as many happenings as there were steps: one counter.
         self.events = 0
         self.instant = np.zeros(n, dtype=np.int64)
-        self.at_instant = np.zeros(n, dtype=np.int64)
+        # Happenings at the row's current instant: at most SAME_INSTANT_LIMIT and a few
+        # (a row reaching it goes to the reference engine), so 32 bits: a pass a step.
+        self.at_instant = np.zeros(n, dtype=np.int32)
         self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
         self.done = np.full(n, RUNNING, dtype=np.int64)  # per live row: outcome once done
         self.defer = np.zeros(n, dtype=bool)
@@ -1393,14 +1395,22 @@ class _Chunk:
 
     def _delay_keys(self, sampler: int, up: Any, i: int | np.ndarray, t: np.ndarray) -> np.ndarray:
         """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
-        drawn from each one's stream with the delay distribution of clock ``sampler``."""
+        drawn from each one's stream with the delay distribution of clock ``sampler``,
+        to be stored in :attr:`keys` (with 32-bit keys, a key beyond the horizon is any
+        int64 whose low 32 bits are all ones: INF once stored)."""
         now = t[up] if isinstance(up, slice) else t.take(up)  # t has every live row
         # Every row's time left is at most the horizon (ticks are never negative).
         ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now, self.hz)
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
-        key[(~soon).nonzero()[0]] = self.be.INF  # beyond the horizon: never happens
+        # Beyond the horizon: never happens (INF). With 32-bit keys, a key whose low 32
+        # bits are all ones is INF once stored (the store keeps those bits): OR-ing -1
+        # into the rows not soon costs half a scatter at their indices.
+        if self.be.key_type is np.uint32:
+            np.bitwise_or(key, soon.view(np.int8) - np.int8(1), out=key)
+        else:
+            key[(~soon).nonzero()[0]] = self.be.INF
         return key
 
     def _finish(self) -> None:
