@@ -499,6 +499,10 @@ class BatchEngine:
             [i not in e.dirty and not e.ends and not self.wakes[self.col_clock + i] for e in effs]
             for i, effs in enumerate(self.clock_effects)
         ]
+        # Clocks that some option re-enables so: their spent key and their disabling are
+        # written only on the rows of the other options (_happen_only), not on every row
+        # that fired, then the re-enabled rows' again.
+        self.refires = [any(r) for r in self.refire]
         for i, effs in enumerate(self.clock_effects):
             if len(effs) == 1 and self.refire[i][0]:
                 self.col_dirty[self.col_clock + i] = effs[0].dirty
@@ -846,10 +850,11 @@ class _Chunk:
         self.ok = live_now & ~self.defer
         # Clocks that fired and whose test holds as it did: enabled again, with a new
         # delay, before anything re-evaluates them (which then finds nothing to change).
+        # (Still enabled there, see _fire; a row not fine to evaluate any more keeps the
+        # spent key: it ended, or goes to the reference engine, and is parked this step.)
         for i, rows in self.refire:
             r = rows.take(self.ok.take(rows).nonzero()[0])
             if len(r):
-                self.enabled[i][r] = True
                 self.keys[be.col_clock + i][r] = self._delay_keys(i, r, i, t)
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
@@ -880,7 +885,9 @@ class _Chunk:
 
     def _fire(self, i: int | np.ndarray, rows: np.ndarray) -> None:
         """Clock ``i`` (or a clock per row) fires on ``rows``: its key is spent, it is
-        disabled, and its first firing tick is kept if the blocking report needs it."""
+        disabled (for a clock some option re-enables without evaluating its test, on
+        the rows of its other options only: _happen_only), and its first firing tick
+        is kept if the blocking report needs it."""
         be = self.be
         if isinstance(i, np.ndarray):
             self.keys[be.col_clock + i, rows] = be.INF
@@ -893,8 +900,9 @@ class _Chunk:
                     f = self.fired[fc, r]
                     self.fired[fc, r] = np.where(f < 0, self.t[r], f)
             return
-        self.keys[be.col_clock + i][rows] = be.INF
-        self.enabled[i][rows] = False
+        if not be.refires[i]:  # else on the rows that are not re-enabled (_happen_only)
+            self.keys[be.col_clock + i][rows] = be.INF
+            self.enabled[i][rows] = False
         fc = int(be.fired_col[i])
         if fc >= 0:
             fired = self.fired[fc]
@@ -985,6 +993,9 @@ class _Chunk:
             if be.refire[i][o]:
                 self.refire.append((i, r))
             elif not eff.ends:
+                if be.refires[i]:  # spent and disabled here, not in _fire
+                    self.keys[be.col_clock + i][r] = be.INF
+                    self.enabled[i][r] = False
                 dirty.setdefault(i, []).append(r)
             for j in eff.dirty:
                 dirty.setdefault(j, []).append(r)
@@ -1285,14 +1296,19 @@ class _Chunk:
             # A clock that no row's protocol state allows and that is enabled nowhere
             # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
             # The states some row is in: a scatter into a small table (a bincount would
-            # chain its increments on the state most rows share).
-            here = np.zeros(len(be.cs.states), dtype=bool)
-            here[self.state] = True
-            clocks = [
-                i
-                for i in clocks
-                if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()
-            ]
+            # chain its increments on the state most rows share), made only for a clock
+            # enabled nowhere (the scatter costs several times a look for an enabled row).
+            here: np.ndarray | None = None
+            kept = []
+            for i in clocks:
+                if not be.everywhere[i] and not self.enabled[i].any():
+                    if here is None:
+                        here = np.zeros(len(be.cs.states), dtype=bool)
+                        here[self.state] = True
+                    if not (be.masks[i] & here).any():
+                        continue
+                kept.append(i)
+            clocks = kept
         # On few rows, only those: the cost stays with the rows a happening touched.
         ok_rows = self.ok if rows is None else self.ok.take(rows)
         for i in clocks:
@@ -1369,14 +1385,24 @@ class _Chunk:
         else:
             enabled = self.enabled[i] if rows is None else self.enabled[i].take(rows)
         change = (enabled != test) & ok_rows
-        if not change.any():
-            return ok_rows
         ch = change.nonzero()[0]
+        if not len(ch):
+            return ok_rows
+        if rows is None and len(ch) == len(change) and not isinstance(i, np.ndarray):
+            # Every row changes (as at the start): whole arrays, no gathers at indices.
+            on = test if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
+            self.enabled[i][:] = on
+            w_on = on.nonzero()[0]
+            self.keys[be.col_clock + i][(~on).nonzero()[0]] = be.INF
+            if len(w_on):
+                up: Any = slice(None) if len(w_on) == len(ch) else w_on
+                self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
+            return ok_rows
         idx: Any = ch if rows is None else rows.take(ch)
         on = test.take(ch) if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
         w_on = on.nonzero()[0]
         w_off = (~on).nonzero()[0]
-        up: Any = idx.take(w_on)
+        up = idx.take(w_on)
         if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
             self.enabled[ii, idx] = on
@@ -1420,13 +1446,15 @@ class _Chunk:
         are recorded (:meth:`_flush`) only when dropped: a parked row's values no longer
         change, and one scatter per output for many steps' rows costs less than one
         every step."""
-        over = ((self.done != RUNNING) | self.defer) & ~self.parked
-        if not over.any():
-            return
+        over = self.done != RUNNING
+        over |= self.defer
+        over &= ~self.parked
         rows = over.nonzero()[0]
+        if not len(rows):
+            return
         # From here on, a parked row's extra is its count of happenings: one a step
         # (self.events so far) and its when: events.
-        self.extra[rows] += self.events
+        self.extra[rows] = self.extra.take(rows) + self.events
         self.parked[rows] = True
         self.park_bits[rows] = self.be.KP - 1  # _step puts them in a bin of their own
         self.live -= len(rows)
