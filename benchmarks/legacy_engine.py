@@ -175,7 +175,7 @@ class Engine:
         rng = Stream(seed, index)
         self._u = rng.u
         env = self._env = simpy.Environment()
-        self._s = cs.initial.copy()
+        self._s = list(cs.initial)
         self._machine.set_state(cs.states[cs.initial_state], self._model)
         self._state = cs.initial_state
         self._path = [cs.initial_state]

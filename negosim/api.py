@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .compiler.loader import compile_model, lint_problems, validate_document
@@ -83,7 +83,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _overrides(sets: list[tuple[str, Any]]) -> list[str]:
+def _overrides(sets: Sequence[tuple[str, Any]]) -> list[str]:
     """The ``overrides`` of the JSON: ``NAME=VALUE`` as the command line records them."""
     return [f"{k}={_text(v)}" for k, v in sets]
 
@@ -113,7 +113,16 @@ def _speak_python(exc: InputError, sets: list[tuple[str, Any]]) -> ScenarioError
     """The ScenarioError to raise for ``exc``: the same lines, keywords for options."""
     values = dict(sets)
     return ScenarioError(
-        [Problem(p.file, p.line, p.col, p.path, _pythonic(p.message, values)) for p in exc.problems]
+        [
+            Problem(
+                _pythonic(p.file, values) if p.file.startswith("--") else p.file,  # a --set
+                p.line,
+                p.col,
+                p.path,
+                _pythonic(p.message, values),
+            )
+            for p in exc.problems
+        ]
     )
 
 
@@ -146,10 +155,8 @@ def load(path: str | os.PathLike[str], set: Sets = None, *, sets: Sets = None) -
     with _python_errors(pairs):
         model, doc = validate_document(load_scenario_file(path, keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
-        cs.warnings = lint_problems(cs, doc, pairs)
-    cs.source = os.fspath(path)
-    cs.sets = pairs
-    return cs
+        warnings = tuple(lint_problems(cs, doc, pairs))
+    return replace(cs, warnings=warnings, source=os.fspath(path), sets=tuple(pairs))
 
 
 def load_string(text: str, set: Sets = None) -> CompiledScenario:
@@ -165,10 +172,8 @@ def load_string(text: str, set: Sets = None) -> CompiledScenario:
     with _python_errors(pairs):
         model, doc = validate_document(load_yaml_text(text, "<string>", keep_going=True), pairs)
         cs = compile_model(model, doc, pairs)
-        cs.warnings = lint_problems(cs, doc, pairs)
-    cs.source_text = text
-    cs.sets = pairs
-    return cs
+        warnings = tuple(lint_problems(cs, doc, pairs))
+    return replace(cs, warnings=warnings, source_text=text, sets=tuple(pairs))
 
 
 def _scenario(scenario: ScenarioLike, extra: Sets = None) -> CompiledScenario:

@@ -204,7 +204,7 @@ def test_an_uncovered_feature_is_named_and_falls_back(load_data):
     cs = load_data(data)
     clock = cs.clocks[0]
     odd = dataclasses.replace(clock, delay=lambda u: 3.0 * u)  # not built by compiler.dists
-    cs.clocks = (odd,)
+    cs = dataclasses.replace(cs, clocks=(odd,))  # a scenario of its own structure
     with pytest.raises(Unsupported, match="actions.meet.delay"):
         BatchEngine(cs)
     why = batch_support(cs)

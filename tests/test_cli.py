@@ -197,7 +197,7 @@ def test_unreadable_files_exit_2(cli, tmp_path, content, needle):
     ("args", "needle"),
     [
         (["--set", "p_ye=0.5"], "did you mean p_yes?"),
-        (["--set", "p_yes=2"], "(value from --set p_yes)"),
+        (["--set", "p_yes=2"], "--set p_yes=2: params.p_yes.default: must be a probability"),
         (["--set", "nonsense"], "expected NAME=VALUE"),
         (["--runs", "0"], "--runs"),
         (["--runs", "many"], "--runs"),
@@ -444,3 +444,235 @@ def test_an_unwritable_output_is_bad_input(cli, tmp_path, args) -> None:
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == f"{target}: No such file or directory"
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+# --- every problem of a file in one pass (issue 10, point 5) ----------------------------------
+
+SIX_MISTAKES = """\
+id: six
+title: Six independent mistakes
+calendar:
+  timezone: Europe/Vienna
+  start: 2024-05-14 08:00
+  horizon: 48
+  windows:
+    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}
+params:
+  p_accept: {kind: probability, default: 0.7, assumption: invented}
+actors:
+  a: {name: Minister A, present: [{window: conference}]}
+  b: {name: Minister B, presnet: [{window: conference}]}
+protocol:
+  states: [requested, accepted, held, declined]
+  initial: requested
+  transitions:
+    - {trigger: accept, source: requested, dest: accepted}
+    - {trigger: decline, source: requested, dest: declined}
+    - {trigger: meet, source: accepted, dest: held}
+  outcomes: {success: [held], failure: [declined]}
+actions:
+  b_answers:
+    actor: b
+    from: requestd
+    delay: {dist: lognormla, median: 2h, p90: 6h}
+    options:
+      yes: {weight: p_accept, trigger: acept}
+      no: {weight: 1 - p_accept, trigger: decline}
+  meet:
+    actor: a
+    from: accepted
+    guard: present('a') and present('b') and in_window('confrence')
+    delay: {dist: triangular, min: 30min, mode: 1h, max: 3h}
+    trigger: meet
+"""
+
+
+def test_every_independent_mistake_is_reported_in_one_pass(cli, write_scenario):
+    """Six mistakes in different places, three of them in one action whose delay the
+    schema refuses (its from-state and an option's trigger are still checked), with a
+    schema problem in the calendar and an unknown key in an actor: one run of
+    ``negosim validate`` reports all six, each located and with "did you mean"."""
+    path = write_scenario(SIX_MISTAKES, "six.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert len(lines) == len(set(lines))  # each once
+    assert lines == [
+        f"{path}:6:12: calendar.horizon: Input should be a valid string (found: 48)",
+        f"{path}:13:25: actors.b.presnet: unknown key 'presnet' (did you mean 'present'?)",
+        f"{path}:25:11: actions.b_answers.from: unknown state 'requestd' (did you mean "
+        "'requested'?); states: accepted, declined, held, requested",
+        f"{path}:26:19: actions.b_answers.delay.dist: unknown distribution 'lognormla' (did "
+        "you mean 'lognormal'?); valid: fixed, uniform, triangular, exponential, lognormal, "
+        "empirical",
+        f"{path}:28:40: actions.b_answers.options.yes.trigger: unknown trigger 'acept' (did "
+        "you mean 'accept'?); protocol triggers: accept, decline, meet",
+        f"{path}:33:56: actions.meet.guard: unknown window 'confrence' (did you mean "
+        "'conference'?); windows: conference (in \"present('a') and present('b') and "
+        "in_window('confrence')\")",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fix", "gone"),
+    [
+        (("horizon: 48", "horizon: 2024-05-15 18:00"), "calendar.horizon"),
+        (("presnet", "present"), "actors.b.presnet"),
+        (("from: requestd", "from: requested"), "actions.b_answers.from"),
+        (("lognormla", "lognormal"), "actions.b_answers.delay.dist"),
+        (("trigger: acept", "trigger: accept"), "actions.b_answers.options.yes.trigger"),
+        (("'confrence'", "'conference'"), "actions.meet.guard"),
+    ],
+)
+def test_fixing_one_mistake_changes_only_its_line(cli, write_scenario, fix, gone):
+    """The mistakes are independent: fixing one removes its line and no other appears
+    (nothing was hidden behind it), and no message is ever repeated."""
+    whole = assert_input_error(cli("validate", write_scenario(SIX_MISTAKES, "six.yaml")))
+    path = write_scenario(SIX_MISTAKES.replace(*fix), "six.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert len(lines) == len(set(lines)) == 5
+    assert lines == [line for line in whole if f": {gone}: " not in line]
+
+
+def test_a_schema_problem_in_the_calendar_does_not_hide_a_bad_state(cli, write_scenario):
+    """An unknown key in an actor and a horizon of the wrong type used to leave only the
+    expressions to check: a misspelt state elsewhere came out after the first fix."""
+    text = SIX_MISTAKES.replace("from: accepted", "from: acepted")
+    lines = assert_input_error(cli("validate", write_scenario(text, "six.yaml")))
+    assert any(": actions.meet.from: unknown state 'acepted' (did you mean 'accepted'?)" in line
+               for line in lines)  # fmt: skip
+    assert len(lines) == len(set(lines)) == 7
+
+
+def test_a_broken_protocol_does_not_hide_a_misspelt_trigger(cli, write_scenario):
+    """The protocol's own problem (a transition from an unknown state) leaves no state
+    machine to check triggers against; its trigger names are still known."""
+    text = SIX_MISTAKES.replace(
+        "{trigger: decline, source: requested,", "{trigger: decline, source: requestd,"
+    )
+    lines = assert_input_error(cli("validate", write_scenario(text, "six.yaml")))
+    assert len(lines) == len(set(lines)) == 7
+    assert any(": protocol.transitions.1.source: unknown state 'requestd'" in x for x in lines)
+    said = "unknown trigger 'acept' (did you mean 'accept'?); protocol triggers: accept, decline"
+    assert any(f": actions.b_answers.options.yes.trigger: {said}, meet" in x for x in lines)
+
+
+def test_a_stand_in_says_nothing_of_its_own(cli, write_scenario):
+    """What the compiler would say about a stand-in (the fixed delay put for an unknown
+    distribution, a parameter default of the wrong type) is not reported."""
+    data = cli_scenario()
+    data["actions"]["meet"]["delay"] = {"dist": "weibull", "scale": "3h"}
+    data["params"]["p_yes"]["default"] = True
+    lines = assert_input_error(cli("validate", write_scenario(data, "cli.yaml")))
+    assert [line.split(": ")[1] for line in lines] == [
+        "actions.meet.delay.dist",
+        "params.p_yes.default",
+    ], lines
+
+
+# --- range errors: the bound broken and where it is written (issue 10, point 1) --------------
+
+
+def _sidelines_case(tmp_path: Path, default: float) -> Path:
+    """A case on the shipped sidelines base that overrides one stance's default."""
+    case = (SCENARIOS / "shangri-la-2023.yaml").read_text(encoding="utf-8")
+    case = case.replace(
+        "extends: bases/sidelines.yaml",
+        f"extends: {SCENARIOS / 'bases' / 'sidelines.yaml'}",
+    )
+    case = case.replace(
+        "params:\n", f"params:\n  yes_if_condition_unmet: {{default: {default}}}\n", 1
+    )
+    path = tmp_path / "case.yaml"
+    path.write_text(case, encoding="utf-8")
+    return path
+
+
+def _where(path: Path, text: str) -> str:
+    """``LINE:COL`` of the first ``text`` in the file at ``path``."""
+    for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if text in line:
+            return f"{row}:{line.index(text) + 1}"
+    raise AssertionError(text)
+
+
+def _bound_line(name: str, key: str) -> tuple[int, int]:
+    """Line and column of ``key`` of parameter ``name`` in bases/stances.yaml."""
+    doc = load_yaml_file(SCENARIOS / "bases" / "stances.yaml")
+    return doc.locate(("params", name, key))
+
+
+def test_a_value_above_a_declared_high_names_it_and_its_place(cli, tmp_path):
+    """0.9 is a probability: the bound it breaks is the base's high: 0.7, named with the
+    file and line it is written at; the value is located in the case that wrote it."""
+    path = _sidelines_case(tmp_path, 0.9)
+    stances = SCENARIOS / "bases" / "stances.yaml"
+    line, col = _bound_line("yes_if_condition_unmet", "high")
+    (problem,) = assert_input_error(cli("validate", path))
+    assert problem == (
+        f"{path}:{_where(path, '0.9}')}: params.yes_if_condition_unmet.default: must be at "
+        f"most 0.7 (params.yes_if_condition_unmet.high, {stances}:{line}:{col}), found 0.9"
+    )
+    assert "probability" not in problem
+
+
+def test_a_value_below_a_declared_low_names_it(cli, tmp_path):
+    path = _sidelines_case(tmp_path, 0.1)
+    text = path.read_text(encoding="utf-8").replace(
+        "yes_if_condition_unmet: {default: 0.1}",
+        "yes_if_condition_unmet: {default: 0.1, low: 0.15}",
+    )
+    path.write_text(text, encoding="utf-8")
+    (problem,) = assert_input_error(cli("validate", path))
+    assert problem == (
+        f"{path}:{_where(path, '0.1,')}: params.yes_if_condition_unmet.default: must be at "
+        f"least 0.15 (params.yes_if_condition_unmet.low, {path}:{_where(path, '0.15}')}), "
+        "found 0.1"
+    )
+
+
+def test_outside_0_to_1_a_probability_says_so(cli, tmp_path):
+    (problem,) = assert_input_error(cli("validate", _sidelines_case(tmp_path, 1.2)))
+    assert problem.endswith("must be a probability (0 to 1), found 1.2")
+    (problem,) = assert_input_error(cli("validate", _sidelines_case(tmp_path, -0.2)))
+    assert problem.endswith("must be a probability (0 to 1), found -0.2")
+
+
+def test_a_set_value_out_of_range_is_located_at_the_set(cli):
+    """The repro of issue 10: the message names the declared bound, not "a
+    probability", and is located at the --set, not at the base's default."""
+    shangri = SCENARIOS / "shangri-la-2023.yaml"
+    stances = SCENARIOS / "bases" / "stances.yaml"
+    line, col = _bound_line("yes_if_condition_unmet", "high")
+    (problem,) = assert_input_error(
+        cli("run", shangri, "--runs", "10", "--set", "yes_if_condition_unmet=0.9")
+    )
+    assert problem == (
+        "--set yes_if_condition_unmet=0.9: params.yes_if_condition_unmet.default: must be at "
+        f"most 0.7 (params.yes_if_condition_unmet.high, {stances}:{line}:{col}), found 0.9"
+    )
+    # a bound given with --set is located at its --set too
+    (problem,) = assert_input_error(
+        cli(
+            "run",
+            shangri,
+            "--runs",
+            "10",
+            "--set",
+            "yes_if_condition_unmet=0.5",
+            "--set",
+            "params.yes_if_condition_unmet.high=0.4",
+        )  # fmt: skip
+    )
+    assert problem == (
+        "--set yes_if_condition_unmet=0.5: params.yes_if_condition_unmet.default: must be at "
+        "most 0.4 (params.yes_if_condition_unmet.high, "
+        "--set params.yes_if_condition_unmet.high=0.4), found 0.5"
+    )
+
+
+def test_a_duration_out_of_range_is_shown_as_a_duration(cli, write_scenario):
+    data = cli_scenario()
+    data["params"]["wait"] = {"default": "3d", "high": "2d", "assumption": "test"}
+    data["actions"]["meet"]["delay"] = {"dist": "exponential", "mean": "wait"}
+    (problem,) = assert_input_error(cli("validate", write_scenario(data, "cli.yaml")))
+    assert re.search(r"params\.wait\.default: must be at most 2d \(params\.wait\.high, "
+                     r".*cli\.yaml:\d+:\d+\), found 3d$", problem), problem  # fmt: skip

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,29 @@ def test_a_meeting_at_midnight_is_on_the_new_day_everywhere(load_data, delay, da
     t = Tally()
     t.add(row)
     assert list(t.held_minutes) == [row.ticks // 60_000]
+    # The HTML report: the by-day table and the timeline put it on the same day.
+    from negosim.output.htmlreport import scenario_report
+
+    label = datetime.fromisoformat(day).strftime("%a %d %b")
+    page = scenario_report(cs, est)
+    held_that_day = {  # the by-day table: day, four parts of day, held that day, by its end
+        m[0]: re.findall(r"<td class=num>([^<]*)</td>", m[1])[-2]
+        for m in re.findall(r"<tr><td>(\w{3} \d\d \w{3})</td>(.*?)</tr>", page)
+    }
+    assert {d: v for d, v in held_that_day.items() if v != "0.0%"} == {label: "100.0%"}
+    assert f"{label} {'00:00' if delay == '24h' else '23:59'}" in page  # the timeline
+    # The plots: the step of P(held by t) and the held day's bar.
+    pytest.importorskip("matplotlib")
+    from negosim.output import plots
+
+    times, p, _, _ = plots.held_curve(est, cs.start.astimezone(cs.tz), cs.horizon)
+    step = [t for t, a, b in zip(times, p, p[1:], strict=False) if b > a]
+    assert [t.date().isoformat() for t in step] == [day]
+    fig = plots.when(est)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    heights = {ticks[round(b.get_x() + b.get_width() / 2)]: b.get_height()
+               for b in fig.axes[0].patches if b.get_height()}  # fmt: skip
+    assert heights == {label: pytest.approx(1.0)}
 
 
 def test_ticks_are_milliseconds() -> None:

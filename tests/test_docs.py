@@ -442,6 +442,7 @@ CLAIMS = [
      [("actors.b.present.0.arrival.high", "8h")], 62.0),
     ("tutorial.md", "P(meeting held) falls to about 42%", "tutorial-in-person.yaml", [], 42.0),
     ("tutorial.md", "P(meeting held) drops to about 63%", "tutorial-crisis.yaml", [], 63.0),
+    ("tutorial.md", "rises only to about 69%", "tutorial-three-days.yaml", [], 69.0),
 ]  # fmt: skip
 
 

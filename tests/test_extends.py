@@ -99,7 +99,7 @@ protocol:
 """
     write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
     cs = load(tmp_path / "case.yaml")
-    assert cs.states == ["requested", "accepted", "held", "declined", "lapsed"]
+    assert cs.states == ("requested", "accepted", "held", "declined", "lapsed")
     assert len(cs.model.protocol.transitions) == 3  # replaced, not appended
     assert cs.model.protocol.initial == "requested"  # kept from the base
 
@@ -252,6 +252,55 @@ def test_params_says_which_file_each_value_comes_from(
     assert main(["params", str(case)]) == 0
     out = capsys.readouterr().out
     assert f"from {base}:7" in out and f"from {case}" not in out
+
+
+def test_params_says_where_each_value_comes_from_when_they_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case overrides p_accept's default and gives it a range; its kind and
+    assumption stay the base's: the JSON says where each value is written, the
+    table names only the file that is not the case, with what it gives."""
+    monkeypatch.setenv("COLUMNS", "250")
+    case_text = CASE.replace("default: 0.4\n", "default: 0.4\n    low: 0.1\n    high: 0.9\n")
+    write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case_text})
+    case, base = str(tmp_path / "case.yaml"), str(tmp_path / "bases" / "base.yaml")
+    assert main(["params", case, "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["p_accept"]["origins"] == {
+        "default": {"file": case, "line": 12},
+        "low": {"file": case, "line": 13},
+        "high": {"file": case, "line": 14},
+        "assumption": {"file": base, "line": 6},
+    }
+    assert rows["answer_median"]["origins"] == {
+        "default": {"file": base, "line": 8},
+        "assumption": {"file": base, "line": 9},
+    }
+    assert main(["params", case, "--set", "p_accept=0.5", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["p_accept"]["origins"]["default"] == {"file": "--set p_accept=0.5", "line": None}
+    assert main(["params", case]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"assumption from {base}:6" in out  # p_accept: only what the base gives
+    assert f"from {base}:7" in out  # answer_median: wholly in the base, as before
+    assert f"from {case}" not in out and "default from" not in out and "range from" not in out
+
+
+def test_params_names_each_base_of_a_chain_it_draws_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the shipped library a stance's default is calibrated.yaml's, its range and
+    assumption are stances.yaml's (which calibrated.yaml extends)."""
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(["params", "scenarios/shangri-la-2023.yaml"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    stances = load_scenario_file("scenarios/bases/stances.yaml")
+    line = stances.locate_key(("params", "yes_if_condition_unmet", "low"))[0]
+    assert (
+        "default from scenarios/bases/calibrated.yaml:15; range, assumption from "
+        f"scenarios/bases/stances.yaml:{line}"
+    ) in out
 
 
 def test_numbers_are_those_of_the_same_scenario_written_in_one_file(tmp_path: Path) -> None:

@@ -81,9 +81,11 @@ def test_the_engine_uses_the_generated_replication() -> None:
     ast.parse(src)  # valid Python, readable by the developer
     for c in engine.clocks:
         assert repr(c.id) in src  # each clock's code says whose it is
-    # Parameters are folded in as constants: no slot read of p_us_formal_request.
+    # Parameters are the factory's, given once per point: no slot read of
+    # p_us_formal_request, and not its value either (the code serves every point).
     slot = engine.cs.slot_names.index("p_us_formal_request")
-    assert f"s[{slot}]" not in src and "0.15" in src
+    assert f"s[{slot}]" not in src and "0.15" not in src
+    assert f"p{slot} = V[" in src and src.startswith("def make(V):")
     rows = list(engine.run_block(3, 0, 50))
     assert rows == [engine.run(3, i) for i in range(50)]
     assert rows == [Replication(engine, 3, i).run() for i in range(50)]

@@ -391,7 +391,7 @@ def test_a_when_condition_that_never_changes_is_warned() -> None:
     assert len(load_string(WANG).warnings) == 1  # talks_failed is set by 'fail'
     # presence and windows change: no warning
     windows = WANG.replace("when: talks_failed", "when: \"in_window('talks')\"")
-    assert load_string(windows).warnings == []
+    assert load_string(windows).warnings == ()
 
 
 def test_a_fact_only_a_when_event_sets_counts_as_changing() -> None:
@@ -534,7 +534,7 @@ events:
   flies_in: {at: 2024-05-14 09:00, present: {w: true}}
 """
     cs = load_string(text)
-    assert cs.warnings == []
+    assert cs.warnings == ()
     assert hours(trace(cs)[0]) == 11.0
     no_effect = load_string(text.replace("present: {w: true}", "set: {}"))
     assert any("never present" in w.message for w in no_effect.warnings)

@@ -158,3 +158,58 @@ def test_explain_counts_the_periods_of_a_recurring_window() -> None:
     text = " ".join(explain(scenario()).split())  # explain wraps its lines
     assert "Window hours: 08:00-22:00 each day from 2023-03-24 to 2023-03-27 (4 periods)." in text
     assert "Window late: 22:00-02:00 on sat from 2023-03-25 to 2023-03-27 (1 period)." in text
+
+
+def test_an_hour_the_clocks_skip_is_moved_on_by_the_gap() -> None:
+    # Sunday 26 March 2023, Berlin: 02:00 CET is followed by 03:00 CEST. "02:30" does
+    # not exist; it is read with the offset before the change (CET), i.e. 03:30 CEST.
+    windows = '    hours: {daily: "02:30-04:00", start: 2023-03-26, end: 2023-03-26}\n'
+    cs = scenario(windows, guard="in_window('hours')")
+    ((a, b),) = cs.windows["hours"]
+    opens, closes = at_hours(cs.start, a, cs.tz), at_hours(cs.start, b, cs.tz)
+    assert (f"{opens:%H:%M %Z}", f"{closes:%H:%M %Z}") == ("03:30 CEST", "04:00 CEST")
+
+
+def test_hours_over_before_the_start_give_no_stay() -> None:
+    # The first day's 08:00-22:00 is over when the scenario starts at 23:00: the actor
+    # is not at the venue for an instant at the start (no arrival and departure at 0).
+    text = HEAD.format(windows=WINDOWS, stay="hours", guard="in_window('program')", mean="3h")
+    cs = load_string(text.replace("start: 2023-03-24 00:00", "start: 2023-03-24 23:00"))
+    assert [(s.start, s.end) for s in cs.stays] == [(9, 23), (32, 46), (56, 70)]
+    from negosim.runs.runner import trace
+
+    _, lines = trace(cs, 1, 0)
+    assert not [line for line in lines if line.time == 0 and line.kind in ("arrive", "leave")]
+
+
+def test_zone_names_follow_dst_changes() -> None:
+    from negosim.scenario.units import zone_label, zone_names
+
+    berlin = ZoneInfo("Europe/Berlin")
+    spring = zone_names(datetime(2023, 3, 24, tzinfo=berlin), 96, berlin)
+    assert [(f"{t:%d %H:%M}", n) for t, n in spring] == [("24 00:00", "CET"), ("26 03:00", "CEST")]
+    assert zone_label(spring) == "CET/CEST"
+    autumn = zone_names(datetime(2023, 10, 28, 12, tzinfo=berlin), 48, berlin)
+    assert [(f"{t:%d %H:%M}", n) for t, n in autumn] == [("28 12:00", "CEST"), ("29 02:00", "CET")]
+    lord_howe = ZoneInfo("Australia/Lord_Howe")  # a half-hour change, at 02:00 local
+    names = zone_names(datetime(2024, 4, 6, 12, tzinfo=lord_howe), 48, lord_howe)
+    assert [(f"{t:%H:%M}", n) for t, n in names] == [("12:00", "+11"), ("01:30", "+1030")]
+    assert zone_label(zone_names(datetime(2023, 3, 24, tzinfo=berlin), 24, berlin)) == "CET"
+
+
+def test_trace_and_explain_name_the_zone_after_a_dst_change(capsys) -> None:
+    from rich.console import Console
+
+    from negosim.output.terminal import render_trace
+    from negosim.runs.runner import trace
+
+    cs = scenario(mean="600h")
+    row, lines = trace(cs, 1, 0)
+    console = Console(width=200, record=True)
+    render_trace(cs, row, lines, 1, console)
+    out = console.export_text()
+    assert "time (CET/CEST)" in out
+    later = [line for line in out.splitlines() if "CEST" in line and "time (" not in line]
+    assert len(later) == 1 and "Sun 26 Mar 03:00 CEST" in later[0]  # once, where it first applies
+    text = " ".join(explain(cs).split())
+    assert "Times are venue-local (Europe/Berlin, CET; CEST from Sun 26 Mar 2023 03:00)." in text

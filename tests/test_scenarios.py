@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SCENARIOS
 
 import negosim
 from negosim.runs.runner import trace as engine_trace  # (row, timeline lines)
+from negosim.scenario.yamlsource import load_scenario_file
 
 FILES = sorted(SCENARIOS.glob("*.yaml"))
 RUNS = 300
@@ -64,3 +66,62 @@ def test_runs(scenario_file):
     # a trace of the first replication agrees with the run's first row
     row, lines = engine_trace(cs, seed=2023)
     assert lines and row == next(iter(negosim.rows(cs, 1, seed=2023)))
+
+
+# --- the shipped protocol bases (issue 10) ---------------------------------------------
+
+PROTOCOL_BASES = ("sidelines.yaml", "sidelines-call-off.yaml")
+STANDS_ALONE = {"tutorial.yaml"}  # docs/tutorial.md reads it as one file, and builds on it
+
+
+def _shape(protocol: dict[str, Any]) -> tuple[Any, ...]:
+    """A protocol without its names and descriptions: states numbered in the order they
+    are declared, triggers in the order they first appear (so a copy with renamed states
+    has the same shape)."""
+    state = {s: i for i, s in enumerate(protocol["states"])}
+    trigger: dict[str, int] = {}
+    transitions = []
+    for t in protocol["transitions"]:
+        sources = t["source"] if isinstance(t["source"], list) else [t["source"]]
+        k = trigger.setdefault(t["trigger"], len(trigger))
+        transitions.append((k, tuple(state[s] for s in sources), state[t["dest"]]))
+    outcomes = tuple((k, tuple(state[s] for s in v)) for k, v in protocol["outcomes"].items())
+    return (len(state), state[protocol["initial"]], tuple(transitions), outcomes)
+
+
+def test_the_call_off_base_is_the_sidelines_base_plus_call_off():
+    plain = load_scenario_file(SCENARIOS / "bases" / "sidelines.yaml").data["protocol"]
+    call_off = load_scenario_file(SCENARIOS / "bases" / "sidelines-call-off.yaml").data["protocol"]
+    assert call_off["states"].keys() == plain["states"].keys()
+    assert (call_off["initial"], call_off["outcomes"]) == (plain["initial"], plain["outcomes"])
+    added = [t for t in call_off["transitions"] if t not in plain["transitions"]]
+    assert added == [
+        {"trigger": "call_off", "source": ["requested", "accepted"], "dest": "declined"}
+    ]
+    assert [t for t in call_off["transitions"] if t in plain["transitions"]] == plain["transitions"]
+
+
+def test_a_case_with_a_base_protocol_extends_that_base():
+    """A library case whose protocol is a shipped base's (whatever its descriptions)
+    says so with `extends:` rather than repeating it (under other names), so that the
+    copies cannot drift."""
+    shapes = {
+        _shape(load_scenario_file(SCENARIOS / "bases" / name).data["protocol"]): name
+        for name in PROTOCOL_BASES
+    }
+    users: dict[str, list[str]] = {name: [] for name in PROTOCOL_BASES}
+    for path in FILES:
+        doc = load_scenario_file(path)
+        base = shapes.get(_shape(doc.data["protocol"]))
+        if base is None or path.name in STANDS_ALONE:
+            continue
+        direct = Path(doc.bases[0]).resolve() if doc.bases else None
+        assert direct == (SCENARIOS / "bases" / base).resolve(), (
+            f"{path.name} repeats the protocol of bases/{base}: extend it"
+        )
+        users[base].append(path.stem)
+    assert users == {
+        "sidelines.yaml": ["kazan-2024", "osaka-2019-moon-abe", "shangri-la-2023"],
+        "sidelines-call-off.yaml": ["new-york-2013", "new-york-2019", "new-york-2023",
+                                    "panama-2015"],
+    }  # fmt: skip

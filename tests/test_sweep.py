@@ -216,7 +216,7 @@ def test_a_point_is_the_model_a_set_override_gives_without_reading_the_file(
         path.unlink()
         assert cs.model == loaded.model and model_key(cs.model) == model_key(loaded.model)
         assert cs.params == loaded.params == values and cs.horizon == 30.0
-    with pytest.raises(negosim.ScenarioError, match=r"must be a probability.*--set p_win"):
+    with pytest.raises(negosim.ScenarioError, match=r"--set p_win=1\.5: .*must be a probability"):
         point_scenario(spec, base, {"mean_h": 6.0, "p_win": 1.5})
 
 
@@ -386,12 +386,17 @@ def test_trust_flags_intervals_wider_than_their_index() -> None:
 
     # 0.10 ± 0.36 from 32 samples: 32 * (0.36 / 0.10)^2 = 415, a Sobol design needs 512.
     v = {"S1": 0.10, "S1_conf": 0.36, "ST": 0.5, "ST_conf": 0.1}
-    assert trust(v, "sobol", 32) == {"wide": ["S1"], "samples_needed": 512}
+    assert trust(v, "sobol", 32) == {"wide": ["S1"], "samples_needed": 512, "target": 0.10}
     # Within ±0.02 of 0 already: settled as negligible, no number of samples to give.
     v = {"S1": 0.004, "S1_conf": 0.01, "ST": -0.001, "ST_conf": 0.002}
-    assert trust(v, "sobol", 64) == {"wide": ["S1", "ST"], "samples_needed": None}
+    assert trust(v, "sobol", 64) == {"wide": ["S1", "ST"], "samples_needed": None, "target": None}
     assert trust({"mu_star": 0.2, "mu_star_conf": 0.3}, "morris", 10) == {
-        "wide": ["mu_star"], "samples_needed": 23}  # fmt: skip
+        "wide": ["mu_star"], "samples_needed": 23, "target": 0.2}  # fmt: skip
+    # An index below 0.02: the samples aim at ±0.02 (is it negligible?), not at the
+    # index (0.002 ± 0.029 from 128 would need 128 * 14.5^2 = 26,912 for that):
+    # 128 * (0.029 / 0.02)^2 = 269, a Sobol design needs 512.
+    v = {"S1": 0.002, "S1_conf": 0.029, "ST": 0.01, "ST_conf": 0.006}
+    assert trust(v, "sobol", 128) == {"wide": ["S1"], "samples_needed": 512, "target": 0.02}
 
 
 def test_ranking_groups_parameters_whose_intervals_overlap() -> None:
@@ -556,3 +561,23 @@ def test_a_chunk_spanning_blocks_counts_each_blocks_meetings(
     assert got.held == expected
     assert sum(expected) == got.tally.held and got.tally.runs == stop - start
     assert sum(1 for h in expected if h) >= (2 if stop - start > 50 else 0)
+
+
+def test_the_samples_hint_says_what_the_samples_would_settle(capsys) -> None:
+    from negosim.cli.commands.sweep import _render_sensitivity
+    from negosim.runs.designs import trust
+
+    def sens(**indices: float) -> dict[str, Any]:
+        params = {"p": dict(indices)}
+        params["p"].update(trust(params["p"], "sobol", 128))
+        return {"method": "sobol", "samples": 128, "params": params, "ranking": [["p"]]}
+
+    _render_sensitivity(sens(S1=0.002, S1_conf=0.029, ST=0.01, ST_conf=0.006))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "about 512 samples instead of 128 would narrow it to ±0.02, enough to tell" in out
+    assert "size of the index" not in out
+    _render_sensitivity(sens(S1=0.1, S1_conf=0.15, ST=0.3, ST_conf=0.1))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "about 512 samples instead of 128 would narrow it to the size of the index" in out
+    _render_sensitivity(sens(S1=0.001, S1_conf=0.015, ST=0.3, ST_conf=0.1))
+    assert "within ±0.02 of 0: the parameter hardly matters" in capsys.readouterr().out

@@ -7,7 +7,9 @@ outcomes) and, in the same pass, builds the flat structures the engine runs
 on: a slot list for the world state, compiled expressions, inverse-CDF
 samplers (values resolved by :mod:`negosim.resolve`), and one `transitions`
 machine for the protocol, in the tables of :mod:`negosim.tables`. It runs once per
-scenario (and per sweep point), never per replication.
+scenario, never per replication; a sweep point's values are bound to the compiled
+scenario (:mod:`negosim.compiler.bind`, which rebuilds the ``param_sites`` recorded
+here), not compiled again.
 
 All problems are collected, not just the first; each is a (loc, message) pair
 that the loader turns into a located ``FILE:LINE:COL`` line.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from transitions import Machine
@@ -25,6 +28,7 @@ from transitions import Machine
 from ..scenario import schema
 from ..scenario.units import (
     at_hours,
+    format_duration,
     hours_between,
     is_duration,
     parse_datetime,
@@ -40,11 +44,17 @@ from .tables import (
     CompiledScenario,
     Edge,
     Outcome,
+    ParamSite,
     Scheduled,
     Stay,
     Value,
     Watched,
 )
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
+
 
 MAX_HORIZON_DAYS = 3653  # reports list every local day up to the horizon
 
@@ -263,6 +273,32 @@ class _Compiler(Resolver):
             return None
         return number
 
+    @staticmethod
+    def shown(x: float, kind: str) -> str:
+        """A parameter's value or bound as the reader wrote it: ``36h``, ``0.7``."""
+        return format_duration(x) if kind == "duration" else f"{x:g}"
+
+    def check_range(
+        self, loc: Loc, kind: str, value: float, low: float | None, high: float | None
+    ) -> None:
+        """A problem at ``loc``'s default if it breaks a bound: the one the kind implies
+        (0 to 1 for a probability, at least 0 for a rate or duration), else the
+        declared ``low``/``high``, named with its path (the loader adds where it is
+        written: a base, a case)."""
+        at, found = (*loc, "default"), self.shown(value, kind)
+        if kind == "probability" and not 0.0 <= value <= 1.0:
+            self.bad(at, f"must be a probability (0 to 1), found {found}")
+        elif kind in ("rate", "duration") and value < 0:
+            self.bad(at, f"must be at least 0 (a {kind} cannot be negative), found {found}")
+        elif low is not None and value < low:
+            bound = (*loc, "low")
+            self.bad(at, f"must be at least {self.shown(low, kind)} ({_dotted(bound)}), "
+                     f"found {found}", refer=bound)  # fmt: skip
+        elif high is not None and value > high:
+            bound = (*loc, "high")
+            self.bad(at, f"must be at most {self.shown(high, kind)} ({_dotted(bound)}), "
+                     f"found {found}", refer=bound)  # fmt: skip
+
     def param_values(self) -> None:
         """Resolve every parameter and build the parameter table (:class:`Parameter`)."""
         declared: dict[str, tuple[float | None, float | None]] = {}
@@ -277,20 +313,11 @@ class _Compiler(Resolver):
             low = self.param_number((*loc, "low"), p.low, kind) if p.low is not None else None
             high = self.param_number((*loc, "high"), p.high, kind) if p.high is not None else None
             declared[pid] = (low, high)
-            if low is None and kind in ("probability", "rate", "duration"):
-                low = 0.0
-            if high is None and kind == "probability":
-                high = 1.0
             if value is None:
                 continue
             if low is not None and high is not None and low > high:
                 self.bad((*loc, "high"), f"high ({high:g}) is below low ({low:g})")
-            if low is not None and value < low:
-                what = "a probability" if kind == "probability" else f"at least {low:g}"
-                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
-            if high is not None and value > high:
-                what = "a probability (0 to 1)" if kind == "probability" else f"at most {high:g}"
-                self.bad((*loc, "default"), f"must be {what}, found {value:g}")
+            self.check_range(loc, kind, value, low, high)
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),
@@ -464,7 +491,15 @@ class _Compiler(Resolver):
     def trigger_ok(
         self, loc: Loc, trigger: str | None, machine: Machine | None, from_states: list[str]
     ) -> None:
-        if trigger is None or machine is None:
+        if trigger is None:
+            return
+        if machine is None:
+            # The protocol has a problem of its own (reported): its trigger names are
+            # still known, so a misspelt one is reported in the same pass.
+            declared = list(dict.fromkeys(t.trigger for t in self.sc.protocol.transitions))
+            if declared and trigger not in declared:
+                what = unknown("trigger", trigger, declared, "protocol triggers")
+                self.bad((*loc, "trigger"), what)
             return
         event = machine.events.get(trigger)
         if event is None:
@@ -521,6 +556,16 @@ def _reads(c: _Compiler, *compiled: Compiled | None) -> frozenset[int]:
     return frozenset(c.names[n].index for e in compiled if e is not None for n in e.names)
 
 
+def _uses_params(c: _Compiler, spec: Any) -> bool:
+    """Whether distribution ``spec`` names a parameter (its sampler is then rebuilt for
+    other parameter values, :mod:`negosim.compiler.bind`)."""
+    if isinstance(spec, schema.Empirical):
+        values = list(spec.values)
+    else:
+        values = [getattr(spec, f) for f in dists.FIELDS[spec.dist]]
+    return any(isinstance(v, str) and v in c.params for v in values)
+
+
 def _as_list(x: str | list[str] | None) -> list[str] | None:
     return [x] if isinstance(x, str) else x
 
@@ -539,6 +584,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad(("params", pid), f"{pid!r} is both a fact and a parameter")
         elif pid in c.params:
             c._slot(pid, "number", c.params[pid])
+        else:  # its default was refused (reported): its uses are not "unknown name"
+            c._slot(pid, "number", 0.0)
     spans: dict[str, tuple[tuple[float, float], ...]] = {}
     if cal is not None:
         spans = c.windows(cal[0], cal[1])
@@ -562,6 +609,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     outcome_names = set(sc.protocol.outcomes.success) | set(sc.protocol.outcomes.failure)
     live_states = [s for s in states if s not in outcome_names]
 
+    # What parameter values build (rebuilt by negosim.compiler.bind for other values).
+    sites: list[ParamSite] = []
     # Actors: availability windows and stays at the venue.
     actor_windows: dict[str, tuple[int, ...] | None] = {}
     stays: list[Stay] = []
@@ -599,8 +648,20 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                         periods = ((begin, until),)
             arrival = c.sampler((*here, "arrival"), stay.arrival) if stay.arrival else None
             departure = c.sampler((*here, "departure"), stay.departure) if stay.departure else None
+            first = len(stays)
             for a, b in periods:
-                stays.append(Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure))
+                if b <= 0:
+                    # Over before the start (a recurring window's hours on the first day,
+                    # before the start time): no stay, rather than one that arrives and
+                    # leaves at time 0.
+                    continue
+                stays.append(
+                    Stay(aid, c.names[f"present:{aid}"].index, a, b, arrival, departure, j)
+                )
+            targets = tuple(range(first, len(stays)))
+            for what, spec in (("arrival", stay.arrival), ("departure", stay.departure)):
+                if spec is not None and _uses_params(c, spec):
+                    sites.append(ParamSite((*here, what), spec, what, targets))
 
     # Preconditions.
     prec_ids = list(sc.preconditions)
@@ -671,6 +732,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             options.append(Outcome(aid, 1.0, sets, act.trigger, act.text or aid))
         avail = c.names[f"available:{act.actor}"].index if act.actor in overridden else None
         if delay is not None:
+            if _uses_params(c, act.delay):
+                sites.append(ParamSite((*loc, "delay"), act.delay, "delay", (len(clocks),)))
             clocks.append(
                 Clock(
                     len(clocks),
@@ -717,10 +780,19 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             )
             guard = c.expr((*loc, "guard"), ev.guard, "bool") if ev.guard else None
             if at is not None:
+                if ev.jitter is not None and _uses_params(c, ev.jitter):
+                    at_k = (len(scheduled),)
+                    sites.append(ParamSite((*loc, "jitter"), ev.jitter, "jitter", at_k))
                 scheduled.append(
                     Scheduled(
-                        eid, at, jitter, sets, ev.trigger, ev.text or eid,
-                        guard.fn if guard else None, " ".join((ev.guard or "").split()),
+                        eid,
+                        at,
+                        jitter,
+                        sets,
+                        ev.trigger,
+                        ev.text or eid,
+                        guard.fn if guard else None,
+                        " ".join((ev.guard or "").split()),
                     )  # fmt: skip
                 )
             continue
@@ -740,6 +812,8 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
             c.bad((*loc, "rate"), f"a rate cannot be negative, found {rate:g}")
             rate = None
         guard_fn, reads, codes = _event_guard(c, loc, ev)
+        if isinstance(ev.rate, str) and ev.rate in c.params:
+            sites.append(ParamSite((*loc, "rate"), ev.rate, "rate", (len(clocks),) if rate else ()))
         if rate:  # a zero rate never fires: leave it out of the clock table
             mean_h = 24.0 / rate
             clocks.append(
@@ -765,10 +839,18 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     tz, start, horizon = cal
     # Every opening, then every closing, each in file order, sorted (stably) by time.
     edges = sorted(
-        [Edge(a, c.names[f"window:{w}"].index, w, True)
-         for w, periods in spans.items() for a, _ in periods if a > 0]
-        + [Edge(b, c.names[f"window:{w}"].index, w, False)
-           for w, periods in spans.items() for _, b in periods if b > 0],
+        [
+            Edge(a, c.names[f"window:{w}"].index, w, True)
+            for w, periods in spans.items()
+            for a, _ in periods
+            if a > 0
+        ]
+        + [
+            Edge(b, c.names[f"window:{w}"].index, w, False)
+            for w, periods in spans.items()
+            for _, b in periods
+            if b > 0
+        ],
         key=lambda e: e.at,
     )
     # For each precondition, the clocks whose effects can change what it reads: the
@@ -785,9 +867,9 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         tz=tz,
         start=start,
         horizon=horizon,
-        slot_names=c.slot_names,
-        initial=c.initial,
-        states=states,
+        slot_names=tuple(c.slot_names),
+        initial=tuple(c.initial),
+        states=tuple(states),
         initial_state=states.index(sc.protocol.initial),
         success=success,
         failure=failure,
@@ -796,7 +878,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         scheduled=tuple(scheduled),
         stays=tuple(stays),
         edges=tuple(edges),
-        preconditions=prec_ids,
+        preconditions=tuple(prec_ids),
         max_events=sc.settings.max_events,
         params=c.params,
         parameters=tuple(c.parameters),
@@ -805,4 +887,5 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         quantity_params=frozenset(c.quantity_params),
         deciders=deciders,
         whens=tuple(whens),
+        param_sites=tuple(sites),
     ), []

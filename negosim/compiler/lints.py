@@ -77,17 +77,20 @@ def _outside_horizon(cs: CompiledScenario, out: list[Issue]) -> None:
                     "it is never open",
                 )
             )
-    entries = _stay_entries(cs)
-    for k, stay in enumerate(cs.stays):
-        # A recurring window gives one stay per period: point at the actor then.
-        aid = stay.actor
-        loc: tuple[str | int, ...] = ("actors", aid, "present")
-        if len(entries) == len(cs.stays):
-            loc = (*loc, entries[k][1])
-        if stay.end <= 0 or stay.start >= cs.horizon:
+    # Per ``present:`` entry: outside if none of its stays (one per period of a
+    # recurring window) overlaps the period. Periods over before the start give no
+    # stay at all, so an entry with no stays lies wholly before it.
+    overlaps: dict[tuple[str, int], bool] = {
+        (aid, j): False for aid, a in cs.model.actors.items() for j in range(len(a.present))
+    }
+    for stay in cs.stays:
+        if stay.end > 0 and stay.start < cs.horizon:
+            overlaps[stay.actor, stay.entry] = True
+    for (aid, j), inside in overlaps.items():
+        if not inside:
             out.append(
                 Issue(
-                    loc,
+                    ("actors", aid, "present", j),
                     f"this stay lies outside the simulated period ({period}): "
                     f"'{aid}' is never present during it",
                 )
@@ -101,11 +104,6 @@ def _outside_horizon(cs: CompiledScenario, out: list[Issue]) -> None:
                     "it never happens",
                 )
             )
-
-
-def _stay_entries(cs: CompiledScenario) -> list[tuple[str, int, Any]]:
-    """(actor, index, presence) for every stay, in the order of ``cs.stays``."""
-    return [(aid, j, p) for aid, a in cs.model.actors.items() for j, p in enumerate(a.present)]
 
 
 # --- declared and never used ---------------------------------------------------------
@@ -195,9 +193,8 @@ def _grid(sampler: Any) -> list[float]:
 
 def _stays(cs: CompiledScenario, out: list[Issue]) -> None:
     """Arrival and departure draws that can meet: the actor then misses the stay."""
-    entries = _stay_entries(cs)
-    one_each = len(entries) == len(cs.stays)  # else a recurring window gave several stays
-    for k, stay in enumerate(cs.stays):
+    said: set[tuple[str, int]] = set()  # a recurring window's stays: say it once
+    for stay in cs.stays:
         aid = stay.actor
         if stay.arrival is None and stay.departure is None:
             continue
@@ -214,10 +211,12 @@ def _stays(cs: CompiledScenario, out: list[Issue]) -> None:
         if stay.departure is not None:
             parts.append(f"the early departure (up to {_top(stay.departure)})")
         field = "departure" if stay.departure is not None else "arrival"
+        if (aid, stay.entry) in said:
+            continue
+        said.add((aid, stay.entry))
         out.append(
             Issue(
-                ("actors", aid, "present", entries[k][1], field) if one_each
-                else ("actors", aid, "present"),
+                ("actors", aid, "present", stay.entry, field),
                 f"the stay lasts {_hours(span)}, and {' plus '.join(parts)} can be longer: "
                 f"in about {missed:.1%} of runs '{aid}' leaves before arriving and is never "
                 "present during this stay",

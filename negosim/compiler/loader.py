@@ -2,18 +2,21 @@
 
 This is the one place input is checked. Problems from every stage are
 reported together where possible: YAML problems stop early (there is no data
-to check), schema problems are all reported at once, and whole-file problems
-(references, expressions, calendar) are all reported once the structure is
-valid.
+to check); schema problems are all reported at once, with the whole-file
+problems (references, expressions, calendar) of the rest of the file, each
+schema problem being set aside as narrowly as the schema allows
+(:func:`_whole_file_problems`).
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,8 +35,8 @@ from ..scenario.yamlsource import (
 from .compile import compile_scenario
 from .expr import Name, compile_expr
 from .lints import lint
-from .parameters import Parameter
-from .resolve import Loc, shown_expression
+from .parameters import ORIGIN_FIELDS, Origin, Parameter
+from .resolve import Issue, Loc, shown_expression
 from .tables import CompiledScenario
 
 
@@ -62,13 +65,11 @@ def validate_document(
         model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         problems = early + [_key_hint(p) for p in problems_from_validation_error(exc, doc)]
-        problems += _whole_file_problems(exc, doc)
+        problems += _whole_file_problems(exc, doc, sets)
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets)) from None
     if early:
         _, issues = compile_scenario(model)
-        problems = early + [
-            doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in issues
-        ]
+        problems = early + [_located(doc, p, sets) for p in issues]
         raise ScenarioError(_annotate(sort_problems(problems, doc), sets))
     return model, doc
 
@@ -224,53 +225,224 @@ _ITEM_SECTIONS = ("sources", "params", "facts", "actors", "preconditions", "acti
 _QUOTED_EXPRESSION = re.compile(r" \(in (\"[^\"]*\"|'[^']*')\)$")
 """The expression a problem's message quotes at its end: ``(in "present('a') and x")``."""
 
+_CALENDAR_CORE = (("calendar", "timezone"), ("calendar", "start"), ("calendar", "horizon"))
 
-def _whole_file_problems(exc: pydantic.ValidationError, doc: YamlDocument) -> list[Problem]:
-    """Reference and expression problems in the parts of the file the schema accepted.
+# Stand-ins for required values the schema refused, so that the rest of their item (or
+# of the file) can still be compiled and checked. Whatever the compiler then says at
+# (or inside) a stand-in, or at an item holding one, is about the stand-in and dropped.
+# Keyed by (model, field); a field not listed here that is optional is left out instead.
+_STAND_INS: dict[tuple[str, str], Callable[[tuple[str | int, ...]], Any]] = {
+    ("Scenario", "id"): lambda loc: "x",
+    ("Scenario", "title"): lambda loc: "x",
+    ("Calendar", "timezone"): lambda loc: "UTC",
+    ("Calendar", "start"): lambda loc: "2000-01-01 00:00",
+    ("Calendar", "horizon"): lambda loc: "1d",
+    ("Actor", "name"): lambda loc: str(loc[-2]),
+    ("Action", "actor"): lambda loc: "_",
+    ("Action", "delay"): lambda loc: {"dist": "fixed", "value": 0.0},
+    ("Precondition", "text"): lambda loc: "-",
+    ("Precondition", "insisted_by"): lambda loc: "_",
+    ("Precondition", "holds"): lambda loc: "true",
+    ("SourceRef", "title"): lambda loc: "-",
+}
 
-    So that one run reports everything: leave out each named item the schema
-    rejected, validate the rest, and compile it. Problems that only mention a
-    left-out item (e.g. "unknown precondition 'x'" when 'x' itself was
-    invalid) are dropped, as they would be noise. If the schema's problems lie
-    outside named items (calendar, protocol...), there is nothing sound to
-    check and this returns nothing.
+
+def _step_into(t: Any, node: Any) -> Any:
+    """``t`` without Annotated/None; of a union, the member ``node`` is written as."""
+    t = _bare(t)
+    if typing.get_origin(t) not in _UNIONS:
+        return t
+    for member in typing.get_args(t):
+        member = _bare(member)
+        origin = typing.get_origin(member)
+        if isinstance(member, type) and issubclass(member, pydantic.BaseModel):
+            tag = member.model_fields.get("dist")  # a distribution: the kind written
+            if isinstance(node, dict) and (
+                tag is None or node.get("dist") in typing.get_args(tag.annotation)
+            ):
+                return member
+        elif (origin is list and isinstance(node, list)) or (
+            origin is dict and isinstance(node, dict)
+        ):
+            return member
+    return None
+
+
+def _fields_on(path: tuple[str | int, ...], data: Any) -> list[tuple[int, str, str, bool]]:
+    """The model fields ``path`` goes through, outermost first: (how many parts of
+    ``path`` lead to it, model name, field alias, whether it is required)."""
+    out: list[tuple[int, str, str, bool]] = []
+    t: Any = Scenario
+    node = data
+    for depth, part in enumerate(path, 1):
+        t = _step_into(t, node)
+        origin = typing.get_origin(t)
+        if isinstance(t, type) and issubclass(t, pydantic.BaseModel):
+            fields = {f.alias or name: f for name, f in t.model_fields.items()}
+            field = fields.get(str(part))
+            if field is None:
+                break
+            out.append((depth, t.__name__, str(part), field.is_required()))
+            t = field.annotation
+        elif origin is dict or origin is list:
+            t = typing.get_args(t)[-1]
+        else:
+            break
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+    """The data path of a pydantic error location: its union tags and ``[key]`` dropped."""
+    path: list[str | int] = []
+    for part in loc:
+        key = isinstance(data, dict) and isinstance(part, str) and part in data
+        index = isinstance(data, list) and type(part) is int and 0 <= part < len(data)
+        if key or index:
+            path.append(part)
+            data = data[part]
+    return tuple(path)
+
+
+def _get(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+class _Unrepairable(Exception):
+    """A schema problem that leaves nothing sound to compile around it."""
+
+
+def _item_of(path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The named item ``path`` lies in (``("actions", "meet")``, a window), if any."""
+    if len(path) >= 2 and path[0] in _ITEM_SECTIONS:
+        return path[:2]
+    if len(path) >= 3 and path[:2] == ("calendar", "windows"):
+        return path[:3]
+    return None
+
+
+def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]],
+            pruned: set[tuple[str | int, ...]]) -> None:  # fmt: skip
+    """Neutralise one schema problem in ``data`` (changed in place), as finely as the
+    schema allows: leave out an unknown key or an optional value, put a stand-in for a
+    required one, or, failing that, leave out the named item it lies in. ``repaired``
+    and ``pruned`` collect what was changed. _Unrepairable if none of that is sound."""
+    loc = tuple(err["loc"])
+    path = _data_path(loc, data)
+    item = _item_of(path)
+    if err["type"] == "extra_forbidden" and len(path) == len(loc):
+        parent = _get(data, path[:-1])
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)  # nothing reads an unknown key: nothing to drop
+            return
+    if err["type"] == "missing" and isinstance(loc[-1], str):
+        path = (*path, loc[-1])
+    if path[:1] != ("protocol",):  # a changed protocol would change every state check
+        for depth, model, key, required in reversed(_fields_on(path, data)):
+            if item is not None and depth <= len(item):
+                break  # never repair above the item: leave the item out instead
+            where = path[:depth]
+            if where in repaired:
+                break  # repaired already and still wrong: give up on finer repairs
+            parent = _get(data, where[:-1])
+            if not isinstance(parent, dict):
+                break
+            stand_in = _STAND_INS.get((model, key))
+            if stand_in is not None:
+                parent[key] = stand_in(where)
+            elif not required:
+                parent.pop(key, None)
+            else:
+                continue
+            repaired.add(where)
+            if model == "Calendar":
+                repaired.update(_CALENDAR_CORE)  # times are read against each other
+            return
+    if item is not None:
+        if path == item and item[0] == "params" and isinstance(_get(data, item), dict):
+            node = _get(data, item)
+            if not (node.get("source") or node.get("assumption")) and item not in repaired:
+                node["assumption"] = "-"  # a parameter without provenance: note the rest
+                repaired.add(item)
+                return
+        items = _get(data, item[:-1])
+        if isinstance(items, dict):
+            items.pop(item[-1], None)
+            pruned.add(item)
+            return
+    raise _Unrepairable
+
+
+def _repaired(doc: YamlDocument, exc: pydantic.ValidationError) -> tuple[
+    Scenario, set[tuple[str | int, ...]], set[tuple[str | int, ...]]
+] | None:  # fmt: skip
+    """The file with every schema problem neutralised (see :func:`_repair`), validated;
+    with the paths repaired and the items left out. None if that cannot be done."""
+    data = copy.deepcopy(doc.data)
+    repaired: set[tuple[str | int, ...]] = set()
+    pruned: set[tuple[str | int, ...]] = set()
+    errors = exc.errors()
+    for _ in range(8):  # a repair can uncover another problem (a rule across fields)
+        try:
+            for err in errors:
+                _repair(data, err, repaired, pruned)
+        except (_Unrepairable, KeyError, IndexError, TypeError):
+            return None
+        try:
+            return Scenario.model_validate(data), repaired, pruned
+        except pydantic.ValidationError as again:
+            errors = again.errors()
+    return None
+
+
+def _under(loc: tuple[str | int, ...], paths: set[tuple[str | int, ...]]) -> bool:
+    """Whether ``loc`` is at or inside one of ``paths``, or is an item (or part of one)
+    that holds one: ``actions.meet`` holds ``actions.meet.delay``, ``actions`` does not."""
+    return any(loc[: len(p)] == p or (len(loc) >= 2 and p[: len(loc)] == loc) for p in paths)
+
+
+def _whole_file_problems(
+    exc: pydantic.ValidationError, doc: YamlDocument, sets: list[tuple[str, Any]] | None = None
+) -> list[Problem]:
+    """Reference and expression problems of the file, around the problems the schema found.
+
+    So that one run reports everything: each schema problem is neutralised as
+    finely as can be (:func:`_repaired`: an unknown key or a wrong optional value
+    left out, a wrong required one replaced by a stand-in, else the named item
+    left out), and the result is compiled. What the compiler then says about a
+    stand-in, or about an item that holds one, is dropped; so are problems that
+    only mention a left-out item (e.g. "unknown precondition 'x'" when 'x' itself
+    was invalid): they would be noise. If nothing sound is left to compile (a
+    schema problem in the protocol, a section missing), the expressions are still
+    checked one by one.
     """
-    data = doc.data
-    if not isinstance(data, dict):
+    if not isinstance(doc.data, dict):
         return []
-    pruned: dict[str, set[str]] = {}
-    unknown_top: set[str] = set()
-    for err in exc.errors():
-        loc = err["loc"]
-        if len(loc) == 1 and err["type"] == "extra_forbidden":
-            unknown_top.add(str(loc[0]))  # an unknown top-level key: just leave it out
-            continue
-        if len(loc) < 2 or loc[0] not in _ITEM_SECTIONS or not isinstance(loc[1], str):
-            return _expression_problems(doc, exc)
-        pruned.setdefault(str(loc[0]), set()).add(loc[1])
-    rest = {k: v for k, v in data.items() if k not in unknown_top}
-    for section, names in pruned.items():
-        items = rest.get(section)
-        if not isinstance(items, dict):
-            return _expression_problems(doc, exc)
-        rest[section] = {k: v for k, v in items.items() if k not in names}
-    try:
-        model = Scenario.model_validate(rest)
-    except pydantic.ValidationError:
-        # e.g. a section left empty that must not be: check what can be checked alone
+    fixed = _repaired(doc, exc)
+    if fixed is None:
         return _expression_problems(doc, exc)
+    model, repaired, pruned = fixed
     _, problems = compile_scenario(model)
-    gone = {f"'{name}'" for names in pruned.values() for name in names}
+    gone = {f"'{item[-1]}'" for item in pruned}
     found = [
-        doc.problem(p.loc, p.message, p.offset, at_key=p.at_key)
+        _located(doc, p, sets)
         for p in problems
-        if not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
+        if not _under(tuple(p.loc), repaired)
+        and not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
     ]
+    if not pruned:
+        return found
+
     # The expressions of the left-out items are checked on their own: a misspelt name
-    # in a guard is reported with the unknown distribution of the same action.
+    # in a guard is reported with the problem that left its item out.
     def left_out(path: str) -> bool:
-        section, _, rest = path.partition(".")
-        return rest.split(".")[0] in pruned.get(section, ())
+        parts = tuple(path.split("."))
+        return any(parts[: len(item)] == item for item in pruned)
 
     alone = _expression_problems(doc, exc)
     # An unknown name is told against every name the file declares, the left-out
@@ -353,10 +525,12 @@ def load(
     """
     model, doc = load_model(path, sets)
     compiled = compile_model(model, doc, sets)
-    compiled.source = os.fspath(path)
-    compiled.sets = list(sets or [])
-    compiled.warnings = lint_problems(compiled, doc, sets)
-    return compiled
+    return replace(
+        compiled,
+        source=os.fspath(path),
+        sets=tuple(sets or ()),
+        warnings=tuple(lint_problems(compiled, doc, sets)),
+    )
 
 
 WARNING = "warning: "
@@ -389,23 +563,33 @@ def compile_model(
         if doc is None:
             located = [Problem("<scenario>", 0, 0, dotted(p.loc), p.message) for p in problems]
         else:
-            located = sort_problems(
-                [doc.problem(p.loc, p.message, p.offset, at_key=p.at_key) for p in problems], doc
-            )
+            located = sort_problems([_located(doc, p, sets) for p in problems], doc)
         raise ScenarioError(_annotate(located, sets))
-    if doc is not None:  # say where each parameter's default is written (case or base)
-        compiled.parameters = tuple(_declared(p, doc) for p in compiled.parameters)
+    if doc is not None:  # say where each parameter's values are written (case or base)
+        declared = tuple(_declared(p, doc, sets) for p in compiled.parameters)
+        compiled = replace(compiled, parameters=declared)
     return compiled
 
 
-def _declared(p: Parameter, doc: YamlDocument) -> Parameter:
-    """``p`` with the file and line where its default is written: the parameter's own
-    line if the same file declares it, else the line of ``default`` in the case or base."""
+def _declared(p: Parameter, doc: YamlDocument, sets: list[tuple[str, Any]] | None) -> Parameter:
+    """``p`` with the file and line where its default is written (the parameter's own
+    line if the same file declares it, else the line of ``default`` in the case or
+    base), and where each of its other values is written (a --set says so)."""
     loc: tuple[str, ...] = ("params", p.name)
     file = doc.file_of((*loc, "default"))
-    if doc.file_of(loc) != file:
-        loc = (*loc, "default")
-    return replace(p, file=file, line=doc.locate_key(loc)[0])
+    line = doc.locate_key(loc if doc.file_of(loc) == file else (*loc, "default"))[0]
+    params = doc.data.get("params") if isinstance(doc.data, dict) else None
+    written = params.get(p.name) if isinstance(params, dict) else None
+    origins = []
+    for key in ORIGIN_FIELDS:
+        if isinstance(written, dict) and key in written:
+            given = _set_given(dotted((*loc, key)), sets)
+            if given is not None:
+                origins.append(Origin(key, given, None))
+            else:
+                at = (*loc, key)
+                origins.append(Origin(key, doc.file_of(at), doc.locate_key(at)[0]))
+    return replace(p, file=file, line=line, origins=tuple(origins))
 
 
 def validate(path: str | os.PathLike[str], warnings: bool = False) -> list[Problem]:
@@ -417,22 +601,57 @@ def validate(path: str | os.PathLike[str], warnings: bool = False) -> list[Probl
     return list(compiled.warnings) if warnings else []
 
 
+def _set_given(path: str, sets: list[tuple[str, Any]] | None) -> str | None:
+    """``--set NAME=VALUE`` if the value at ``path`` (or around it) was given with --set
+    (the last one that did, as it wins), else None."""
+    for given, value in reversed(sets or []):
+        full = given if "." in given else f"params.{given}.default"
+        if path == full or path.startswith(full + "."):
+            text = _set_text(value)
+            return f"--set {given}" + (f"={text}" if text is not None else "")
+    return None
+
+
+def _set_text(value: Any) -> str | None:
+    """A --set value as it was most likely typed, if it is a short single word."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float | str):
+        text = str(value)
+    else:
+        return None
+    return text if _SET_WORD.fullmatch(text) else None
+
+
+_SET_WORD = re.compile(r"[^\s:,()=]{1,40}")
+"""A value shown after ``--set NAME=``: one short word (no spaces, colons or parentheses,
+which would make the line ambiguous, also for :func:`negosim.api` which rewrites it)."""
+
+
+def _located(doc: YamlDocument, issue: Issue, sets: list[tuple[str, Any]] | None) -> Problem:
+    """``issue`` located in ``doc``; a value its message names (``issue.refer``, e.g. the
+    bound a default breaks) gets where it is written: ``(params.p.high, base.yaml:12:11)``,
+    or the --set that gave it."""
+    message = issue.message
+    if issue.refer is not None:
+        path = dotted(issue.refer)
+        where = _set_given(path, sets)
+        if where is None:
+            line, col = doc.locate(issue.refer)
+            where = f"{doc.file_of(issue.refer)}:{line}:{col}"
+        message = message.replace(f"({path})", f"({path}, {where})", 1)
+    return doc.problem(issue.loc, message, issue.offset, at_key=issue.at_key)
+
+
 def _annotate(problems: list[Problem], sets: list[tuple[str, Any]] | None) -> list[Problem]:
-    """Say which problems concern a value given with --set rather than in the file."""
+    """Locate the problems with a value given with --set at that --set, not in the file:
+    ``--set p_yes=2: params.p_yes.default: must be a probability (0 to 1), found 2``."""
     if not sets:
         return problems
-    paths = {(p if "." in p else f"params.{p}.default"): p for p, _ in sets}
     out = []
     for prob in problems:
-        for full, given in paths.items():
-            if prob.path == full or prob.path.startswith(full + "."):
-                prob = Problem(
-                    prob.file,
-                    prob.line,
-                    prob.col,
-                    prob.path,
-                    f"{prob.message} (value from --set {given})",
-                )
-                break
+        given = _set_given(prob.path, sets)
+        if given is not None:
+            prob = Problem(given, 0, 0, prob.path, prob.message)
         out.append(prob)
     return out

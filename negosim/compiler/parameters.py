@@ -32,6 +32,22 @@ class Uncertainty:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where one of a parameter's values is written: ``field`` (``default``, ``low``,
+    ``high``, ``uncertainty``, ``source``, ``assumption``) in ``file`` at ``line``, the
+    case or a base it extends; or given with ``--set`` (``file`` is then ``--set ...``
+    and ``line`` None)."""
+
+    field: str
+    file: str
+    line: int | None
+
+
+ORIGIN_FIELDS = ("default", "low", "high", "uncertainty", "source", "assumption")
+"""The values of a parameter whose origin ``negosim params`` reports."""
+
+
+@dataclass(frozen=True)
 class Parameter:
     """One parameter, worked out once by the compiler for everything that reads it.
 
@@ -43,7 +59,9 @@ class Parameter:
     distribution's support, else what the kind implies (0-1 for probabilities,
     at least 0 for rates and durations); None where unbounded. ``path`` is where
     it is declared in the file (``params.NAME``), ``file``/``line`` its position
-    when compiled from a file.
+    when compiled from a file; ``origins`` where each of its values written
+    (:data:`ORIGIN_FIELDS`) comes from, which differs between them when a case
+    overrides part of a base's parameter.
     """
 
     name: str
@@ -60,6 +78,7 @@ class Parameter:
     path: str
     file: str | None = None
     line: int | None = None
+    origins: tuple[Origin, ...] = ()
 
     @property
     def unit(self) -> str | None:
@@ -88,4 +107,5 @@ class Parameter:
             "assumption": self.assumption,
             "file": self.file,
             "line": self.line,
+            "origins": {o.field: {"file": o.file, "line": o.line} for o in self.origins},
         }

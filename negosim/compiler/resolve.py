@@ -30,6 +30,9 @@ class Issue(NamedTuple):
     message: str
     offset: int | None = None
     at_key: bool = False  # located at the key naming the value (a misspelt name used as a key)
+    # Another value the message names as ``(dotted.path)``, e.g. the bound a default
+    # breaks; the loader adds where that is written: ``(params.p.high, base.yaml:12:11)``.
+    refer: Loc | None = None
 
 
 def _const(value: Any) -> Value:
@@ -61,11 +64,18 @@ class Resolver:
         self.quantity_params: set[str] = set()
 
     def bad(
-        self, loc: Loc, message: str, offset: int | None = None, *, at_key: bool = False
+        self,
+        loc: Loc,
+        message: str,
+        offset: int | None = None,
+        *,
+        at_key: bool = False,
+        refer: Loc | None = None,
     ) -> None:
         """Record a problem at ``loc`` (``offset``: where in an expression; ``at_key``: at
-        the key naming the value, for a name written as a key); do not raise."""
-        self.problems.append(Issue(loc, message, offset, at_key))
+        the key naming the value, for a name written as a key; ``refer``: another value
+        the message names, see :class:`Issue`); do not raise."""
+        self.problems.append(Issue(loc, message, offset, at_key, refer))
 
     # --- slots -------------------------------------------------------------
 

@@ -9,9 +9,10 @@ inverse-CDF samplers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -120,6 +121,7 @@ class Stay:
     end: float
     arrival: dists.Sampler | None
     departure: dists.Sampler | None
+    entry: int = 0  # which of the actor's ``present:`` entries it comes from (for messages)
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,52 @@ class Edge:
     value: bool
 
 
-@dataclass(repr=False)
+class Structure:
+    """The identity of a compiled scenario's structure: everything but parameter values.
+
+    :func:`negosim.compiler.bind.bind` gives a scenario with other parameter values
+    the same ``Structure`` as the one it binds, so what is built from the structure
+    alone (the generated engine's code, the batch engine's compiled expressions) is
+    made once and shared by every point of a sweep. Compared by identity; weakly
+    referenceable, so caches keyed by it end with the scenarios that hold it.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
+@dataclass(frozen=True)
+class ParamSite:
+    """A value of the runtime tables built from parameter values, rebuilt by ``bind``.
+
+    ``loc`` is where it is written (``("actions", "us_reply", "delay")``), ``spec``
+    what is written there (a distribution, or a rate), ``what`` its kind
+    (``delay``, ``jitter``, ``arrival``, ``departure``, ``rate``) and ``targets``
+    the indexes of the clocks (delay, rate), stays (arrival, departure) or
+    scheduled events (jitter) that hold it.
+    """
+
+    loc: tuple[str | int, ...]
+    spec: Any
+    what: str
+    targets: tuple[int, ...]
+
+
+def _frozen_map(x: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only view of a copy of ``x`` (kept as is if it already is one)."""
+    return x if isinstance(x, MappingProxyType) else MappingProxyType(dict(x))
+
+
+@dataclass(frozen=True, repr=False, eq=False)
 class CompiledScenario:
     """Everything the engine needs, resolved to indexes, floats and functions.
 
     What :func:`negosim.load` returns: pass it to ``simulate``, ``compare``,
     ``sweep``, ``trace`` or ``explain``. ``source`` is the file it was read from
     (None for :func:`negosim.load_string`), ``sets`` the overrides applied.
+
+    Immutable: a frozen dataclass whose containers are tuples and read-only
+    mappings, so one compiled scenario can be shared by threads, engines and
+    sweep points. :meth:`with_values` gives one with other parameter values.
 
     >>> from negosim import load
     >>> load("scenarios/tutorial.yaml").id
@@ -149,9 +190,9 @@ class CompiledScenario:
     tz: ZoneInfo
     start: datetime
     horizon: float  # hours after start
-    slot_names: list[str]
-    initial: list[Any]  # the slot list at time 0
-    states: list[str]
+    slot_names: tuple[str, ...]
+    initial: tuple[Any, ...]  # the slot list at time 0
+    states: tuple[str, ...]
     initial_state: int
     success: frozenset[int]
     failure: frozenset[int]
@@ -160,25 +201,62 @@ class CompiledScenario:
     scheduled: tuple[Scheduled, ...]
     stays: tuple[Stay, ...]
     edges: tuple[Edge, ...]
-    preconditions: list[str]
+    preconditions: tuple[str, ...]
     max_events: int
-    params: dict[str, float] = field(default_factory=dict)
+    params: Mapping[str, float] = field(default_factory=dict)
     parameters: tuple[Parameter, ...] = ()  # the parameter table, in file order
     # Each window's periods (hours after start): one for a plain window, one per
     # day for recurring hours, the union of its members' for a group.
-    windows: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    windows: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     source: str | None = None  # the file read (None if from text or a model)
     source_text: str | None = None  # the YAML text, for scenarios loaded from a string
-    sets: list[tuple[str, Any]] = field(default_factory=list)  # the overrides applied
+    sets: tuple[tuple[str, Any], ...] = ()  # the overrides applied
     # What the file uses (for negosim.compiler.lints): the names each expression reads,
     # keyed by its location, and the parameters named where a quantity is expected.
-    expr_names: dict[tuple[str | int, ...], frozenset[str]] = field(default_factory=dict)
+    expr_names: Mapping[tuple[str | int, ...], frozenset[str]] = field(default_factory=dict)
     quantity_params: frozenset[str] = frozenset()
     # For each precondition (in ``preconditions`` order): the clocks whose effects can
     # change what it reads (the blocking report's "decisions" about it).
     deciders: tuple[frozenset[int], ...] = ()
     whens: tuple[Watched, ...] = ()  # events with ``when:``, in file order
-    warnings: list[Problem] = field(default_factory=list)  # what the lints found at load
+    warnings: tuple[Problem, ...] = ()  # what the lints found at load
+    # The values built from parameter values (what ``bind`` rebuilds).
+    param_sites: tuple[ParamSite, ...] = ()
+    # The identity of everything else: new for every scenario made, but shared with
+    # ``same_structure`` when it is given (``bind`` gives the scenario it binds; a
+    # ``dataclasses.replace`` does not, as it may change anything).
+    structure: Structure = field(init=False, repr=False)
+    same_structure: InitVar[CompiledScenario | None] = None
+
+    def __post_init__(self, same_structure: CompiledScenario | None) -> None:
+        structure = Structure() if same_structure is None else same_structure.structure
+        object.__setattr__(self, "structure", structure)
+        # Lists and dicts given by a caller become tuples and read-only views: nothing
+        # can change a compiled scenario after it is made.
+        for name in ("slot_names", "initial", "states", "preconditions", "sets", "warnings"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        for name in ("params", "windows", "expr_names"):
+            object.__setattr__(self, name, _frozen_map(getattr(self, name)))
+
+    def with_values(self, values: Mapping[str, Any]) -> CompiledScenario:
+        """This scenario with other parameter values, as ``--set NAME=VALUE`` gives them.
+
+        Nothing is compiled again: the result shares every table and compiled
+        expression with this one and replaces only what the values change (the
+        parameter slots, the parameter table, the distributions built from
+        parameters); values are checked as when the file is compiled, with the same
+        ``ScenarioError`` messages. See :func:`negosim.compiler.bind.bind`.
+
+        >>> from negosim import load
+        >>> munich = load("scenarios/munich.yaml")
+        >>> munich.with_values({"p_us_formal_request": 0.5}).params["p_us_formal_request"]
+        0.5
+        """
+        from .bind import bind
+
+        return bind(self, values)
 
     def __repr__(self) -> str:
         where = self.source or "<string>"

@@ -125,10 +125,24 @@ def _code(fn: Any) -> str | None:
 
 
 class _Folder(ast.NodeTransformer):
-    """Replaces reads of constant slots by their values; evaluates constant subtrees."""
+    """Replaces reads of constant slots by their values; evaluates constant subtrees.
 
-    def __init__(self, const: dict[int, Any]) -> None:
+    A parameter's slot (``params``: slot -> the factory's name for its value) is
+    read as that name, and a subtree over constants and parameters only is
+    *hoisted*: ``hoist(code)`` names it a value the factory computes once per
+    point (:meth:`_Generator.hoist`), as this fold would have computed it.
+    """
+
+    def __init__(
+        self,
+        const: dict[int, Any],
+        params: dict[int, str] | None = None,
+        hoist: Callable[[str], str] | None = None,
+    ) -> None:
         self.const = const
+        self.params = params or {}
+        self.hoist = hoist
+        self.hoisted: set[str] = set(self.params.values())
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
         if (
@@ -136,13 +150,26 @@ class _Folder(ast.NodeTransformer):
             and node.value.id == "s"
             and isinstance(node.slice, ast.Constant)
             and isinstance(node.slice.value, int)
-            and node.slice.value in self.const
         ):
-            return ast.Constant(self.const[node.slice.value])
+            if node.slice.value in self.const:
+                return ast.Constant(self.const[node.slice.value])
+            if node.slice.value in self.params:
+                return ast.Name(self.params[node.slice.value], ast.Load())
         return node
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         node = super().generic_visit(node)
+        if (
+            self.hoist is not None
+            and isinstance(node, ast.expr)
+            and not isinstance(node, ast.Constant | ast.Name)
+            and all(_folded(ch, node, self.hoisted) for ch in ast.iter_child_nodes(node))
+            and any(isinstance(ch, ast.Name) and ch.id in self.hoisted
+                    for ch in ast.iter_child_nodes(node))
+        ):  # fmt: skip
+            name = self.hoist(ast.unparse(ast.fix_missing_locations(node)))
+            self.hoisted.add(name)
+            return ast.Name(name, ast.Load())
         if (
             isinstance(node, ast.expr)
             and not isinstance(node, ast.Constant | ast.Name)
@@ -161,12 +188,17 @@ class _Folder(ast.NodeTransformer):
         return node
 
 
-def _folded(child: ast.AST, parent: ast.AST) -> bool:
+def _folded(
+    child: ast.AST, parent: ast.AST, hoisted: set[str] | frozenset[str] = frozenset()
+) -> bool:
     """Whether ``child`` of ``parent`` leaves ``parent`` constant: a constant, an
-    operator, or the name of one of the expression language's functions called."""
+    operator, the name of one of the expression language's functions called, or
+    (with ``hoisted``) a value computed once per point."""
     if not isinstance(child, ast.expr):
         return True
     if isinstance(child, ast.Constant):
+        return True
+    if isinstance(child, ast.Name) and child.id in hoisted:
         return True
     return (
         isinstance(child, ast.Name)
@@ -237,8 +269,29 @@ class _Generator:
         written.update(st.slot for st in cs.stays)
         written.update(e.slot for e in cs.edges)
         self.written = written
-        self.const = {i: v for i, v in enumerate(cs.initial) if i not in written and _constant(v)}
-        self.folder = _Folder(self.const)
+        # Parameters are not folded in: their values are the factory's (one call per
+        # point, :func:`generate`), so the code serves every point of a sweep.
+        self.inputs: list[Callable[[Any], Any]] = []  # what the factory is given, per point
+        self.prelude: list[str] = []  # the factory's lines before ``def replicate``
+        self.hoists = 0
+        self.hoisted: dict[str, str] = {}  # code -> its name
+        self.bound_code: dict[tuple[str, int], str] = {}  # sampler site -> its code
+        params = {
+            i: self.input(_slot_value(i), f"p{i}", f"parameter {name}")
+            for i, name in enumerate(cs.slot_names)
+            if name in cs.params and i not in written
+        }
+        self.const = {
+            i: v
+            for i, v in enumerate(cs.initial)
+            if i not in written and i not in params and _constant(v)
+        }
+        self.folder = _Folder(self.const, params, self.hoist)
+        # The samplers built from parameter values (negosim.compiler.bind rebuilds them).
+        self.bound: set[tuple[str, int]] = set()
+        for site in cs.param_sites:
+            what = "clock" if site.what in ("delay", "rate") else site.what
+            self.bound.update((what, k) for k in site.targets)
         self.live = [i for i in range(len(cs.states)) if i not in eng.outcomes]
         # Preconditions: the blocking report needs the slots they read, as effects
         # change them at the current instant, and when their deciders first fired.
@@ -272,6 +325,22 @@ class _Generator:
         key = f"_{prefix}{self.counter}"
         self.ns[key] = value
         return key
+
+    def input(self, get: Callable[[Any], Any], name: str, what: str) -> str:
+        """A value the factory is given per point: ``get(cs)`` of the point's scenario."""
+        self.prelude.append(f"{name} = V[{len(self.inputs)}]  # {what}")
+        self.inputs.append(get)
+        return name
+
+    def hoist(self, code: str) -> str:
+        """A value the factory computes once per point from parameter values: ``code``
+        (the same code, the same value: named once)."""
+        name = self.hoisted.get(code)
+        if name is None:
+            self.hoists += 1
+            name = self.hoisted[code] = f"h{self.hoists}"
+            self.prelude.append(f"{name} = {code}")
+        return name
 
     def expr(self, fn: Any, call: str = "(s)") -> str:
         """Inline code for a compiled expression (a call of it if its code is unknown)."""
@@ -333,8 +402,18 @@ class _Generator:
             w(f"x = ((z ^ (z >> 31)) >> 11) * {_UNIT!r}")
         w(f"{counter} += 1")
 
-    def sampler(self, fn: Any) -> str:
-        """Code for a delay in hours drawn by ``fn`` from the uniform ``x``."""
+    def sampler(self, fn: Any, site: tuple[str, int]) -> str:
+        """Code for a delay in hours drawn by ``fn`` from the uniform ``x``.
+
+        ``site`` says where the sampler is (``("clock", i)``, ``("arrival", j)``,
+        ``("departure", j)``, ``("jitter", k)``): one built from parameter values
+        has its numbers given to the factory per point (:func:`_sampler_values`).
+        """
+        if site in self.bound:
+            done = self.bound_code.get(site)
+            if done is None:
+                done = self.bound_code[site] = self.bound_sampler(fn, site)
+            return done
         spec = dists.spec(fn)
         if spec is not None:
             kind, v, _, _ = spec
@@ -365,9 +444,39 @@ class _Generator:
                 )
         return self.name("d", fn) + "(x)"
 
-    def ticks(self, fn: Any) -> str:
+    def bound_sampler(self, fn: Any, site: tuple[str, int]) -> str:
+        """:meth:`sampler` for one built from parameter values: the same code, with its
+        numbers (and what the sampler computes from them) the factory's."""
+        where, k = site
+        get: Callable[[Any], Any] = {
+            "clock": lambda cs: cs.clocks[k].delay,
+            "arrival": lambda cs: cs.stays[k].arrival,
+            "departure": lambda cs: cs.stays[k].departure,
+            "jitter": lambda cs: cs.scheduled[k].jitter,
+        }[where]
+        spec = dists.spec(fn)
+        kind = None if spec is None else spec[0]
+        if kind not in _SAMPLER_NAMES or (kind == "lognormal" and _NDTRI is None):
+            return self.input(get, f"d_{where}{k}", f"the {where} sampler {k}") + "(x)"
+        names = [f"{n}_{where}{k}" for n in _SAMPLER_NAMES[kind]]
+        tag = f"{kind} {where} {k}"
+        for j, n in enumerate(names):
+            self.input(_sampler_value(get, kind, j), n, tag)
+        if kind == "fixed":
+            return names[0]
+        if kind == "exponential":
+            return f"-{names[0]} * _log(1.0 - x)"
+        if kind == "uniform":
+            return f"{names[0]} + x * {names[1]}"
+        if kind == "triangular":
+            a, b, fc, left, right = names
+            return f"({a} + _sqrt(x * {left}) if x < {fc} else {b} - _sqrt((1 - x) * {right}))"
+        mu, sigma = names
+        return f"_exp({mu} + {sigma} * _ndtri(x if x > 0 else {dists._TINY!r}, 0.0, 1.0))"
+
+    def ticks(self, fn: Any, site: tuple[str, int]) -> str:
         """Code for ``to_ticks(fn(x))``: a duration drawn from ``x``, in whole ticks."""
-        return f"_floor(({self.sampler(fn)}) * {self.sim.TICKS_PER_HOUR} + 0.5)"
+        return f"_floor(({self.sampler(fn, site)}) * {self.sim.TICKS_PER_HOUR} + 0.5)"
 
     def enable(self, i: int) -> None:
         """Clock ``i`` has just been enabled: draw its delay, schedule its firing."""
@@ -377,7 +486,7 @@ class _Generator:
         w(f"en{i} = True")
         w(f"tok = tk[{i}] = tk[{i}] + 1")
         self.draw(i, f"k{i}")
-        w(f"d = ({self.sampler(c.delay)}) * {self.sim.TICKS_PER_HOUR}")
+        w(f"d = ({self.sampler(c.delay, ('clock', i))}) * {self.sim.TICKS_PER_HOUR}")
         w("if d < hz - t:")
         with w.indent():
             w("d = _int(d + 0.5)")
@@ -535,13 +644,19 @@ class _Generator:
             self.effects(options[0].sets, options[0].trigger, sources, i, ender)
             return
         ws: list[Any] = list(self.eng.weights[i])
+        per_point: dict[int, str] = {}  # weights over parameters: float(w(s)), per point
         for j, w_ in enumerate(ws):  # an expression over constants only is a constant
             if not isinstance(w_, float) and _code(w_) is not None:
                 folded = ast.parse(self.expr(w_), mode="eval").body
                 if isinstance(folded, ast.Constant) and _constant(folded.value):
                     ws[j] = float(folded.value)  # type: ignore[arg-type]  # float(w(s))
+                elif isinstance(folded, ast.Name) and folded.id in self.folder.hoisted:
+                    per_point[j] = self.hoist(f"_float({folded.id})")
         consts = [w_ if isinstance(w_, float) else None for w_ in ws]
         static = all(x is not None for x in consts)
+        # Weights known once the parameters are: the total and its check are the
+        # factory's, made once per point as the static case makes them here.
+        fixed = not static and all(x is not None or j in per_point for j, x in enumerate(consts))
         total = 0.0
         if static:
             total = sum(ws)
@@ -549,11 +664,20 @@ class _Generator:
         if static:
             names = [repr(x) for x in consts]
             total_code = repr(total)
+        elif fixed:
+            names = [per_point[j] if x is None else repr(x) for j, x in enumerate(consts)]
+            add = f"{names[0]} + {names[1]}" if len(names) == 2 else f"_sum(({', '.join(names)},))"
+            total_code = self.hoist(add)
+            negative = "".join(f" or {per_point[j]} < 0" for j in sorted(per_point))
+            w(f"if {self.hoist(f'not 0 < {total_code} < _inf{negative}')}:")
+            w("    raise _Fallback")
         else:
             names = []
             for j, w_ in enumerate(ws):
                 if isinstance(w_, float):
                     names.append(repr(w_))
+                elif j in per_point:
+                    names.append(per_point[j])
                 else:
                     w(f"w{j} = _float({self.expr(w_)})")
                     names.append(f"w{j}")
@@ -571,7 +695,8 @@ class _Generator:
         # Replication._choose: the first positive weight above x, else the last positive.
         w("o = -1")
         for j, x in enumerate(names):
-            positive = None if not static else float(consts[j]) > 0  # type: ignore[arg-type]
+            known = static or (fixed and consts[j] is not None)
+            positive = float(consts[j]) > 0 if known else None  # type: ignore[arg-type]
             if positive is False:
                 continue
             cond = "o < 0" if positive else f"o < 0 and {x} > 0"
@@ -606,13 +731,14 @@ class _Generator:
             _log=math.log, _exp=math.exp, _sqrt=math.sqrt, _ndtri=_NDTRI, _int=int,
             _repk=replication_key, _runk=run_key, _mix=mix, _floor=math.floor, _max=max,
             _tuple=tuple,
-            _NOFIRST=[], _INITIAL=list(cs.initial), _TK=[0] * n, _DEC=cs.deciders,
+            _NOFIRST=[], _TK=[0] * n, _DEC=cs.deciders,
             _REQ=tuple(
                 tuple(sorted({pi: holds for c in eng.clocks if c.states[k]
                               for pi, holds in c.requires}.items(), key=lambda r: r[0]))
                 for k in range(len(cs.states))
             ),
         )  # fmt: skip
+        self.input(lambda cs: list(cs.initial), "_INITIAL", "the slot list at time 0")
         hz = eng.horizon
         w('"""One replication of the scenario: the row ``Replication`` gives (see')
         w("negosim/engine/generated.py). ``first``: the prefetched first draws of every")
@@ -666,13 +792,13 @@ class _Generator:
             if stay.arrival:
                 w(f"x = first[{a_stream * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[a_stream]})")  # fmt: skip
-                arrive = f"{start} + {self.ticks(stay.arrival)}"
+                arrive = f"{start} + {self.ticks(stay.arrival, ('arrival', j))}"
             w(f"arrive = {arrive}")
             leave = str(stop)
             if stay.departure:
                 w(f"x = first[{d_stream * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[d_stream]})")  # fmt: skip
-                leave = f"{stop} - {self.ticks(stay.departure)}"
+                leave = f"{stop} - {self.ticks(stay.departure, ('departure', j))}"
             w(f"leave = {leave}")
             w("if arrive >= leave:")
             w(f"    lv{j} = None")
@@ -695,7 +821,7 @@ class _Generator:
                 js = eng.jitter_streams[k]
                 w(f"x = first[{js * PREFETCH}] if pre else _first(seed, index, "
                   f"{eng.stream_ids[js]})")  # fmt: skip
-                w(f"at = {at} + {self.ticks(ev.jitter)}")
+                w(f"at = {at} + {self.ticks(ev.jitter, ('jitter', k))}")
             else:
                 w(f"at = {at}")
             w(f"if at < {hz}:")
@@ -783,8 +909,17 @@ class _Generator:
         lines = w.lines
         at = lines.index("    #KEYED")
         lines[at : at + 1] = ["    " + "".join(keyed) + "-1"] if keyed else []
-        body = "\n".join(lines)
-        return f"def replicate(seed, index, first):\n{body}\n"
+        body = "\n".join("    " + line for line in lines)
+        prelude = "\n".join("    " + line for line in self.prelude)
+        return (
+            "def make(V):\n"
+            '    """The replication of one point: ``V`` holds its parameter values and what\n'
+            "    they build (see negosim/engine/generated.py); what depends on parameters\n"
+            '    alone is computed here, once per point."""\n'
+            f"{prelude}\n\n"
+            f"    def replicate(seed, index, first):\n{body}\n\n"
+            "    return replicate\n"
+        )
 
     def slot_changed(self, slots: list[int]) -> None:
         """``sl`` was written by a breakpoint: re-evaluate the clocks watching it."""
@@ -878,6 +1013,45 @@ RERUN = (_Fallback, ArithmeticError, ValueError, TypeError)
 the located error (or handles the rare case, as with weights it rescales)."""
 
 
+_SAMPLER_NAMES: dict[str, tuple[str, ...]] = {
+    "fixed": ("value",),
+    "exponential": ("mean",),
+    "uniform": ("lo", "width"),
+    "triangular": ("a", "b", "fc", "left", "right"),
+    "lognormal": ("mu", "sigma"),
+}
+"""The numbers of each kind of sampler the generated code reads (:meth:`_Generator.sampler`)."""
+
+
+def _sampler_values(fn: Any, kind: str) -> tuple[float, ...]:
+    """The numbers :data:`_SAMPLER_NAMES` names for sampler ``fn`` of kind ``kind``,
+    computed as :meth:`_Generator.sampler` (and negosim.compiler.dists) computes them."""
+    spec = dists.spec(fn)
+    if spec is None or spec[0] != kind or not all(_constant(x) for x in spec[1].values()):
+        raise ValueError(f"not a {kind} sampler with finite values")  # Replication runs
+    v = spec[1]
+    if kind == "fixed":
+        return (v["value"],)
+    if kind == "exponential":
+        return (v["mean"],)
+    if kind == "uniform":
+        return v["low"], v["high"] - v["low"]
+    if kind == "triangular":
+        a, c, b = v["min"], v["mode"], v["max"]
+        return a, b, (c - a) / (b - a), (b - a) * (c - a), (b - a) * (b - c)
+    return math.log(v["median"]), math.log(v["p90"] / v["median"]) / dists.Z90
+
+
+def _slot_value(i: int) -> Callable[[Any], Any]:
+    """The factory's input that is slot ``i``'s value at time 0 (a parameter's)."""
+    return lambda cs: cs.initial[i]
+
+
+def _sampler_value(get: Callable[[Any], Any], kind: str, j: int) -> Callable[[Any], float]:
+    """The factory's input that is number ``j`` of the sampler ``get(cs)`` gives."""
+    return lambda cs: _sampler_values(get(cs), kind)[j]
+
+
 @dataclass(frozen=True)
 class Generated:
     """The replication generated for one engine: the function and its source."""
@@ -886,15 +1060,63 @@ class Generated:
     source: str
 
 
+@dataclass(frozen=True)
+class _Factory:
+    """The generated code of one scenario structure: ``make(V)`` gives the replication
+    of a point, ``V`` being ``get(cs)`` of each of ``inputs`` for its scenario."""
+
+    make: Callable[[tuple[Any, ...]], Runner]
+    inputs: tuple[Callable[[Any], Any], ...]
+    source: str
+
+
 _made: dict[int, tuple[weakref.ref[Any], Generated | None]] = {}
 """What :func:`generate` made, by compiled scenario (id, and a weak reference to it)."""
+
+_factories: dict[int, tuple[weakref.ref[Any], _Factory | None]] = {}
+"""The factories :func:`generate` compiled, by scenario structure (id, weak reference)."""
+
+made_factories = 0
+"""How many factories this process has compiled (the tests count compiles with it)."""
+
+
+def _factory(eng: Engine) -> _Factory | None:
+    """The factory of ``eng``'s scenario structure, compiled at its first use (call it
+    holding :data:`COMPILE_LOCK`); None if its code is too large or too deep."""
+    global made_factories
+    structure = eng.cs.structure
+    hit = _factories.get(id(structure))
+    if hit is not None and hit[0]() is structure:
+        return hit[1]
+    gen = _Generator(eng)
+    src = gen.source()
+    made = None
+    if src.count("\n") <= MAX_LINES:
+        ns = gen.ns
+        try:
+            code = compile(src, f"<negosim-generated:{eng.cs.id}>", "exec")
+        except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
+            code = None  # too deep or too large for this interpreter: Replication runs
+        if code is not None:
+            exec(code, ns)  # noqa: S102 - our source; expressions from negosim.compiler.expr
+            made = _Factory(ns["make"], tuple(gen.inputs), src)
+            made_factories += 1
+    key = id(structure)
+    _factories[key] = (weakref.ref(structure, lambda _: _factories.pop(key, None)), made)
+    return made
 
 
 def generate(eng: Engine) -> Generated | None:
     """The generated replication of ``eng``'s scenario; None if it runs ``Replication``.
 
-    Made once per compiled scenario (the code depends on nothing else) and kept
-    while the scenario lives; compiled under :data:`COMPILE_LOCK`.
+    The code depends on the scenario's structure alone, not on its parameter
+    values: it is compiled once per structure (under :data:`COMPILE_LOCK`), so
+    the points of a sweep, which share their scenario's structure
+    (:mod:`negosim.compiler.bind`), share it; each point calls its factory with
+    its values (what depends on them alone is computed there, once). The
+    replication is made once per compiled scenario and kept while it lives. A
+    point whose values make that computation fail (a division by zero over
+    parameters, say) runs ``Replication``, which gives the located error.
     """
     if unsupported(eng) is not None:
         return None
@@ -903,18 +1125,15 @@ def generate(eng: Engine) -> Generated | None:
         hit = _made.get(id(cs))
         if hit is not None and hit[0]() is cs:
             return hit[1]
-        gen = _Generator(eng)
-        src = gen.source()
+        factory = _factory(eng)
         made = None
-        if src.count("\n") <= MAX_LINES:
-            ns = gen.ns
+        if factory is not None:
             try:
-                code = compile(src, f"<negosim-generated:{cs.id}>", "exec")
-            except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
-                code = None  # too deep or too large for this interpreter: Replication runs
-            if code is not None:
-                exec(code, ns)  # noqa: S102 - our source; expressions from negosim.compiler.expr
-                made = Generated(ns["replicate"], src)
+                replicate = factory.make(tuple(get(cs) for get in factory.inputs))
+            except Exception:  # noqa: BLE001 - such a point runs Replication (see above)
+                replicate = None
+            if replicate is not None:
+                made = Generated(replicate, factory.source)
         key = id(cs)
         _made[key] = (weakref.ref(cs, lambda _: _made.pop(key, None)), made)
         return made

@@ -337,7 +337,7 @@ class Replication:
         self.u = draws.u
         self._k = draws.next  # draw counters per stream (shared with draws)
         self._hz = engine.horizon
-        self.s: list[Any] = cs.initial.copy()
+        self.s: list[Any] = list(cs.initial)
         self.state = cs.initial_state
         self.path = [cs.initial_state]
         n = len(engine.clocks)

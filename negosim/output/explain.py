@@ -13,7 +13,7 @@ import textwrap
 from ..compiler import dists
 from ..compiler.tables import CompiledScenario
 from ..scenario import schema
-from ..scenario.units import at_hours, format_duration
+from ..scenario.units import at_hours, format_duration, zone_names
 
 _WIDTH = 78
 
@@ -92,7 +92,10 @@ def explain(cs: CompiledScenario) -> str:
     out: list[str] = [m.title, "=" * len(m.title)]
     if m.description:
         out += _wrap(m.description, "", "")
-    tz = cs.start.astimezone(cs.tz).strftime("%Z")
+    zones = zone_names(cs.start, cs.horizon, cs.tz)
+    tz = zones[0][1] + "".join(
+        f"; {name} from {since:%a %d %b %Y %H:%M}" for since, name in zones[1:]
+    )
     out += ["", "WHEN AND WHERE", f"  Times are venue-local ({m.calendar.timezone}, {tz})."]
     out += _wrap(
         f"The simulation starts {_when(cs, 0)} and the question closes "

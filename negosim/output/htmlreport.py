@@ -20,6 +20,7 @@ from .. import __version__
 from ..compiler.tables import CompiledScenario
 from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
 from ..runs.runner import trace
+from ..scenario.units import zone_label, zone_names
 from . import diagram, plots
 from .terminal import trace_rows
 
@@ -152,12 +153,16 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     row, lines = trace(cs, seed, 0)
     items = trace_rows(cs, lines)
     cells, classes = [], []
-    last_day = None
+    zones = zone_names(cs.start, cs.horizon, cs.tz)
+    last_day, last_zone = None, zones[0][1]
     for it in items:
         t = datetime.fromisoformat(it["time"])
         day = t.strftime("%a %d %b")
         stamp = t.strftime("%H:%M") if day == last_day else f"{day} {t:%H:%M}"
         last_day = day
+        name = t.astimezone(cs.tz).strftime("%Z")
+        if name != last_zone:  # after a DST change, on the first time it applies
+            stamp, last_zone = f"{stamp} {name}", name
         cells.append([f'<span class="time">{_e(stamp)}</span>', _e(it["actor"] or ""),
                       _e(it["text"])])  # fmt: skip
         classes.append(f"kind-{it['kind']}")
@@ -166,7 +171,7 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
         else "no outcome before the horizon (censored)" if row.outcome == "censored"
         else f"it ended in “{row.outcome}”"
     )  # fmt: skip
-    tz = cs.start.astimezone(cs.tz).strftime("%Z")
+    tz = zone_label(zones)
     return (
         f"<p>Replication 0 of seed {_e(seed)}: {_e(verdict)}. Times are venue-local ({_e(tz)}).</p>"
         + _table(["time", "who", "what"], cells, row_class=classes)

@@ -20,7 +20,7 @@ from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import Row, TraceLine
 from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
-from ..scenario.units import at_hours, format_duration
+from ..scenario.units import at_hours, format_duration, zone_label, zone_names
 
 if TYPE_CHECKING:
     from ..runs.uncertainty import UncertainEstimate
@@ -207,19 +207,22 @@ def render_trace(
     verbose: bool = False,
 ) -> None:
     """Print one replication as a venue-local timeline, then how it ended and what blocked it."""
-    tzname = cs.start.astimezone(cs.tz).strftime("%Z")
+    zones = zone_names(cs.start, cs.horizon, cs.tz)
     table = Table(
         title=f"{cs.model.title}: replication {row.index} of seed {seed}", title_justify="left"
     )
-    table.add_column(f"time ({tzname})", no_wrap=True)
+    table.add_column(f"time ({zone_label(zones)})", no_wrap=True)
     table.add_column("who")
     table.add_column("what")
-    last_day = None
+    last_day, last_zone = None, zones[0][1]
     for item in trace_rows(cs, lines, verbose):
         local = datetime.fromisoformat(item["time"])
         day = local.strftime("%a %d %b")
         stamp = local.strftime("%H:%M") if day == last_day else f"{day} {local:%H:%M}"
         last_day = day
+        name = local.astimezone(cs.tz).strftime("%Z")
+        if name != last_zone:  # after a DST change, say so on the first time it applies
+            stamp, last_zone = f"{stamp} {name}", name
         style = _KIND_STYLE.get(item["kind"], "")
         table.add_row(stamp, item["actor"] or "", Text(item["text"], style=style))
     console.print(table)
@@ -266,8 +269,9 @@ def render_params(
         if p.assumption:
             note.append(("\n" if p.source else "") + "assumption: " + p.assumption.strip(),
                         style="yellow")  # fmt: skip
-        if source is not None and p.file is not None and p.file != source:
-            note.append(("\n" if note else "") + f"from {p.file}:{p.line}", style="dim")
+        origin = _origin(p, source)
+        if origin:
+            note.append(("\n" if note else "") + origin, style="dim")
         if narrow:
             cell = Text(p.name, style="bold")
             cell.append(f"\ndefault {p.display}")
@@ -279,6 +283,29 @@ def render_params(
         else:
             table.add_row(p.name, p.display, rng, uncertainty, note)
     console.print(table)
+
+
+def _origin(p: Parameter, source: str | None) -> str:
+    """Where ``p``'s values come from, when not all from ``source`` (the scenario file):
+    ``from FILE:LINE`` if all from one other file (a base), else each file but the
+    scenario's with what it gives: ``default from a.yaml:15; range, assumption from
+    b.yaml:73``."""
+    if source is None or p.file is None:
+        return ""
+    files = list(dict.fromkeys(o.file for o in p.origins))
+    if len(files) <= 1:
+        return f"from {p.file}:{p.line}" if p.file != source else ""
+    parts = []
+    for file in files:
+        if file == source:
+            continue
+        here = [o for o in p.origins if o.file == file]
+        names = [o.field for o in here]
+        if "low" in names and "high" in names:
+            names = ["range" if n == "low" else n for n in names if n != "high"]
+        lines = [o.line for o in here if o.line is not None]
+        parts.append(f"{', '.join(names)} from {file}" + (f":{min(lines)}" if lines else ""))
+    return "; ".join(parts)
 
 
 def _num(x: float | None) -> str:

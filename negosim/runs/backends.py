@@ -8,10 +8,15 @@ Every backend offers the same small, ``concurrent.futures``-style interface
 
 Work travels as :class:`Job` chunks: a scenario *model* (the validated pydantic
 object; compiled scenarios hold functions, which do not pickle), its content
-key, a seed and a range of replication indexes. Each worker compiles a given
-model once and keeps the engine in a small per-process cache keyed by the
-content hash (:func:`engine_for`), so a sweep point is compiled once per worker,
-never per replication or per chunk. A chunk comes back as a
+key, the parameter values of the point (a sweep's, a calibration's or an
+uncertainty draw's; none for a plain run), a seed and a range of replication
+indexes. Each worker compiles a given model once and keeps the engine in a
+small per-process cache keyed by the content hash (:func:`engine_for`); a
+point's scenario is that compiled model with the point's values bound
+(:mod:`negosim.compiler.bind`), so a sweep compiles its scenario once per
+worker, never per point, replication or chunk, and the engines of its points
+share what they build from the scenario's structure (the generated code, the
+batch engine's compiled expressions: :func:`batch_for`). A chunk comes back as a
 :class:`~negosim.results.Tally` of integer counts; adding tallies does not
 depend on order, which is why every backend and worker count gives
 bit-identical numbers for the same seed.
@@ -33,8 +38,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
+from ..compiler.bind import bind
 from ..compiler.loader import compile_model
-from ..compiler.tables import CompiledScenario
+from ..compiler.tables import CompiledScenario, Structure
 from ..engine.generated import COMPILE_LOCK
 from ..engine.simulation import Engine
 from ..errors import UsageError, one_line
@@ -52,6 +58,10 @@ reference for a scenario it does not cover."""
 _CACHE_SIZE = 16  # compiled engines kept per process: enough for chunks of in-flight points
 _engines: OrderedDict[str, Engine] = OrderedDict()
 _batch: OrderedDict[str, BatchEngine | None] = OrderedDict()
+# The first batch engine made for each scenario structure (None: it does not cover it),
+# which the engines of the structure's other points are bound from (BatchEngine.bind).
+# The structure is held with it, so that its id stays its own while it is cached.
+_by_structure: OrderedDict[int, tuple[Structure, BatchEngine | None]] = OrderedDict()
 _lock = threading.Lock()  # a Dask worker runs chunks on several threads of one process
 # Compiling is serialised: CPython 3.11's compile() is not safe to call from two
 # threads at once ("AST constructor recursion depth mismatch", seen on threaded Dask
@@ -65,9 +75,22 @@ def model_key(model: Scenario) -> str:
     return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:24]
 
 
-def prime(key: str, cs: CompiledScenario) -> None:
-    """Put an already compiled scenario in this process's cache (forked workers inherit it)."""
+Values = tuple[tuple[str, Any], ...]
+"""A point's parameter values, as ``--set NAME=VALUE`` pairs (empty: the model's own)."""
+
+
+def point_key(key: str, values: Values) -> str:
+    """The cache key of the point ``values`` of the model whose key is ``key``."""
+    if not values:
+        return key
+    return key + ":" + hashlib.sha256(repr(values).encode()).hexdigest()[:24]
+
+
+def prime(key: str, cs: CompiledScenario, values: Values = ()) -> None:
+    """Put an already compiled scenario in this process's cache (forked workers inherit
+    it): the model keyed ``key``, or its point ``values`` (``cs`` has them bound)."""
     engine = Engine(cs)
+    key = point_key(key, values)
     with _lock:
         _engines[key] = engine
         _engines.move_to_end(key)
@@ -75,45 +98,66 @@ def prime(key: str, cs: CompiledScenario) -> None:
             _engines.popitem(last=False)
 
 
-def engine_for(key: str, model: Scenario) -> Engine:
-    """The engine of ``model``, compiled at most once per process while it stays cached."""
+def engine_for(key: str, model: Scenario, values: Values = ()) -> Engine:
+    """The engine of ``model`` with the parameter values ``values`` bound, made at most
+    once per process while it stays cached; the model itself is compiled once."""
+    point = point_key(key, values)
     with _lock:
-        engine = _engines.get(key)
+        engine = _engines.get(point)
         if engine is not None:
-            _engines.move_to_end(key)
+            _engines.move_to_end(point)
             return engine
     with _compile_lock:
         with _lock:
-            engine = _engines.get(key)  # another thread may have compiled it meanwhile
+            engine = _engines.get(point)  # another thread may have compiled it meanwhile
         if engine is not None:
             return engine
-        engine = Engine(compile_model(model))
+        if values:
+            engine = Engine(bind(engine_for(key, model).cs, values))
+        else:
+            engine = Engine(compile_model(model))
     with _lock:
-        _engines[key] = engine
+        _engines[point] = engine
         while len(_engines) > _CACHE_SIZE:
             _engines.popitem(last=False)
     return engine
 
 
-def batch_for(key: str, model: Scenario) -> BatchEngine | None:
-    """The batch engine of ``model`` (None: it does not cover the scenario), made at
-    most once per process while it stays cached."""
+def batch_for(key: str, model: Scenario, values: Values = ()) -> BatchEngine | None:
+    """The batch engine of ``model`` with ``values`` bound (None: it does not cover the
+    scenario), made at most once per process while it stays cached."""
+    point = point_key(key, values)
     with _lock:
-        if key in _batch:
-            _batch.move_to_end(key)
-            return _batch[key]
+        if point in _batch:
+            _batch.move_to_end(point)
+            return _batch[point]
+    be = batch_of(engine_for(key, model, values))
+    with _lock:
+        _batch[point] = be
+        while len(_batch) > _CACHE_SIZE:
+            _batch.popitem(last=False)
+    return be
+
+
+def batch_of(engine: Engine) -> BatchEngine | None:
+    """The batch engine of ``engine``'s scenario (None: it does not cover it): bound
+    from the one made for the scenario's structure if there is one (the points of a
+    sweep), else made (:class:`~negosim.engine.batch.BatchEngine`)."""
     from ..engine.batch import BatchEngine, Unsupported
 
-    engine = engine_for(key, model)
+    structure = engine.cs.structure
     with _compile_lock:  # the batch engine compiles its expressions too
+        hit = _by_structure.get(id(structure))
+        if hit is not None and hit[0] is structure:
+            _by_structure.move_to_end(id(structure))
+            return None if hit[1] is None else hit[1].bind(engine.cs, engine)
         try:
             be: BatchEngine | None = BatchEngine(engine.cs, engine)
         except Unsupported:
             be = None
-    with _lock:
-        _batch[key] = be
-        while len(_batch) > _CACHE_SIZE:
-            _batch.popitem(last=False)
+        _by_structure[id(structure)] = (structure, be)
+        while len(_by_structure) > _CACHE_SIZE:
+            _by_structure.popitem(last=False)
     return be
 
 
@@ -137,7 +181,8 @@ def check_engine(engine: str) -> None:
 @dataclass(frozen=True)
 class Job:
     """Replications ``start..stop-1`` of one scenario, drawn from ``seed``'s streams,
-    on ``engine`` (see :data:`ENGINES`)."""
+    on ``engine`` (see :data:`ENGINES`): ``model`` (content key ``key``) with the
+    parameter values ``values`` bound."""
 
     key: str
     model: Scenario
@@ -145,6 +190,7 @@ class Job:
     start: int
     stop: int
     engine: str = "simpy"
+    values: Values = ()  # the point's parameter values, bound to ``model`` (key: its key)
 
 
 def run_chunk(engine: Engine, seed: int, indexes: range) -> Tally:
@@ -165,7 +211,7 @@ def run_job_rows(job: Job) -> tuple[Tally, np.ndarray]:
     """:func:`run_job`'s tally, and whether each of its replications held the meeting (a
     bool per replication, ``job.start`` first), for counts by block of replications."""
     if job.engine == "batch":
-        be = batch_for(job.key, job.model)
+        be = batch_for(job.key, job.model, job.values)
         if be is not None:
             res = be.run(job.seed, job.start, job.stop)
             tally = Tally()
@@ -176,7 +222,7 @@ def run_job_rows(job: Job) -> tuple[Tally, np.ndarray]:
             return tally, held
     tally = Tally()
     held = np.zeros(job.stop - job.start, dtype=bool)
-    engine = engine_for(job.key, job.model)
+    engine = engine_for(job.key, job.model, job.values)
     for p, row in enumerate(engine.run_block(job.seed, job.start, job.stop)):
         tally.add(row)
         held[p] = row.held

@@ -37,11 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.loader import compile_model
+from ..compiler.bind import bind
 from ..compiler.tables import CompiledScenario
 from ..engine.simulation import TICKS_PER_HOUR
 from ..errors import UsageError
-from ..scenario.overrides import set_param_defaults
 from ..scenario.units import at_hours
 from .backends import check_engine
 from .runner import columns
@@ -140,9 +139,9 @@ class Calibration:
 
 
 def scenario_at(cs: CompiledScenario, values: dict[str, float]) -> CompiledScenario:
-    """``cs`` with parameter defaults set to ``values`` (validated, compiled again)."""
-    sets = [(name, float(v)) for name, v in values.items()]
-    return compile_model(set_param_defaults(cs.model, sets), None, sets)
+    """``cs`` with parameter defaults set to ``values`` (validated, and bound without
+    compiling again: :func:`negosim.compiler.bind.bind`)."""
+    return bind(cs, [(name, float(v)) for name, v in values.items()])
 
 
 def _counts(

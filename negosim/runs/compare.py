@@ -32,7 +32,7 @@ from ..compiler.tables import CompiledScenario
 from ..display import bars_svg, block, lines, pct, table
 from ..engine.simulation import Engine
 from ..scenario.schema import Scenario
-from .backends import Backend, batch_for, check_engine, engine_for, model_key, prime
+from .backends import Backend, Values, batch_for, check_engine, engine_for, model_key, prime
 from .results import Estimate, Tally, estimate, wilson
 from .runner import backend_or_local, fold_chunks
 
@@ -321,7 +321,8 @@ def _run_pairs(eb: Engine, ev: Engine, seed: int, indexes: range) -> _PairTally:
 
 @dataclass(frozen=True)
 class PairJob:
-    """Replications ``start..stop-1`` of both sides, on the same streams."""
+    """Replications ``start..stop-1`` of both sides, on the same streams (each side a
+    model with parameter values bound, as in :class:`~negosim.runs.backends.Job`)."""
 
     base_key: str
     base: Scenario
@@ -331,6 +332,8 @@ class PairJob:
     start: int
     stop: int
     engine: str = "simpy"
+    base_values: Values = ()
+    variant_values: Values = ()
 
 
 def _run_pairs_batch(bb: BatchEngine, bv: BatchEngine, seed: int, indexes: range) -> _PairTally:
@@ -353,12 +356,12 @@ def _run_pairs_batch(bb: BatchEngine, bv: BatchEngine, seed: int, indexes: range
 def run_pair_job(job: PairJob) -> _PairTally:
     """Run a chunk of pairs where this is called (any backend's worker)."""
     if job.engine == "batch":
-        bb = batch_for(job.base_key, job.base)
-        bv = batch_for(job.variant_key, job.variant)
+        bb = batch_for(job.base_key, job.base, job.base_values)
+        bv = batch_for(job.variant_key, job.variant, job.variant_values)
         if bb is not None and bv is not None:
             return _run_pairs_batch(bb, bv, job.seed, range(job.start, job.stop))
-    eb = engine_for(job.base_key, job.base)
-    ev = engine_for(job.variant_key, job.variant)
+    eb = engine_for(job.base_key, job.base, job.base_values)
+    ev = engine_for(job.variant_key, job.variant, job.variant_values)
     return _run_pairs(eb, ev, job.seed, range(job.start, job.stop))
 
 

@@ -530,27 +530,34 @@ def trust(v: dict[str, Any], method: str, samples: int) -> dict[str, Any]:
 
     Such an index is not known even to be above 0. Half-widths shrink like
     1/sqrt(N), so N samples giving half-width h need about N * (h / target)^2
-    samples for a half-width ``target``: here the index itself (the interval
-    would then just exclude 0), but at least :data:`NEGLIGIBLE` (within that of
-    0, an index is settled as negligible); for Sobol, the next power of 2.
+    samples for a half-width ``target``: the index itself (the interval would
+    then just exclude 0), but at least :data:`NEGLIGIBLE` (within that of 0, an
+    index is settled as negligible); for Sobol, the next power of 2.
     ``samples_needed`` is None when nothing is flagged or the flagged intervals
-    are already narrower than :data:`NEGLIGIBLE`.
+    are already narrower than :data:`NEGLIGIBLE`; ``target`` is the half-width
+    ``samples_needed`` aims at, so a reader can tell "would exclude 0" (target
+    = the index) from "would tell whether it is negligible" (target =
+    :data:`NEGLIGIBLE`, for an index smaller than that).
     """
     pairs = [("S1", "S1_conf"), ("ST", "ST_conf")] if method == "sobol" else [
         ("mu_star", "mu_star_conf")]  # fmt: skip
     wide = []
-    needed = 0
+    needed, target = 0, None
     for k, c in pairs:
         x, h = v.get(k), v.get(c)
         if x is None or h is None or not h > abs(x):
             continue
         wide.append(k)
-        needed = max(needed, math.ceil(samples * (h / max(abs(x), NEGLIGIBLE)) ** 2))
+        aim = max(abs(x), NEGLIGIBLE)
+        n = math.ceil(samples * (h / aim) ** 2)
+        if n > needed:
+            needed, target = n, aim
     if needed <= samples:
-        return {"wide": wide, "samples_needed": None}
+        return {"wide": wide, "samples_needed": None, "target": None}
+    assert target is not None  # set with ``needed``
     if method == "sobol":
         needed = 1 << (needed - 1).bit_length()
-    return {"wide": wide, "samples_needed": needed}
+    return {"wide": wide, "samples_needed": needed, "target": _clean(target)}
 
 
 def ranking(sens: dict[str, Any]) -> list[list[str]]:

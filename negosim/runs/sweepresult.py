@@ -102,7 +102,8 @@ class Sweep(SweepResult):
         sens = ""
         if self.sensitivity and "params" in self.sensitivity:
             params = self.sensitivity["params"]
-            keys = [k for k in next(iter(params.values())) if k not in ("wide", "samples_needed")]
+            hints = ("wide", "samples_needed", "target")  # designs.trust's, not indices
+            keys = [k for k in next(iter(params.values())) if k not in hints]
             sens = table(["param", *keys],
                          [[n, *(v.get(k) for k in keys)] for n, v in params.items()],
                          f"sensitivity ({self.sensitivity.get('method')})")  # fmt: skip

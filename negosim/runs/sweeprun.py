@@ -1,9 +1,11 @@
 """Running a sweep: design points on a backend, rows written as they finish, resume.
 
-The scenario file is read and validated once; each design point sets its
-values on that validated model as ``--set`` would (only those values are
-validated again, see :func:`point_scenario`), is compiled once, and its
-replications travel to the backend in chunks (:mod:`negosim.backends`). Only a
+The scenario file is read, validated and compiled once; each design point
+binds its values to that compiled scenario as ``--set`` would set them (only
+those values are checked again, and only what they change is rebuilt: see
+:func:`point_scenario` and :mod:`negosim.compiler.bind`), and its replications
+travel to the backend in chunks (:mod:`negosim.backends`) as the compiled
+model plus the point's values. Only a
 bounded number of chunks is in flight, and each point keeps just a
 :class:`~negosim.results.Tally` until it is done, so memory does not grow with
 the number of points or replications.
@@ -39,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..compiler.loader import compile_model, load
+from ..compiler.bind import bind
+from ..compiler.loader import load
 from ..compiler.tables import CompiledScenario
 from ..errors import InputError, NegosimError, Problem, UsageError
 from ..extras import require
@@ -52,7 +55,6 @@ from ..files import (
     user_path,
     write_atomic,
 )
-from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, check_engine, model_key, prime, run_job_rows
 from .designs import NOISE_BLOCKS, SweepSpec, block_bounds, design, point_seed, sensitivity
 from .results import Tally, estimate, wilson
@@ -407,7 +409,8 @@ def _run_sweep(
     engine: str = "batch",
 ) -> SweepResult:
     check_engine(engine)
-    base = load(spec.scenario, spec.sets)  # read and validated once, for every point
+    base = load(spec.scenario, spec.sets)  # read, validated and compiled once, for every point
+    base_key = model_key(base.model)
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)
     dsg = design(spec)
@@ -480,23 +483,24 @@ def _run_sweep(
         A point whose values the scenario refuses is finished here as a failure row."""
         for j in todo:
             values = dsg.points[j]
+            sets = point_sets(spec, values)
             try:
-                cs = point_scenario(spec, base, values)
+                cs = bind(base, sets)
             except InputError as exc:
                 why = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
                 finish(_failure(j, values, why))
                 if advance_runs:
                     advance_runs(spec.runs)
                 continue
-            key = model_key(cs.model)
-            prime(key, cs)
+            prime(base_key, cs, sets)
             seed = point_seed(spec.seed, j, spec.crn)
             compiled[j] = cs
             # A chunk may span blocks: it counts its meetings block by block. (Chunks
             # cut at block edges made a Sobol point of 200 runs eight chunks of 25,
             # and the batch engine pays its cost per step once per chunk.)
             bounds = tuple(block_bounds(spec.runs, nblocks))
-            jobs = (BlockJob(Job(key, cs.model, seed, a, min(a + size, spec.runs), engine), bounds)
+            jobs = (BlockJob(Job(base_key, base.model, seed, a, min(a + size, spec.runs), engine,
+                                 sets), bounds)
                     for a in range(0, spec.runs, size))  # fmt: skip
             yield j, BlockTally(Tally(), [0] * nblocks), ((run_block_job, b) for b in jobs)
 
@@ -599,14 +603,19 @@ def run_block_job(bj: BlockJob) -> BlockTally:
     return BlockTally(tally, held)
 
 
+def point_sets(spec: SweepSpec, values: dict[str, float]) -> tuple[tuple[str, Any], ...]:
+    """A design point's parameter values as the ``--set`` overrides that give them."""
+    return tuple(p.set_value(values[p.name]) for p in spec.params)
+
+
 def point_scenario(
     spec: SweepSpec, base: CompiledScenario, values: dict[str, float]
 ) -> CompiledScenario:
-    """The scenario of a design point: ``base``'s validated model with the point's
-    parameter values set as ``--set`` would set them, compiled (nothing is re-read
-    or re-validated but those values); ScenarioError if the values are refused."""
-    sets = [p.set_value(values[p.name]) for p in spec.params]
-    return compile_model(set_param_defaults(base.model, sets), None, [*spec.sets, *sets])
+    """The scenario of a design point: ``base`` (compiled once, with ``spec.sets``)
+    with the point's parameter values bound as ``--set`` would set them
+    (:func:`negosim.compiler.bind.bind`: nothing is read, validated or compiled
+    again but those values); ScenarioError if the values are refused."""
+    return bind(base, point_sets(spec, values))
 
 
 def _message(exc: Exception) -> str:

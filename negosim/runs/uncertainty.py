@@ -41,11 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.loader import compile_model
+from ..compiler.bind import bind
 from ..compiler.parameters import Parameter
 from ..compiler.tables import CompiledScenario
 from ..engine.streams import replication_key, run_key, stream_id, stream_key, uniform
-from ..scenario.overrides import set_param_defaults
 from .backends import Backend, Job, check_engine, model_key, prime, run_job
 from .compare import (
     Comparison,
@@ -104,14 +103,21 @@ def _set_value(param: Parameter, value: float) -> tuple[str, Any]:
     return (param.name, value)
 
 
+def draw_sets(
+    params: Sequence[Parameter], seed: int, draw: int
+) -> tuple[dict[str, float], tuple[tuple[str, Any], ...]]:
+    """Draw ``draw``'s parameter values, and the ``--set`` overrides that give them."""
+    values = {p.name: draw_value(p, seed, draw) for p in params}
+    return values, tuple(_set_value(p, values[p.name]) for p in params)
+
+
 def draw_scenario(
     cs: CompiledScenario, params: Sequence[Parameter], seed: int, draw: int
 ) -> tuple[dict[str, float], CompiledScenario]:
-    """Draw ``draw``'s parameter values and the scenario compiled with them."""
-    values = {p.name: draw_value(p, seed, draw) for p in params}
-    sets = [_set_value(p, values[p.name]) for p in params]
-    model = set_param_defaults(cs.model, sets)
-    return values, compile_model(model, None, [*cs.sets, *sets])
+    """Draw ``draw``'s parameter values and ``cs`` with them bound (not compiled
+    again: :func:`negosim.compiler.bind.bind`)."""
+    values, sets = draw_sets(params, seed, draw)
+    return values, bind(cs, sets)
 
 
 def band(values: Sequence[float]) -> tuple[float, float]:
@@ -257,14 +263,14 @@ def simulate_uncertain(
     compiled: dict[int, CompiledScenario] = {}
 
     def groups(be: Backend) -> Iterator[tuple[int, Tally, Iterator[Task[Tally]]]]:
+        key = model_key(cs.model)  # compiled once; each draw's values are bound to it
         for d in range(draws):
-            values[d], cs_d = draw_scenario(cs, params, seed, d)
-            compiled[d] = cs_d
-            key = model_key(cs_d.model)
-            prime(key, cs_d)
+            values[d], sets = draw_sets(params, seed, d)
+            cs_d = compiled[d] = bind(cs, sets)
+            prime(key, cs_d, sets)
             base = d * per
             tasks = (
-                (run_job, Job(key, cs_d.model, seed, base + c.start, base + c.stop, engine))
+                (run_job, Job(key, cs.model, seed, base + c.start, base + c.stop, engine, sets))
                 for c in chunks(per, be.workers, engine)
             )
             yield d, Tally(), tasks
@@ -374,18 +380,27 @@ def compare_uncertain(
     identical = base.model == variant.model
 
     def groups(be: Backend) -> Iterator[tuple[int, Any, Iterator[Task[Any]]]]:
+        kb, kv = model_key(base.model), model_key(variant.model)  # each compiled once
         for d in range(draws):
-            _, cb = draw_scenario(base, pb, seed, d)
-            _, cv = draw_scenario(variant, pv, seed, d)
-            kb, kv = model_key(cb.model), model_key(cv.model)
-            prime(kb, cb)
-            prime(kv, cv)
+            _, sb = draw_sets(pb, seed, d)
+            _, sv = draw_sets(pv, seed, d)
+            prime(kb, bind(base, sb), sb)
+            prime(kv, bind(variant, sv), sv)
             start = d * per
             tasks = (
                 (
                     run_pair_job,
                     PairJob(
-                        kb, cb.model, kv, cv.model, seed, start + c.start, start + c.stop, engine
+                        kb,
+                        base.model,
+                        kv,
+                        variant.model,
+                        seed,
+                        start + c.start,
+                        start + c.stop,
+                        engine,
+                        sb,
+                        sv,
                     ),
                 )  # fmt: skip
                 for c in chunks(per, be.workers, engine)

@@ -138,3 +138,40 @@ def at_hours(start: datetime, hours: float, tz: ZoneInfo) -> datetime:
     """The venue-local datetime ``hours`` after ``start`` (physical time)."""
     utc = start.astimezone(ZoneInfo("UTC")) + timedelta(hours=hours)
     return utc.astimezone(tz)
+
+
+def zone_names(start: datetime, hours: float, tz: ZoneInfo) -> list[tuple[datetime, str]]:
+    """The zone's abbreviations in force from ``start`` for ``hours``: ``(since, name)``
+    pairs, the first since ``start``, then one per change of UTC offset (a DST change),
+    each at its first local minute.
+
+    So that a timeline says "CEST" after the spring change instead of labelling every
+    time with the start's "CET". zoneinfo does not list its transitions, so this looks
+    hour by hour (offsets change on the hour or half hour) and then narrows to the minute.
+    """
+    utc = start.astimezone(ZoneInfo("UTC"))
+    first = utc.astimezone(tz)
+    out = [(first, first.strftime("%Z"))]
+    offset = first.utcoffset()
+    before = 0.0  # hours after start known to have ``offset``
+    for h in range(1, math.ceil(max(hours, 0.0)) + 1):
+        now = min(float(h), hours)
+        if (utc + timedelta(hours=now)).astimezone(tz).utcoffset() != offset:
+            base = utc + timedelta(hours=before)
+            lo, hi = 0, round((now - before) * 60)  # minutes after base: old, new offset
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if (base + timedelta(minutes=mid)).astimezone(tz).utcoffset() == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            since = (base + timedelta(minutes=hi)).astimezone(tz)
+            offset = since.utcoffset()
+            out.append((since, since.strftime("%Z")))
+        before = now
+    return out
+
+
+def zone_label(names: list[tuple[datetime, str]]) -> str:
+    """``CET`` or, across a change, ``CET/CEST``: the abbreviations of :func:`zone_names`."""
+    return "/".join(dict.fromkeys(name for _, name in names))

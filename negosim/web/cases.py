@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,8 @@ def load_source(source: dict[str, Any], sets: list[tuple[str, Any]] | None = Non
     model, doc = validate_document(doc, pairs)
     cs = compile_model(model, doc, pairs)
     if "path" in source:
-        cs.source = source["path"]
-    else:
-        cs.source_text = source["text"]
-    cs.sets = pairs
-    return cs
+        return replace(cs, source=source["path"], sets=tuple(pairs))
+    return replace(cs, source_text=source["text"], sets=tuple(pairs))
 
 
 def check_upload(text: str, filename: str) -> tuple[CompiledScenario | None, list[Problem]]:

@@ -160,7 +160,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 check_base(doc)  # a base: what it gives is checked, parts may be missing
                 base = True
             else:
-                found = load(path).warnings
+                found = list(load(path).warnings)
         except InputError as exc:
             problems.extend(exc.problems)
         else:

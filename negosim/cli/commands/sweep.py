@@ -261,6 +261,8 @@ def _render_sensitivity(sens: dict[str, Any]) -> None:
     and how many samples would settle it, and the ranking that the intervals support."""
     from rich.table import Table
 
+    from ...runs.designs import NEGLIGIBLE
+
     con = out_console()
     sobol = sens["method"] == "sobol"
     title = f"Sensitivity of P(meeting) ({sens['method']}, {sens['samples']} samples"
@@ -295,13 +297,21 @@ def _render_sensitivity(sens: dict[str, Any]) -> None:
         if not v.get("wide"):
             continue
         which = " and ".join("mu*" if k == "mu_star" else k for k in v["wide"])
-        need = v.get("samples_needed")
-        more = (
-            f"about {need:,} samples instead of {sens['samples']:,} would narrow it to the "
-            "size of the index (N x (half-width / index)^2, docs/sweeps.md)"
-            if need
-            else "but it is within ±0.02 of 0: the parameter hardly matters"
-        )
+        need, target = v.get("samples_needed"), v.get("target")
+        if not need:
+            more = f"but it is within ±{NEGLIGIBLE:g} of 0: the parameter hardly matters"
+        elif target is not None and target <= NEGLIGIBLE:
+            more = (
+                f"about {need:,} samples instead of {sens['samples']:,} would narrow it to "
+                f"±{NEGLIGIBLE:g}, enough to tell whether the parameter hardly matters "
+                f"(N x (half-width / {NEGLIGIBLE:g})^2, docs/sweeps.md)"
+            )
+        else:
+            more = (
+                f"about {need:,} samples instead of {sens['samples']:,} would narrow it to the "
+                "size of the index, so that it excludes 0 (N x (half-width / index)^2, "
+                "docs/sweeps.md)"
+            )
         con.print(f"! {n}: {which} may be 0 (its interval includes 0); {more}", soft_wrap=True)
     order = " > ".join(" ≈ ".join(g) for g in sens.get("ranking", []))
     if order:

@@ -22,6 +22,7 @@ construction, since a replication is a pure function of (seed, index).
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import sys
@@ -297,9 +298,11 @@ class BatchEngine:
             contiguous = allowed and allowed[-1] - allowed[0] + 1 == len(allowed)
             self.state_run.append((allowed[0], allowed[-1]) if contiguous else None)
         self.tests = [[vec.compile(p)[0] for p in parts] for parts in test_parts]
-        self.weights: list[list[VFn | float]] = [
+        self.weight_codes = weight_codes
+        self.weight_fns: list[list[VFn | float]] = [
             [w if isinstance(w, float) else vec.compile(w)[0] for w in ws] for ws in weight_codes
         ]
+        self.weights = [list(ws) for ws in self.weight_fns]
         self.prec = [vec.compile(p)[0] for p in prec_codes]
         self.sched_guards = [None if g is None else vec.compile(g)[0] for g in sched_guard_codes]
         self.W = len(cs.whens)
@@ -366,20 +369,7 @@ class BatchEngine:
         self.sched_effects = [effect(a, r, t) for a, r, t in sched_src]
         self.when_effects = [effect(a, r, t) for a, r, t in when_src]
 
-        # --- samplers --------------------------------------------------------------------
-        self.delays = [VSampler(c.delay, f"{c.kind}s.{c.id}.delay") for c in clocks]
-        self.arrivals = [
-            VSampler(s.arrival, f"actors.{s.actor}.present.arrival") if s.arrival else None
-            for s in cs.stays
-        ]
-        self.departures = [
-            VSampler(s.departure, f"actors.{s.actor}.present.departure") if s.departure else None
-            for s in cs.stays
-        ]
-        self.jitters = [
-            VSampler(ev.jitter, f"events.{ev.id}.jitter") if ev.jitter else None
-            for ev in cs.scheduled
-        ]
+        self._samplers()
 
         # --- columns of the key matrix, in the order of happenings at one instant ----------------
         # Window edges share one column: each replication meets the groups of edges
@@ -454,21 +444,7 @@ class BatchEngine:
         written |= {a.slot for e in self.when_effects for a in e.sets}
         written |= {e.slot for e in cs.edges} | {s.slot for s in cs.stays}
         self.written = written
-        # Each slot's initial value as the array functions read it (a chunk keeps the
-        # slots nothing writes as these scalars).
-        self.initial = [
-            st.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
-            for v, typ in zip(cs.initial, self.types, strict=True)
-        ]
-        # A weight that reads only slots nothing writes (parameters, constant facts) is
-        # the same in every replication at every instant: computed once, here, as the
-        # chunks would compute it (so options are drawn on fixed weights, _choose_fixed).
-        for i, ws in enumerate(weight_codes):
-            for j, w in enumerate(ws):
-                if isinstance(w, str) and not {int(m) for m in SLOT.findall(w)} & written:
-                    v, e = self.weights[i][j](self.initial)  # type: ignore[operator]
-                    if np.ndim(v) == 0 and (e is None or (np.ndim(e) == 0 and not e)):
-                        self.weights[i][j] = float(v)
+        self._values()
         # Slots effects write: their values at the start of the instant are kept.
         self.effect_written = sorted(
             {a.slot for effs in self.clock_effects for e in effs for a in e.sets}
@@ -539,7 +515,75 @@ class BatchEngine:
         self.cursor_row[drawn] = np.arange(len(drawn))
         self.cursor_rows = self.cursor_row.tolist()
         # Clocks alike up to their slots, whose firings are processed together.
+        self.test_parts = test_parts
         self.plan = plan(self, test_parts)
+        self.plan_key = self._plan_key()
+
+    # --- what depends on parameter values ----------------------------------------------------
+
+    def _samplers(self) -> None:
+        """The delay, arrival, departure and jitter samplers, over arrays."""
+        cs = self.cs
+        self.delays = [VSampler(c.delay, f"{c.kind}s.{c.id}.delay") for c in cs.clocks]
+        self.arrivals = [
+            VSampler(s.arrival, f"actors.{s.actor}.present.arrival") if s.arrival else None
+            for s in cs.stays
+        ]
+        self.departures = [
+            VSampler(s.departure, f"actors.{s.actor}.present.departure") if s.departure else None
+            for s in cs.stays
+        ]
+        self.jitters = [
+            VSampler(ev.jitter, f"events.{ev.id}.jitter") if ev.jitter else None
+            for ev in cs.scheduled
+        ]
+
+    def _values(self) -> None:
+        """The slots' initial values, and the weights they fix (after :meth:`_samplers`
+        and with :attr:`written` known)."""
+        st, written = self.strings, self.written
+        # Each slot's initial value as the array functions read it (a chunk keeps the
+        # slots nothing writes as these scalars).
+        self.initial = [
+            st.code(v) if typ == "str" else bool(v) if typ == "bool" else float(v)
+            for v, typ in zip(self.cs.initial, self.types, strict=True)
+        ]
+        # A weight that reads only slots nothing writes (parameters, constant facts) is
+        # the same in every replication at every instant: computed once, here, as the
+        # chunks would compute it (so options are drawn on fixed weights, _choose_fixed).
+        self.weights = [list(ws) for ws in self.weight_fns]
+        for i, ws in enumerate(self.weight_codes):
+            for j, w in enumerate(ws):
+                if isinstance(w, str) and not {int(m) for m in SLOT.findall(w)} & written:
+                    v, e = self.weights[i][j](self.initial)  # type: ignore[operator]
+                    if np.ndim(v) == 0 and (e is None or (np.ndim(e) == 0 and not e)):
+                        self.weights[i][j] = float(v)
+
+    def _plan_key(self) -> tuple[Any, ...]:
+        """What of the parameter values :func:`families.plan` reads: which clocks have
+        equal delays, and which have the one weight 1.0."""
+        first: dict[Any, int] = {}
+        same = tuple(first.setdefault(d.spec, i) for i, d in enumerate(self.delays))
+        return same, tuple(ws == [1.0] for ws in self.weights)
+
+    def bind(self, cs: CompiledScenario, reference: Engine | None = None) -> BatchEngine:
+        """This engine for ``cs``, a scenario of the same structure (made by
+        :func:`negosim.compiler.bind.bind` from this engine's, or from one of the same
+        structure) with other parameter values: what depends on the structure alone
+        (the compiled expressions, effects, columns) is shared, what depends on the
+        values (initial slots, fixed weights, samplers, the families if they change)
+        is made again. Gives the engine ``BatchEngine(cs)`` gives."""
+        if cs.structure is not self.cs.structure:
+            raise ValueError("bind: the scenario does not have this engine's structure")
+        be = copy.copy(self)
+        be.cs = cs
+        be.ref = reference or Engine(cs)
+        be._samplers()
+        be._values()
+        be.plan_key = be._plan_key()
+        if be.plan_key != self.plan_key:
+            be.plan = plan(be, self.test_parts)
+        return be
 
     # --- running ---------------------------------------------------------------------------
 
