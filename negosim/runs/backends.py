@@ -150,7 +150,12 @@ def batch_of(engine: Engine) -> BatchEngine | None:
         hit = _by_structure.get(id(structure))
         if hit is not None and hit[0] is structure:
             _by_structure.move_to_end(id(structure))
-            return None if hit[1] is None else hit[1].bind(engine.cs, engine)
+            if hit[1] is None:
+                return None
+            try:
+                return hit[1].bind(engine.cs, engine)
+            except Unsupported:  # this point's values (a distribution it refuses): simpy
+                return None
         try:
             be: BatchEngine | None = BatchEngine(engine.cs, engine)
         except Unsupported:

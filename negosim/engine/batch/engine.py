@@ -50,6 +50,7 @@ from ..streams import (
     stream_keys_by_stream,
     uniforms_at,
 )
+from .alloc import keep_freed_memory
 from .families import FamilySub, plan
 from .vdists import VSampler
 from .vexpr import Strings, Vectoriser, VFn, string_literals
@@ -92,7 +93,7 @@ class _Sub:
         v = self.cache.get(i)
         if v is None:
             x = self.slots[i]
-            v = self.cache[i] = x[self.rows] if isinstance(x, np.ndarray) else x
+            v = self.cache[i] = x.take(self.rows) if isinstance(x, np.ndarray) else x
         return v
 
 
@@ -474,6 +475,10 @@ class BatchEngine:
             [i not in e.dirty and not e.ends and not self.wakes[self.col_clock + i] for e in effs]
             for i, effs in enumerate(self.clock_effects)
         ]
+        # Clocks that some option re-enables so: their spent key and their disabling are
+        # written only on the rows of the other options (_happen_only), not on every row
+        # that fired, then the re-enabled rows' again.
+        self.refires = [any(r) for r in self.refire]
         for i, effs in enumerate(self.clock_effects):
             if len(effs) == 1 and self.refire[i][0]:
                 self.col_dirty[self.col_clock + i] = effs[0].dirty
@@ -624,6 +629,7 @@ class BatchEngine:
         return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
     def _chunk(self, seed: int, start: int, stop: int) -> BatchResult:
+        keep_freed_memory()  # once per process: chunks reuse each other's pages (alloc.py)
         return _Chunk(self, seed, start, stop).run()
 
 
@@ -688,7 +694,9 @@ class _Chunk:
         # each has processed as many happenings as there were steps: one counter.
         self.events = 0
         self.instant = np.zeros(n, dtype=np.int64)
-        self.at_instant = np.zeros(n, dtype=np.int64)
+        # Happenings at the row's current instant: at most SAME_INSTANT_LIMIT and a few
+        # (a row reaching it goes to the reference engine), so 32 bits: a pass a step.
+        self.at_instant = np.zeros(n, dtype=np.int32)
         self.count = {s.slot: np.zeros(n, dtype=np.int64) for s in cs.stays}
         self.done = np.full(n, RUNNING, dtype=np.int64)  # per live row: outcome once done
         self.defer = np.zeros(n, dtype=bool)
@@ -740,7 +748,7 @@ class _Chunk:
             z = cur[rows].copy()  # a view: uniforms_at overwrites its argument
             cur[rows] += np.uint64(GAMMA)
             return uniforms_at(z)
-        z = cur[rows]
+        z = cur.take(rows)
         cur[rows] = z + np.uint64(GAMMA)
         return uniforms_at(z)
 
@@ -828,7 +836,7 @@ class _Chunk:
         # Where each column's rows end in ``order``, from the columns sorted (a gather
         # of small integers): cheaper than a bincount, whose counter for a column most
         # rows share (parked rows, a window edge) is a chain of dependent increments.
-        ends = np.searchsorted(col[order], be.col_ids, side="right").tolist()
+        ends = np.searchsorted(col.take(order), be.col_ids, side="right").tolist()
         # The columns present, each with where its rows begin in ``order``.
         begins: dict[int, int] = {}
         b = 0
@@ -886,10 +894,11 @@ class _Chunk:
         self.ok = live_now & ~self.defer
         # Clocks that fired and whose test holds as it did: enabled again, with a new
         # delay, before anything re-evaluates them (which then finds nothing to change).
+        # (Still enabled there, see _fire; a row not fine to evaluate any more keeps the
+        # spent key: it ended, or goes to the reference engine, and is parked this step.)
         for i, rows in self.refire:
-            r = rows[self.ok[rows].nonzero()[0]]
+            r = rows.take(self.ok.take(rows).nonzero()[0])
             if len(r):
-                self.enabled[i][r] = True
                 self.keys[be.col_clock + i][r] = self._delay_keys(i, r, i, t)
         # A clock is re-evaluated on every row when many rows may change it (no
         # gathering), else only on those rows: with many clocks, each happening
@@ -920,7 +929,9 @@ class _Chunk:
 
     def _fire(self, i: int | np.ndarray, rows: np.ndarray) -> None:
         """Clock ``i`` (or a clock per row) fires on ``rows``: its key is spent, it is
-        disabled, and its first firing tick is kept if the blocking report needs it."""
+        disabled (for a clock some option re-enables without evaluating its test, on
+        the rows of its other options only: _happen_only), and its first firing tick
+        is kept if the blocking report needs it."""
         be = self.be
         if isinstance(i, np.ndarray):
             self.keys[be.col_clock + i, rows] = be.INF
@@ -933,13 +944,14 @@ class _Chunk:
                     f = self.fired[fc, r]
                     self.fired[fc, r] = np.where(f < 0, self.t[r], f)
             return
-        self.keys[be.col_clock + i][rows] = be.INF
-        self.enabled[i][rows] = False
+        if not be.refires[i]:  # else on the rows that are not re-enabled (_happen_only)
+            self.keys[be.col_clock + i][rows] = be.INF
+            self.enabled[i][rows] = False
         fc = int(be.fired_col[i])
         if fc >= 0:
             fired = self.fired[fc]
-            first = rows[(fired[rows] < 0).nonzero()[0]]  # indices: cheaper than a mask
-            fired[first] = self.t[first]
+            first = rows.take((fired.take(rows) < 0).nonzero()[0])  # indices: cheaper than a mask
+            fired[first] = self.t.take(first)
 
     def _happen(self, c: int, rows: np.ndarray, dirty: dict[int, list[np.ndarray]]) -> None:
         """Process the happening of column ``c`` on ``rows``, then the ``when:`` events it
@@ -953,13 +965,13 @@ class _Chunk:
         be = self.be
         if c == 0:
             self.done[rows] = CENSORED
-            self._blocked(rows, self.state[rows], self.t[rows], -1, True)
+            self._blocked(rows, self.state.take(rows), self.t.take(rows), -1, True)
             return
         if c < be.col_arrive:
-            nxt = self.edge_next[rows]
+            nxt = self.edge_next.take(rows)
             lo, hi = int(nxt.min()), int(nxt.max())  # mostly one group of edges for all rows
             for g in range(lo, hi + 1):
-                sub = rows if lo == hi else rows[(nxt == g).nonzero()[0]]
+                sub = rows if lo == hi else rows.take((nxt == g).nonzero()[0])
                 if not len(sub):
                     continue
                 group = self.ref_engine.edge_groups[g][1]
@@ -992,7 +1004,7 @@ class _Chunk:
             stay = be.cs.stays[c - (be.col_arrive if arriving else be.col_leave)]
             count = self.count[stay.slot]
             count[rows] += 1 if arriving else -1
-            self.slots[stay.slot][rows] = count[rows] > 0
+            self.slots[stay.slot][rows] = count.take(rows) > 0
             return
         if c < be.col_clock:
             k = c - be.col_sched
@@ -1021,10 +1033,13 @@ class _Chunk:
             sel = chosen[o]
             if not len(sel):
                 continue
-            r = rows[sel]
+            r = rows.take(sel)
             if be.refire[i][o]:
                 self.refire.append((i, r))
             elif not eff.ends:
+                if be.refires[i]:  # spent and disabled here, not in _fire
+                    self.keys[be.col_clock + i][r] = be.INF
+                    self.enabled[i][r] = False
                 dirty.setdefault(i, []).append(r)
             for j in eff.dirty:
                 dirty.setdefault(j, []).append(r)
@@ -1205,43 +1220,43 @@ class _Chunk:
                 slot = self.slots[a.slot]
                 if a.slot in tracked:
                     if t is None:
-                        t = self.t[rows]
-                    old = slot[rows]
-                    first = (old != v) & (self.prev_t[a.slot][rows] != t)  # first change now
+                        t = self.t.take(rows)
+                    old = slot.take(rows)
+                    first = (old != v) & (self.prev_t[a.slot].take(rows) != t)  # first change now
                     w = first.nonzero()[0]  # indices, used three times: cheaper than a mask
                     if len(w):
-                        r = rows[w]
-                        self.prev[a.slot][r] = old[w]
-                        self.prev_t[a.slot][r] = t[w]
+                        r = rows.take(w)
+                        self.prev[a.slot][r] = old.take(w)
+                        self.prev_t[a.slot][r] = t.take(w)
                 slot[rows] = v
         if eff.trigger is None:
             return
         be = self.be
-        old = self.state[rows]
-        new = be.next_table[eff.trigger][old]
+        old = self.state.take(rows)
+        new = be.next_table[eff.trigger].take(old)
         moved = (new != old).nonzero()[0]
         if not len(moved):
             return
         if len(moved) < len(rows):
-            rows, old, new = rows[moved], old[moved], new[moved]
+            rows, old, new = rows.take(moved), old.take(moved), new.take(moved)
             if t is not None:
-                t = t[moved]
+                t = t.take(moved)
         if t is None:
-            t = self.t[rows]
-        fail = be.is_failure[new].nonzero()[0]
+            t = self.t.take(rows)
+        fail = be.is_failure.take(new).nonzero()[0]
         if len(fail):
-            self._blocked(rows[fail], old[fail], t[fail], ender, False)
+            self._blocked(rows.take(fail), old.take(fail), t.take(fail), ender, False)
         self.state[rows] = new
         self._extend_paths(rows, new)
-        ends = be.is_outcome[new].nonzero()[0]
+        ends = be.is_outcome.take(new).nonzero()[0]
         if len(ends):
-            r = rows[ends]
-            self.done[r] = new[ends]
-            self.end[r] = t[ends]
+            r = rows.take(ends)
+            self.done[r] = new.take(ends)
+            self.end[r] = t.take(ends)
 
     def _extend_paths(self, rows: np.ndarray, new: np.ndarray) -> None:
         nstates = len(self.be.cs.states)
-        code = self.node[rows] * nstates + new
+        code = self.node.take(rows) * nstates + new
         if len(self.paths) <= CHILD_NODES:
             # The child of each path node by state, as a table (-1: not made yet):
             # nearly always every child is there, and a lookup is one gather.
@@ -1250,7 +1265,7 @@ class _Chunk:
                 grown[: self.child.shape[0]] = self.child
                 self.child = grown
             flat = self.child.reshape(-1)
-            ids = flat[code]
+            ids = flat.take(code)
             if (ids >= 0).all():
                 self.node[rows] = ids
                 return
@@ -1289,11 +1304,11 @@ class _Chunk:
         why = np.zeros((len(rows), len(be.prec)), dtype=np.int8)
         env = _Sub(self.slots, rows)
         for k in be.tracked:  # undo this instant's changes
-            undo = self.prev_t[k][rows] == t
+            undo = self.prev_t[k].take(rows) == t
             if undo.any():
                 env.cache[k] = np.where(undo, self.prev[k][rows], self.slots[k][rows])
         for pi, fn in enumerate(be.prec):
-            m = be.prec_mask[pi][state]
+            m = be.prec_mask[pi].take(state)
             if not m.any():
                 continue
             v, e = fn(env)
@@ -1307,10 +1322,10 @@ class _Chunk:
                 if k == ender:
                     refused[:] = True
                     break
-                f = self.fired[be.fired_col[k]][rows]
+                f = self.fired[be.fired_col[k]].take(rows)
                 refused |= (f >= 0) & (f < t)
             why[:, pi] = np.where(refused, REFUSED, UNDECIDED if censored else OVERTAKEN)
-        pos = self.pos[rows]
+        pos = self.pos.take(rows)
         self.out_block[pos] = out
         self.out_why[pos] = why
 
@@ -1325,19 +1340,24 @@ class _Chunk:
             # A clock that no row's protocol state allows and that is enabled nowhere
             # stays as it is everywhere: skipped (say, "meet" before any "scheduled").
             # The states some row is in: a scatter into a small table (a bincount would
-            # chain its increments on the state most rows share).
-            here = np.zeros(len(be.cs.states), dtype=bool)
-            here[self.state] = True
-            clocks = [
-                i
-                for i in clocks
-                if be.everywhere[i] or (be.masks[i] & here).any() or self.enabled[i].any()
-            ]
+            # chain its increments on the state most rows share), made only for a clock
+            # enabled nowhere (the scatter costs several times a look for an enabled row).
+            here: np.ndarray | None = None
+            kept = []
+            for i in clocks:
+                if not be.everywhere[i] and not self.enabled[i].any():
+                    if here is None:
+                        here = np.zeros(len(be.cs.states), dtype=bool)
+                        here[self.state] = True
+                    if not (be.masks[i] & here).any():
+                        continue
+                kept.append(i)
+            clocks = kept
         # On few rows, only those: the cost stays with the rows a happening touched.
-        ok_rows = self.ok if rows is None else self.ok[rows]
+        ok_rows = self.ok if rows is None else self.ok.take(rows)
         for i in clocks:
             if not be.everywhere[i] and state is None:
-                state = self.state if rows is None else self.state[rows]
+                state = self.state if rows is None else self.state.take(rows)
             test, err = self._test(i, env, state)
             ok_rows = self._settle(i, i, test, err, rows, ok_rows, t)
 
@@ -1407,16 +1427,26 @@ class _Chunk:
         if isinstance(i, np.ndarray):
             enabled = self.enabled[i, rows]
         else:
-            enabled = self.enabled[i] if rows is None else self.enabled[i][rows]
+            enabled = self.enabled[i] if rows is None else self.enabled[i].take(rows)
         change = (enabled != test) & ok_rows
-        if not change.any():
-            return ok_rows
         ch = change.nonzero()[0]
-        idx: Any = ch if rows is None else rows[ch]
-        on = test[ch] if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
+        if not len(ch):
+            return ok_rows
+        if rows is None and len(ch) == len(change) and not isinstance(i, np.ndarray):
+            # Every row changes (as at the start): whole arrays, no gathers at indices.
+            on = test if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
+            self.enabled[i][:] = on
+            w_on = on.nonzero()[0]
+            self.keys[be.col_clock + i][(~on).nonzero()[0]] = be.INF
+            if len(w_on):
+                up: Any = slice(None) if len(w_on) == len(ch) else w_on
+                self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
+            return ok_rows
+        idx: Any = ch if rows is None else rows.take(ch)
+        on = test.take(ch) if isinstance(test, np.ndarray) else np.full(len(ch), bool(test))
         w_on = on.nonzero()[0]
         w_off = (~on).nonzero()[0]
-        up: Any = idx[w_on]
+        up = idx.take(w_on)
         if isinstance(i, np.ndarray):  # a family's members
             ii = i[ch]
             self.enabled[ii, idx] = on
@@ -1428,21 +1458,29 @@ class _Chunk:
         if len(up) == len(self.pos):  # every row (as at the start): slices, not indices
             up = slice(None)
         self.enabled[i][idx] = on
-        self.keys[be.col_clock + i][idx[w_off]] = be.INF
+        self.keys[be.col_clock + i][idx.take(w_off)] = be.INF
         if len(w_on):
             self.keys[be.col_clock + i][up] = self._delay_keys(sampler, up, i, t)
         return ok_rows
 
     def _delay_keys(self, sampler: int, up: Any, i: int | np.ndarray, t: np.ndarray) -> np.ndarray:
         """The keys of clock(s) ``i`` newly enabled on rows ``up`` at ticks ``t[up]``,
-        drawn from each one's stream with the delay distribution of clock ``sampler``."""
-        now = t[up]  # t has every live row
+        drawn from each one's stream with the delay distribution of clock ``sampler``,
+        to be stored in :attr:`keys` (with 32-bit keys, a key beyond the horizon is any
+        int64 whose low 32 bits are all ones: INF once stored)."""
+        now = t[up] if isinstance(up, slice) else t.take(up)  # t has every live row
         # Every row's time left is at most the horizon (ticks are never negative).
         ticks, soon = self.be.delays[sampler].delays(self._draw(i, up), self.hz - now, self.hz)
         key = now + ticks
         key *= self.be.KP
         key += self.be.col_clock + i
-        key[(~soon).nonzero()[0]] = self.be.INF  # beyond the horizon: never happens
+        # Beyond the horizon: never happens (INF). With 32-bit keys, a key whose low 32
+        # bits are all ones is INF once stored (the store keeps those bits): OR-ing -1
+        # into the rows not soon costs half a scatter at their indices.
+        if self.be.key_type is np.uint32:
+            np.bitwise_or(key, soon.view(np.int8) - np.int8(1), out=key)
+        else:
+            key[(~soon).nonzero()[0]] = self.be.INF
         return key
 
     def _finish(self) -> None:
@@ -1452,13 +1490,15 @@ class _Chunk:
         are recorded (:meth:`_flush`) only when dropped: a parked row's values no longer
         change, and one scatter per output for many steps' rows costs less than one
         every step."""
-        over = ((self.done != RUNNING) | self.defer) & ~self.parked
-        if not over.any():
-            return
+        over = self.done != RUNNING
+        over |= self.defer
+        over &= ~self.parked
         rows = over.nonzero()[0]
+        if not len(rows):
+            return
         # From here on, a parked row's extra is its count of happenings: one a step
         # (self.events so far) and its when: events.
-        self.extra[rows] += self.events
+        self.extra[rows] = self.extra.take(rows) + self.events
         self.parked[rows] = True
         self.park_bits[rows] = self.be.KP - 1  # _step puts them in a bin of their own
         self.live -= len(rows)
@@ -1467,28 +1507,28 @@ class _Chunk:
         self._flush(self.parked.nonzero()[0])
         # By the indices of the rows kept: far cheaper than by a mask, array after array.
         keep = (~self.parked).nonzero()[0]
-        self.pos = self.pos[keep]
+        self.pos = self.pos.take(keep)
         self.blocks = [b.take(keep, axis=1) for b in self.blocks]
-        self.slots = [x[keep] if isinstance(x, np.ndarray) else x for x in self.slots]
+        self.slots = [x.take(keep) if isinstance(x, np.ndarray) else x for x in self.slots]
         self._block_views()
         for name in ("keys", "enabled", "cursor", "fired", "latch"):
             setattr(self, name, getattr(self, name).take(keep, axis=1))
         for name in ("state", "node", "instant",
                      "at_instant", "done", "defer", "end", "parked", "park_bits",
                      "edge_next", "extra"):  # fmt: skip
-            setattr(self, name, getattr(self, name)[keep])
-        self.count = {k: v[keep] for k, v in self.count.items()}
-        self.prev = {k: v[keep] for k, v in self.prev.items()}
-        self.prev_t = {k: v[keep] for k, v in self.prev_t.items()}
+            setattr(self, name, getattr(self, name).take(keep))
+        self.count = {k: v.take(keep) for k, v in self.count.items()}
+        self.prev = {k: v.take(keep) for k, v in self.prev.items()}
+        self.prev_t = {k: v.take(keep) for k, v in self.prev_t.items()}
 
     def _flush(self, rows: np.ndarray) -> None:
         """Record parked ``rows`` (all of them since the last drop) in the results."""
-        pos = self.pos[rows]
-        self.deferred.extend(pos[self.defer[rows]].tolist())
-        self.out_outcome[pos] = self.done[rows]
-        self.out_ticks[pos] = self.end[rows]
-        self.out_events[pos] = self.extra[rows]
-        self.out_node[pos] = self.node[rows]
+        pos = self.pos.take(rows)
+        self.deferred.extend(pos[self.defer.take(rows)].tolist())
+        self.out_outcome[pos] = self.done.take(rows)
+        self.out_ticks[pos] = self.end.take(rows)
+        self.out_events[pos] = self.extra.take(rows)
+        self.out_node[pos] = self.node.take(rows)
 
     def _result(self) -> BatchResult:
         be = self.be
