@@ -769,6 +769,73 @@ def _unknown_tag(key: str, ctx: dict[str, Any]) -> str:
     return f"unknown {what} {tag!r}{hint}; valid: {', '.join(valid)}"
 
 
+_WHAT = {
+    "dict_type": "a mapping", "list_type": "a list", "string_type": "a text",
+    "float_type": "a number", "float_parsing": "a number", "int_type": "a whole number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+}  # fmt: skip
+
+
+def _found(value: Any) -> str:
+    """A found value in words: ``a text 'requested'``, ``the number 3``."""
+    if isinstance(value, str):
+        return f"the text {_short(value)}"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value:g}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return _short(value)
+
+
+def _one_per_union(errors: list[Any], doc: YamlDocument) -> list[Any]:
+    """``errors`` with the type errors of one value against each member of a union
+    (``states`` as a mapping, or as a list) made one: ``expected a list or a mapping
+    of states, found the text 'requested'``."""
+    by_path: dict[tuple[Any, ...], list[int]] = {}
+    for i, err in enumerate(errors):
+        if err["type"] in _WHAT:
+            path = tuple(doc._walk(tuple(err["loc"]))[0])
+            by_path.setdefault(path, []).append(i)
+    merged: dict[int, Any] = {}
+    dropped: set[int] = set()
+    for path, indices in by_path.items():
+        kinds = list(dict.fromkeys(_WHAT[errors[i]["type"]] for i in indices))
+        if len(indices) < 2 or len(kinds) < 2:
+            continue
+        kinds.sort(key=lambda k: k != "a list")  # the plainer form first
+        key = str(path[-1]) if path and isinstance(path[-1], str) else ""
+        of = f" of {key}" if key and {"a list", "a mapping"} >= set(kinds) else ""
+        first = errors[indices[0]]
+        value = first.get("input")
+        message = f"expected {' or '.join(kinds)}{of}, found {_found(value)}"
+        merged[indices[0]] = {**first, "type": "union_types", "msg": message, "loc": path}
+        dropped.update(indices[1:])
+    return [merged.get(i, err) for i, err in enumerate(errors) if i not in dropped]
+
+
+def _not_one_of(key: str, value: Any, expected: str) -> str:
+    """``unknown day 'tues' (did you mean 'tue'?); days: mon, tue, ...``."""
+    valid = re.findall(r"'([^']*)'", expected)
+    noun = key[:-1] if key.endswith("s") and len(key) > 3 else key
+    close = difflib.get_close_matches(str(value), valid, n=1) if isinstance(value, str) else []
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {noun} {_short(value)}{hint}; {noun}s: {', '.join(valid)}"
+
+
+def _too_few(key: str, depth: int, least: Any, value: Any) -> str:
+    """``no actions: a scenario needs at least one`` (an empty mapping or list)."""
+    owner = "a scenario" if depth == 1 else "this"
+    if least == 1:
+        return f"no {key}: {owner} needs at least one"
+    return f"{key}: {owner} needs at least {least}, found {len(value)}"
+
+
 def problems_from_validation_error(
     exc: pydantic.ValidationError, doc: YamlDocument
 ) -> list[Problem]:
@@ -779,13 +846,21 @@ def problems_from_validation_error(
     the enclosing mapping; an unknown key at the key itself.
     """
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = _one_per_union(exc.errors(include_url=False), doc)
+    for err in errors:
         loc: Loc = tuple(err["loc"])
         kind, msg = err["type"], err["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
             msg = msg.removeprefix(prefix)
         disc = str(err.get("ctx", {}).get("discriminator", ""))
-        if kind == "missing" and loc:
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str) and "[" not in p), "")
+        if kind == "union_types":
+            msg = err["msg"]
+        elif kind == "literal_error" and key:
+            msg = _not_one_of(key, err.get("input"), str(err.get("ctx", {}).get("expected", "")))
+        elif kind == "too_short" and key and isinstance(err.get("input"), dict | list):
+            msg = _too_few(key, len(loc), err.get("ctx", {}).get("min_length", 1), err["input"])
+        elif kind == "missing" and loc:
             what = f"key '{loc[-1]}'" if isinstance(loc[-1], str) else f"item {loc[-1]}"
             msg = f"missing required {what}"
         elif kind == "extra_forbidden" and loc:
