@@ -830,10 +830,9 @@ def _not_one_of(key: str, value: Any, expected: str) -> str:
 
 def _too_few(key: str, depth: int, least: Any, value: Any) -> str:
     """``no actions: a scenario needs at least one`` (an empty mapping or list)."""
-    owner = "a scenario" if depth == 1 else "this"
     if least == 1:
-        return f"no {key}: {owner} needs at least one"
-    return f"{key}: {owner} needs at least {least}, found {len(value)}"
+        return f"no {key}: " + ("a scenario needs at least one" if depth == 1 else "give at least one")
+    return f"{key}: give at least {least}, found {len(value)}"
 
 
 def problems_from_validation_error(
