@@ -192,10 +192,15 @@ def test_schema_problems_are_all_reported(write_scenario):
         "params.p_yes.kind": (
             8,
             17,
-            r"unknown kind 'probabilty' \(did you mean 'probability'\?\); kinds: number, probability",
+            r"unknown kind 'probabilty' \(did you mean 'probability'\?\); kinds: number, "
+            "probability",
         ),
         "params.n.colour": (9, 41, r"unknown key 'colour'"),
-        "facts.ok.type": (11, 14, r"unknown type 'boolean' \(did you mean 'bool'\?\); types: bool, number, enum"),
+        "facts.ok.type": (
+            11,
+            14,
+            r"unknown type 'boolean' \(did you mean 'bool'\?\); types: bool, number, enum",
+        ),
         "actors.a.name": (13, 13, r"valid string"),
         "actions.go.delay.dist": (24, 19, r"'exponentail'.*'exponential'"),
     }

@@ -55,6 +55,8 @@ def validate_document(
 
     An abstract base (``abstract: true``) is refused: it is not meant to be run.
     """
+    if doc.base_problems:  # the base is unreadable: what the file's own part shows
+        raise ScenarioError(sort_problems(doc.base_problems + partial_problems(doc), doc))
     refuse_abstract(doc)
     refuse_unresolved_base(doc)
     require_scenario(doc)
@@ -119,18 +121,41 @@ def refuse_unresolved_base(doc: YamlDocument) -> None:
 def check_base(doc: YamlDocument) -> None:
     """Validate an abstract base: every value it gives must be valid, but parts of a
     scenario may be missing (a case that extends it gives them). ScenarioError if not."""
+    problems = doc.base_problems + partial_problems(doc)
+    if problems:
+        raise ScenarioError(sort_problems(problems, doc))
+
+
+_NAMED = re.compile(r"unknown (parameter|name|state|trigger|actor|window|fact|precondition) ")
+"""How the messages start that name something not declared: in part of a scenario,
+a name another file may declare."""
+
+
+def partial_problems(doc: YamlDocument) -> list[Problem]:
+    """The problems of part of a scenario (an abstract base, or a case whose base could
+    not be read): what it gives is checked (unknown keys, types, ranges, expressions)
+    and what it leaves out is not missing. A name it uses but does not declare may be
+    declared by the file that completes it, so it is a problem only if it looks like a
+    misspelling of a name this part declares ("did you mean")."""
+    if not isinstance(doc.data, dict):
+        return []
+    problems = list(doc.problems)
     try:
-        Scenario.model_validate(doc.data)
+        model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         missing = ("missing", "union_tag_not_found")
         real = [e for e in exc.errors() if e["type"] not in missing]
         if real:
-            problems = problems_from_validation_error(
-                pydantic.ValidationError.from_exception_data(exc.title, real),  # type: ignore[arg-type]
-                doc,
-            )
-            if problems:
-                raise ScenarioError(problems) from None
+            refused = pydantic.ValidationError.from_exception_data(exc.title, real)  # type: ignore[arg-type]
+            problems += [_key_hint(p) for p in problems_from_validation_error(refused, doc)]
+        found = _whole_file_problems(exc, doc)
+    else:
+        _, issues = compile_scenario(model)
+        found = [_located(doc, p, None) for p in issues]
+    problems += [p for p in found if not _NAMED.match(p.message) or "(did you mean" in p.message]
+    if doc.base_problems:  # an unusable 'extends' is said once, by the base problem
+        problems = [p for p in problems if p.path != "extends"]
+    return list(dict.fromkeys(problems))
 
 
 def _fields(t: Any) -> dict[str, Any]:
@@ -299,7 +324,8 @@ def _states_used(data: Any) -> list[str]:
     outcomes = protocol.get("outcomes")
     if isinstance(outcomes, dict):
         for kind in ("success", "failure"):
-            names += outcomes.get(kind) if isinstance(outcomes.get(kind), list) else []
+            listed = outcomes.get(kind)
+            names += listed if isinstance(listed, list) else []
     used = [n for n in names if isinstance(n, str) and n.isidentifier()]
     return list(dict.fromkeys(used)) or ["_"]
 
@@ -464,7 +490,10 @@ def _repaired(doc: YamlDocument, exc: pydantic.ValidationError) -> tuple[
         try:
             seen: set[tuple[Any, ...]] = set()
             for err in errors:
-                at = (_data_path(tuple(err["loc"]), data), err["type"] == "missing" and err["loc"][-1])
+                at = (
+                    _data_path(tuple(err["loc"]), data),
+                    err["type"] == "missing" and err["loc"][-1],
+                )
                 if at in seen:
                     continue  # one value wrong against each member of a union: repaired once
                 seen.add(at)

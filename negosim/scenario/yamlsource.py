@@ -119,6 +119,10 @@ class YamlDocument:
     # The YAML read from each base (by the name in ``bases``), to locate a problem
     # inside a value written over several lines in a base.
     base_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # With ``keep_going``: why the base named by ``extends`` could not be read (a YAML
+    # error in it, no such file, a cycle); ``data`` is then the file's own, unmerged,
+    # so that what can be checked of it is checked in the same pass.
+    base_problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -629,7 +633,13 @@ def load_scenario_file(path: str | os.PathLike[str], keep_going: bool = False) -
     at the base or the case (:meth:`YamlDocument.problem`).
     """
     doc = load_yaml_file(path, keep_going=keep_going)
-    return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
+    try:
+        return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
+    except ScenarioError as exc:
+        if not keep_going:
+            raise
+        doc.base_problems = list(exc.problems)
+        return doc
 
 
 def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
@@ -831,7 +841,9 @@ def _not_one_of(key: str, value: Any, expected: str) -> str:
 def _too_few(key: str, depth: int, least: Any, value: Any) -> str:
     """``no actions: a scenario needs at least one`` (an empty mapping or list)."""
     if least == 1:
-        return f"no {key}: " + ("a scenario needs at least one" if depth == 1 else "give at least one")
+        return f"no {key}: " + (
+            "a scenario needs at least one" if depth == 1 else "give at least one"
+        )
     return f"{key}: give at least {least}, found {len(value)}"
 
 
