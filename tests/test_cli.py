@@ -989,3 +989,48 @@ def test_schema_messages_in_plain_words(cli, write_scenario):
         f"{path}:15:44: actors.b.present.0.window: {CONFRENCE}, lunch",
         f"{path}:24:10: actions: no actions: a scenario needs at least one",
     ]
+
+
+def test_every_fault_of_a_window_is_reported(cli, write_scenario):
+    """A window with two faults reports both: bad hours and dates in the wrong order; a
+    'duration' with 'daily' (said as such, not "give 'start' and 'end'", which are
+    given) and a start that is not a date."""
+    text = _coffee("plain").replace(
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n",
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n"
+        '    hours: {daily: "8-22", start: 2024-05-14, end: 2024-05-13}\n'
+        '    both: {daily: "08:00-22:00", start: 2024-05-14 09:00, end: 2024-05-16, '
+        "duration: 3h}\n",
+    )
+    path = write_scenario(text, "windows.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines[:4] == [
+        f"{path}:9:20: calendar.windows.hours.daily: write the hours as 08:00-22:00, not '8-22'",
+        f"{path}:9:52: calendar.windows.hours.end: the last date comes before the first",
+        f"{path}:10:11: calendar.windows.both: 'duration' does not go with 'daily' (the "
+        "hours say how long each day's window is): remove it",
+        f"{path}:10:41: calendar.windows.both.start: with 'daily', write a date such as "
+        "2023-06-02, not '2024-05-14 09:00'",
+    ]
+    assert lines[4:] == [
+        f"{path}:12:42: params.p_accept.default: {P17}",
+        f"{path}:16:44: actors.b.present.0.window: unknown window 'confrence' (did you mean "
+        "'conference'?); windows: both, conference, hours",
+        f"{path}:32:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:35:11: actions.meet.from: {ACEPTED}",
+        f"{path}:36:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+def test_a_quote_closed_by_a_later_apostrophe_names_the_line_it_was_opened(cli, write_scenario):
+    """An unclosed 'quotation mark is closed by the next apostrophe, far below: the
+    message says where the quoted value was opened, not only where the parser stopped."""
+    text = COFFEE.replace("title: A coffee", "title: 'A coffee").replace(
+        "guard: present('a') and presnt('b')", "guard: present('a')"
+    )
+    path = write_scenario(text, "quote.yaml")
+    assert assert_input_error(cli("validate", path)) == [
+        f"{path}:34:21: invalid YAML: unexpected 'a' after a complete value on this line: "
+        "the quotation mark before it closes the value quoted at line 2 (is the closing "
+        "quotation mark missing there? a ' inside it is written '')"
+    ]

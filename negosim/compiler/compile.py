@@ -228,14 +228,16 @@ class _Compiler(Resolver):
                     hours.append(time(0) if int(h) == 24 else time(int(h), int(m)))
             if len(hours) == 2 and hours[0] == hours[1] and match[3] != "24":
                 self.bad((*loc, "daily"), "the hours open and close at the same time")
-        if len(days) < 2 or len(hours) < 2:
+        if len(days) < 2:
             return None
-        first, last = days
+        first, last = days  # checked even if the hours are wrong: both are reported
         if last < first:
             self.bad((*loc, "end"), "the last date comes before the first")
             return None
         if (last - first).days > MAX_HORIZON_DAYS:
             self.bad((*loc, "end"), f"at most {MAX_HORIZON_DAYS} days of recurring hours")
+            return None
+        if len(hours) < 2:
             return None
         wanted = set(w.days) if w.days else None
         opens, closes = hours

@@ -412,6 +412,19 @@ def _get(data: Any, path: tuple[str | int, ...]) -> Any:
     return data
 
 
+_NOT_WITH = {
+    "group": ("start", "end", "duration", "daily", "days"),
+    "daily": ("duration",),
+}
+"""The keys a window of each form refuses (see :class:`negosim.scenario.schema.Window`)."""
+
+
+def _window_form(node: Any) -> str | None:
+    if not isinstance(node, dict):
+        return None
+    return "group" if "group" in node else "daily" if "daily" in node else None
+
+
 class _Unrepairable(Exception):
     """A schema problem that leaves nothing sound to compile around it."""
 
@@ -461,6 +474,15 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
             repaired.add(where)
             if model == "Calendar":
                 repaired.update(_CALENDAR_CORE)  # times are read against each other
+            return
+    if item is not None and path == item and item[0] == "calendar":
+        node = _get(data, item)
+        form = _window_form(node)
+        extra = [k for k in _NOT_WITH[form] if k in node] if form is not None else []
+        if extra and (*item, extra[0]) not in repaired:
+            for key in extra:  # a key that does not go with the window's form: the rest
+                node.pop(key)  # of the window is still checked
+                repaired.add((*item, key))
             return
     if item is not None:
         if path == item and item[0] == "params" and isinstance(_get(data, item), dict):

@@ -462,6 +462,15 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
         problem.startswith("expected <block end>")
         or ("flow" not in context and problem.startswith("expected <block mapping start>"))
     ):
+        opened = _quote_opened(text, exc.problem_mark)
+        if opened is not None:
+            line, quote = opened
+            inside = "''" if quote == "'" else '\\"'
+            return (
+                f"unexpected {after!r} after a complete value on this line: the quotation "
+                f"mark before it closes the value quoted at line {line} (is the closing "
+                f"quotation mark missing there? a {quote} inside it is written {inside})"
+            )
         return (
             f"unexpected {after!r} after a complete value on this line: if it is part "
             "of the value, put the whole value in quotes; otherwise remove it"
@@ -519,6 +528,28 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     if context and problem and exc.context_mark is not None:
         message += f" ({context}{since})"
     return message
+
+
+def _quote_opened(text: str, mark: yaml.Mark | None) -> tuple[int, str] | None:
+    """Where (line, quotation mark) the quoted value that ends just before ``mark`` was
+    opened, if on an earlier line: a quotation mark left open, closed much later by an
+    apostrophe (``B's``), makes the parser stop far from the mistake."""
+    if mark is None:
+        return None
+    last = None
+    try:
+        for token in yaml.scan(text):
+            if token.start_mark.index >= mark.index:
+                break
+            if isinstance(token, yaml.ScalarToken):
+                last = token
+    except yaml.YAMLError:
+        pass
+    if last is None or last.style not in ("'", '"') or last.end_mark.index > mark.index:
+        return None
+    if text[last.end_mark.index : mark.index].strip() or last.start_mark.line >= mark.line:
+        return None
+    return last.start_mark.line + 1, str(last.style)
 
 
 def _text_before_mark(exc: yaml.MarkedYAMLError, text: str) -> str:
