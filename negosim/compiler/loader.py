@@ -546,9 +546,10 @@ def _whole_file_problems(
     left out), and the result is compiled. What the compiler then says about a
     stand-in, or about an item that holds one, is dropped; so are problems that
     only mention a left-out item (e.g. "unknown precondition 'x'" when 'x' itself
-    was invalid): they would be noise. If nothing sound is left to compile (a
-    schema problem in the protocol, a section missing), the expressions are still
-    checked one by one.
+    was invalid): they would be noise, and so are the messages a stand-in makes
+    meaningless wherever they are (:func:`_moot`: every window is "unknown" with a
+    stand-in calendar). If nothing sound is left to compile after all, the
+    expressions are still checked one by one.
     """
     if not isinstance(doc.data, dict):
         return []
@@ -613,9 +614,8 @@ _FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
 def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> list[Problem]:
     """The problems of each expression on its own, when the file as a whole cannot be compiled.
 
-    A schema problem in the calendar or the protocol leaves nothing sound to
-    compile, but a misspelt name in a guard can still be found and reported in
-    the same pass: each expression is compiled against the names the file
+    When a schema problem leaves nothing sound to compile, a misspelt name in a
+    guard can still be found and reported in the same pass: each expression is compiled against the names the file
     declares (facts, parameters, actors, windows), as far as they can be read.
     """
     data = doc.data
