@@ -615,8 +615,9 @@ def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> li
     """The problems of each expression on its own, when the file as a whole cannot be compiled.
 
     When a schema problem leaves nothing sound to compile, a misspelt name in a
-    guard can still be found and reported in the same pass: each expression is compiled against the names the file
-    declares (facts, parameters, actors, windows), as far as they can be read.
+    guard can still be found and reported in the same pass: each expression is
+    compiled against the names the file declares (facts, parameters, actors,
+    windows), as far as they can be read.
     """
     data = doc.data
     if not isinstance(data, dict):
