@@ -260,7 +260,9 @@ def test_every_place_a_parameter_can_be_binds_as_it_compiles(
     [
         ([("p", 1.5)], r"--set p=1\.5: params\.p\.default: must be a probability "
                        r"\(0 to 1\), found 1\.5"),
-        ([("med", "12h")], r"p90 \(9\) must be above the median \(12\)"),
+        # Once, at its bound: not again as "p90 (9) must be above the median (12)".
+        ([("med", "12h")], r"^--set med=12h: params\.med\.default: must be at most 8h "
+                           r"\(params\.med\.high\), found 12h$"),
         ([("hold", "-1h")], r"params\.hold\.default: must be at least 0"),
         ([("rate", -1.0)], r"params\.rate\.default: must be at least 0"),
         ([("nope", 1.0)], r"no parameter named 'nope'"),

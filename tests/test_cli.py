@@ -676,3 +676,361 @@ def test_a_duration_out_of_range_is_shown_as_a_duration(cli, write_scenario):
     (problem,) = assert_input_error(cli("validate", write_scenario(data, "cli.yaml")))
     assert re.search(r"params\.wait\.default: must be at most 2d \(params\.wait\.high, "
                      r".*cli\.yaml:\d+:\d+\), found 3d$", problem), problem  # fmt: skip
+
+
+# A schema problem in the protocol, or a whole section missing, used to hide every
+# other problem of the file (the review of issue 10, point 5): each is neutralised like
+# the other sections' and the rest compiled; only what its stand-in causes is dropped.
+
+COFFEE = """\
+id: coffee
+title: A coffee
+calendar:
+  timezone: Europe/Vienna
+  start: 2024-05-14 08:00
+  horizon: 2024-05-14 18:00
+  windows:
+    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}
+params:
+  p_accept: {kind: probability, default: 1.7, assumption: invented}
+  answer_median: {kind: duration, default: 2h, assumption: invented}
+actors:
+  a: {name: Minister A, present: [{window: conference}]}
+  b: {name: Minister B, present: [{window: confrence}]}
+protocol:
+  states: [requested, accepted, held, declined]
+  initial: requested
+  transitions:
+    - {trigger: accept, source: requested, dest: accepted}
+    - {trigger: decline, source: requested, dest: declined}
+    - {trigger: meet, source: accepted, dest: held}
+  outcomes: {success: [held], failure: [declined]}
+actions:
+  b_answers:
+    actor: b
+    from: requested
+    delay: {dist: lognormal, median: answer_median, p90: 6h}
+    options:
+      yes: {weight: p_accept, trigger: accept}
+      no: {weight: 1 - p_accept, trigger: declien}
+  meet:
+    actor: a
+    from: acepted
+    guard: present('a') and presnt('b')
+    delay: {dist: triangular, min: 30min, mode: 1h, max: 3h}
+    trigger: meet
+"""
+
+P17 = "must be a probability (0 to 1), found 1.7"
+CONFRENCE = "unknown window 'confrence' (did you mean 'conference'?); windows: conference"
+DECLIEN = (
+    "unknown trigger 'declien' (did you mean 'decline'?); protocol triggers: accept, decline, meet"
+)
+ACEPTED = (
+    "unknown state 'acepted' (did you mean 'accepted'?); states: accepted, declined, held, "
+    "requested"
+)
+PRESNT = (
+    "unknown function 'presnt' (did you mean 'present'?); available functions: abs, "
+    "available, clamp, exp, in_window, log, logistic, max, min, present, sqrt (in "
+    "\"present('a') and presnt('b')\")"
+)
+COFFEE_EDITS = {
+    "dest": [("source: accepted, dest: held}", "source: accepted}")],
+    "initial": [("  initial: requested\n", "")],
+    "states": [("states: [requested, accepted, held, declined]", "states: requested")],
+    "trigger": [("{trigger: decline, source", "{source")],
+    "transitions": [(re.compile(r"  transitions:\n(    - .*\n)+"), "  transitions: []\n")],
+    "outcomes": [("  outcomes: {success: [held], failure: [declined]}\n", "")],
+    "calendar": [(re.compile(r"calendar:\n(  .*\n)+"), "")],
+    "actions": [(re.compile(r"actions:\n(  .*\n)+"), "")],
+    "actors": [(re.compile(r"actors:\n(  .*\n)+"), "actors: {}\n")],
+    "protocol": [(re.compile(r"protocol:\n(  .*\n)+"), "")],
+    "id": [("id: coffee\n", "")],
+}
+
+
+def _coffee(name: str) -> str:
+    text = COFFEE
+    for old, new in COFFEE_EDITS.get(name, []):
+        if isinstance(old, str):
+            assert old in text, old
+            text = text.replace(old, new)
+        else:
+            text, n = old.subn(new, text)
+            assert n == 1, old
+    return text
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        (
+            "plain",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("30:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("33:11", "actions.meet.from", ACEPTED),
+                ("34:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "dest",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("21:7", "protocol.transitions.2", "missing required key 'dest'"),
+                ("30:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("33:11", "actions.meet.from", ACEPTED),
+                ("34:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "initial",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("16:3", "protocol", "missing required key 'initial'"),
+                ("29:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("32:11", "actions.meet.from", ACEPTED),
+                ("33:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "states",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                (
+                    "16:11",
+                    "protocol.states",
+                    "expected a list or a mapping of states, found the text 'requested'",
+                ),
+                ("30:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("33:11", "actions.meet.from", ACEPTED),
+                ("34:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "trigger",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("20:7", "protocol.transitions.1", "missing required key 'trigger'"),
+                ("33:11", "actions.meet.from", ACEPTED),
+                ("34:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "transitions",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("18:16", "protocol.transitions", "no transitions: give at least one"),
+                ("30:11", "actions.meet.from", ACEPTED),
+                ("31:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "outcomes",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("16:3", "protocol", "missing required key 'outcomes'"),
+                ("29:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("32:11", "actions.meet.from", ACEPTED),
+                ("33:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "calendar",
+            [
+                ("1:1", "", "missing required key 'calendar'"),
+                ("4:42", "params.p_accept.default", P17),
+                ("24:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("27:11", "actions.meet.from", ACEPTED),
+                ("28:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "actions",
+            [
+                ("1:1", "", "missing required key 'actions'"),
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+            ],
+        ),
+        (
+            "actors",
+            [
+                ("10:42", "params.p_accept.default", P17),
+                ("12:9", "actors", "no actors: a scenario needs at least one"),
+                ("28:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("31:11", "actions.meet.from", ACEPTED),
+                ("32:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "protocol",
+            [
+                ("1:1", "", "missing required key 'protocol'"),
+                ("10:42", "params.p_accept.default", P17),
+                ("14:44", "actors.b.present.0.window", CONFRENCE),
+                ("26:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+        (
+            "id",
+            [
+                ("1:1", "", "missing required key 'id'"),
+                ("9:42", "params.p_accept.default", P17),
+                ("13:44", "actors.b.present.0.window", CONFRENCE),
+                ("29:43", "actions.b_answers.options.no.trigger", DECLIEN),
+                ("32:11", "actions.meet.from", ACEPTED),
+                ("33:29", "actions.meet.guard", PRESNT),
+            ],
+        ),
+    ],
+)
+def test_a_broken_protocol_or_missing_section_hides_nothing(cli, write_scenario, broken, expected):
+    """Five independent mistakes (a probability of 1.7, an unknown window, a misspelt
+    trigger, a misspelt state, a misspelt function) are all reported, each once, whatever
+    is also wrong with the protocol or missing from the file. What cannot be judged
+    without the broken part is left out, not guessed at: with no calendar the window
+    names, with no protocol (or a transition missing its trigger) the triggers and
+    states, with no actions the actions' own mistakes (there are none)."""
+    path = write_scenario(_coffee(broken), f"{broken}.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:{where}: " + (f"{at}: " if at else "") + message for where, at, message in expected
+    ]
+    assert len(lines) == len(set(lines))
+
+
+REFUSED_DEFAULTS = """\
+id: refused
+title: Refused defaults used in delays, a guard and a rate
+calendar:
+  timezone: Europe/Vienna
+  start: 2024-05-14 08:00
+  horizon: 2024-05-14 18:00
+params:
+  p_accept: {kind: probability, default: 0.5, assumption: x}
+  answer_median: {default: 2 hours and a bit, assumption: x}
+  other_median: {kind: duration, default: -3h, assumption: x}
+  rate_y: {kind: rate, default: -1, assumption: x}
+actors:
+  a: {name: A, present: [{from: 0h, until: 10h}]}
+protocol:
+  states: [requested, held, declined]
+  initial: requested
+  transitions:
+    - {trigger: meet, source: requested, dest: held}
+    - {trigger: decline, source: requested, dest: declined}
+  outcomes: {success: [held], failure: [declined]}
+actions:
+  m:
+    actor: a
+    from: requested
+    delay: {dist: lognormal, median: answer_median, p90: 6h}
+    trigger: meet
+  n:
+    actor: a
+    from: requested
+    delay: {dist: exponential, mean: other_median}
+    guard: other_median > 1 and p_accept > 0.1
+    trigger: decline
+events:
+  ev: {rate: rate_y, set: {}}
+"""
+
+
+def test_a_refused_default_is_reported_once_and_its_uses_are_not_unknown(cli, write_scenario):
+    """A default of the wrong type, or out of its kind's range, is reported at the
+    default; its uses (a delay's median or mean, an event's rate) are neither an
+    "unknown parameter" nor a second problem ("a delay cannot be negative")."""
+    path = write_scenario(REFUSED_DEFAULTS, "refused.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:9:28: params.answer_median.default: expected a number, found '2 hours and a bit'",
+        f"{path}:10:43: params.other_median.default: must be at least 0 (a duration cannot "
+        "be negative), found -3h",
+        f"{path}:11:33: params.rate_y.default: must be at least 0 (a rate cannot be "
+        "negative), found -1",
+    ]
+
+
+def test_a_bad_set_is_reported_once_at_the_set(cli):
+    """``--set round_median=-2h`` used to add a second line blaming the file's delay."""
+    r = cli("run", SCENARIOS / "munich.yaml", "--set", "round_median=-2h")
+    assert assert_input_error(r) == [
+        "--set round_median=-2h: params.round_median.default: must be at least 0 (a duration "
+        "cannot be negative), found -2h"
+    ]
+
+
+def test_schema_messages_in_plain_words(cli, write_scenario):
+    """An unknown weekday gets "did you mean" and the list of days; an empty mapping of
+    actions says so in words, not in pydantic's; the rest of the file is still checked."""
+    text = _coffee("plain").replace(
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n",
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n"
+        '    lunch: {daily: "12:00-13:00", start: 2024-05-14, end: 2024-05-14, '
+        "days: [mon, tues]}\n",
+    )
+    text = text[: text.index("actions:")] + "actions: {}\n"
+    path = write_scenario(text, "words.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:9:83: calendar.windows.lunch.days.1: unknown day 'tues' (did you mean "
+        "'tue'?); days: mon, tue, wed, thu, fri, sat, sun",
+        f"{path}:11:42: params.p_accept.default: {P17}",
+        f"{path}:15:44: actors.b.present.0.window: {CONFRENCE}, lunch",
+        f"{path}:24:10: actions: no actions: a scenario needs at least one",
+    ]
+
+
+def test_every_fault_of_a_window_is_reported(cli, write_scenario):
+    """A window with two faults reports both: bad hours and dates in the wrong order; a
+    'duration' with 'daily' (said as such, not "give 'start' and 'end'", which are
+    given) and a start that is not a date."""
+    text = _coffee("plain").replace(
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n",
+        "    conference: {start: 2024-05-14 09:00, end: 2024-05-14 18:00}\n"
+        '    hours: {daily: "8-22", start: 2024-05-14, end: 2024-05-13}\n'
+        '    both: {daily: "08:00-22:00", start: 2024-05-14 09:00, end: 2024-05-16, '
+        "duration: 3h}\n",
+    )
+    path = write_scenario(text, "windows.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines[:4] == [
+        f"{path}:9:20: calendar.windows.hours.daily: write the hours as 08:00-22:00, not '8-22'",
+        f"{path}:9:52: calendar.windows.hours.end: the last date comes before the first",
+        f"{path}:10:11: calendar.windows.both: 'duration' does not go with 'daily' (the "
+        "hours say how long each day's window is): remove it",
+        f"{path}:10:41: calendar.windows.both.start: with 'daily', write a date such as "
+        "2023-06-02, not '2024-05-14 09:00'",
+    ]
+    assert lines[4:] == [
+        f"{path}:12:42: params.p_accept.default: {P17}",
+        f"{path}:16:44: actors.b.present.0.window: unknown window 'confrence' (did you mean "
+        "'conference'?); windows: both, conference, hours",
+        f"{path}:32:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:35:11: actions.meet.from: {ACEPTED}",
+        f"{path}:36:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+def test_a_quote_closed_by_a_later_apostrophe_names_the_line_it_was_opened(cli, write_scenario):
+    """An unclosed 'quotation mark is closed by the next apostrophe, far below: the
+    message says where the quoted value was opened, not only where the parser stopped."""
+    text = COFFEE.replace("title: A coffee", "title: 'A coffee").replace(
+        "guard: present('a') and presnt('b')", "guard: present('a')"
+    )
+    path = write_scenario(text, "quote.yaml")
+    assert assert_input_error(cli("validate", path)) == [
+        f"{path}:34:21: invalid YAML: unexpected 'a' after a complete value on this line: "
+        "the quotation mark before it closes the value quoted at line 2 (is the closing "
+        "quotation mark missing there? a ' inside it is written '')"
+    ]

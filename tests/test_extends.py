@@ -89,7 +89,9 @@ def test_mappings_merge_key_by_key_and_the_case_wins(tmp_path: Path) -> None:
 
 
 def test_lists_and_scalars_are_replaced(tmp_path: Path) -> None:
-    case = CASE + """\
+    case = (
+        CASE
+        + """\
 protocol:
   states: [requested, accepted, held, declined, lapsed]
   transitions:
@@ -97,6 +99,7 @@ protocol:
     - {trigger: decline, source: requested, dest: declined}
     - {trigger: meet, source: accepted, dest: held}
 """
+    )
     write(tmp_path, {"bases/base.yaml": BASE, "case.yaml": case})
     cs = load(tmp_path / "case.yaml")
     assert cs.states == ("requested", "accepted", "held", "declined", "lapsed")
@@ -326,3 +329,112 @@ def test_text_cannot_extend_a_file(tmp_path: Path) -> None:
     [p] = info.value.problems
     assert (p.file, p.line, p.col, p.path) == ("<string>", 1, 10, "extends")
     assert "load the file" in p.message
+
+
+# --- part of a scenario is still checked (the review of issue 10, point 5) ---------------
+
+OWN_MISTAKES = """\
+extends: {base}
+id: c
+title: case
+calendar:
+  timezone: Europe/Vienna
+  start: 2024-05-14 08:00
+  horizon: 2024-05-14 18:00
+actors:
+  a: {{name: A, present: [{{from: 0h, until: 10h}}]}}
+  b: {{name: B, present: [{{from: 0h, until: 10h}}], avialable: []}}
+actions:
+  answer:
+    guard: presnt('a')
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "base_problem"),
+    [
+        (
+            {"bsyn.yaml": "abstract: true\nparams:\n  p: {kind: probability, default: 0.5\n"},
+            "bsyn.yaml:4:1: invalid YAML: the '{' opened at line 3 is not closed with '}' "
+            "before this point (or an item in it needs quotes)",
+        ),
+        ({}, "case.yaml:1:10: extends: {tmp}/bsyn.yaml: no such file"),
+        (
+            {
+                "bsyn.yaml": "extends: cyc.yaml\nabstract: true\n",
+                "cyc.yaml": "extends: bsyn.yaml\nabstract: true\n",
+            },
+            "cyc.yaml:1:10: extends: 'extends' makes a cycle: {tmp}/case.yaml → "
+            "{tmp}/bsyn.yaml → {tmp}/cyc.yaml → {tmp}/bsyn.yaml",
+        ),
+    ],
+    ids=["yaml-error", "missing", "cycle"],
+)
+def test_a_broken_base_does_not_hide_the_case_s_own_mistakes(
+    tmp_path: Path, files: dict[str, str], base_problem: str
+) -> None:
+    """A base that cannot be read (a YAML error, no such file, a cycle) is reported with
+    what can be checked of the case without it: an unknown key, a misspelt function.
+    What the base would have given (a protocol, the actions' actors) is not missing.
+    The case's own lines come first (a missing base is said at its 'extends')."""
+    write(tmp_path, {**files, "case.yaml": OWN_MISTAKES.format(base="bsyn.yaml")})
+    case = tmp_path / "case.yaml"
+    own = [
+        f"{case}:10:51: actors.b.avialable: unknown key 'avialable' (did you mean 'available'?)",
+        f"{case}:13:12: actions.answer.guard: unknown function 'presnt' (did you mean "
+        "'present'?); available functions: abs, available, clamp, exp, in_window, log, "
+        "logistic, max, min, present, sqrt (in \"presnt('a')\")",
+    ]
+    said = f"{tmp_path}/" + base_problem.replace("{tmp}", str(tmp_path))
+    assert problems(case) == (own + [said] if files else [said, *own])
+
+
+BROKEN_BASE = """\
+abstract: true
+params:
+  p_yes: {kind: probability, default: 1.5, assumption: x}
+  q: {default: 0.5, low: 0, high: 0.4, assumption: x}
+  wait: {kind: duration, default: -2h, assumption: x}
+  s: {default: abc, assumption: x}
+  t: {default: 3h, assumption: x}
+protocol:
+  states: [requested, held, declined]
+  initial: requested
+  transitions:
+    - {trigger: meet, source: requested, dest: held}
+    - {trigger: decline, source: requested, dest: declnied}
+  outcomes: {success: [held], failure: [declined]}
+actions:
+  answer:
+    actor: b
+    from: requested
+    delay: {dist: exponential, mean: tt}
+    guard: x_of_the_case > 1
+    options:
+      yes: {weight: p_yes, trigger: meet}
+      no: {weight: 1 - p_yes, trigger: decline}
+"""
+
+
+def test_an_abstract_base_is_range_and_name_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a base gives is checked like a whole scenario's (ranges, types, bounds, and the
+    names it declares itself: a misspelt state, a misspelt parameter), each once; what it
+    leaves to its cases is not missing, and a name unlike any it declares (the actor 'b',
+    'x_of_the_case') may be declared by a case."""
+    write(tmp_path, {"base.yaml": BROKEN_BASE})
+    base = tmp_path / "base.yaml"
+    assert main(["validate", str(base)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{base}:3:39: params.p_yes.default: must be a probability (0 to 1), found 1.5",
+        f"{base}:4:16: params.q.default: must be at most 0.4 (params.q.high, {base}:4:35), "
+        "found 0.5",
+        f"{base}:5:35: params.wait.default: must be at least 0 (a duration cannot be "
+        "negative), found -2h",
+        f"{base}:6:16: params.s.default: expected a number, found 'abc'",
+        f"{base}:13:51: protocol.transitions.1.dest: unknown state 'declnied' (did you mean "
+        "'declined'?); states: declined, held, requested",
+        f"{base}:19:38: actions.answer.delay.mean: unknown parameter 'tt' (did you mean "
+        "'t'?); declared: p_yes, q, t, wait",
+    ]

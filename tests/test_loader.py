@@ -189,9 +189,18 @@ def test_schema_problems_are_all_reported(write_scenario):
     path = write_scenario(SCHEMA)
     problems = by_path(problems_of(path))
     expected = {
-        "params.p_yes.kind": (8, 17, r"'probability'.*found: 'probabilty'"),
+        "params.p_yes.kind": (
+            8,
+            17,
+            r"unknown kind 'probabilty' \(did you mean 'probability'\?\); kinds: number, "
+            "probability",
+        ),
         "params.n.colour": (9, 41, r"unknown key 'colour'"),
-        "facts.ok.type": (11, 14, r"'bool', 'number' or 'enum'.*found: 'boolean'"),
+        "facts.ok.type": (
+            11,
+            14,
+            r"unknown type 'boolean' \(did you mean 'bool'\?\); types: bool, number, enum",
+        ),
         "actors.a.name": (13, 13, r"valid string"),
         "actions.go.delay.dist": (24, 19, r"'exponentail'.*'exponential'"),
     }

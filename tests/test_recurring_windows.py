@@ -131,6 +131,9 @@ def test_a_window_group_in_a_guard_equals_the_or_of_its_members() -> None:
         ('    w: {daily: "08:00-22:00", start: 2023-03-24, end: 2023-03-25, days: [mon]}\n',
          "calendar.windows.w.days: no date from 'start' to 'end' falls on these days"),
         ('    w: {daily: "08:00-22:00", start: 2023-03-24, duration: 2d}\n',
+         "calendar.windows.w: 'duration' does not go with 'daily' (the hours say how long "
+         "each day's window is): remove it, and give 'end' (the last date)"),
+        ('    w: {daily: "08:00-22:00", start: 2023-03-24}\n',
          "calendar.windows.w: with 'daily', give 'start' and 'end' (the first and last date)"),
         ("    w: {start: 2023-03-24 08:00, end: 2023-03-25 08:00, days: [mon]}\n",
          "calendar.windows.w: 'days' applies to recurring windows (with 'daily') only"),

@@ -228,14 +228,16 @@ class _Compiler(Resolver):
                     hours.append(time(0) if int(h) == 24 else time(int(h), int(m)))
             if len(hours) == 2 and hours[0] == hours[1] and match[3] != "24":
                 self.bad((*loc, "daily"), "the hours open and close at the same time")
-        if len(days) < 2 or len(hours) < 2:
+        if len(days) < 2:
             return None
-        first, last = days
+        first, last = days  # checked even if the hours are wrong: both are reported
         if last < first:
             self.bad((*loc, "end"), "the last date comes before the first")
             return None
         if (last - first).days > MAX_HORIZON_DAYS:
             self.bad((*loc, "end"), f"at most {MAX_HORIZON_DAYS} days of recurring hours")
+            return None
+        if len(hours) < 2:
             return None
         wanted = set(w.days) if w.days else None
         opens, closes = hours
@@ -280,7 +282,7 @@ class _Compiler(Resolver):
 
     def check_range(
         self, loc: Loc, kind: str, value: float, low: float | None, high: float | None
-    ) -> None:
+    ) -> bool:
         """A problem at ``loc``'s default if it breaks a bound: the one the kind implies
         (0 to 1 for a probability, at least 0 for a rate or duration), else the
         declared ``low``/``high``, named with its path (the loader adds where it is
@@ -298,6 +300,9 @@ class _Compiler(Resolver):
             bound = (*loc, "high")
             self.bad(at, f"must be at most {self.shown(high, kind)} ({_dotted(bound)}), "
                      f"found {found}", refer=bound)  # fmt: skip
+        else:
+            return True
+        return False
 
     def param_values(self) -> None:
         """Resolve every parameter and build the parameter table (:class:`Parameter`)."""
@@ -314,10 +319,12 @@ class _Compiler(Resolver):
             high = self.param_number((*loc, "high"), p.high, kind) if p.high is not None else None
             declared[pid] = (low, high)
             if value is None:
+                self.refused.add(pid)
                 continue
             if low is not None and high is not None and low > high:
                 self.bad((*loc, "high"), f"high ({high:g}) is below low ({low:g})")
-            self.check_range(loc, kind, value, low, high)
+            if not self.check_range(loc, kind, value, low, high):
+                self.refused.add(pid)
             if p.actor is not None and p.actor not in self.sc.actors:
                 self.bad(
                     (*loc, "actor"),

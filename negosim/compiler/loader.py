@@ -55,6 +55,8 @@ def validate_document(
 
     An abstract base (``abstract: true``) is refused: it is not meant to be run.
     """
+    if doc.base_problems:  # the base is unreadable: what the file's own part shows
+        raise ScenarioError(sort_problems(doc.base_problems + partial_problems(doc), doc))
     refuse_abstract(doc)
     refuse_unresolved_base(doc)
     require_scenario(doc)
@@ -119,18 +121,41 @@ def refuse_unresolved_base(doc: YamlDocument) -> None:
 def check_base(doc: YamlDocument) -> None:
     """Validate an abstract base: every value it gives must be valid, but parts of a
     scenario may be missing (a case that extends it gives them). ScenarioError if not."""
+    problems = doc.base_problems + partial_problems(doc)
+    if problems:
+        raise ScenarioError(sort_problems(problems, doc))
+
+
+_NAMED = re.compile(r"unknown (parameter|name|state|trigger|actor|window|fact|precondition) ")
+"""How the messages start that name something not declared: in part of a scenario,
+a name another file may declare."""
+
+
+def partial_problems(doc: YamlDocument) -> list[Problem]:
+    """The problems of part of a scenario (an abstract base, or a case whose base could
+    not be read): what it gives is checked (unknown keys, types, ranges, expressions)
+    and what it leaves out is not missing. A name it uses but does not declare may be
+    declared by the file that completes it, so it is a problem only if it looks like a
+    misspelling of a name this part declares ("did you mean")."""
+    if not isinstance(doc.data, dict):
+        return []
+    problems = list(doc.problems)
     try:
-        Scenario.model_validate(doc.data)
+        model = Scenario.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         missing = ("missing", "union_tag_not_found")
         real = [e for e in exc.errors() if e["type"] not in missing]
         if real:
-            problems = problems_from_validation_error(
-                pydantic.ValidationError.from_exception_data(exc.title, real),  # type: ignore[arg-type]
-                doc,
-            )
-            if problems:
-                raise ScenarioError(problems) from None
+            refused = pydantic.ValidationError.from_exception_data(exc.title, real)  # type: ignore[arg-type]
+            problems += [_key_hint(p) for p in problems_from_validation_error(refused, doc)]
+        found = _whole_file_problems(exc, doc)
+    else:
+        _, issues = compile_scenario(model)
+        found = [_located(doc, p, None) for p in issues]
+    problems += [p for p in found if not _NAMED.match(p.message) or "(did you mean" in p.message]
+    if doc.base_problems:  # an unusable 'extends' is said once, by the base problem
+        problems = [p for p in problems if p.path != "extends"]
+    return list(dict.fromkeys(problems))
 
 
 def _fields(t: Any) -> dict[str, Any]:
@@ -191,6 +216,10 @@ def _key_hint(problem: Problem) -> Problem:
 SCENARIO_MARKERS = ("id", "protocol")
 """Top-level keys every scenario has: a file without them is not a scenario at all."""
 
+_SCENARIO_KEYS = ("id", "title", "calendar", "actors", "protocol", "actions")
+"""A file with two of these is a scenario, if an incomplete one (its missing keys are
+reported with its other problems); with fewer it is something else."""
+
 
 def require_scenario(doc: YamlDocument) -> None:
     """ScenarioError (one line) if ``doc`` is not a negosim scenario.
@@ -201,6 +230,8 @@ def require_scenario(doc: YamlDocument) -> None:
     """
     data = doc.data
     missing = [k for k in SCENARIO_MARKERS if not (isinstance(data, dict) and k in data)]
+    if missing and isinstance(data, dict) and sum(k in data for k in _SCENARIO_KEYS) >= 2:
+        return  # a scenario without its id (or protocol): said with its other problems
     if missing:
         raise ScenarioError(
             [
@@ -231,20 +262,88 @@ _CALENDAR_CORE = (("calendar", "timezone"), ("calendar", "start"), ("calendar", 
 # of the file) can still be compiled and checked. Whatever the compiler then says at
 # (or inside) a stand-in, or at an item holding one, is about the stand-in and dropped.
 # Keyed by (model, field); a field not listed here that is optional is left out instead.
-_STAND_INS: dict[tuple[str, str], Callable[[tuple[str | int, ...]], Any]] = {
-    ("Scenario", "id"): lambda loc: "x",
-    ("Scenario", "title"): lambda loc: "x",
-    ("Calendar", "timezone"): lambda loc: "UTC",
-    ("Calendar", "start"): lambda loc: "2000-01-01 00:00",
-    ("Calendar", "horizon"): lambda loc: "1d",
-    ("Actor", "name"): lambda loc: str(loc[-2]),
-    ("Action", "actor"): lambda loc: "_",
-    ("Action", "delay"): lambda loc: {"dist": "fixed", "value": 0.0},
-    ("Precondition", "text"): lambda loc: "-",
-    ("Precondition", "insisted_by"): lambda loc: "_",
-    ("Precondition", "holds"): lambda loc: "true",
-    ("SourceRef", "title"): lambda loc: "-",
-}
+_STAND_INS: dict[tuple[str, str], Callable[[tuple[str | int, ...], Any], Any]] = {
+    ("Scenario", "id"): lambda loc, data: "x",
+    ("Scenario", "title"): lambda loc, data: "x",
+    ("Scenario", "calendar"): lambda loc, data: {
+        "timezone": "UTC", "start": "2000-01-01 00:00", "horizon": "3650d"
+    },
+    ("Scenario", "actors"): lambda loc, data: {"_": {"name": "_"}},
+    ("Scenario", "protocol"): lambda loc, data: {
+        "states": ["_", "__"], "initial": "_", "outcomes": {"success": ["__"]},
+        "transitions": [{"trigger": "_", "source": "_", "dest": "__"}],
+    },
+    ("Scenario", "actions"): lambda loc, data: {
+        "_": {"actor": "_", "delay": {"dist": "fixed", "value": 0.0}}
+    },
+    ("Calendar", "timezone"): lambda loc, data: "UTC",
+    ("Calendar", "start"): lambda loc, data: "2000-01-01 00:00",
+    ("Calendar", "horizon"): lambda loc, data: "1d",
+    ("Actor", "name"): lambda loc, data: str(loc[-2]),
+    ("Action", "actor"): lambda loc, data: "_",
+    ("Action", "delay"): lambda loc, data: {"dist": "fixed", "value": 0.0},
+    ("Precondition", "text"): lambda loc, data: "-",
+    ("Precondition", "insisted_by"): lambda loc, data: "_",
+    ("Precondition", "holds"): lambda loc, data: "true",
+    ("SourceRef", "title"): lambda loc, data: "-",
+    # The protocol: stand-ins that keep its other states and triggers checkable.
+    ("Protocol", "states"): lambda loc, data: _states_used(data),
+    ("Protocol", "initial"): lambda loc, data: (_states_written(data) or ["_"])[0],
+    ("Protocol", "transitions"): lambda loc, data: [
+        {"trigger": "_", "source": "_", "dest": "_"}
+    ],
+    ("Protocol", "outcomes"): lambda loc, data: {"success": ["_"]},
+    ("Transition", "trigger"): lambda loc, data: "_",
+    ("Transition", "source"): lambda loc, data: _initial_written(data),
+    ("Transition", "dest"): lambda loc, data: _source_of(data, loc),
+}  # fmt: skip
+
+
+def _protocol_of(data: Any) -> dict[str, Any]:
+    protocol = data.get("protocol") if isinstance(data, dict) else None
+    return protocol if isinstance(protocol, dict) else {}
+
+
+def _states_written(data: Any) -> list[str]:
+    """The state names the protocol lists (as a list or a mapping), if it lists any."""
+    states = _protocol_of(data).get("states")
+    if isinstance(states, dict | list):
+        return [s for s in states if isinstance(s, str)]
+    return []
+
+
+def _states_used(data: Any) -> list[str]:
+    """Stand-in states: what ``states`` says if it is one name, and every state the rest
+    of the protocol names (so that only the names used elsewhere can be unknown)."""
+    protocol = _protocol_of(data)
+    names: list[Any] = [protocol.get("states"), protocol.get("initial")]
+    for t in protocol.get("transitions") or []:
+        if isinstance(t, dict):
+            source = t.get("source")
+            names += [*(source if isinstance(source, list) else [source]), t.get("dest")]
+    outcomes = protocol.get("outcomes")
+    if isinstance(outcomes, dict):
+        for kind in ("success", "failure"):
+            listed = outcomes.get(kind)
+            names += listed if isinstance(listed, list) else []
+    used = [n for n in names if isinstance(n, str) and n.isidentifier()]
+    return list(dict.fromkeys(used)) or ["_"]
+
+
+def _initial_written(data: Any) -> str:
+    initial = _protocol_of(data).get("initial")
+    return initial if isinstance(initial, str) else "_"
+
+
+def _source_of(data: Any, loc: tuple[str | int, ...]) -> str:
+    """A transition's stand-in dest: its own source (a loop leaves the rest intact)."""
+    try:
+        source = _get(data, loc[:-1]).get("source")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return "_"
+    if isinstance(source, list):
+        source = source[0] if source else None
+    return source if isinstance(source, str) else "_"
 
 
 def _step_into(t: Any, node: Any) -> Any:
@@ -313,6 +412,19 @@ def _get(data: Any, path: tuple[str | int, ...]) -> Any:
     return data
 
 
+_NOT_WITH = {
+    "group": ("start", "end", "duration", "daily", "days"),
+    "daily": ("duration",),
+}
+"""The keys a window of each form refuses (see :class:`negosim.scenario.schema.Window`)."""
+
+
+def _window_form(node: Any) -> str | None:
+    if not isinstance(node, dict):
+        return None
+    return "group" if "group" in node else "daily" if "daily" in node else None
+
+
 class _Unrepairable(Exception):
     """A schema problem that leaves nothing sound to compile around it."""
 
@@ -342,7 +454,7 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
             return
     if err["type"] == "missing" and isinstance(loc[-1], str):
         path = (*path, loc[-1])
-    if path[:1] != ("protocol",):  # a changed protocol would change every state check
+    if True:
         for depth, model, key, required in reversed(_fields_on(path, data)):
             if item is not None and depth <= len(item):
                 break  # never repair above the item: leave the item out instead
@@ -354,7 +466,7 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
                 break
             stand_in = _STAND_INS.get((model, key))
             if stand_in is not None:
-                parent[key] = stand_in(where)
+                parent[key] = stand_in(where, data)
             elif not required:
                 parent.pop(key, None)
             else:
@@ -362,6 +474,15 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
             repaired.add(where)
             if model == "Calendar":
                 repaired.update(_CALENDAR_CORE)  # times are read against each other
+            return
+    if item is not None and path == item and item[0] == "calendar":
+        node = _get(data, item)
+        form = _window_form(node)
+        extra = [k for k in _NOT_WITH[form] if k in node] if form is not None else []
+        if extra and (*item, extra[0]) not in repaired:
+            for key in extra:  # a key that does not go with the window's form: the rest
+                node.pop(key)  # of the window is still checked
+                repaired.add((*item, key))
             return
     if item is not None:
         if path == item and item[0] == "params" and isinstance(_get(data, item), dict):
@@ -389,7 +510,15 @@ def _repaired(doc: YamlDocument, exc: pydantic.ValidationError) -> tuple[
     errors = exc.errors()
     for _ in range(8):  # a repair can uncover another problem (a rule across fields)
         try:
+            seen: set[tuple[Any, ...]] = set()
             for err in errors:
+                at = (
+                    _data_path(tuple(err["loc"]), data),
+                    err["type"] == "missing" and err["loc"][-1],
+                )
+                if at in seen:
+                    continue  # one value wrong against each member of a union: repaired once
+                seen.add(at)
                 _repair(data, err, repaired, pruned)
         except (_Unrepairable, KeyError, IndexError, TypeError):
             return None
@@ -417,9 +546,10 @@ def _whole_file_problems(
     left out), and the result is compiled. What the compiler then says about a
     stand-in, or about an item that holds one, is dropped; so are problems that
     only mention a left-out item (e.g. "unknown precondition 'x'" when 'x' itself
-    was invalid): they would be noise. If nothing sound is left to compile (a
-    schema problem in the protocol, a section missing), the expressions are still
-    checked one by one.
+    was invalid): they would be noise, and so are the messages a stand-in makes
+    meaningless wherever they are (:func:`_moot`: every window is "unknown" with a
+    stand-in calendar). If nothing sound is left to compile after all, the
+    expressions are still checked one by one.
     """
     if not isinstance(doc.data, dict):
         return []
@@ -429,11 +559,13 @@ def _whole_file_problems(
     model, repaired, pruned = fixed
     _, problems = compile_scenario(model)
     gone = {f"'{item[-1]}'" for item in pruned}
+    moot = _moot(repaired)
     found = [
         _located(doc, p, sets)
         for p in problems
         if not _under(tuple(p.loc), repaired)
         and not any(g in _QUOTED_EXPRESSION.sub("", p.message) for g in gone)
+        and not p.message.startswith(moot)
     ]
     if not pruned:
         return found
@@ -455,16 +587,37 @@ def _whole_file_problems(
     return found + [p for p in alone if left_out(p.path)]
 
 
+def _moot(repaired: set[tuple[str | int, ...]]) -> tuple[str, ...]:
+    """How the messages start that a stand-in makes meaningless wherever they are: with
+    a stand-in calendar every window is "unknown", with a stand-in protocol every
+    state and trigger, with a stand-in transition the reachability of the outcomes."""
+    moot: list[str] = []
+    if ("calendar",) in repaired:
+        moot.append("unknown window ")
+    if ("actors",) in repaired:
+        moot.append("unknown actor ")
+    if ("protocol",) in repaired:
+        moot += ["unknown state ", "unknown trigger ", "trigger '"]
+    transitions = [p for p in repaired if p[:2] == ("protocol", "transitions")]
+    if transitions:
+        moot.append("no transition reaches ")
+    if any(len(p) < 4 or p[3] == "trigger" for p in transitions):
+        moot += ["unknown trigger ", "trigger '"]
+    if ("protocol", "initial") in repaired or ("protocol", "states") in repaired:
+        moot.append("no transition reaches ")
+    return tuple(moot)
+
+
 _FACT_TYPES = {"bool": "bool", "number": "number", "enum": "str"}
 
 
 def _expression_problems(doc: YamlDocument, exc: pydantic.ValidationError) -> list[Problem]:
     """The problems of each expression on its own, when the file as a whole cannot be compiled.
 
-    A schema problem in the calendar or the protocol leaves nothing sound to
-    compile, but a misspelt name in a guard can still be found and reported in
-    the same pass: each expression is compiled against the names the file
-    declares (facts, parameters, actors, windows), as far as they can be read.
+    When a schema problem leaves nothing sound to compile, a misspelt name in a
+    guard can still be found and reported in the same pass: each expression is
+    compiled against the names the file declares (facts, parameters, actors,
+    windows), as far as they can be read.
     """
     data = doc.data
     if not isinstance(data, dict):

@@ -58,6 +58,9 @@ class Resolver:
         self.initial: list[Any] = []
         self.params: dict[str, float] = {}
         self.param_kind: dict[str, str] = {}
+        # Parameters whose default was refused (reported once, at the default): a use
+        # of one is neither an unknown name nor a second problem of its own.
+        self.refused: set[str] = set()
         # What the file uses, for the lints (negosim.compiler.lints): the names each
         # expression reads, by location, and the parameters named as quantities.
         self.expr_names: dict[Loc, frozenset[str]] = {}
@@ -100,6 +103,9 @@ class Resolver:
                 self.bad(loc, f"expected a number here, found the duration {value!r}")
                 return None
             return parse_duration(value)
+        if isinstance(value, str) and value in self.refused:
+            self.quantity_params.add(value)
+            return None
         if isinstance(value, str) and value in self.params:
             self.quantity_params.add(value)
             is_dur = self.param_kind[value] == "duration"
@@ -231,6 +237,8 @@ class Resolver:
         else:  # enum
             if isinstance(value, str) and fact.values and value in fact.values:
                 return _const(value)
+            if isinstance(value, str) and not fact.values:
+                return None  # the fact has no values (reported there): nothing to judge by
             if isinstance(value, str) and value.isidentifier() and value not in self.names:
                 values = tuple(fact.values or ())  # a misspelt value, not an expression
                 self.bad(loc, f"{value!r} is not one of {fact_id}'s values: "

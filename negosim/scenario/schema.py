@@ -214,7 +214,15 @@ class Window(Strict):
         if self.start is None:
             raise ValueError("give 'start' (and 'end' or 'duration'), or 'group'")
         if self.daily is not None:
-            if self.end is None or self.duration is not None:
+            if self.duration is not None:
+                raise ValueError(
+                    "'duration' does not go with 'daily' (the hours say how long each day's "
+                    "window is): remove it, and give 'end' (the last date)"
+                    if self.end is None
+                    else "'duration' does not go with 'daily' (the hours say how long each "
+                    "day's window is): remove it"
+                )
+            if self.end is None:
                 raise ValueError("with 'daily', give 'start' and 'end' (the first and last date)")
             return self
         if self.days is not None:

@@ -119,6 +119,10 @@ class YamlDocument:
     # The YAML read from each base (by the name in ``bases``), to locate a problem
     # inside a value written over several lines in a base.
     base_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # With ``keep_going``: why the base named by ``extends`` could not be read (a YAML
+    # error in it, no such file, a cycle); ``data`` is then the file's own, unmerged,
+    # so that what can be checked of it is checked in the same pass.
+    base_problems: list[Problem] = field(default_factory=list, repr=False, compare=False)
 
     def _walk(self, loc: Loc) -> tuple[list[str | int], _Pos | None]:
         """Follow ``loc`` through the data, skipping parts that name no key/index.
@@ -458,6 +462,15 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
         problem.startswith("expected <block end>")
         or ("flow" not in context and problem.startswith("expected <block mapping start>"))
     ):
+        opened = _quote_opened(text, exc.problem_mark)
+        if opened is not None:
+            line, quote = opened
+            inside = "''" if quote == "'" else '\\"'
+            return (
+                f"unexpected {after!r} after a complete value on this line: the quotation "
+                f"mark before it closes the value quoted at line {line} (is the closing "
+                f"quotation mark missing there? a {quote} inside it is written {inside})"
+            )
         return (
             f"unexpected {after!r} after a complete value on this line: if it is part "
             "of the value, put the whole value in quotes; otherwise remove it"
@@ -515,6 +528,28 @@ def _plain(exc: yaml.MarkedYAMLError, text: str) -> str:
     if context and problem and exc.context_mark is not None:
         message += f" ({context}{since})"
     return message
+
+
+def _quote_opened(text: str, mark: yaml.Mark | None) -> tuple[int, str] | None:
+    """Where (line, quotation mark) the quoted value that ends just before ``mark`` was
+    opened, if on an earlier line: a quotation mark left open, closed much later by an
+    apostrophe (``B's``), makes the parser stop far from the mistake."""
+    if mark is None:
+        return None
+    last = None
+    try:
+        for token in yaml.scan(text):
+            if token.start_mark.index >= mark.index:
+                break
+            if isinstance(token, yaml.ScalarToken):
+                last = token
+    except yaml.YAMLError:
+        pass
+    if last is None or last.style not in ("'", '"') or last.end_mark.index > mark.index:
+        return None
+    if text[last.end_mark.index : mark.index].strip() or last.start_mark.line >= mark.line:
+        return None
+    return last.start_mark.line + 1, str(last.style)
 
 
 def _text_before_mark(exc: yaml.MarkedYAMLError, text: str) -> str:
@@ -629,7 +664,13 @@ def load_scenario_file(path: str | os.PathLike[str], keep_going: bool = False) -
     at the base or the case (:meth:`YamlDocument.problem`).
     """
     doc = load_yaml_file(path, keep_going=keep_going)
-    return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
+    try:
+        return _extend(doc, [(os.path.realpath(doc.file), doc.file)])
+    except ScenarioError as exc:
+        if not keep_going:
+            raise
+        doc.base_problems = list(exc.problems)
+        return doc
 
 
 def _extend(doc: YamlDocument, chain: list[tuple[str, str]]) -> YamlDocument:
@@ -769,6 +810,74 @@ def _unknown_tag(key: str, ctx: dict[str, Any]) -> str:
     return f"unknown {what} {tag!r}{hint}; valid: {', '.join(valid)}"
 
 
+_WHAT = {
+    "dict_type": "a mapping", "list_type": "a list", "string_type": "a text",
+    "float_type": "a number", "float_parsing": "a number", "int_type": "a whole number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+}  # fmt: skip
+
+
+def _found(value: Any) -> str:
+    """A found value in words: ``a text 'requested'``, ``the number 3``."""
+    if isinstance(value, str):
+        return f"the text {_short(value)}"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value:g}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return _short(value)
+
+
+def _one_per_union(errors: list[Any], doc: YamlDocument) -> list[Any]:
+    """``errors`` with the type errors of one value against each member of a union
+    (``states`` as a mapping, or as a list) made one: ``expected a list or a mapping
+    of states, found the text 'requested'``."""
+    by_path: dict[tuple[Any, ...], list[int]] = {}
+    for i, err in enumerate(errors):
+        if err["type"] in _WHAT:
+            path = tuple(doc._walk(tuple(err["loc"]))[0])
+            by_path.setdefault(path, []).append(i)
+    merged: dict[int, Any] = {}
+    dropped: set[int] = set()
+    for path, indices in by_path.items():
+        kinds = list(dict.fromkeys(_WHAT[errors[i]["type"]] for i in indices))
+        if len(indices) < 2 or len(kinds) < 2:
+            continue
+        kinds.sort(key=lambda k: k != "a list")  # the plainer form first
+        key = str(path[-1]) if path and isinstance(path[-1], str) else ""
+        of = f" of {key}" if key and {"a list", "a mapping"} >= set(kinds) else ""
+        first = errors[indices[0]]
+        value = first.get("input")
+        message = f"expected {' or '.join(kinds)}{of}, found {_found(value)}"
+        merged[indices[0]] = {**first, "type": "union_types", "msg": message, "loc": path}
+        dropped.update(indices[1:])
+    return [merged.get(i, err) for i, err in enumerate(errors) if i not in dropped]
+
+
+def _not_one_of(key: str, value: Any, expected: str) -> str:
+    """``unknown day 'tues' (did you mean 'tue'?); days: mon, tue, ...``."""
+    valid = re.findall(r"'([^']*)'", expected)
+    noun = key[:-1] if key.endswith("s") and len(key) > 3 else key
+    close = difflib.get_close_matches(str(value), valid, n=1) if isinstance(value, str) else []
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {noun} {_short(value)}{hint}; {noun}s: {', '.join(valid)}"
+
+
+def _too_few(key: str, depth: int, least: Any, value: Any) -> str:
+    """``no actions: a scenario needs at least one`` (an empty mapping or list)."""
+    if least == 1:
+        return f"no {key}: " + (
+            "a scenario needs at least one" if depth == 1 else "give at least one"
+        )
+    return f"{key}: give at least {least}, found {len(value)}"
+
+
 def problems_from_validation_error(
     exc: pydantic.ValidationError, doc: YamlDocument
 ) -> list[Problem]:
@@ -779,13 +888,21 @@ def problems_from_validation_error(
     the enclosing mapping; an unknown key at the key itself.
     """
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    errors = _one_per_union(exc.errors(include_url=False), doc)
+    for err in errors:
         loc: Loc = tuple(err["loc"])
         kind, msg = err["type"], err["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
             msg = msg.removeprefix(prefix)
         disc = str(err.get("ctx", {}).get("discriminator", ""))
-        if kind == "missing" and loc:
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str) and "[" not in p), "")
+        if kind == "union_types":
+            msg = err["msg"]
+        elif kind == "literal_error" and key:
+            msg = _not_one_of(key, err.get("input"), str(err.get("ctx", {}).get("expected", "")))
+        elif kind == "too_short" and key and isinstance(err.get("input"), dict | list):
+            msg = _too_few(key, len(loc), err.get("ctx", {}).get("min_length", 1), err["input"])
+        elif kind == "missing" and loc:
             what = f"key '{loc[-1]}'" if isinstance(loc[-1], str) else f"item {loc[-1]}"
             msg = f"missing required {what}"
         elif kind == "extra_forbidden" and loc:
