@@ -376,7 +376,7 @@ def sweep(
         base = _scenario(cs, set)
         resolved = resolve_params(base, ranges, design)
         with _source_file(cs) as path, make_backend(max(1, workers)) as backend:
-            spec = SweepSpec(path, resolved, design, samples, runs, seed, crn, pairs)
+            spec = SweepSpec(path, resolved, design, samples, runs, seed, crn, pairs, base)
             with _progress(progress, None, f"{cs.id}: sweeping") as advance:
                 result = run_sweep(spec, backend, out=out, advance_runs=advance)
     return Sweep.of(result)

@@ -388,6 +388,22 @@ def test_a_sweep_compiles_its_scenario_once(
         )
 
 
+@pytest.mark.parametrize("engine", ["batch", "simpy"])
+def test_the_sweep_command_compiles_its_scenario_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """From the command line too: the load that resolves the parameters is the one the
+    points bind to (it used to be loaded three times before the first point)."""
+    from negosim.cli.main import main
+
+    path = _sweep_file(tmp_path)
+    counts = Counts(monkeypatch)
+    argv = ["sweep", str(path), "--param", "p_us_formal_request=0.05:0.6:3", "--runs", "40",
+            "--workers", "1", "--engine", engine, "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    assert counts.compiles == 1
+
+
 def test_an_uncertainty_run_compiles_its_scenario_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

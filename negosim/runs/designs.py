@@ -118,6 +118,9 @@ class SweepSpec:
     seed: int = 0
     crn: bool = True
     sets: list[tuple[str, Any]] = field(default_factory=list)
+    # The scenario as already loaded with ``sets`` (None: the sweep loads it): what
+    # resolved the parameters is what the points bind to, read and compiled once.
+    compiled: CompiledScenario | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> dict[str, Any]:
         """The sweep's settings as plain data: the manifest's ``sweep`` entry."""

@@ -409,7 +409,8 @@ def _run_sweep(
     engine: str = "batch",
 ) -> SweepResult:
     check_engine(engine)
-    base = load(spec.scenario, spec.sets)  # read, validated and compiled once, for every point
+    # Read, validated and compiled once, for every point (by the caller, if it had to).
+    base = spec.compiled if spec.compiled is not None else load(spec.scenario, spec.sets)
     base_key = model_key(base.model)
     outcome_names = list(estimate(base, Tally(), 0, 0.0).outcomes)
     cols = columns(spec, outcome_names)

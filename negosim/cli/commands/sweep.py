@@ -89,7 +89,7 @@ def _spec(args: argparse.Namespace) -> SweepSpec:
         require("sensitivity", f"the {design} design")  # before any point is run
     base = load(scenario, sets)
     params = resolve_params(base, ranges, design)
-    return SweepSpec(scenario, params, design, samples, runs, seed, crn, sets)
+    return SweepSpec(scenario, params, design, samples, runs, seed, crn, sets, compiled=base)
 
 
 @contextmanager
@@ -125,9 +125,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     err = stderr()
     engine = args.engine
     if engine == "batch":
-        from ...compiler.loader import load
-
-        engine = engine_for_args(args, load(spec.scenario, spec.sets))
+        assert spec.compiled is not None  # loaded by _spec
+        engine = engine_for_args(args, spec.compiled)
     with backend_from_args(args) as backend, _bars(Path(spec.scenario).stem) as (start, ap, ar):
         try:
             res = run_sweep(
