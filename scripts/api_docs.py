@@ -48,6 +48,13 @@ wrong`), naming the keyword (`set={'p': 2}`) where the command line names
 display as tables (with a figure if matplotlib is installed), and
 `progress=True` shows a progress bar. A worked notebook:
 [notebooks/munich.ipynb](notebooks/munich.ipynb).
+
+`compare`, `sweep` and `engine="batch"` run the batch engine, which sets
+glibc's allocator once per process to keep the memory its chunks free (no
+page faults between chunks). A notebook kernel then holds on to up to
+128 MiB it freed; set the environment variable `NEGOSIM_KEEP_FREED_MEMORY=0`
+before the first call to leave the allocator alone
+([dependencies.md](dependencies.md#notes)).
 """
 
 SECTIONS: list[tuple[str, list[str]]] = [

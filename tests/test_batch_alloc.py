@@ -31,7 +31,7 @@ def libc(monkeypatch: pytest.MonkeyPatch) -> _Libc:
     monkeypatch.setattr(alloc, "_done", False)
     monkeypatch.setattr(alloc, "_glibc", lambda: True)
     monkeypatch.setattr(alloc.ctypes, "CDLL", lambda name: fake)
-    for k in (*alloc._USER_SETTINGS, "GLIBC_TUNABLES"):
+    for k in (*alloc._USER_SETTINGS, "GLIBC_TUNABLES", alloc.OPT_OUT):
         monkeypatch.delenv(k, raising=False)
     return fake
 
@@ -94,3 +94,19 @@ def test_the_running_process_is_recognised() -> None:
 
     expected = sys.platform.startswith("linux") and bool(os.confstr("CS_GNU_LIBC_VERSION"))
     assert alloc._glibc() is expected
+
+
+@pytest.mark.parametrize("value", ["0", "no", "false", "off"])
+def test_negosim_keep_freed_memory_0_opts_out(
+    libc: _Libc, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(alloc.OPT_OUT, value)
+    assert alloc.keep_freed_memory() is False
+    assert libc.calls == []
+
+
+def test_negosim_keep_freed_memory_1_keeps_the_default(
+    libc: _Libc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(alloc.OPT_OUT, "1")
+    assert alloc.keep_freed_memory() is True
