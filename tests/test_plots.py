@@ -205,3 +205,21 @@ def test_the_curve_names_both_zones_across_a_dst_change(load_data: Any) -> None:
     cs = load_data(data)
     fig = plots.curve(simulate(cs, runs=50, seed=1), cs.start.astimezone(cs.tz), cs.horizon)
     assert fig.axes[0].get_xlabel() == "venue-local time (CEST)"
+
+
+@pytest.mark.parametrize("hours", [6, 50, 96, 200, 900])
+def test_the_curve_picks_its_ticks_without_a_warning(hours: int) -> None:
+    """3-4 days used to leave matplotlib's date locator without a step (a UserWarning
+    on stderr); beyond a week the ticks say the date, since weekdays repeat."""
+    import io
+    import warnings
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2023, 3, 24, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.curve(None, start, hours, exact=[(0, 0.0), (hours, 0.5)])
+        fig.savefig(io.BytesIO(), format="png")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == len(set(labels)) >= 3

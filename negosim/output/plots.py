@@ -187,8 +187,14 @@ def curve(
     ax.set_ylim(0, 1)
     _pct_axis(ax)
     tz = start.tzinfo
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=tz))
+    locator = mdates.AutoDateLocator(tz=tz, maxticks=8)
+    # Without 24 among the hourly steps, 3-4 days (too long for 12 h, too short for
+    # daily ticks) leave matplotlib without a step, and it warns.
+    locator.intervald[mdates.HOURLY] = [1, 2, 3, 4, 6, 12, 24]
+    ax.xaxis.set_major_locator(locator)
+    # Weekday and hour while a week fits; beyond it, weekdays repeat: say the date.
+    ticks = "%a %H:%M" if horizon_hours <= 7 * 24 else "%a %d %b"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(ticks, tz=tz))
     zones = zone_label(zone_names(start, horizon_hours, tz)) if tz is not None else ""
     ax.set_xlabel(f"venue-local time ({zones})")  # CET/CEST across a DST change
     ax.set_title("P(meeting held by t)" if est is not None
