@@ -521,6 +521,10 @@ def test_set_does_not_change_the_file(tunable):
             r"^--set actions.meat.delay: no key 'meat' at actions "
             r"\(did you mean meet\?\)$",
         ),
+        (  # a shortened name, too short for difflib: the key it begins
+            "actions.meet.options.y.weight=1",
+            r"no key 'y' at actions.meet.options \(did you mean yes\?\)$",
+        ),
         ("actors.a.present.3.until=1h", r"is a list of 1; '3' is not an index"),
         ("id.x=1", r"id is a single value, not a mapping or list"),
     ],

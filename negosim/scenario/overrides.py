@@ -133,6 +133,8 @@ def _apply_one(data: Any, path: str, value: Any) -> None:
 
 def _hint(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3)
+    if not close:  # a shortened name (`us_decides` for `us_decides_on_formal_request`)
+        close = [k for k in known if k.startswith(name) or name.startswith(k)][:3]
     if close:
         return f" (did you mean {', '.join(close)}?)"
     if known:
