@@ -1022,6 +1022,111 @@ def test_every_fault_of_a_window_is_reported(cli, write_scenario):
     ]
 
 
+def test_a_parameter_without_provenance_still_has_its_default_checked(cli, write_scenario):
+    """A missing source/assumption used to hide the parameter's out-of-range default."""
+    text = COFFEE.replace(
+        "p_accept: {kind: probability, default: 1.7, assumption: invented}",
+        "p_accept: {kind: probability, default: 1.7}",
+    )
+    path = write_scenario(text, "provenance.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:13: params.p_accept: give a 'source' (the sentence it comes from) or an "
+        "'assumption' note",
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: {ACEPTED}",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+def test_a_broken_transition_does_not_hide_an_event_trigger(cli, write_scenario):
+    """With no state machine (a transition from an unknown state), an event's misspelt
+    trigger is still told against the protocol's trigger names, as an action's is."""
+    text = COFFEE.replace(
+        "{trigger: accept, source: requested,", "{trigger: accept, source: requestd,"
+    )
+    text += "events:\n  snub: {at: 2024-05-14 12:00, set: {}, trigger: declin}\n"
+    path = write_scenario(text, "event.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:19:33: protocol.transitions.0.source: unknown state 'requestd' (did you "
+        "mean 'requested'?); states: accepted, declined, held, requested",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: {ACEPTED}",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+        f"{path}:38:50: events.snub.trigger: unknown trigger 'declin' (did you mean "
+        "'decline'?); protocol triggers: accept, decline, meet",
+    ]
+
+
+CALENDAR_BEHIND_A_BAD_ZONE = """\
+id: tz
+title: Calendar mistakes behind a bad zone
+calendar:
+  timezone: Europe/Viena
+  start: 2024-05-14 08:00
+  horizon: 2024-05-16 18:00
+  windows:
+    conference: {start: 2024-05-14 09:00, end: 2024-05-14 08:00}
+    hours: {daily: "08:00-25:00", start: 2024-05-14, end: 2024-05-15}
+params:
+  p: {kind: probability, default: 0.5, assumption: x}
+actors:
+  a: {name: A, present: [{from: 2024-05-14 10:00, until: 2024-05-14 09:00}]}
+  b: {name: B, present: [{from: 2024-05-14 1O:00, until: 2024-05-14 12:00}]}
+protocol:
+  states: [requested, held]
+  initial: requested
+  transitions:
+    - {trigger: meet, source: requested, dest: held}
+  outcomes: {success: [held]}
+actions:
+  m: {actor: a, delay: {dist: fixed, value: 1h}, trigger: meet}
+events:
+  e: {at: 2024-05-14 27:00, jitter: {dist: uniform, low: 1h, high: -1h}, set: {}}
+"""
+
+TIMES_OF_THE_FILE = [
+    ("8:48", "calendar.windows.conference.end: the window ends before it starts"),
+    ("9:20", "calendar.windows.hours.daily: 25:00 is not a time of day"),
+    ("13:58", "actors.a.present.0.until: the stay ends before it starts"),
+    ("14:33", "actors.b.present.0.from: '2024-05-14 1O:00' is not a date and time (write "
+     "e.g. 2023-02-17 14:00)"),
+    ("24:11", "events.e.at: '2024-05-14 27:00' is not a date and time (write e.g. "
+     "2023-02-17 14:00)"),
+    ("24:68", "events.e.jitter.high: high (-1) is below low (1)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fix", "first"),
+    [
+        (None, "4:13: calendar.timezone: unknown time zone 'Europe/Viena' (use an IANA name "
+               "such as Europe/Berlin)"),
+        (("Europe/Viena", "Europe/Vienna", "horizon: 2024-05-16", "horizon: 2024-05-13"),
+         "6:12: calendar.horizon: the horizon must come after the start"),
+        (("Europe/Viena", "Europe/Vienna", "start: 2024-05-14 08:00", "start: 2024-05-14 8h"),
+         "5:10: calendar.start: '2024-05-14 8h' is not a date and time (write e.g. "
+         "2023-02-17 14:00)"),
+    ],
+)  # fmt: skip
+def test_a_bad_zone_start_or_horizon_hides_no_other_time(cli, write_scenario, fix, first):
+    """An unknown time zone, a start that is not a time, or a horizon before the start
+    used to stop every other time of the file from being checked: the other times are
+    now read against a stand-in (UTC, a fixed start), which says nothing of its own."""
+    text = CALENDAR_BEHIND_A_BAD_ZONE
+    for old, new in zip(*[iter(fix or ())] * 2, strict=True):
+        assert old in text
+        text = text.replace(old, new)
+    path = write_scenario(text, "zone.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [f"{path}:{first}"] + [f"{path}:{at}: {msg}" for at, msg in TIMES_OF_THE_FILE]
+
+
 def test_a_quote_closed_by_a_later_apostrophe_names_the_line_it_was_opened(cli, write_scenario):
     """An unclosed 'quotation mark is closed by the next apostrophe, far below: the
     message says where the quoted value was opened, not only where the parser stopped."""

@@ -487,9 +487,13 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
     if item is not None:
         if path == item and item[0] == "params" and isinstance(_get(data, item), dict):
             node = _get(data, item)
-            if not (node.get("source") or node.get("assumption")) and item not in repaired:
-                node["assumption"] = "-"  # a parameter without provenance: note the rest
-                repaired.add(item)
+            noted = (*item, "assumption")
+            if not (node.get("source") or node.get("assumption")) and noted not in repaired:
+                # A parameter without provenance: a stand-in note, so that the rest of it
+                # (its default against its range) is still checked. Marked at the note
+                # alone, which nothing else reads: what is said of the default stays.
+                node["assumption"] = "-"
+                repaired.add(noted)
                 return
         items = _get(data, item[:-1])
         if isinstance(items, dict):
