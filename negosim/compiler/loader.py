@@ -131,6 +131,16 @@ _NAMED = re.compile(r"unknown (parameter|name|state|trigger|actor|window|fact|pr
 a name another file may declare."""
 
 
+_GIVEN_BY_BASE = (
+    "give a 'source' ",
+    "give 'start' (and ",
+    "with 'daily', give 'start' and 'end' ",
+)
+"""How the messages start that say a key is missing from a mapping (a parameter, a
+window), which a base may give: a case's mapping is merged into its base's, key by key
+(a list, such as an actor's stays, replaces the base's whole)."""
+
+
 def partial_problems(doc: YamlDocument) -> list[Problem]:
     """The problems of part of a scenario (an abstract base, or a case whose base could
     not be read): what it gives is checked (unknown keys, types, ranges, expressions)
@@ -154,7 +164,10 @@ def partial_problems(doc: YamlDocument) -> list[Problem]:
         found = [_located(doc, p, None) for p in issues]
     problems += [p for p in found if not _NAMED.match(p.message) or "(did you mean" in p.message]
     if doc.base_problems:  # an unusable 'extends' is said once, by the base problem
-        problems = [p for p in problems if p.path != "extends"]
+        # and what the base would have given is not missing: it cannot be read.
+        problems = [
+            p for p in problems if p.path != "extends" and not p.message.startswith(_GIVEN_BY_BASE)
+        ]
     return list(dict.fromkeys(problems))
 
 
