@@ -496,7 +496,7 @@ def test_every_independent_mistake_is_reported_in_one_pass(cli, write_scenario):
     lines = assert_input_error(cli("validate", path))
     assert len(lines) == len(set(lines))  # each once
     assert lines == [
-        f"{path}:6:12: calendar.horizon: Input should be a valid string (found: 48)",
+        f"{path}:6:12: calendar.horizon: expected text, found the number 48",
         f"{path}:13:25: actors.b.presnet: unknown key 'presnet' (did you mean 'present'?)",
         f"{path}:25:11: actions.b_answers.from: unknown state 'requestd' (did you mean "
         "'requested'?); states: accepted, declined, held, requested",
@@ -1060,6 +1060,44 @@ def test_a_broken_transition_does_not_hide_an_event_trigger(cli, write_scenario)
         f"{path}:34:29: actions.meet.guard: {PRESNT}",
         f"{path}:38:50: events.snub.trigger: unknown trigger 'declin' (did you mean "
         "'decline'?); protocol triggers: accept, decline, meet",
+    ]
+
+
+PYDANTIC_WORDING = """\
+id: My Case
+title: Words
+calendar: {timezone: UTC, start: 2024-01-01 00:00, horizon: 1d}
+params:
+  p: 5
+actors:
+  a: {name: 5, present: [{from: 0h, until: 1h}]}
+facts:
+  f: {type: bool, initial: maybe}
+protocol:
+  states: [a, b, off]
+  initial: a
+  transitions: [{trigger: go, source: a, dest: b}]
+  outcomes: {success: [b]}
+actions:
+  g: {actor: a, chance: maybe, delay: {dist: fixed, value: 1h}, trigger: go}
+"""
+
+
+def test_type_and_pattern_problems_are_said_in_plain_words(cli, write_scenario):
+    """No "Input should be a valid dictionary or instance of Param", no regular
+    expression; a state named off (YAML reads it as false) is one line saying so, not
+    also "protocol.states: Input should be a valid dictionary"."""
+    path = write_scenario(PYDANTIC_WORDING, "words.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:1:5: id: an id is lower-case letters, digits, '-' and '_', starting with a "
+        "letter or digit; found 'My Case'",
+        f"{path}:5:6: params.p: expected a mapping (KEY: VALUE lines), found the number 5",
+        f"{path}:7:13: actors.a.name: expected text, found the number 5",
+        f"{path}:9:28: facts.f.initial: expected true or false, found 'maybe'",
+        f"{path}:11:18: protocol.states.2: YAML reads the word off as false, not as text: "
+        "write it in quotes ('off')",
+        f"{path}:16:25: actions.g.chance: expected true or false, found the text 'maybe'",
     ]
 
 
