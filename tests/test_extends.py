@@ -446,6 +446,29 @@ actions:
 """
 
 
+def test_a_base_that_lists_its_states_names_no_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base that lists the states (a list: a case replaces it whole) and starts in
+    another was "ok (abstract base)"; a parameter without provenance in a base still
+    has its default checked."""
+    write(
+        tmp_path,
+        {
+            "base.yaml": "abstract: true\nparams:\n  r: {kind: rate, default: -1}\n"
+            "protocol:\n  states: [a, b]\n  initial: c\n"
+        },
+    )
+    base = tmp_path / "base.yaml"
+    assert main(["validate", str(base)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{base}:3:6: params.r: give a 'source' (the sentence it comes from) or an "
+        "'assumption' note",
+        f"{base}:3:28: params.r.default: must be at least 0 (a rate cannot be negative), found -1",
+        f"{base}:6:12: protocol.initial: unknown state 'c'; states: a, b",
+    ]
+
+
 def test_an_abstract_base_is_range_and_name_checked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -162,7 +162,16 @@ def partial_problems(doc: YamlDocument) -> list[Problem]:
     else:
         _, issues = compile_scenario(model)
         found = [_located(doc, p, None) for p in issues]
-    problems += [p for p in found if not _NAMED.match(p.message) or "(did you mean" in p.message]
+    # The states are a list (a case replaces it whole): if this part lists them, a
+    # state it names that is not in the list is unknown whatever completes it.
+    listed = bool(_states_written(doc.data)) and doc.file_of(("protocol", "states")) == doc.file
+    problems += [
+        p
+        for p in found
+        if not _NAMED.match(p.message)
+        or "(did you mean" in p.message
+        or (listed and p.message.startswith("unknown state ") and p.file == doc.file)
+    ]
     if doc.base_problems:  # an unusable 'extends' is said once, by the base problem
         # and what the base would have given is not missing: it cannot be read.
         problems = [
