@@ -1101,6 +1101,32 @@ def test_type_and_pattern_problems_are_said_in_plain_words(cli, write_scenario):
     ]
 
 
+def test_a_wrong_enum_value_an_effect_may_give_is_found_at_load(cli, write_scenario):
+    """``'warm' if tension > 1 else 'hott'`` validated, and the run failed with
+    "mood cannot be set to 'hott'": each value an effect may give is checked."""
+    text = COFFEE.replace(
+        "actors:\n",
+        "facts:\n  mood: {type: enum, values: [cold, warm, hot], initial: cold}\n"
+        "  tension: {type: number, initial: 0}\nactors:\n",
+    ).replace(
+        "yes: {weight: p_accept, trigger: accept}",
+        "yes: {weight: p_accept, trigger: accept, set: {mood: \"'warm' if tension > 1 "
+        "else 'hott'\"}}",
+    )
+    path = write_scenario(text, "enum.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:17:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:32:88: actions.b_answers.options.yes.set.mood: 'hott' is not one of mood's "
+        "values: cold, warm, hot (did you mean 'hot'?) (in \"'warm' if tension > 1 else "
+        "'hott'\")",
+        f"{path}:33:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:36:11: actions.meet.from: {ACEPTED}",
+        f"{path}:37:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
 CALENDAR_BEHIND_A_BAD_ZONE = """\
 id: tz
 title: Calendar mistakes behind a bad zone

@@ -480,6 +480,29 @@ def _enum_mismatches(
     return found
 
 
+def not_assignable(text: str, fact: str, values: tuple[str, ...]) -> list[ExpressionError]:
+    """The strings an expression may give (``'warm' if t > 1 else 'hott'``: each branch
+    of a conditional, each operand of ``and``/``or``) that are not one of an enum fact's
+    ``values``: setting the fact to one would fail only while running."""
+    body, src = _parse_text(text)
+    found = []
+    todo = [body]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.IfExp):
+            todo += [node.orelse, node.body]
+        elif isinstance(node, ast.BoolOp):
+            todo += reversed(node.values)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (node.value not in values)
+        ):
+            message = _not_a_value(node.value, fact, values)
+            found.append(ExpressionError(message, src.node(node)))
+    return found
+
+
 def _unknown_function(fname: str) -> str:
     known = sorted([*FUNCTIONS, *_SPECIAL])
     listed = ", ".join(known)

@@ -16,7 +16,7 @@ from ..errors import ExpressionError
 from ..scenario import schema
 from ..scenario.units import is_duration, parse_duration
 from . import dists
-from .expr import Compiled, Name, compile_expr
+from .expr import Compiled, Name, compile_expr, not_assignable
 from .tables import Assign, Value
 
 Loc = tuple[str | int, ...]
@@ -246,7 +246,13 @@ class Resolver:
                 return None
             if isinstance(value, str):
                 c = self.expr(loc, value, "str")
-                return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
+                if c is None:
+                    return None
+                values = tuple(fact.values or ())
+                wrong = not_assignable(value, fact_id, values)
+                for one in wrong:  # found now, not when the run sets it
+                    self.bad(loc, f"{one.message} (in {shown_expression(value)})", one.offset)
+                return None if wrong else _enum_checked(c.fn, fact_id, values)
         self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
         return None
 
