@@ -1127,6 +1127,26 @@ def test_a_wrong_enum_value_an_effect_may_give_is_found_at_load(cli, write_scena
     ]
 
 
+def test_a_repeated_state_is_named_and_short_names_get_did_you_mean(cli, write_scenario):
+    """The repeated state is named, at its second listing; 's9' (50% like 's0'
+    to difflib) is one character from 's0' and 's1', and both are offered."""
+    text = COFFEE.replace(
+        "states: [requested, accepted, held, declined]",
+        "states: [requested, accepted, held, declined, s0, s1, held]",
+    ).replace("from: acepted", "from: s9")
+    path = write_scenario(text, "states.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:16:57: protocol.states.6: the state 'held' is listed twice",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: unknown state 's9' (did you mean 's0' or 's1'?); "
+        "states: accepted, declined, held, requested, s0, s1",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
 CALENDAR_BEHIND_A_BAD_ZONE = """\
 id: tz
 title: Calendar mistakes behind a bad zone

@@ -428,9 +428,14 @@ class _Compiler(Resolver):
         states = p.state_names()
         known = set(states)
         ok = True
-        if len(known) != len(states):
-            self.bad(("protocol", "states"), "a state is listed twice")
-            ok = False
+        seen: set[str] = set()
+        for i, name in enumerate(states):
+            if name in seen:  # said at its second listing (a mapping cannot repeat a key)
+                at: Loc = ("protocol", "states", i) if isinstance(p.states, list) else (
+                    "protocol", "states")  # fmt: skip
+                self.bad(at, f"the state {name!r} is listed twice")
+                ok = False
+            seen.add(name)
         if p.initial not in known:
             self.bad(
                 ("protocol", "initial"), unknown("state", p.initial, states, "states")
