@@ -496,7 +496,7 @@ def test_every_independent_mistake_is_reported_in_one_pass(cli, write_scenario):
     lines = assert_input_error(cli("validate", path))
     assert len(lines) == len(set(lines))  # each once
     assert lines == [
-        f"{path}:6:12: calendar.horizon: Input should be a valid string (found: 48)",
+        f"{path}:6:12: calendar.horizon: expected text, found the number 48",
         f"{path}:13:25: actors.b.presnet: unknown key 'presnet' (did you mean 'present'?)",
         f"{path}:25:11: actions.b_answers.from: unknown state 'requestd' (did you mean "
         "'requested'?); states: accepted, declined, held, requested",
@@ -1020,6 +1020,195 @@ def test_every_fault_of_a_window_is_reported(cli, write_scenario):
         f"{path}:35:11: actions.meet.from: {ACEPTED}",
         f"{path}:36:29: actions.meet.guard: {PRESNT}",
     ]
+
+
+def test_a_parameter_without_provenance_still_has_its_default_checked(cli, write_scenario):
+    """A missing source/assumption used to hide the parameter's out-of-range default."""
+    text = COFFEE.replace(
+        "p_accept: {kind: probability, default: 1.7, assumption: invented}",
+        "p_accept: {kind: probability, default: 1.7}",
+    )
+    path = write_scenario(text, "provenance.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:13: params.p_accept: give a 'source' (the sentence it comes from) or an "
+        "'assumption' note",
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: {ACEPTED}",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+def test_a_broken_transition_does_not_hide_an_event_trigger(cli, write_scenario):
+    """With no state machine (a transition from an unknown state), an event's misspelt
+    trigger is still told against the protocol's trigger names, as an action's is."""
+    text = COFFEE.replace(
+        "{trigger: accept, source: requested,", "{trigger: accept, source: requestd,"
+    )
+    text += "events:\n  snub: {at: 2024-05-14 12:00, set: {}, trigger: declin}\n"
+    path = write_scenario(text, "event.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:19:33: protocol.transitions.0.source: unknown state 'requestd' (did you "
+        "mean 'requested'?); states: accepted, declined, held, requested",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: {ACEPTED}",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+        f"{path}:38:50: events.snub.trigger: unknown trigger 'declin' (did you mean "
+        "'decline'?); protocol triggers: accept, decline, meet",
+    ]
+
+
+PYDANTIC_WORDING = """\
+id: My Case
+title: Words
+calendar: {timezone: UTC, start: 2024-01-01 00:00, horizon: 1d}
+params:
+  p: 5
+actors:
+  a: {name: 5, present: [{from: 0h, until: 1h}]}
+facts:
+  f: {type: bool, initial: maybe}
+protocol:
+  states: [a, b, off]
+  initial: a
+  transitions: [{trigger: go, source: a, dest: b}]
+  outcomes: {success: [b]}
+actions:
+  g: {actor: a, chance: maybe, delay: {dist: fixed, value: 1h}, trigger: go}
+"""
+
+
+def test_type_and_pattern_problems_are_said_in_plain_words(cli, write_scenario):
+    """No "Input should be a valid dictionary or instance of Param", no regular
+    expression; a state named off (YAML reads it as false) is one line saying so, not
+    also "protocol.states: Input should be a valid dictionary"."""
+    path = write_scenario(PYDANTIC_WORDING, "words.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:1:5: id: an id is lower-case letters, digits, '-' and '_', starting with a "
+        "letter or digit; found 'My Case'",
+        f"{path}:5:6: params.p: expected a mapping (KEY: VALUE lines), found the number 5",
+        f"{path}:7:13: actors.a.name: expected text, found the number 5",
+        f"{path}:9:28: facts.f.initial: expected true or false, found 'maybe'",
+        f"{path}:11:18: protocol.states.2: YAML reads the word off as false, not as text: "
+        "write it in quotes ('off')",
+        f"{path}:16:25: actions.g.chance: expected true or false, found the text 'maybe'",
+    ]
+
+
+def test_a_wrong_enum_value_an_effect_may_give_is_found_at_load(cli, write_scenario):
+    """``'warm' if tension > 1 else 'hott'`` validated, and the run failed with
+    "mood cannot be set to 'hott'": each value an effect may give is checked."""
+    text = COFFEE.replace(
+        "actors:\n",
+        "facts:\n  mood: {type: enum, values: [cold, warm, hot], initial: cold}\n"
+        "  tension: {type: number, initial: 0}\nactors:\n",
+    ).replace(
+        "yes: {weight: p_accept, trigger: accept}",
+        "yes: {weight: p_accept, trigger: accept, set: {mood: \"'warm' if tension > 1 "
+        "else 'hott'\"}}",
+    )
+    path = write_scenario(text, "enum.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:17:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:32:88: actions.b_answers.options.yes.set.mood: 'hott' is not one of mood's "
+        "values: cold, warm, hot (did you mean 'hot'?) (in \"'warm' if tension > 1 else "
+        "'hott'\")",
+        f"{path}:33:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:36:11: actions.meet.from: {ACEPTED}",
+        f"{path}:37:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+def test_a_repeated_state_is_named_and_short_names_get_did_you_mean(cli, write_scenario):
+    """The repeated state is named, at its second listing; 's9' (50% like 's0'
+    to difflib) is one character from 's0' and 's1', and both are offered."""
+    text = COFFEE.replace(
+        "states: [requested, accepted, held, declined]",
+        "states: [requested, accepted, held, declined, s0, s1, held]",
+    ).replace("from: acepted", "from: s9")
+    path = write_scenario(text, "states.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [
+        f"{path}:10:42: params.p_accept.default: {P17}",
+        f"{path}:14:44: actors.b.present.0.window: {CONFRENCE}",
+        f"{path}:16:57: protocol.states.6: the state 'held' is listed twice",
+        f"{path}:30:43: actions.b_answers.options.no.trigger: {DECLIEN}",
+        f"{path}:33:11: actions.meet.from: unknown state 's9' (did you mean 's0' or 's1'?); "
+        "states: accepted, declined, held, requested, s0, s1",
+        f"{path}:34:29: actions.meet.guard: {PRESNT}",
+    ]
+
+
+CALENDAR_BEHIND_A_BAD_ZONE = """\
+id: tz
+title: Calendar mistakes behind a bad zone
+calendar:
+  timezone: Europe/Viena
+  start: 2024-05-14 08:00
+  horizon: 2024-05-16 18:00
+  windows:
+    conference: {start: 2024-05-14 09:00, end: 2024-05-14 08:00}
+    hours: {daily: "08:00-25:00", start: 2024-05-14, end: 2024-05-15}
+params:
+  p: {kind: probability, default: 0.5, assumption: x}
+actors:
+  a: {name: A, present: [{from: 2024-05-14 10:00, until: 2024-05-14 09:00}]}
+  b: {name: B, present: [{from: 2024-05-14 1O:00, until: 2024-05-14 12:00}]}
+protocol:
+  states: [requested, held]
+  initial: requested
+  transitions:
+    - {trigger: meet, source: requested, dest: held}
+  outcomes: {success: [held]}
+actions:
+  m: {actor: a, delay: {dist: fixed, value: 1h}, trigger: meet}
+events:
+  e: {at: 2024-05-14 27:00, jitter: {dist: uniform, low: 1h, high: -1h}, set: {}}
+"""
+
+TIMES_OF_THE_FILE = [
+    ("8:48", "calendar.windows.conference.end: the window ends before it starts"),
+    ("9:20", "calendar.windows.hours.daily: 25:00 is not a time of day"),
+    ("13:58", "actors.a.present.0.until: the stay ends before it starts"),
+    ("14:33", "actors.b.present.0.from: '2024-05-14 1O:00' is not a date and time (write "
+     "e.g. 2023-02-17 14:00)"),
+    ("24:11", "events.e.at: '2024-05-14 27:00' is not a date and time (write e.g. "
+     "2023-02-17 14:00)"),
+    ("24:68", "events.e.jitter.high: high (-1) is below low (1)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fix", "first"),
+    [
+        (None, "4:13: calendar.timezone: unknown time zone 'Europe/Viena' (use an IANA name "
+               "such as Europe/Berlin)"),
+        (("Europe/Viena", "Europe/Vienna", "horizon: 2024-05-16", "horizon: 2024-05-13"),
+         "6:12: calendar.horizon: the horizon must come after the start"),
+        (("Europe/Viena", "Europe/Vienna", "start: 2024-05-14 08:00", "start: 2024-05-14 8h"),
+         "5:10: calendar.start: '2024-05-14 8h' is not a date and time (write e.g. "
+         "2023-02-17 14:00)"),
+    ],
+)  # fmt: skip
+def test_a_bad_zone_start_or_horizon_hides_no_other_time(cli, write_scenario, fix, first):
+    """An unknown time zone, a start that is not a time, or a horizon before the start
+    used to stop every other time of the file from being checked: the other times are
+    now read against a stand-in (UTC, a fixed start), which says nothing of its own."""
+    text = CALENDAR_BEHIND_A_BAD_ZONE
+    for old, new in zip(*[iter(fix or ())] * 2, strict=True):
+        assert old in text
+        text = text.replace(old, new)
+    path = write_scenario(text, "zone.yaml")
+    lines = assert_input_error(cli("validate", path))
+    assert lines == [f"{path}:{first}"] + [f"{path}:{at}: {msg}" for at, msg in TIMES_OF_THE_FILE]
 
 
 def test_a_quote_closed_by_a_later_apostrophe_names_the_line_it_was_opened(cli, write_scenario):

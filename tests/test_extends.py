@@ -389,6 +389,36 @@ def test_a_broken_base_does_not_hide_the_case_s_own_mistakes(
     assert problems(case) == (own + [said] if files else [said, *own])
 
 
+def test_what_an_unreadable_base_would_give_is_not_missing(tmp_path: Path) -> None:
+    """With its base unreadable, a case's parameter without a source, or its window
+    without dates (both may be given by the base, key by key), is not a problem; a stay
+    without times is (a list replaces the base's), and so is a wrong value."""
+    write(
+        tmp_path,
+        {
+            "case.yaml": OWN_MISTAKES.format(base="nope.yaml")
+            .replace(
+                "  horizon: 2024-05-14 18:00\n",
+                '  horizon: 2024-05-14 18:00\n  windows:\n    day: {daily: "08:00-22:00"}\n',
+            )
+            .replace("actors:\n", "params:\n  p_yes: {kind: probability, default: 1.4}\nactors:\n")
+            .replace(
+                "a: {name: A, present: [{from: 0h, until: 10h}]}", "a: {name: A, present: [{}]}"
+            )
+        },
+    )
+    case = tmp_path / "case.yaml"
+    assert problems(case) == [
+        f"{case}:1:10: extends: {tmp_path}/nope.yaml: no such file",
+        f"{case}:11:39: params.p_yes.default: must be a probability (0 to 1), found 1.4",
+        f"{case}:13:26: actors.a.present.0: give 'window', or both 'from' and 'until'",
+        f"{case}:14:51: actors.b.avialable: unknown key 'avialable' (did you mean 'available'?)",
+        f"{case}:17:12: actions.answer.guard: unknown function 'presnt' (did you mean "
+        "'present'?); available functions: abs, available, clamp, exp, in_window, log, "
+        "logistic, max, min, present, sqrt (in \"presnt('a')\")",
+    ]
+
+
 BROKEN_BASE = """\
 abstract: true
 params:
@@ -414,6 +444,29 @@ actions:
       yes: {weight: p_yes, trigger: meet}
       no: {weight: 1 - p_yes, trigger: decline}
 """
+
+
+def test_a_base_that_lists_its_states_names_no_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base that lists the states (a list: a case replaces it whole) and starts in
+    another was "ok (abstract base)"; a parameter without provenance in a base still
+    has its default checked."""
+    write(
+        tmp_path,
+        {
+            "base.yaml": "abstract: true\nparams:\n  r: {kind: rate, default: -1}\n"
+            "protocol:\n  states: [a, b]\n  initial: c\n"
+        },
+    )
+    base = tmp_path / "base.yaml"
+    assert main(["validate", str(base)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{base}:3:6: params.r: give a 'source' (the sentence it comes from) or an "
+        "'assumption' note",
+        f"{base}:3:28: params.r.default: must be at least 0 (a rate cannot be negative), found -1",
+        f"{base}:6:12: protocol.initial: unknown state 'c'; states: a, b",
+    ]
 
 
 def test_an_abstract_base_is_range_and_name_checked(

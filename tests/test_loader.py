@@ -201,7 +201,7 @@ def test_schema_problems_are_all_reported(write_scenario):
             14,
             r"unknown type 'boolean' \(did you mean 'bool'\?\); types: bool, number, enum",
         ),
-        "actors.a.name": (13, 13, r"valid string"),
+        "actors.a.name": (13, 13, r"expected text, found a list"),
         "actions.go.delay.dist": (24, 19, r"'exponentail'.*'exponential'"),
     }
     assert set(problems) == set(expected)

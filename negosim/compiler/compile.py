@@ -96,6 +96,10 @@ def _merged(periods: list[tuple[float, float]]) -> tuple[tuple[float, float], ..
     return tuple(out)
 
 
+UTC_ZONE = ZoneInfo("UTC")
+_STAND_IN_START = datetime(2000, 1, 1, tzinfo=UTC_ZONE)
+"""The start the other times are checked against when the calendar's own is wrong."""
+
 _MACHINE_ATTRIBUTES = frozenset({"state", "trigger", "get_graph"})
 """Names ``transitions`` (and its diagram extension) sets on the model: no trigger may
 be called so, or it would replace the machine's own attribute."""
@@ -107,22 +111,35 @@ class _Compiler(Resolver):
     def __init__(self, sc: schema.Scenario):
         super().__init__(sc)
         self.parameters: list[Parameter] = []
+        self.clock: tuple[ZoneInfo, datetime] = (UTC_ZONE, _STAND_IN_START)
 
     # --- sections --------------------------------------------------------------
 
     def calendar(self) -> tuple[ZoneInfo, datetime, float] | None:
+        """The zone, start and horizon; None if one is wrong (reported). Either way
+        ``self.clock`` is set, so that the other times of the file are still checked."""
         cal = self.sc.calendar
+        # Stand-ins for a wrong zone or start: what is checked against them (a time
+        # of day, a window ending before it starts) does not depend on them, and
+        # neither gives a message of its own (UTC has no daylight-saving gaps).
         try:
             tz = zone(cal.timezone)
         except ValueError as exc:
             self.bad(("calendar", "timezone"), str(exc))
-            return None
+            tz = None
         try:
-            start = parse_datetime(cal.start, tz)
-            _check_wall_clock(cal.start, start, tz)
+            start = parse_datetime(cal.start, tz or UTC_ZONE)
+            if tz is not None:
+                _check_wall_clock(cal.start, start, tz)
         except ValueError as exc:
             self.bad(("calendar", "start"), str(exc))
+            if tz is not None:
+                self.clock = (tz, _STAND_IN_START.replace(tzinfo=tz))
             return None
+        if tz is None:
+            self.clock = (UTC_ZONE, start)
+            return None
+        self.clock = (tz, start)
         horizon = self.time_or_offset(("calendar", "horizon"), cal.horizon, tz, start)
         if horizon is None:
             return None
@@ -411,9 +428,14 @@ class _Compiler(Resolver):
         states = p.state_names()
         known = set(states)
         ok = True
-        if len(known) != len(states):
-            self.bad(("protocol", "states"), "a state is listed twice")
-            ok = False
+        seen: set[str] = set()
+        for i, name in enumerate(states):
+            if name in seen:  # said at its second listing (a mapping cannot repeat a key)
+                at: Loc = ("protocol", "states", i) if isinstance(p.states, list) else (
+                    "protocol", "states")  # fmt: skip
+                self.bad(at, f"the state {name!r} is listed twice")
+                ok = False
+            seen.add(name)
         if p.initial not in known:
             self.bad(
                 ("protocol", "initial"), unknown("state", p.initial, states, "states")
@@ -594,8 +616,7 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
         else:  # its default was refused (reported): its uses are not "unknown name"
             c._slot(pid, "number", 0.0)
     spans: dict[str, tuple[tuple[float, float], ...]] = {}
-    if cal is not None:
-        spans = c.windows(cal[0], cal[1])
+    spans = c.windows(*c.clock)  # checked even if the calendar is wrong (not built then)
     for wid in sc.calendar.windows:
         c._slot(f"window:{wid}", "bool", any(a <= 0 < b for a, b in spans.get(wid, ())))
     for aid in sc.actors:
@@ -645,9 +666,9 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
                         unknown("window", stay.window, sc.calendar.windows, "windows"),
                     )
                 periods = spans.get(stay.window, ())  # a recurring window: one stay each
-            elif cal is not None:
-                begin = c.time_or_offset((*here, "from"), stay.from_ or "", cal[0], cal[1])
-                until = c.time_or_offset((*here, "until"), stay.until or "", cal[0], cal[1])
+            else:
+                begin = c.time_or_offset((*here, "from"), stay.from_ or "", *c.clock)
+                until = c.time_or_offset((*here, "until"), stay.until or "", *c.clock)
                 if begin is not None and until is not None:
                     if until <= begin:
                         c.bad((*here, "until"), "the stay ends before it starts")
@@ -773,15 +794,15 @@ def compile_scenario(sc: schema.Scenario) -> tuple[CompiledScenario | None, list
     for eid, ev in sc.events.items():
         loc = ("events", eid)
         sets = c.effects(loc, ev.set, ev.present, ev.available)
-        if ev.trigger is not None and machine is not None and ev.trigger not in machine.events:
+        if machine is None:  # a broken protocol: its trigger names are still known
+            c.trigger_ok(loc, ev.trigger, None, [])
+        elif ev.trigger is not None and ev.trigger not in machine.events:
             c.bad(
                 (*loc, "trigger"),
                 unknown("trigger", ev.trigger, machine.events, "protocol triggers"),
             )
         if ev.at is not None:
-            if cal is None:
-                continue
-            at = c.time_or_offset((*loc, "at"), ev.at, cal[0], cal[1])
+            at = c.time_or_offset((*loc, "at"), ev.at, *c.clock)
             jitter = (
                 c.sampler((*loc, "jitter"), ev.jitter, nonnegative=False) if ev.jitter else None
             )

@@ -36,7 +36,7 @@ import re
 import threading
 import tokenize
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -426,8 +426,33 @@ class _Gen:
 
 
 def _hint(name: str, choices: list[str]) -> str:
+    return meant(closest(name, choices))
+
+
+def meant(close: list[str]) -> str:
+    """`` (did you mean 'a'?)``, `` (did you mean 'a' or 'b'?)``; ``""`` for none."""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close else ""
+
+
+def closest(name: str, choices: Iterable[Any]) -> list[str]:
+    """The declared name ``name`` was most likely meant as: the closest by difflib;
+    failing that (short names: 's9' and 's0' are only 50% alike), those one typed
+    character away (one changed, added or left out), at most three."""
+    choices = [str(c) for c in choices]
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if close or len(name) < 2:
+        return close
+    return sorted(c for c in choices if c != name and _one_edit(name, c))[:3]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one character changed, added or left out."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _unknown_name(name: str, names: Mapping[str, Name]) -> str:
@@ -477,6 +502,29 @@ def _enum_mismatches(
                 if lit.value not in decl.values:
                     message = _not_a_value(lit.value, name.id, decl.values)
                     found.append(ExpressionError(message, src.node(lit)))
+    return found
+
+
+def not_assignable(text: str, fact: str, values: tuple[str, ...]) -> list[ExpressionError]:
+    """The strings an expression may give (``'warm' if t > 1 else 'hott'``: each branch
+    of a conditional, each operand of ``and``/``or``) that are not one of an enum fact's
+    ``values``: setting the fact to one would fail only while running."""
+    body, src = _parse_text(text)
+    found = []
+    todo = [body]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.IfExp):
+            todo += [node.orelse, node.body]
+        elif isinstance(node, ast.BoolOp):
+            todo += reversed(node.values)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (node.value not in values)
+        ):
+            message = _not_a_value(node.value, fact, values)
+            found.append(ExpressionError(message, src.node(node)))
     return found
 
 

@@ -131,6 +131,16 @@ _NAMED = re.compile(r"unknown (parameter|name|state|trigger|actor|window|fact|pr
 a name another file may declare."""
 
 
+_GIVEN_BY_BASE = (
+    "give a 'source' ",
+    "give 'start' (and ",
+    "with 'daily', give 'start' and 'end' ",
+)
+"""How the messages start that say a key is missing from a mapping (a parameter, a
+window), which a base may give: a case's mapping is merged into its base's, key by key
+(a list, such as an actor's stays, replaces the base's whole)."""
+
+
 def partial_problems(doc: YamlDocument) -> list[Problem]:
     """The problems of part of a scenario (an abstract base, or a case whose base could
     not be read): what it gives is checked (unknown keys, types, ranges, expressions)
@@ -152,9 +162,21 @@ def partial_problems(doc: YamlDocument) -> list[Problem]:
     else:
         _, issues = compile_scenario(model)
         found = [_located(doc, p, None) for p in issues]
-    problems += [p for p in found if not _NAMED.match(p.message) or "(did you mean" in p.message]
+    # The states are a list (a case replaces it whole): if this part lists them, a
+    # state it names that is not in the list is unknown whatever completes it.
+    listed = bool(_states_written(doc.data)) and doc.file_of(("protocol", "states")) == doc.file
+    problems += [
+        p
+        for p in found
+        if not _NAMED.match(p.message)
+        or "(did you mean" in p.message
+        or (listed and p.message.startswith("unknown state ") and p.file == doc.file)
+    ]
     if doc.base_problems:  # an unusable 'extends' is said once, by the base problem
-        problems = [p for p in problems if p.path != "extends"]
+        # and what the base would have given is not missing: it cannot be read.
+        problems = [
+            p for p in problems if p.path != "extends" and not p.message.startswith(_GIVEN_BY_BASE)
+        ]
     return list(dict.fromkeys(problems))
 
 
@@ -487,9 +509,13 @@ def _repair(data: dict[str, Any], err: Any, repaired: set[tuple[str | int, ...]]
     if item is not None:
         if path == item and item[0] == "params" and isinstance(_get(data, item), dict):
             node = _get(data, item)
-            if not (node.get("source") or node.get("assumption")) and item not in repaired:
-                node["assumption"] = "-"  # a parameter without provenance: note the rest
-                repaired.add(item)
+            noted = (*item, "assumption")
+            if not (node.get("source") or node.get("assumption")) and noted not in repaired:
+                # A parameter without provenance: a stand-in note, so that the rest of it
+                # (its default against its range) is still checked. Marked at the note
+                # alone, which nothing else reads: what is said of the default stays.
+                node["assumption"] = "-"
+                repaired.add(noted)
                 return
         items = _get(data, item[:-1])
         if isinstance(items, dict):

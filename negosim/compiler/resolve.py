@@ -8,7 +8,6 @@ every section of the file. Problems are collected, not raised.
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, NamedTuple
 
@@ -16,7 +15,7 @@ from ..errors import ExpressionError
 from ..scenario import schema
 from ..scenario.units import is_duration, parse_duration
 from . import dists
-from .expr import Compiled, Name, compile_expr
+from .expr import Compiled, Name, closest, compile_expr, meant, not_assignable
 from .tables import Assign, Value
 
 Loc = tuple[str | int, ...]
@@ -246,7 +245,13 @@ class Resolver:
                 return None
             if isinstance(value, str):
                 c = self.expr(loc, value, "str")
-                return _enum_checked(c.fn, fact_id, tuple(fact.values or ())) if c else None
+                if c is None:
+                    return None
+                values = tuple(fact.values or ())
+                wrong = not_assignable(value, fact_id, values)
+                for one in wrong:  # found now, not when the run sets it
+                    self.bad(loc, f"{one.message} (in {shown_expression(value)})", one.offset)
+                return None if wrong else _enum_checked(c.fn, fact_id, values)
         self.bad(loc, f"fact {fact_id!r} is a {fact.type}; cannot set it to {value!r}")
         return None
 
@@ -278,8 +283,7 @@ def shown_expression(text: str) -> str:
 
 def did_you_mean(name: str, names: Any) -> str:
     """`` (did you mean 'china'?)`` for the declared name closest to ``name``, else ``""``."""
-    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return meant(closest(str(name), names))
 
 
 def unknown(what: str, name: Any, names: Any, label: str = "declared") -> str:
@@ -289,7 +293,7 @@ def unknown(what: str, name: Any, names: Any, label: str = "declared") -> str:
 
 def listing(names: Any) -> str:
     """``names`` sorted and comma-separated for a message: at most 12, then the count."""
-    items = sorted(names)
+    items = sorted(set(names))  # a name listed twice (reported there) is shown once
     if not items:
         return "(none)"
     shown = ", ".join(items[:12])

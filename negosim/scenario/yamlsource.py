@@ -860,6 +860,80 @@ def _one_per_union(errors: list[Any], doc: YamlDocument) -> list[Any]:
     return [merged.get(i, err) for i, err in enumerate(errors) if i not in dropped]
 
 
+_PLAIN = {
+    "model_type": "expected a mapping (KEY: VALUE lines)",
+    "dict_type": "expected a mapping (KEY: VALUE lines)",
+    "string_type": "expected text",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+"""Type errors said in words (pydantic says "Input should be a valid dictionary or
+instance of Param")."""
+
+_PATTERNS = {
+    r"^[a-z0-9][a-z0-9_-]*$": "an id is lower-case letters, digits, '-' and '_', starting "
+    "with a letter or digit",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "a name is letters, digits and '_', starting with a letter "
+    "or '_'",
+}
+"""What the schema's patterns (:mod:`negosim.scenario.schema`) ask for, in words."""
+
+
+def _plain_type(err: Any, doc: YamlDocument, loc: Loc) -> str:
+    """A type or pattern error in words: ``expected text, found the number 5``; a word
+    YAML reads as true/false where text is expected (``off``) says so."""
+    value = err.get("input")
+    if err["type"] == "string_pattern_mismatch":
+        pattern = str(err.get("ctx", {}).get("pattern", ""))
+        return f"{_PATTERNS[pattern]}; found {_short(value)}"
+    if err["type"] == "string_type" and isinstance(value, bool):
+        word = _word_at(doc, loc)
+        if word is not None and word.lower() not in ("true", "false"):
+            shown = "true" if value else "false"
+            return (
+                f"YAML reads the word {word} as {shown}, not as text: write it in quotes "
+                f"('{word}')"
+            )
+    return f"{_PLAIN[err['type']]}, found {_found(value)}"
+
+
+def _word_at(doc: YamlDocument, loc: Loc) -> str | None:
+    """The word written where ``loc``'s value starts, if it is one."""
+    _, pos = doc._walk(loc)
+    if pos is None:
+        return None
+    text = doc.base_texts.get(pos.file) if pos.file else doc.text
+    lines = text.splitlines() if text is not None else []
+    if not 0 < pos.line <= len(lines):
+        return None
+    match = re.match(r"[A-Za-z]+", lines[pos.line - 1][pos.col - 1 :])
+    return match[0] if match else None
+
+
+def _shape_written(errors: list[Any]) -> list[Any]:
+    """``errors`` without a value's errors against a union member of the other shape:
+    a list of states with a wrong item is not also "not a mapping"."""
+    deeper = {
+        (tuple(e["loc"][:i]), part)
+        for e in errors
+        for i, part in enumerate(e["loc"])
+        if isinstance(part, str) and "[" in part and i + 1 < len(e["loc"])
+    }
+    out = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        tag = loc[-1] if loc else None
+        if (
+            err["type"] in ("dict_type", "list_type")
+            and isinstance(tag, str)
+            and "[" in tag
+            and any(at == loc[:-1] and other != tag for at, other in deeper)
+        ):
+            continue
+        out.append(err)
+    return out
+
+
 def _not_one_of(key: str, value: Any, expected: str) -> str:
     """``unknown day 'tues' (did you mean 'tue'?); days: mon, tue, ...``."""
     valid = re.findall(r"'([^']*)'", expected)
@@ -888,7 +962,7 @@ def problems_from_validation_error(
     the enclosing mapping; an unknown key at the key itself.
     """
     problems: list[Problem] = []
-    errors = _one_per_union(exc.errors(include_url=False), doc)
+    errors = _one_per_union(_shape_written(exc.errors(include_url=False)), doc)
     for err in errors:
         loc: Loc = tuple(err["loc"])
         kind, msg = err["type"], err["msg"]
@@ -912,6 +986,8 @@ def problems_from_validation_error(
             msg = _unknown_tag(disc.strip("'"), err.get("ctx", {}))
         elif kind == "union_tag_not_found" and disc.startswith("'"):
             msg = f"missing required key {disc}"
+        elif kind in _PLAIN or str(err.get("ctx", {}).get("pattern")) in _PATTERNS:
+            msg = _plain_type(err, doc, loc)
         elif kind.endswith(("_type", "_parsing")) or kind in _FOUND_TYPES:
             msg += f" (found: {_short(err.get('input'))})"
         path, pos = doc._walk(loc)
