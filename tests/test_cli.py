@@ -1223,3 +1223,51 @@ def test_a_quote_closed_by_a_later_apostrophe_names_the_line_it_was_opened(cli, 
         "the quotation mark before it closes the value quoted at line 2 (is the closing "
         "quotation mark missing there? a ' inside it is written '')"
     ]
+
+
+# --- every pair of independent mistakes (issue 10, point 5) ----------------------------------
+
+PAIRWISE = {  # one mistake each, in a different place of the tutorial
+    "zone": ("timezone: Europe/Vienna", "timezone: Europe/Viena"),
+    "horizon": ("horizon: 2024-05-14 18:00 ", "horizon: soon "),
+    "window": ("end: 2024-05-14 18:00}", "end: 2024-05-14 25:00}"),
+    "probability": ("default: 0.7", "default: 1.7"),
+    "duration": ("default: 2h", "default: -2h"),
+    "actor key": ("short: B\n", "shrt: B\n"),
+    "distribution": ("dist: uniform", "dist: unifrom"),
+    "dest": ("dest: declined}", "dest: declinde}"),
+    "from": ("from: requested\n", "from: requestd\n"),
+    "weight": ("weight: p_accept,", "weight: p_acept,"),
+    "guard": ("present('b')\n", "presnt('b')\n"),
+    "trigger": ("    trigger: meet\n", "    trigger: meat\n"),
+    "initial": ("initial: requested", "initial: requestd"),
+    "outcome": ("success: [held]", "success: [hled]"),
+    "p90": ("p90: 6h}", "p90: 6hh}"),
+}
+
+
+def test_no_mistake_hides_another(tmp_path: Path) -> None:
+    """For every pair of fifteen mistakes in different sections (calendar, params, actors,
+    protocol, actions, expressions), validating the file with both reports exactly what
+    each reports alone: the problems of a file come out in one pass."""
+    from itertools import combinations
+
+    from negosim.compiler.loader import validate
+
+    base = (SCENARIOS / "tutorial.yaml").read_text(encoding="utf-8")
+    assert all(base.count(old) == 1 for old, _ in PAIRWISE.values())
+
+    def said(*names: str) -> set[str]:
+        text = base
+        for name in names:
+            text = text.replace(*PAIRWISE[name])
+        path = tmp_path / "case.yaml"
+        path.write_text(text, encoding="utf-8")
+        found = [f"{p.path}: {p.message}" for p in validate(path)]
+        assert len(found) == len(set(found)), found  # each once
+        return set(found)
+
+    alone = {name: said(name) for name in PAIRWISE}
+    assert all(len(lines) == 1 for lines in alone.values()), alone
+    for a, b in combinations(PAIRWISE, 2):
+        assert said(a, b) == alone[a] | alone[b], (a, b)

@@ -133,11 +133,15 @@ class _Compiler(Resolver):
                 _check_wall_clock(cal.start, start, tz)
         except ValueError as exc:
             self.bad(("calendar", "start"), str(exc))
-            if tz is not None:
-                self.clock = (tz, _STAND_IN_START.replace(tzinfo=tz))
+            self.clock = (tz or UTC_ZONE, _STAND_IN_START.replace(tzinfo=tz or UTC_ZONE))
+            # How the horizon is written is still checked (not its order: no start).
+            self.time_or_offset(("calendar", "horizon"), cal.horizon, *self.clock)
             return None
         if tz is None:
             self.clock = (UTC_ZONE, start)
+            horizon = self.time_or_offset(("calendar", "horizon"), cal.horizon, UTC_ZONE, start)
+            if horizon is not None and horizon <= 0:  # in one zone, whichever it is
+                self.bad(("calendar", "horizon"), "the horizon must come after the start")
             return None
         self.clock = (tz, start)
         horizon = self.time_or_offset(("calendar", "horizon"), cal.horizon, tz, start)
