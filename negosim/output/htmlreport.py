@@ -22,7 +22,7 @@ from ..runs.results import PARTS, WHY, WHY_TEXT, Estimate
 from ..runs.runner import trace
 from ..scenario.units import zone_label, zone_names
 from . import diagram, plots
-from .terminal import trace_rows
+from .terminal import timeline_stamps, trace_rows
 
 CSS = """
 :root { --ink: #1d2733; --muted: #5a6878; --line: #d5dbe3; --accent: #1f5fa8;
@@ -154,15 +154,7 @@ def _timeline(cs: CompiledScenario, seed: int) -> str:
     items = trace_rows(cs, lines)
     cells, classes = [], []
     zones = zone_names(cs.start, cs.horizon, cs.tz)
-    last_day, last_zone = None, zones[0][1]
-    for it in items:
-        t = datetime.fromisoformat(it["time"])
-        day = t.strftime("%a %d %b")
-        stamp = t.strftime("%H:%M") if day == last_day else f"{day} {t:%H:%M}"
-        last_day = day
-        name = t.astimezone(cs.tz).strftime("%Z")
-        if name != last_zone:  # after a DST change, on the first time it applies
-            stamp, last_zone = f"{stamp} {name}", name
+    for it, stamp in zip(items, timeline_stamps(cs, items, zones[0][1]), strict=True):
         cells.append([f'<span class="time">{_e(stamp)}</span>', _e(it["actor"] or ""),
                       _e(it["text"])])  # fmt: skip
         classes.append(f"kind-{it['kind']}")

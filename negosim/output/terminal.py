@@ -198,6 +198,24 @@ def trace_rows(
     return out
 
 
+def timeline_stamps(cs: CompiledScenario, items: list[dict[str, Any]], zone: str) -> list[str]:
+    """The time column of a timeline (:func:`trace_rows`' items): ``Fri 24 Mar 08:00``
+    on a new day, else ``08:00``; after a DST change (``zone``: the name at the start)
+    the first time it applies carries the new zone's name (``03:00 CEST``)."""
+    stamps = []
+    last_day = None
+    for item in items:
+        local = datetime.fromisoformat(item["time"])
+        day = local.strftime("%a %d %b")
+        stamp = local.strftime("%H:%M") if day == last_day else f"{day} {local:%H:%M}"
+        last_day = day
+        name = local.astimezone(cs.tz).strftime("%Z")
+        if name != zone:
+            stamp, zone = f"{stamp} {name}", name
+        stamps.append(stamp)
+    return stamps
+
+
 def render_trace(
     cs: CompiledScenario,
     row: Row,
@@ -214,15 +232,8 @@ def render_trace(
     table.add_column(f"time ({zone_label(zones)})", no_wrap=True)
     table.add_column("who")
     table.add_column("what")
-    last_day, last_zone = None, zones[0][1]
-    for item in trace_rows(cs, lines, verbose):
-        local = datetime.fromisoformat(item["time"])
-        day = local.strftime("%a %d %b")
-        stamp = local.strftime("%H:%M") if day == last_day else f"{day} {local:%H:%M}"
-        last_day = day
-        name = local.astimezone(cs.tz).strftime("%Z")
-        if name != last_zone:  # after a DST change, say so on the first time it applies
-            stamp, last_zone = f"{stamp} {name}", name
+    items = trace_rows(cs, lines, verbose)
+    for item, stamp in zip(items, timeline_stamps(cs, items, zones[0][1]), strict=True):
         style = _KIND_STYLE.get(item["kind"], "")
         table.add_row(stamp, item["actor"] or "", Text(item["text"], style=style))
     console.print(table)
